@@ -1,0 +1,32 @@
+"""One configuration object with safe defaults (every field commented), shared by UI, API and CLI."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "latent-explorer"
+
+
+@dataclass
+class ExplorerConfig:
+    model: str = "sd15"                      # preset name, Hugging Face id or local folder
+    device: str | None = None                # None: cuda, then mps, then cpu
+    dtype: str | None = None                 # None: float16 on cuda/mps, float32 on cpu
+    outputs_dir: Path = Path("outputs")      # every saved image lands here, never overwritten
+    cache_dir: Path = field(default_factory=_default_cache_dir)  # concept indexes and the like
+    max_size: int = 1024                     # largest width/height in pixels a request may ask for
+    min_size: int = 32                       # smallest width/height in pixels
+    max_steps: int = 150                     # most denoising steps a request may ask for
+    max_guidance: float = 30.0               # largest classifier-free guidance scale
+    max_frames: int = 64                     # most frames in one interpolation
+    max_seeds: int = 64                      # most seeds in one search or bias probe
+    max_batch: int = 16                      # most images through the UNet at once
+    forward_levels: int = 8                  # noise levels shown in the forward-process gallery
+    host: str = "127.0.0.1"                  # bind address; 0.0.0.0 only when asked for
+    port: int = 7860                         # HTTP port of the UI and API
+    share: bool = False                      # gradio share link (opt-in: it opens a public URL)
+    queue_size: int = 32                     # waiting requests before the queue says "full"
