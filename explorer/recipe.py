@@ -5,10 +5,8 @@ readers already in use understand it) and `latent_explorer`, the full recipe as 
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import math
-import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -163,19 +161,11 @@ def png_info(recipe: Recipe) -> PngImagePlugin.PngInfo:
 
 def save_png(image: Image.Image, recipe: Recipe, folder: Path | str, stem: str | None = None) -> Path:
     """Write the image with its recipe into folder/<date>/; an existing file is never overwritten."""
-    day = Path(folder) / _dt.date.today().isoformat()
-    day.mkdir(parents=True, exist_ok=True)
-    stem = stem or f"{recipe.seed}"
-    for counter in range(1, 1_000_000):
-        path = day / f"{counter:05d}-{stem}.png"
-        try:
-            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            continue
-        with os.fdopen(handle, "wb") as file:
-            image.save(file, format="PNG", pnginfo=png_info(recipe))
-        return path
-    raise RuntimeError(f"no free file name left in {day}")
+    from explorer.files import reserve_path
+
+    path = reserve_path(folder, stem or f"{recipe.seed}", ".png")
+    image.save(path, format="PNG", pnginfo=png_info(recipe))
+    return path
 
 
 def read_png_recipe(source) -> Recipe:

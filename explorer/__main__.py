@@ -1,0 +1,6 @@
+"""`python -m explorer ...`: the command-line interface."""
+import sys
+
+from explorer.cli import main
+
+sys.exit(main())

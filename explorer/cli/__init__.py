@@ -1,0 +1,36 @@
+"""Command-line verbs. Each module in VERBS adds its subcommands with `register(subparsers)`."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from explorer.errors import InputError, ModelLoadError
+
+VERBS = ["explorer.cli.generate"]     # modules, in the order their verbs appear in --help
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m explorer",
+        description="latent-explorer: generate images step by step and explore the latent and embedding "
+                    "space of Stable Diffusion models. Use `python app.py` for the browser UI.")
+    subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for name in VERBS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one verb; bad input exits 2 with a one-line message, a model that cannot load exits 3."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ModelLoadError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 3

@@ -1,0 +1,134 @@
+"""Verbs `generate`, `info` and `forward`: one image with its steps, a PNG's recipe, the forward process."""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="generate one image, optionally saving every denoising step",
+                              description="Generate an image; the PNG carries its recipe (A1111 'parameters' "
+                                          "chunk plus JSON) and never overwrites a file.")
+    add_model_args(p)
+    p.add_argument("--prompt", default=None, help="what to draw")
+    p.add_argument("--negative", default="", help="negative prompt: what guidance steers away from")
+    p.add_argument("--seed", type=int, default=None, help="integer in [0, 2^32); default: random (printed)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--width", type=int, default=None, help="pixels, multiple of 8")
+    p.add_argument("--height", type=int, default=None, help="pixels, multiple of 8")
+    p.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
+    p.add_argument("--preview", default="approx", help="step preview decoder: approx, taesd or full")
+    p.add_argument("--from-png", default=None, help="take the recipe from a PNG written by the explorer")
+    p.add_argument("--out", default=None, help="PNG path (must not exist); default: a new file in --outputs")
+    p.add_argument("--outputs", default="outputs", help="folder for outputs without --out (default outputs/)")
+    p.add_argument("--gif", default=None, help="also write the x0 previews of every step as an animated GIF")
+    p.add_argument("--sheet", default=None, help="also write a contact sheet PNG (x_t and x0 rows)")
+    p.add_argument("--steps-dir", default=None, help="also write every step's x_t and x0 preview as PNGs here")
+    p.set_defaults(run=run_generate)
+
+    p = subparsers.add_parser("info", help="print the recipe stored in a PNG written by the explorer")
+    p.add_argument("png", help="path of the PNG")
+    p.set_defaults(run=run_info)
+
+    p = subparsers.add_parser("forward", help="the forward process: noise an image at increasing timesteps")
+    add_model_args(p)
+    p.add_argument("--image", required=True, help="image to noise (PNG or JPEG)")
+    p.add_argument("--levels", type=int, default=8, help="number of timesteps, evenly spaced (2..32)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise")
+    p.add_argument("--out", required=True, help="contact sheet PNG to write (must not exist)")
+    p.set_defaults(run=run_forward)
+
+
+def _recipe(args, model):
+    from explorer.generate import recipe_defaults
+    from explorer.recipe import read_png_recipe
+
+    if args.from_png:
+        recipe = read_png_recipe(args.from_png)
+        return recipe.with_(model=model.name)
+    if args.prompt is None:
+        from explorer.errors import InputError
+
+        raise InputError("prompt", "a non-empty prompt (--prompt) or --from-png", None)
+    overrides = {k: v for k, v in dict(steps=args.steps, guidance=args.guidance, width=args.width,
+                                         height=args.height, scheduler=args.scheduler).items() if v is not None}
+    seed = args.seed if args.seed is not None else random.randrange(2**32)
+    return recipe_defaults(model, args.prompt, negative_prompt=args.negative, seed=seed,
+                           preview=args.preview, **overrides)
+
+
+def run_generate(args) -> int:
+    from PIL import Image
+
+    from explorer.export import contact_sheet, steps_gif
+    from explorer.generate import generate
+    from explorer.recipe import png_info, save_png, validate
+
+    config = config_from(args)
+    # 1. check the paths before the model spends time
+    outs = {name: new_file(getattr(args, name), name) for name in ("out", "gif", "sheet") if getattr(args, name)}
+    model = load(args)
+    # 2. the recipe
+    recipe = validate(_recipe(args, model), config)
+    # 3. generate
+    result = generate(model, recipe, watch=bool(args.gif or args.sheet or args.steps_dir), config=config)
+    # 4. write
+    if "out" in outs:
+        with open(outs["out"], "xb") as file:
+            result.image.save(file, format="PNG", pnginfo=png_info(recipe))
+        path = outs["out"]
+    else:
+        path = save_png(result.image, recipe, config.outputs_dir)
+    print(f"wrote {path} (seed {recipe.seed})")
+    if "gif" in outs:
+        print(f"wrote {steps_gif([s.x0 for s in result.steps], outs['gif'])}")
+    if "sheet" in outs:
+        sheet = contact_sheet([("x_t", [s.noisy for s in result.steps]), ("x0", [s.x0 for s in result.steps])],
+                              [f"{s.index + 1}" for s in result.steps])
+        with open(outs["sheet"], "xb") as file:
+            sheet.save(file, format="PNG")
+        print(f"wrote {outs['sheet']}")
+    if args.steps_dir:
+        folder = Path(args.steps_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for s in result.steps:
+            for row, pixels in (("xt", s.noisy), ("x0", s.x0)):
+                target = new_file(folder / f"step{s.index + 1:03d}-{row}.png", "steps_dir")
+                Image.fromarray(pixels).save(target)
+        print(f"wrote {2 * len(result.steps)} step previews to {folder}")
+    return 0
+
+
+def run_info(args) -> int:
+    from dataclasses import asdict
+
+    from PIL import Image
+
+    from explorer.recipe import PARAMETERS_KEY, read_png_recipe
+
+    image = Image.open(args.png)
+    print(image.text.get(PARAMETERS_KEY, "(no parameters chunk)"))
+    print_json(asdict(read_png_recipe(image)))
+    return 0
+
+
+def run_forward(args) -> int:
+    from PIL import Image
+
+    from explorer.export import contact_sheet
+    from explorer.forward import forward_process
+
+    out = new_file(args.out, "out")
+    model = load(args)
+    noised = forward_process(model, Image.open(args.image), seed=args.seed, levels=args.levels)
+    sheet = contact_sheet([("x_t", [n.image for n in noised])], [f"t={n.timestep}" for n in noised])
+    with open(out, "xb") as file:
+        sheet.save(file, format="PNG")
+    for n in noised:
+        print(n.caption, file=sys.stderr)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,67 @@
+"""Small pieces every tab uses: the error guard, the explainer, the shared session context."""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import gradio as gr
+
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError, ModelLoadError
+from explorer.models import LoadedModel
+
+log = logging.getLogger("explorer.ui")
+
+
+@dataclass
+class AppContext:
+    """What all tabs share: one model instance for all users, the config, and per-session stop flags."""
+
+    model: LoadedModel
+    config: ExplorerConfig
+    stops: dict = field(default_factory=dict)      # session hash -> threading.Event
+
+    def stop_event(self, request: gr.Request | None) -> threading.Event:
+        key = getattr(request, "session_hash", None) or "default"
+        event = self.stops.setdefault(key, threading.Event())
+        return event
+
+
+def guard(fn):
+    """Turn the library's user-facing errors into gr.Error (shown in the UI, returned by the API)."""
+    def translate(error: Exception):
+        if isinstance(error, (InputError, ModelLoadError)):
+            return gr.Error(str(error), print_exception=False)
+        log.exception("unexpected error in %s", fn.__name__)
+        return gr.Error(f"Something went wrong ({type(error).__name__}: {error}). The server keeps running; "
+                        "please report this with the recipe.", print_exception=False)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # noqa: BLE001 - every error becomes a message, the server stays up
+                raise translate(error) from error
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as error:  # noqa: BLE001
+                raise translate(error) from error
+    return wrapper
+
+
+def explain(sentence: str, more: str) -> None:
+    """One sentence on what a view shows, and an expandable paragraph for more."""
+    gr.Markdown(sentence, elem_classes=["explain"])
+    with gr.Accordion("More about this view", open=False):
+        gr.Markdown(more)

@@ -1,0 +1,207 @@
+"""The Generate tab: a prompt becomes an image, and every denoising step is shown as it happens."""
+from __future__ import annotations
+
+import queue
+import random
+import threading
+import time
+from dataclasses import asdict
+
+import gradio as gr
+
+from explorer.export import contact_sheet, steps_gif
+from explorer.files import reserve_path
+from explorer.forward import forward_process
+from explorer.generate import generate, settle_step
+from explorer.models import SCHEDULERS
+from explorer.plots import change_per_step_figure
+from explorer.previews import PREVIEW_DECODERS
+from explorer.recipe import SEED_MAX, Recipe, read_png_recipe, save_png, to_parameters, validate
+from explorer.ui.common import AppContext, explain, guard
+
+STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
+
+MORE = """Diffusion models draw by **denoising**: they start from pure Gaussian noise (the initial *latent*,
+fixed by the *seed*) and, over a number of *steps*, the UNet predicts the noise in the current latent
+x_t; the scheduler removes part of it. At every step the model also implies a guess of the finished
+picture, **x0** (the *predicted original sample*). The top row shows x_t, the noisy latent the UNet saw;
+the bottom row shows x0. Early guesses are blurry averages of everything the prompt could mean; the
+picture *settles* when x0 stops changing (the plot's dashed line). *Guidance* (classifier-free guidance)
+scales how far each step moves toward the prompt and away from the negative prompt. Previews are decoded
+by a fixed linear map from the 4 latent channels to RGB (`approx`, free), by the tiny TAESD decoder
+(`taesd`, a one-time download) or by the model's own VAE (`full`, exact but slower).
+Every image is saved with its recipe in the PNG (readable by AUTOMATIC1111-style PNG-info tools)."""
+
+FORWARD_MORE = """Training runs the process the other way: a real image is encoded by the VAE to a latent
+x_0, and noise is mixed in, x_t = sqrt(ᾱ_t)·x_0 + sqrt(1-ᾱ_t)·ε (Ho et al. 2020, eq. 4). The UNet
+learns to predict ε from x_t. At t = 999 almost nothing of the image is left: that is where sampling
+starts. The captions give the share of signal and noise (their amplitudes, sqrt(ᾱ) and sqrt(1-ᾱ))."""
+
+
+def build(ctx: AppContext) -> None:
+    preset, cfg = ctx.model.preset, ctx.config
+    with gr.Tab("Generate", id="generate"):
+        explain("Type a prompt and watch the model turn noise into a picture, step by step: the noisy "
+                "latent x_t and the model's current guess x0 of the final image.", MORE)
+        history = gr.State([])
+        with gr.Row():
+            with gr.Column(scale=2, min_width=300):
+                prompt = gr.Textbox(label="Prompt", lines=2, value="a watercolor painting of a lighthouse at dawn",
+                                    elem_id="prompt")
+                negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="what guidance steers away from")
+                with gr.Row():
+                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=SEED_MAX - 1,
+                                     info=f"integer in [0, 2^32)")
+                    randomize = gr.Checkbox(label="random seed", value=False, info="new seed each run")
+                steps = gr.Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps",
+                                  info="denoising steps")
+                guidance = gr.Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale",
+                                     info="classifier-free guidance; 0-1 = none")
+                with gr.Row():
+                    width = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Width")
+                    height = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Height")
+                with gr.Row():
+                    scheduler = gr.Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
+                    preview = gr.Radio(list(PREVIEW_DECODERS), value="approx", label="Step preview decoder")
+                with gr.Row():
+                    run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                with gr.Accordion("Load a recipe from a PNG", open=False):
+                    upload = gr.File(label="PNG written by latent-explorer", file_types=[".png"])
+            with gr.Column(scale=3, min_width=400):
+                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="status")
+                with gr.Row():
+                    image = gr.Image(label="Result", type="filepath", format="png", height=320, elem_id="result")
+                    change_plot = gr.Plot(label="Change per step")
+                noisy = gr.Gallery(label="x_t — the noisy latent at each step", columns=10, height=150,
+                                   format="png", elem_id="xt-gallery")
+                x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=10,
+                                height=150, format="png", elem_id="x0-gallery")
+                with gr.Accordion("Recipe, downloads and history", open=False):
+                    recipe_json = gr.Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
+                    parameters = gr.Textbox(label="PNG parameters (AUTOMATIC1111 format)", lines=3,
+                                            buttons=["copy"])
+                    files = gr.File(label="Downloads: PNG with recipe, steps GIF, contact sheet", file_count="multiple")
+                    gallery = gr.Gallery(label="This session's images (click one to restore its recipe)",
+                                         columns=8, height=140, format="png")
+        with gr.Accordion("Forward process: how training adds noise", open=False):
+            explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
+                    "larger timesteps.", FORWARD_MORE)
+            with gr.Row():
+                fwd_image = gr.Image(label="Image to noise (the last result, or upload one)", type="pil",
+                                     height=200, format="png")
+                with gr.Column():
+                    fwd_levels = gr.Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels")
+                    fwd_decoder = gr.Radio(["full", "approx"], value="full", label="Decode with")
+                    fwd_run = gr.Button("Noise it")
+            fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height=170, format="png")
+
+    fields = [prompt, negative, seed, steps, guidance, width, height, scheduler, preview]
+
+    @guard
+    def on_generate(prompt, negative, seed, randomize, steps, guidance, width, height, scheduler, preview,
+                    history, request: gr.Request, progress=gr.Progress()):
+        # 1. the recipe, validated before the model starts
+        if randomize:
+            seed = random.randrange(SEED_MAX)
+        recipe = Recipe(model=ctx.model.name, prompt=prompt or "", negative_prompt=negative or "",
+                        seed=_int(seed), steps=_int(steps), guidance=guidance, width=_int(width),
+                        height=_int(height), scheduler=scheduler, preview=preview)
+        validate(recipe, cfg)
+        stop_event = ctx.stop_event(request)
+        stop_event.clear()
+        # 2. run the model in a worker thread, stream its steps
+        updates: queue.Queue = queue.Queue()
+
+        def work():
+            try:
+                updates.put(("done", generate(ctx.model, recipe, on_step=lambda p: updates.put(("step", p)),
+                                              cancel=stop_event, config=cfg)))
+            except Exception as error:  # noqa: BLE001 - handed to the UI thread
+                updates.put(("error", error))
+
+        threading.Thread(target=work, daemon=True, name="generate").start()
+        previews, last = [], 0.0
+        while True:
+            kind, item = updates.get()
+            if kind == "error":
+                raise item
+            if kind == "done":
+                break
+            previews.append(item)
+            progress((item.index + 1, item.total), desc=f"step {item.index + 1}/{item.total}")
+            if time.monotonic() - last > STREAM_EVERY_S:
+                last = time.monotonic()
+                yield (gr.skip(), *_step_rows(previews), gr.skip(), f"Denoising… step {item.index + 1} of "
+                       f"{item.total} (t = {item.timestep})", gr.skip(), gr.skip(), gr.skip(), gr.skip(),
+                       gr.skip(), gr.skip(), gr.skip())
+        result = item
+        # 3. save everything: PNG with recipe, GIF and contact sheet of the steps
+        saved = save_png(result.image, recipe, cfg.outputs_dir)
+        outputs = [str(saved)]
+        if result.steps:
+            outputs.append(str(steps_gif([s.x0 for s in result.steps],
+                                         reserve_path(cfg.outputs_dir, f"{recipe.seed}-steps", ".gif"))))
+            sheet = contact_sheet([("x_t", [s.noisy for s in result.steps]), ("x0", [s.x0 for s in result.steps])],
+                                  [str(s.index + 1) for s in result.steps])
+            sheet_path = reserve_path(cfg.outputs_dir, f"{recipe.seed}-sheet", ".png")
+            sheet.save(sheet_path)
+            outputs.append(str(sheet_path))
+        changes = [s.change for s in result.steps]
+        settle = settle_step(changes)
+        note = f"Stopped after step {len(result.steps)}: the partial image is saved." if result.cancelled else \
+            f"Done: seed {recipe.seed}, {recipe.steps} steps."
+        if settle is not None and not result.cancelled:
+            note += f" The picture settles at step {settle + 1} (x0 changes < 10% of its largest change after it)."
+        history = history + [{"path": str(saved), "recipe": asdict(recipe)}]
+        yield (str(saved), *_step_rows(result.steps), change_per_step_figure(changes, settle),
+               f"{note} Saved to `{saved}`.", recipe.to_json(), to_parameters(recipe), outputs,
+               [h["path"] for h in history], history, recipe.seed, str(saved))
+
+    def on_stop(request: gr.Request):
+        ctx.stop_event(request).set()
+        return "Stopping after the current step…"
+
+    @guard
+    def on_upload(path):
+        if not path:
+            return [gr.skip()] * len(fields)
+        return _fields_from(read_png_recipe(path))
+
+    def on_history_select(history, evt: gr.SelectData):
+        return _fields_from(Recipe.from_dict(history[evt.index]["recipe"]))
+
+    @guard
+    def on_forward(image, levels, decoder):
+        noised = forward_process(ctx.model, image, levels=_int(levels), decoder=decoder,
+                                 width=ctx.model.preset.size, height=ctx.model.preset.size)
+        return [(n.image, n.caption) for n in noised]
+
+    run.click(on_generate, [*fields[:3], randomize, *fields[3:], history],
+                          [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery,
+                           history, seed, fwd_image],
+                          api_name="generate", concurrency_id="model")
+    prompt.submit(on_generate, [*fields[:3], randomize, *fields[3:], history],
+                  [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery, history, seed,
+                   fwd_image], api_visibility="private", concurrency_id="model")
+    stop.click(on_stop, None, status, api_name="stop", queue=False)
+    upload.change(on_upload, upload, fields, api_name="load_recipe")
+    gallery.select(on_history_select, history, fields, api_visibility="private")
+    fwd_run.click(on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, api_name="forward_process",
+                  concurrency_id="model")
+
+
+def _int(value):
+    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def _step_rows(previews):
+    return ([(p.noisy, f"{p.index + 1}: t={p.timestep}") for p in previews],
+            [(p.x0, f"{p.index + 1}") for p in previews])
+
+
+def _fields_from(recipe: Recipe):
+    return [recipe.prompt, recipe.negative_prompt, recipe.seed, recipe.steps, recipe.guidance, recipe.width,
+            recipe.height, recipe.scheduler, recipe.preview]
+
