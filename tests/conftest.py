@@ -1,0 +1,48 @@
+"""Shared fixtures: the offline tiny-random model, and the app launched in-process for API tests."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")          # tests never reach the model hub
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """The built-in random miniature of SD (real diffusers/transformers classes), shared by all tests."""
+    from explorer.models import load_model
+
+    model = load_model("tiny-random")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@pytest.fixture(scope="session")
+def app_config(tmp_path_factory):
+    from explorer.config import ExplorerConfig
+
+    root = tmp_path_factory.mktemp("app")
+    return ExplorerConfig(model="tiny-random", outputs_dir=root / "outputs", cache_dir=root / "cache",
+                          max_size=256, max_steps=50)
+
+
+@pytest.fixture(scope="session")
+def app_url(tiny_model, app_config):
+    """The whole app (every tab) launched in this process on a free localhost port."""
+    from explorer.ui import build_demo
+
+    demo = build_demo(tiny_model, app_config)
+    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                            allowed_paths=[str(app_config.outputs_dir)])
+    yield url
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    """A gradio_client connected to the in-process app: the HTTP API as users call it."""
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
