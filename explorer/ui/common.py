@@ -65,3 +65,40 @@ def explain(sentence: str, more: str) -> None:
     gr.Markdown(sentence, elem_classes=["explain"])
     with gr.Accordion("More about this view", open=False):
         gr.Markdown(more)
+
+
+def _field_name(component) -> str:
+    return str(component.label or "value").split(" (")[0].lower().replace(" ", "_")
+
+
+def _choices(component) -> str:
+    return ", ".join(str(value) for _, value in component.choices)
+
+
+# Gradio validates these inputs itself, with messages that do not name the field. These subclasses keep
+# their class names (the front end picks a component by class name) and restate the message our way.
+class Slider(gr.Slider):
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            error = InputError(_field_name(self), f"a number in [{self.minimum:g}, {self.maximum:g}]", payload)
+            raise gr.Error(str(error), print_exception=False) from None
+
+
+class Dropdown(gr.Dropdown):
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            error = InputError(_field_name(self), f"one of {_choices(self)}", payload)
+            raise gr.Error(str(error), print_exception=False) from None
+
+
+class Radio(gr.Radio):
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except gr.Error:
+            error = InputError(_field_name(self), f"one of {_choices(self)}", payload)
+            raise gr.Error(str(error), print_exception=False) from None

@@ -17,7 +17,7 @@ from explorer.models import SCHEDULERS
 from explorer.plots import change_per_step_figure
 from explorer.previews import PREVIEW_DECODERS
 from explorer.recipe import SEED_MAX, Recipe, read_png_recipe, save_png, to_parameters, validate
-from explorer.ui.common import AppContext, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, explain, guard
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 
@@ -50,19 +50,18 @@ def build(ctx: AppContext) -> None:
                                     elem_id="prompt")
                 negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="what guidance steers away from")
                 with gr.Row():
-                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=SEED_MAX - 1,
-                                     info=f"integer in [0, 2^32)")
+                    seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
                     randomize = gr.Checkbox(label="random seed", value=False, info="new seed each run")
-                steps = gr.Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps",
+                steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps", elem_id="steps",
                                   info="denoising steps")
-                guidance = gr.Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale",
-                                     info="classifier-free guidance; 0-1 = none")
+                guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance",
+                                     info="classifier-free guidance scale; 0-1 = none")
                 with gr.Row():
-                    width = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Width")
-                    height = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Height")
+                    width = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Width")
+                    height = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Height")
                 with gr.Row():
-                    scheduler = gr.Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    preview = gr.Radio(list(PREVIEW_DECODERS), value="approx", label="Step preview decoder")
+                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
+                    preview = Radio(list(PREVIEW_DECODERS), value="approx", label="Preview")
                 with gr.Row():
                     run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
@@ -91,8 +90,8 @@ def build(ctx: AppContext) -> None:
                 fwd_image = gr.Image(label="Image to noise (the last result, or upload one)", type="pil",
                                      height=200, format="png")
                 with gr.Column():
-                    fwd_levels = gr.Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels")
-                    fwd_decoder = gr.Radio(["full", "approx"], value="full", label="Decode with")
+                    fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels")
+                    fwd_decoder = Radio(["full", "approx"], value="full", label="Decoder")
                     fwd_run = gr.Button("Noise it")
             fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height=170, format="png")
 

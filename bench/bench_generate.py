@@ -1,0 +1,67 @@
+"""Generation overhead on tiny-random, measured in one run (ratios, not absolute times).
+
+(a) explorer.generate without step previews / plain diffusers pipeline call   — goal <= 1.03
+(b) explorer.generate with approx x_t and x0 previews on every step / plain   — goal <= 1.10
+
+Runs are interleaved (plain, explorer, explorer+previews, repeat) and the medians compared, so
+machine noise hits all three alike. Usage: python bench/bench_generate.py [--repeats 15] [--steps 20]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+from explorer.generate import generate, recipe_defaults  # noqa: E402
+from explorer.models import load_model, make_scheduler  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+
+    model = load_model("tiny-random")
+    model.pipe.set_progress_bar_config(disable=True)
+    recipe = recipe_defaults(model, "a watercolor painting of a lighthouse at dawn", seed=1, steps=args.steps,
+                             width=args.size, height=args.size)
+
+    def plain():
+        pipe = model.pipe
+        pipe.scheduler = make_scheduler(recipe.scheduler, model.base_scheduler_config)
+        with torch.inference_mode():
+            pipe(recipe.prompt, num_inference_steps=recipe.steps, guidance_scale=recipe.guidance,
+                 width=recipe.width, height=recipe.height, generator=torch.Generator("cpu").manual_seed(recipe.seed))
+
+    runs = {"plain diffusers": plain,
+            "explorer": lambda: generate(model, recipe, watch=False),
+            "explorer + approx previews": lambda: generate(model, recipe, watch=True)}
+    for fn in runs.values():          # warm-up: first calls allocate and build kernels
+        fn()
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    median = {name: statistics.median(values) for name, values in times.items()}
+    base = median["plain diffusers"]
+    print(f"tiny-random, {args.steps} steps, {args.size}x{args.size}, {args.repeats} interleaved repeats "
+          f"(median seconds): " + ", ".join(f"{k} {v:.3f}" for k, v in median.items()))
+    print(f"(a) explorer / plain diffusers            = {median['explorer'] / base:.3f}  (goal <= 1.03)")
+    print(f"(b) explorer + approx previews / plain    = {median['explorer + approx previews'] / base:.3f}  "
+          f"(goal <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()
