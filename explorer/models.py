@@ -196,9 +196,11 @@ def offline_model_name() -> str:
 
 
 def _short_reason(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = " ".join(str(error).split()) or type(error).__name__
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return "offline mode (HF_HUB_OFFLINE=1) and not in the local cache"
+    if any(word in text.lower() for word in ("cache", "connect", "resolve", "network", "offline")):
+        return "the Hugging Face hub cannot be reached and the model is not in the local cache"
     return text[:200]
 
 
