@@ -125,6 +125,16 @@ def generate(model: LoadedModel, recipe: Recipe, *, prompt_embeds: torch.Tensor 
     """Run the diffusers pipeline for one recipe; with `watch`, preview x_t and x0 at every step."""
     # 1. validate
     validate(recipe, config)
+    extra = recipe.extra or {}
+    if extra.get("operator") == "and":       # Composable Diffusion needs its own loop (explorer.blend)
+        from explorer.blend import generate_composable
+
+        return generate_composable(model, recipe, latents=latents, on_step=on_step, cancel=cancel, watch=watch,
+                                   config=config)
+    if prompt_embeds is None and (recipe.expression or extra.get("operator") == "slerp"):
+        from explorer.arithmetic import conditioning_for    # prompt arithmetic and blends: see the recipe
+
+        prompt_embeds, negative_prompt_embeds = conditioning_for(model, recipe)
     if prompt_embeds is None:
         from explorer.embeddings import check_prompt_length
 

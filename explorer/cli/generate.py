@@ -14,6 +14,13 @@ def register(subparsers) -> None:
                                           "chunk plus JSON) and never overwrites a file.")
     add_model_args(p)
     p.add_argument("--prompt", default=None, help="what to draw")
+    p.add_argument("--expr", default=None,
+                   help="a prompt expression instead of --prompt, e.g. '\"van gogh\" + astronaut' or "
+                        "'0.6 * \"a photo of a cat\" + 0.4 * \"an oil painting\"'")
+    p.add_argument("--space", default="conditioning",
+                   help="where --expr is computed: conditioning (default, the sequence the UNet sees) or token "
+                        "(token embeddings before the transformer); pooled cannot generate")
+    p.add_argument("--raw", action="store_true", help="with --expr: keep the raw sum (no renormalisation)")
     p.add_argument("--negative", default="", help="negative prompt: what guidance steers away from")
     p.add_argument("--seed", type=int, default=None, help="integer in [0, 2^32); default: random (printed)")
     p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
@@ -50,14 +57,26 @@ def _recipe(args, model):
     if args.from_png:
         recipe = read_png_recipe(args.from_png)
         return recipe.with_(model=model.name)
-    if args.prompt is None:
-        from explorer.errors import InputError
+    from explorer.errors import InputError
 
-        raise InputError("prompt", "a non-empty prompt (--prompt) or --from-png", None)
+    if args.prompt is not None and args.expr is not None:
+        raise InputError("prompt", "either --prompt or --expr, not both", f"--prompt {args.prompt!r} --expr "
+                         f"{args.expr!r}")
+    if args.prompt is None and args.expr is None:
+        raise InputError("prompt", "a non-empty prompt (--prompt), an expression (--expr) or --from-png", None)
     overrides = {k: v for k, v in dict(steps=args.steps, guidance=args.guidance, width=args.width,
                                          height=args.height, scheduler=args.scheduler).items() if v is not None}
+    if args.expr is not None:       # prompt arithmetic: the recipe records the expression and its space
+        from explorer.arithmetic import check_space
+        from explorer.expressions import parse
+
+        check_space(args.space)
+        overrides.update(expression=args.expr, space=args.space, renormalize=not args.raw)
+        prompt = parse(args.expr).describe()
+    else:
+        prompt = args.prompt
     seed = args.seed if args.seed is not None else random.randrange(2**32)
-    return recipe_defaults(model, args.prompt, negative_prompt=args.negative, seed=seed,
+    return recipe_defaults(model, prompt, negative_prompt=args.negative, seed=seed,
                            preview=args.preview, **overrides)
 
 
