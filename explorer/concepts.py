@@ -1,0 +1,427 @@
+"""Concept vocabularies and the concept index: every entry's pooled text embedding, cached on disk.
+
+A vocabulary is a list of phrases with a category each: the curated lists in assets/concepts/
+(format in assets/concepts/README.md), the loaded model's own whole-word tokens, or a list a user
+adds. The index encodes a vocabulary once per (model, vocabulary) with the text encoder's pooled
+output (dynamic padding: CLIP's causal mask makes it equal to the 77-padded one), keeps the
+unit-normalised vectors, and answers nearest-neighbour queries by cosine similarity.
+
+    index = ConceptIndex.for_model(model)                 # builds or loads assets/concepts
+    index.nearest(encode_pooled(model, ["a red fox"])[0], k=5)
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError
+
+log = logging.getLogger(__name__)
+
+CONCEPTS_DIR = Path(__file__).resolve().parent.parent / "assets" / "concepts"
+BUILTIN, TOKENIZER = "concepts", "tokenizer"       # names of the two vocabularies every model has
+END_OF_WORD = "</w>"                               # CLIP's BPE marks the last piece of a word
+WORD_TOKEN = re.compile(r"[a-z]+")                 # whole-word tokens kept for the tokenizer vocabulary
+ENCODE_CHUNK = 256                                 # entries per progress update (and per model-lock hold)
+CACHE_FORMAT = 1                                   # bump when the .npz layout changes
+
+Progress = Callable[[int, int], None]              # progress(done, total)
+
+
+def normalise_entry(text: str) -> str:
+    """The form two entries are compared in: lower case, runs of whitespace as one space."""
+    return " ".join(text.lower().split())
+
+
+# ---------------------------------------------------------------- vocabularies
+
+@dataclass
+class Vocabulary:
+    """Entries (phrases) with one category each; `hash` identifies the content, not the name."""
+
+    name: str
+    entries: list[str]
+    categories: list[str]
+
+    def __post_init__(self):
+        if len(self.entries) != len(self.categories):
+            raise InputError("vocabulary", "one category per entry", f"{len(self.entries)} entries, "
+                             f"{len(self.categories)} categories")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the entries and categories (the cache key: renaming a list keeps its index)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            payload = json.dumps([self.entries, self.categories], ensure_ascii=False, separators=(",", ":"))
+            cached = self.__dict__["_hash"] = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return cached
+
+    @property
+    def category_names(self) -> list[str]:
+        """Categories in order of first appearance."""
+        return list(dict.fromkeys(self.categories))
+
+    def check(self, limit: int | None = None, field_name: str = "vocabulary") -> "Vocabulary":
+        """Refuse an empty list, duplicate entries, or more entries than `limit`."""
+        if not self.entries:
+            raise InputError(field_name, "at least one entry (one phrase per line)", f"{self.name!r}: 0 entries")
+        if limit is not None and len(self.entries) > limit:
+            raise InputError(field_name, f"at most {limit} entries (ExplorerConfig.max_vocabulary)",
+                             f"{self.name!r}: {len(self.entries)} entries")
+        seen: dict[str, str] = {}
+        duplicates = []
+        for entry in self.entries:
+            key = normalise_entry(entry)
+            if not key:
+                raise InputError(field_name, "non-blank entries", repr(entry))
+            if key in seen:
+                duplicates.append(entry)
+            seen.setdefault(key, entry)
+        if duplicates:
+            shown = ", ".join(repr(d) for d in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
+            raise InputError(field_name, "unique entries (case and runs of spaces do not count)",
+                             f"{len(duplicates)} duplicate(s) in {self.name!r}: {shown}",
+                             hint="Remove the repeated lines")
+        return self
+
+
+def parse_vocabulary(text: str, name: str, default_category: str | None = None) -> Vocabulary:
+    """Parse the assets/concepts format: `#` comment lines, blank lines, `[category]` switches."""
+    category = default_category or name
+    entries, categories = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]") and len(stripped) > 2:
+            category = stripped[1:-1].strip()
+            continue
+        entries.append(stripped)
+        categories.append(category)
+    return Vocabulary(name, entries, categories)
+
+
+def load_vocabulary(path_or_file, name: str | None = None, limit: int | None = None) -> Vocabulary:
+    """A vocabulary from a text file (path or open file) in the assets/concepts format, checked."""
+    if hasattr(path_or_file, "read"):
+        raw = path_or_file.read()
+        stem = Path(getattr(path_or_file, "name", "uploaded") or "uploaded").stem
+    else:
+        path = Path(str(path_or_file)).expanduser()
+        if not path.is_file():
+            raise InputError("vocabulary", "an existing UTF-8 text file, one entry per line", str(path_or_file))
+        raw = path.read_bytes()
+        stem = path.stem
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise InputError("vocabulary", "a UTF-8 text file", f"undecodable bytes at {error.start}") from None
+    limit = ExplorerConfig().max_vocabulary if limit is None else limit
+    return parse_vocabulary(raw, name or stem, default_category=stem).check(limit)
+
+
+def builtin_vocabulary(model) -> Vocabulary:
+    """The curated list: the model folder's concepts.txt for miniworld, else assets/concepts/*.txt."""
+    folder = getattr(model, "folder", None)
+    if getattr(model, "family", None) == "miniworld":
+        own = folder / "concepts.txt" if folder is not None else None
+        if own is not None and own.is_file():
+            return load_vocabulary(own, name=BUILTIN)
+        from explorer.miniworld.world import vocabulary as grammar_words
+
+        return Vocabulary(BUILTIN, grammar_words(), ["words"] * len(grammar_words())).check()
+    entries, categories = [], []
+    for path in sorted(CONCEPTS_DIR.glob("*.txt")):
+        part = parse_vocabulary(path.read_text(encoding="utf-8"), path.stem)
+        entries += part.entries
+        categories += part.categories
+    return Vocabulary(BUILTIN, entries, categories).check()
+
+
+def tokenizer_vocabulary(model) -> Vocabulary:
+    """The tokenizer's whole-word tokens (`word</w>`, letters only): ~33k for CLIP."""
+    words = sorted({token[:-len(END_OF_WORD)] for token in model.tokenizer.get_vocab()
+                    if token.endswith(END_OF_WORD) and WORD_TOKEN.fullmatch(token[:-len(END_OF_WORD)])})
+    return Vocabulary(TOKENIZER, words, ["tokens"] * len(words)).check()
+
+
+_USER_VOCABULARIES: dict[str, Vocabulary] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def add_vocabulary(vocabulary: Vocabulary, limit: int | None = None) -> str:
+    """Register a user's list for this process (all models); returns the name to pick it by."""
+    limit = ExplorerConfig().max_vocabulary if limit is None else limit
+    vocabulary.check(limit)
+    name = (vocabulary.name or "").strip()
+    if not name or name in (BUILTIN, TOKENIZER):
+        raise InputError("vocabulary name", f"a name other than {BUILTIN!r} and {TOKENIZER!r}", vocabulary.name)
+    with _REGISTRY_LOCK:
+        _USER_VOCABULARIES[name] = vocabulary
+    return name
+
+
+def available_vocabularies(model=None) -> list[str]:
+    """Names to pick a vocabulary by: "concepts", "tokenizer", then the user-added ones."""
+    with _REGISTRY_LOCK:
+        return [BUILTIN, TOKENIZER, *_USER_VOCABULARIES]
+
+
+def resolve_vocabulary(model, vocabulary: str | Vocabulary) -> Vocabulary:
+    """A Vocabulary from a name in available_vocabularies(model), or the Vocabulary itself."""
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    if vocabulary == BUILTIN:
+        return _per_model(model, "_builtin_vocabulary", lambda: builtin_vocabulary(model))
+    if vocabulary == TOKENIZER:
+        return _per_model(model, "_tokenizer_vocabulary", lambda: tokenizer_vocabulary(model))
+    with _REGISTRY_LOCK:
+        found = _USER_VOCABULARIES.get(vocabulary)
+    if found is None:
+        raise InputError("vocabulary", f"one of {', '.join(available_vocabularies(model))}", vocabulary)
+    return found
+
+
+def _per_model(model, attribute: str, make):
+    value = getattr(model, attribute, None)
+    if value is None:
+        value = make()
+        setattr(model, attribute, value)
+    return value
+
+
+# ---------------------------------------------------------------- the index
+
+@dataclass
+class Neighbor:
+    """One nearby concept: its phrase, its category, and the cosine similarity to the query."""
+
+    label: str
+    category: str
+    score: float
+    index: int = -1          # row in the index's embeddings
+
+
+@dataclass
+class ConceptIndex:
+    """Unit-normalised pooled embeddings (N, d) float32 of a vocabulary, for cosine nearest neighbours."""
+
+    vocabulary: Vocabulary
+    embeddings: np.ndarray                     # (N, d) float32, every row of norm 1
+    model_key: str = ""                        # the model's cache folder name
+    path: Path | None = None                   # the cache file it came from or went to
+    note: str = ""                             # what happened on load ("built in 3.1 s", "cache was corrupt: rebuilt")
+    _keys: dict = field(default_factory=dict, repr=False)   # normalised label -> row
+
+    def __post_init__(self):
+        self._keys = {normalise_entry(e): i for i, e in enumerate(self.vocabulary.entries)}
+
+    def __len__(self) -> int:
+        return len(self.vocabulary)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    # 1. build or load ------------------------------------------------------
+    @classmethod
+    def for_model(cls, model, vocabulary: str | Vocabulary = BUILTIN, cache_dir: str | Path | None = None,
+                  progress: Progress | None = None, config: ExplorerConfig | None = None) -> "ConceptIndex":
+        """The model's index of a vocabulary: from memory, else from the disk cache, else built (and cached)."""
+        config = config or ExplorerConfig()
+        vocab = resolve_vocabulary(model, vocabulary)
+        cache_dir = Path(cache_dir) if cache_dir is not None else Path(config.cache_dir)
+        memo, lock = _memo(model)
+        with lock:                                 # one build per model at a time (warm-up vs. a request)
+            key = (vocab.hash, str(cache_dir))
+            if key in memo:
+                return memo[key]
+            vocab.check(config.max_vocabulary)
+            model_key = model_cache_key(model)
+            path = cache_dir / model_key / f"{vocab.hash[:24]}.npz"
+            index, problem = _read_cache(path, vocab, model_key)
+            if index is None:
+                started = time.perf_counter()
+                model._concept_build = [vocab.name, 0, len(vocab)]     # seen by callers waiting for the lock
+
+                def report(done: int, total: int) -> None:
+                    model._concept_build = [vocab.name, done, total]
+                    if progress is not None:
+                        progress(done, total)
+
+                try:
+                    vectors = encode_vocabulary(model, vocab.entries, report if progress is not None else None)
+                finally:
+                    model._concept_build = None
+                index = cls(vocab, vectors, model_key, path)
+                saved = _write_cache(path, index)
+                index.note = (f"{problem} " if problem else "") + \
+                    f"Encoded {len(vocab)} entries of '{vocab.name}' in {time.perf_counter() - started:.1f} s" + \
+                    (f"; cached at {path}." if saved else " (the cache folder is not writable: not cached).")
+                if problem:
+                    log.warning(index.note)
+            memo[key] = index
+            return index
+
+    # 2. query ----------------------------------------------------------------
+    def similarities(self, vectors) -> np.ndarray:
+        """Cosine similarity of each query to every entry: (n, N) for (n, d) or (d,) queries."""
+        queries = _as_matrix(vectors, self.dim)                                 # (n, d)
+        norms = np.linalg.norm(queries, axis=1, keepdims=True)
+        if np.any(norms == 0) or not np.all(np.isfinite(queries)):
+            raise InputError("vectors", "finite, non-zero query vectors", "a zero or non-finite vector")
+        return (queries / norms) @ self.embeddings.T                            # (n, N)
+
+    def nearest(self, vectors, k: int = 10, exclude: Iterable[str] = ()) -> list[Neighbor] | list[list[Neighbor]]:
+        """The k entries most cosine-similar to each query, best first.
+
+        (d,) or (1, d) -> list[Neighbor]; (n, d) with n > 1 -> one list per query. Labels in
+        `exclude` (compared case- and space-insensitively) are skipped.
+        """
+        queries = _as_matrix(vectors, self.dim)
+        skip = np.array(sorted({self._keys[k_] for k_ in map(normalise_entry, exclude) if k_ in self._keys}),
+                        dtype=np.int64)
+        room = len(self) - len(skip)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= room:
+            raise InputError("k", f"an integer in [1, {room}] (the vocabulary '{self.vocabulary.name}' has "
+                             f"{len(self)} entries{f', {len(skip)} excluded' if len(skip) else ''})", k)
+        scores = self.similarities(queries)                                     # (n, N)
+        if len(skip):
+            scores[:, skip] = -np.inf
+        top = np.argpartition(-scores, k - 1, axis=1)[:, :k]                     # (n, k) unordered
+        order = np.take_along_axis(scores, top, axis=1).argsort(axis=1)[:, ::-1]
+        top = np.take_along_axis(top, order, axis=1)                            # (n, k) best first
+        entries, categories = self.vocabulary.entries, self.vocabulary.categories
+        results = [[Neighbor(entries[j], categories[j], float(row_scores[j]), int(j)) for j in row]
+                   for row, row_scores in zip(top, scores)]
+        return results[0] if len(results) == 1 else results
+
+    def row(self, label: str) -> int | None:
+        """The row of an entry (case- and space-insensitive), or None."""
+        return self._keys.get(normalise_entry(label))
+
+
+def building_progress(model) -> tuple[str, int, int] | None:
+    """(vocabulary name, done, total) while an index of this model is being encoded, else None."""
+    state = getattr(model, "_concept_build", None)
+    return tuple(state) if state else None
+
+
+def _as_matrix(vectors, dim: int) -> np.ndarray:
+    if isinstance(vectors, torch.Tensor):
+        vectors = vectors.detach().float().cpu().numpy()
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != dim or array.shape[0] == 0:
+        raise InputError("vectors", f"shape (d,) or (n, d) with d = {dim} (this model's pooled size)",
+                         f"shape {tuple(array.shape)}")
+    return array
+
+
+def _memo(model) -> tuple[dict, threading.RLock]:
+    memo = getattr(model, "_concept_indexes", None)
+    if memo is None:
+        memo = model._concept_indexes = {}
+        model._concept_index_lock = threading.RLock()
+    return memo, model._concept_index_lock
+
+
+@torch.no_grad()
+def encode_vocabulary(model, entries: list[str], progress: Progress | None = None,
+                      chunk: int = ENCODE_CHUNK) -> np.ndarray:
+    """Unit-normalised pooled embeddings (N, d) float32, shortest entries first so padding stays small."""
+    from explorer.embeddings import encode_pooled
+
+    order = sorted(range(len(entries)), key=lambda i: (len(entries[i]), i))   # similar lengths batch together
+    bar = None
+    if progress is None:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(entries), desc="encoding concepts", unit="entry", leave=False, disable=None)
+    parts = []
+    for start in range(0, len(order), chunk):
+        batch = [entries[i] for i in order[start:start + chunk]]
+        with model.lock:                                    # the pipeline's encoder, one user at a time
+            parts.append(encode_pooled(model, batch).numpy())
+        done = min(start + chunk, len(order))
+        if progress is not None:
+            progress(done, len(order))
+        elif bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+    pooled = np.concatenate(parts).astype(np.float32)                          # (N, d) in length order
+    vectors = np.empty_like(pooled)
+    vectors[np.asarray(order)] = pooled
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def model_cache_key(model) -> str:
+    """Folder name of a model's indexes: its name plus a fingerprint of the text encoder's weights."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model.name)).strip("_")[-60:] or "model"
+    digest = hashlib.sha256()
+    params = list(model.text_encoder.state_dict().items())
+    for name, tensor in params:                                                  # architecture
+        digest.update(f"{name}{tuple(tensor.shape)}".encode())
+    for name, tensor in params[:2] + params[-2:]:                                # a sample of the weights
+        digest.update(tensor.detach().flatten()[:8192].float().cpu().numpy().tobytes())
+    return f"{slug}-{digest.hexdigest()[:12]}"
+
+
+def _read_cache(path: Path, vocab: Vocabulary, model_key: str) -> tuple[ConceptIndex | None, str]:
+    """The cached index, or (None, why it could not be used: '' when there is none)."""
+    if not path.is_file():
+        return None, ""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            vectors = np.ascontiguousarray(data["embeddings"], dtype=np.float32)
+        if meta.get("format") != CACHE_FORMAT or meta.get("vocabulary_hash") != vocab.hash:
+            raise ValueError("it belongs to another vocabulary or format")
+        if vectors.ndim != 2 or vectors.shape[0] != len(vocab) or not np.all(np.isfinite(vectors)):
+            raise ValueError(f"its embeddings have shape {vectors.shape} or are not finite")
+    except Exception as error:  # noqa: BLE001 - any unreadable file (zip, pickle, json, shape) is rebuilt
+        return None, f"The cached index {path} was unreadable ({type(error).__name__}: {error}); rebuilt it."
+    index = ConceptIndex(vocab, vectors, model_key, path, note=f"Loaded {len(vocab)} entries of '{vocab.name}' "
+                                                                  f"from the cache {path}.")
+    return index, ""
+
+
+def _write_cache(path: Path, index: ConceptIndex) -> bool:
+    """Write atomically (temp file, then rename) so a crash never leaves a half-written cache."""
+    meta = json.dumps({"format": CACHE_FORMAT, "vocabulary_hash": index.vocabulary.hash,
+                       "vocabulary_name": index.vocabulary.name, "model": index.model_key,
+                       "entries": len(index), "dim": index.dim})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, embeddings=index.embeddings, meta=np.array(meta))
+        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
+        os.replace(temp, path)
+        return True
+    except OSError as error:
+        log.warning("could not write the concept index cache %s: %s", path, error)
+        return False

@@ -1,0 +1,255 @@
+"""The Map tab: the concepts nearest to a prompt, an expression or a path, on a 2-D map; concept axes."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import gradio as gr
+import plotly
+
+from explorer.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
+from explorer.concepts import (BUILTIN, ConceptIndex, add_vocabulary, available_vocabularies, building_progress,
+                               load_vocabulary)
+from explorer.errors import InputError
+from explorer.generate import generate
+from explorer.plots_map import axis_figure, concept_map_figure
+from explorer.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
+                                 concept_map, place_by_similarity, query_points, warm_status, warm_up)
+from explorer.recipe import SEED_MAX, save_png
+from explorer.ui.common import AppContext, explain, guard
+
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+TABLE_ROWS = 40            # nearest concepts listed beside the map
+UMAP_WAIT_S = 0.5          # a UMAP request waits this long for the background warm-up before using PCA
+
+MORE = """Each concept in the vocabulary is encoded once by the model's text encoder into its **pooled
+embedding** (the end token's final hidden state, one vector per phrase) and kept in an index on disk.
+For your query the *k* concepts with the highest cosine similarity are projected from the
+embedding's hundreds of dimensions to two, together with the query points: prompts (stars),
+expression results (diamonds) with arrows from their ingredients, interpolation paths (lines) and,
+when a CLIP vision model is loaded, generated images (squares, placed among the concepts CLIP finds
+most similar to them). **UMAP** keeps neighbourhoods but not global distances; **PCA** is linear and
+instant but flattens many directions onto each other. The map is fitted once: new points are placed
+into the same map without refitting. Query syntax, one per line: a prompt; `= king - man + woman`
+(an expression); `a cat -> a dog` (a path). Click a point (or a row of the table) to pick a concept."""
+
+AXIS_MORE = """A concept axis is the direction from one pole's pooled embedding to the other's. Every
+vocabulary entry is placed along it like the Embedding Projector's custom projection:
+position = (e − a)·(b − a) / |b − a|², 0 at the first pole and 1 at the second. The slider moves the
+prompt along the same direction in the conditioning space the UNet attends to:
+prompt + amount × (second pole − first pole), renormalised per token; the saved PNG's recipe is
+that expression, so it regenerates the image."""
+
+JS_ON_LOAD = """
+function draw() {
+  const target = element.querySelector('.concept-map');
+  if (!target || !props.value) return;
+  if (!window.Plotly) { setTimeout(draw, 250); return; }
+  let fig;
+  try { fig = JSON.parse(props.value); } catch (e) { return; }
+  Plotly.react(target, fig.data, fig.layout, {responsive: true, displaylogo: false, scrollZoom: true});
+  if (!target.dataset.bound) {
+    target.on('plotly_click', (event) => {
+      const point = event.points && event.points[0];
+      if (point && point.customdata) trigger('pick', {label: point.customdata[0], kind: point.customdata[1]});
+    });
+    target.dataset.bound = '1';
+  }
+}
+watch('value', draw);
+draw();
+"""
+
+
+def build(ctx: AppContext) -> None:
+    cfg, model = ctx.config, ctx.model
+    gr.set_static_paths([str(PLOTLY_JS.parent)])
+    warm_up(model, cfg)                     # index, query path and numba's JIT warm while the user reads the page
+    k_max = cfg.max_map_neighbors
+    with gr.Tab("Map", id="map"):
+        explain("A map of the embedding space: which concepts sit near a prompt, where an arithmetic result "
+                "lands, what path an interpolation takes.", MORE)
+        current = gr.State(None)                           # this session's MapResult (kept for new points)
+        with gr.Row():
+            with gr.Column(scale=2, min_width=300):
+                query = gr.Textbox(label="Query: one per line", lines=3, elem_id="map-query",
+                                   value="a lighthouse at dawn\n= king - man + woman",
+                                   info='a prompt, "= expression" or "start -> end" (a path)')
+                with gr.Row():
+                    vocabulary = gr.Dropdown(available_vocabularies(model), value=BUILTIN, label="Vocabulary",
+                                             allow_custom_value=False, elem_id="map-vocabulary")
+                    method = gr.Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
+                                      label="Projection")
+                with gr.Row():
+                    k = gr.Number(value=min(DEFAULT_K, k_max), label="k nearest concepts", elem_id="map-k",
+                                  info=f"2 to {k_max}, at most the vocabulary's size")
+                    path_points = gr.Number(value=DEFAULT_PATH_POINTS, label="Points per path",
+                                            info=f"2 to {MAX_PATH_POINTS}")
+                draw = gr.Button("Draw map", variant="primary", elem_id="map-draw")
+                with gr.Accordion("Add your own vocabulary", open=False):
+                    gr.Markdown("A UTF-8 text file, one phrase per line; `# comment` lines and `[category]` "
+                                f"lines as in assets/concepts; at most {cfg.max_vocabulary} unique entries.")
+                    upload = gr.File(label="Vocabulary (.txt)", file_types=[".txt"])
+                    upload_name = gr.Textbox(label="Name", placeholder="defaults to the file name")
+                    add = gr.Button("Add vocabulary")
+                picked = gr.Textbox(label="Picked concept (click a point or a table row)", elem_id="map-picked")
+                with gr.Row():
+                    set_prompt = gr.Button("Set as prompt", size="sm")
+                    add_term = gr.Button("Add to expression", size="sm")
+            with gr.Column(scale=4, min_width=480):
+                status = gr.Markdown(warm_status, elem_classes=["status"], elem_id="map-status")  # at each page load
+                map_html = gr.HTML(value="", html_template='<div class="concept-map" style="width:100%;'
+                                   'min-height:600px"></div>', js_on_load=JS_ON_LOAD, elem_id="concept-map",
+                                   head=f'<script src="gradio_api/file={PLOTLY_JS}"></script>', min_height=600)
+                table = gr.Dataframe(headers=["concept", "category", "cosine"], label="Nearest concepts",
+                                     interactive=False, max_height=260, elem_id="map-table")
+        with gr.Accordion("Concept axis: from one pole to another", open=True):
+            explain("Define a direction by two poles, see the vocabulary ranked along it, and move a prompt "
+                    "along it to generate the image there.", AXIS_MORE)
+            with gr.Row():
+                with gr.Column(scale=2, min_width=300):
+                    with gr.Row():
+                        pole_a = gr.Textbox(label="First pole", value="summer", elem_id="axis-a")
+                        pole_b = gr.Textbox(label="Second pole", value="winter", elem_id="axis-b")
+                    rank = gr.Button("Rank the vocabulary")
+                    prompt = gr.Textbox(label="Prompt to move (or = expression)", value="a lighthouse at dawn",
+                                        elem_id="axis-prompt")
+                    amount = gr.Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis",
+                                       info="0 = the prompt; +1 adds (second − first pole); −1 subtracts it")
+                    with gr.Row():
+                        seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=SEED_MAX - 1)
+                        steps = gr.Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label="Steps")
+                    place = gr.Checkbox(label="Place the image on the map (needs a CLIP vision model)", value=True)
+                    run = gr.Button("Generate at this position", variant="primary", elem_id="axis-generate")
+                with gr.Column(scale=4, min_width=480):
+                    axis_status = gr.Markdown("", elem_classes=["status"])
+                    with gr.Row():
+                        axis_plot = gr.Plot(label="Concepts furthest toward each pole")
+                        image = gr.Image(label="Image at this position", type="pil", format="png", height=320)
+
+    def index_for(name, progress):
+        while (state := building_progress(model)) is not None:            # e.g. the build started at launch
+            progress((state[1], state[2]), desc=f"encoding the vocabulary '{state[0]}' (once per model)")
+            time.sleep(0.3)
+        return ConceptIndex.for_model(model, name, config=cfg,
+                                      progress=lambda d, t: progress((d, t), desc=f"encoding '{name}'"))
+
+    @guard
+    def on_map(text, name, k_value, method_value, points, progress=gr.Progress()):
+        # 1. the index (built once per model and vocabulary, with a progress bar)
+        index = index_for(name, progress)
+        # 2. the query points
+        queries = query_points(model, text, path_points=_int(points))
+        # 3. fit the map
+        result = concept_map(index, queries, k=_int(k_value), method=method_value, limit=k_max,
+                             wait_s=UMAP_WAIT_S)
+        notes = " ".join(result.notes)
+        rows = _table(result)
+        message = (f"{index.note} {result.n_concepts} concepts + {len(queries)} query points, "
+                   f"{result.method.upper()} fitted in {result.seconds:.2f} s. {notes}\n\n"
+                   f"*{PROJECTION_NOTES[result.method]}*")
+        return concept_map_figure(result).to_json(), rows, message, result
+
+    @guard
+    def on_add_vocabulary(path, name):
+        if not path:
+            raise InputError("vocabulary file", "an uploaded .txt file", None)
+        vocab = load_vocabulary(path, name=(name or "").strip() or None, limit=cfg.max_vocabulary)
+        added = add_vocabulary(vocab, limit=cfg.max_vocabulary)
+        return (gr.update(choices=available_vocabularies(model), value=added),
+                f"Added '{added}': {len(vocab)} entries in {len(vocab.category_names)} categories. "
+                "Its index is built on the first map.")
+
+    def on_pick(evt: gr.EventData):
+        data = getattr(evt, "_data", None) or {}
+        return data.get("label", "") if isinstance(data, dict) else ""
+
+    def on_table_select(evt: gr.SelectData):
+        row = getattr(evt, "row_value", None)
+        return row[0] if row else evt.value
+
+    @guard
+    def on_rank(a, b, name, progress=gr.Progress()):
+        index = index_for(name, progress)
+        ranking = rank_vocabulary(index, make_axis(model, a, b))
+        return axis_figure(ranking), (f"{len(ranking.labels)} entries of '{index.vocabulary.name}' ranked from "
+                                      f"'{ranking.pole_a}' (0) to '{ranking.pole_b}' (1).")
+
+    @guard
+    def on_generate(text, a, b, amount_value, seed_value, steps_value, place_value, result):
+        # 1. the recipe: the prompt moved along the axis (an expression that regenerates it)
+        recipe = axis_recipe(model, text, a, b, amount_value, seed=_int(seed_value), steps=_int(steps_value))
+        # 2. generate and save with the recipe
+        generation = generate(model, recipe, watch=False, config=cfg)
+        saved = save_png(generation.image, recipe, cfg.outputs_dir)
+        message = f"{recipe.expression or recipe.prompt} — saved to `{saved}`."
+        figure = gr.skip()
+        # 3. place the image on the current map when a CLIP vision model is there
+        if place_value and result is not None:
+            label = f"image: {recipe.expression or recipe.prompt}"
+            result, note = _place_image(model, result, generation.image, label)
+            message += f" {note}"
+            figure = concept_map_figure(result).to_json() if note.startswith("Placed") else gr.skip()
+        return generation.image, message, figure, result
+
+    map_inputs = [query, vocabulary, k, method, path_points]
+    draw.click(on_map, map_inputs, [map_html, table, status, current], api_name="concept_map",
+               concurrency_id="model")
+    query.submit(on_map, map_inputs, [map_html, table, status, current], api_visibility="private",
+                 concurrency_id="model")
+    add.click(on_add_vocabulary, [upload, upload_name], [vocabulary, status], api_name="add_vocabulary")
+    map_html.pick(on_pick, None, picked, api_visibility="private")
+    table.select(on_table_select, None, picked, api_visibility="private")
+    set_prompt.click(lambda c: (c, c) if c else (gr.skip(), gr.skip()), picked, [prompt, query],
+                     api_visibility="private")
+    add_term.click(_add_term, [prompt, picked], [prompt, query], api_visibility="private")
+    rank.click(on_rank, [pole_a, pole_b, vocabulary], [axis_plot, axis_status], api_name="axis",
+               concurrency_id="model")
+    generate_inputs = [prompt, pole_a, pole_b, amount, seed, steps, place, current]
+    run.click(on_generate, generate_inputs, [image, axis_status, map_html, current], api_name="axis_generate",
+              concurrency_id="model")
+    amount.release(on_generate, generate_inputs, [image, axis_status, map_html, current],
+                   api_visibility="private", concurrency_id="model")
+
+
+def _place_image(model, result, picture, label: str):
+    """Place a generated image among the map's concepts by CLIP image-text similarity."""
+    import numpy as np
+
+    from explorer.vision import load_vision, vision_status
+
+    vision = load_vision(model)
+    if vision is None:
+        return result, vision_status(model)
+    concepts = [i for i, kind in enumerate(result.kinds) if kind == "concept"]
+    texts = vision.text_embeds([result.labels[i] for i in concepts])                   # (k, p)
+    similarities = vision.image_embeds([picture]) @ texts.T                             # (1, k)
+    coords = place_by_similarity(result.coords[concepts], similarities)                 # (1, 2)
+    point = QueryPoint(label, np.ones(1, dtype=np.float32), "image")                    # placed, not transformed
+    return result.add([point], coords=coords), (f"Placed on the map among the concepts CLIP ({vision.name}) "
+                                                f"finds most similar to it.")
+
+
+def _add_term(prompt_text: str, concept: str):
+    """Append + "concept" to the prompt, turning a plain prompt into an expression."""
+    if not concept:
+        return gr.skip(), gr.skip()
+    quoted = f"'{concept}'" if '"' in concept else f'"{concept}"'
+    text = (prompt_text or "").strip()
+    if not text:
+        combined = f"= {quoted}"
+    elif text.startswith("="):
+        combined = f"{text} + {quoted}"
+    else:
+        base = f"'{text}'" if '"' in text else f'"{text}"'
+        combined = f"= {base} + {quoted}"
+    return combined, combined
+
+
+def _table(result) -> list[list]:
+    rows = sorted((i for i, kind in enumerate(result.kinds) if kind == "concept"), key=lambda i: -result.scores[i])
+    return [[result.labels[i], result.categories[i], round(float(result.scores[i]), 4)] for i in rows[:TABLE_ROWS]]
+
+
+def _int(value):
+    return int(value) if isinstance(value, float) and value.is_integer() else value
