@@ -1,0 +1,182 @@
+"""The Interpolate tab: walk between prompts (conditioning) or seeds (initial noise) and watch the picture flip."""
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+from dataclasses import asdict
+
+import gradio as gr
+
+from explorer.errors import InputError
+from explorer.generate import recipe_defaults
+from explorer.models import SCHEDULERS
+from explorer.plots_walks import response_figure
+from explorer.recipe import SEED_MAX
+from explorer.ui.common import AppContext, explain, guard
+from explorer.vision import load_vision, vision_status
+from explorer.walks import (METHODS, SCHEDULES, default_batch_size, export_walk, interpolate, response_curves,
+                            save_frames)
+
+MORE = """A prompt is a point in the model's *embedding* space: the text encoder turns it into a sequence
+of 77 token vectors (the *conditioning*) that the UNet attends to at every denoising *step*. Between
+two prompts lie conditionings no one typed; this view walks through them while the initial *latent*
+noise (the seed) stays fixed: **lerp** moves in a straight line, **slerp** along the sphere, token by
+token. A **seed walk** does the opposite: the prompt stays, and the initial noise is slerped from one
+seed to the next (the same operation as AUTOMATIC1111's *variation seed*, so every frame's recipe is an
+ordinary seed + variation seed + strength). Give as many seeds as prompts to move both at once.
+
+**Ends.** One per line. A line starting with `=` is a prompt-arithmetic expression, e.g.
+`= "a castle" - "stone" + "glass"`, evaluated in conditioning space.
+
+**Schedules.** *linear* spaces frames evenly; *ease* puts more frames near the ends; *adaptive* first
+renders a coarse walk and then spends frames where the picture changes fastest.
+
+**Response curve.** For each frame, its similarity to each end: on the input side (the pooled text
+vector for prompt walks, the initial noise for seed walks), in pixels, and, when a CLIP vision model is
+loaded, between the picture and the end prompts. A dashed line marks where the picture *flips*: where
+its nearest end changes. Frames are rendered through the UNet in batches (faster than one call each);
+each frame is saved as a PNG with its recipe, plus an animated GIF, an MP4 and a JSON of recipes."""
+
+
+def parse_seeds(text) -> list[int]:
+    """'3 7, 11' -> [3, 7, 11]; anything that is not an integer in [0, 2^32) is refused."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        text = str(int(text)) if float(text).is_integer() else str(text)
+    parts = [p for p in re.split(r"[\s,;]+", str(text or "").strip()) if p]
+    if not parts:
+        raise InputError("seeds", "one or more integers in [0, 2^32), separated by spaces", text)
+    seeds = []
+    for part in parts:
+        if not re.fullmatch(r"\d+", part) or int(part) >= SEED_MAX:
+            raise InputError("seeds", "integers in [0, 2^32), separated by spaces or commas", part)
+        seeds.append(int(part))
+    return seeds
+
+
+def parse_prompts(text) -> list[str]:
+    return [line.strip() for line in str(text or "").splitlines() if line.strip()]
+
+
+def build(ctx: AppContext) -> None:
+    preset, cfg, model = ctx.model.preset, ctx.config, ctx.model
+    with gr.Tab("Interpolate", id="interpolate"):
+        explain("Walk from one prompt to another (or one seed to another) and see where the picture flips: "
+                "the conditioning embedding or the initial latent noise is interpolated, frame by frame.", MORE)
+        with gr.Row():
+            with gr.Column(scale=2, min_width=300):
+                prompts = gr.Textbox(label="Ends: one prompt per line (= starts an expression)", lines=3,
+                                     value="a watercolor painting of a lighthouse\na photograph of a red fox",
+                                     elem_id="walk-prompts")
+                seeds = gr.Textbox(label="Seeds", value="0", elem_id="walk-seeds",
+                                   info="one seed: prompt walk; several (e.g. 0 1 2): seed walk; as many as "
+                                        "prompts: both")
+                with gr.Row():
+                    frames = gr.Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment",
+                                       info=f"ends included; at most {cfg.max_frames} frames in all")
+                    batch = gr.Slider(1, cfg.max_batch, step=1, label="Batch size",
+                                      value=default_batch_size(model, preset.size, preset.size, cfg),
+                                      info="frames per UNet pass (default from free memory)")
+                with gr.Row():
+                    method = gr.Radio(list(METHODS), value="slerp", label="Interpolation")
+                    schedule = gr.Radio(list(SCHEDULES), value="linear", label="Frame spacing")
+                with gr.Accordion("Generation settings", open=False):
+                    negative = gr.Textbox(label="Negative prompt", lines=1)
+                    steps = gr.Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
+                    guidance = gr.Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
+                                         label="Guidance scale")
+                    size = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
+                    scheduler = gr.Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
+                use_clip = gr.Checkbox(label="Score pictures with CLIP (optional)", value=False,
+                                       info=vision_status(model))
+                with gr.Row():
+                    run = gr.Button("Walk", variant="primary", elem_id="walk-btn")
+                    stop = gr.Button("Stop", variant="stop", elem_id="walk-stop")
+            with gr.Column(scale=3, min_width=400):
+                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="walk-status")
+                film = gr.Gallery(label="Filmstrip (click a frame for its recipe)", columns=8, height=190,
+                                  format="png", elem_id="walk-film")
+                with gr.Row():
+                    gif = gr.Image(label="Animated GIF", type="filepath", height=220)
+                    mp4 = gr.Video(label="MP4", height=220)
+                curve = gr.Plot(label="Response curve: similarity of each frame to each end")
+                with gr.Accordion("Frame recipes and downloads", open=False):
+                    frame_recipe = gr.Code(label="Selected frame's recipe", language="json", lines=6)
+                    files = gr.File(label="PNG frames (with recipes), GIF, MP4, recipes JSON",
+                                    file_count="multiple")
+                    recipes_state = gr.JSON(label="All frames' recipes", value=[], height=200)
+
+    @guard
+    def on_walk(prompts_text, seeds_text, frames, batch, method, schedule, negative, steps, guidance, size,
+                scheduler, use_clip, request: gr.Request, progress=gr.Progress()):
+        # 1. inputs, checked before the model starts
+        ends, seed_list = parse_prompts(prompts_text), parse_seeds(seeds_text)
+        base = recipe_defaults(model, ends[0] if ends else "", negative_prompt=negative or "", seed=seed_list[0],
+                               steps=_int(steps), guidance=guidance, width=_int(size), height=_int(size),
+                               scheduler=scheduler)
+        stop_event = ctx.stop_event(request)
+        stop_event.clear()
+        updates: queue.Queue = queue.Queue()
+
+        # 2. walk in a worker thread; each finished batch is saved at once and streamed
+        def work():
+            try:
+                walk = interpolate(model, base, ends, seed_list, _int(frames), method=method, schedule=schedule,
+                                   batch_size=_int(batch), cancel=stop_event, config=cfg,
+                                   on_frames=lambda fs: updates.put(("frames", save_frames(fs, cfg.outputs_dir))))
+                updates.put(("done", walk))
+            except Exception as error:  # noqa: BLE001 - handed to the UI thread
+                updates.put(("error", error))
+
+        threading.Thread(target=work, daemon=True, name="walk").start()
+        saved = []
+        while True:
+            kind, item = updates.get()
+            if kind == "error":
+                raise item
+            if kind == "done":
+                break
+            saved += item
+            progress(len(saved) / max(1, len(saved) + 1), desc=f"{len(saved)} frames")
+            yield ([str(p) for p in saved], gr.skip(), gr.skip(), gr.skip(), f"Rendering… {len(saved)} frames done",
+                   gr.skip(), gr.skip())
+        walk = item
+        # 3. film, recipes and the response curve
+        out = export_walk(walk, cfg.outputs_dir)
+        vision = load_vision(model, progress) if use_clip else None
+        curves = response_curves(model, walk, vision)
+        done = walk.done
+        note = (f"Stopped: {len(done)} of {len(walk.frames)} frames finished and saved." if walk.cancelled else
+                f"Done: {walk.kind}, {len(done)} frames in batches of {walk.batch_size}.")
+        flips = "; ".join(f"{name} flips at {', '.join(f'{x:.2f}' for x in xs) or '—'}"
+                          for name, xs in curves.flips.items())
+        if use_clip and vision is None:
+            note += " " + vision_status(model)
+        note += (f" {flips}." if flips else "") + (" " + " ".join(curves.notes) if curves.notes else "")
+        note += f" Saved to `{cfg.outputs_dir}`." + (f" {out['mp4_error']}" if "mp4_error" in out else "")
+        recipes = [asdict(f.recipe) for f in done]
+        gallery = [(str(f.path), f"{f.position:.2f}") for f in done]
+        yield (gallery, str(out["gif"]) if "gif" in out else None, str(out["mp4"]) if "mp4" in out else None,
+               response_figure(curves.positions, curves.measures, curves.ends, curves.flips), note,
+               [str(f.path) for f in done] + [str(v) for k, v in out.items() if k != "mp4_error"], recipes)
+
+    def on_stop(request: gr.Request):
+        ctx.stop_event(request).set()
+        return "Stopping after the current batch… finished frames are kept."
+
+    def on_select(recipes, evt: gr.SelectData):
+        if not recipes or evt.index is None or evt.index >= len(recipes):
+            return gr.skip()
+        return json.dumps(recipes[evt.index], indent=2, ensure_ascii=False)
+
+    inputs = [prompts, seeds, frames, batch, method, schedule, negative, steps, guidance, size, scheduler, use_clip]
+    run.click(on_walk, inputs, [film, gif, mp4, curve, status, files, recipes_state], api_name="interpolate",
+              concurrency_id="model")
+    stop.click(on_stop, None, status, api_name="stop_walk", queue=False)
+    film.select(on_select, recipes_state, frame_recipe, api_visibility="private")
+
+
+def _int(value):
+    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

@@ -1,0 +1,286 @@
+"""The Search tab: a prompt returns a page of results, "more like this" explores around one, and the bias
+probe compares what CLIP sees in the results of different prompts."""
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from dataclasses import asdict
+
+import gradio as gr
+
+from explorer.errors import InputError
+from explorer.generate import recipe_defaults
+from explorer.models import SCHEDULERS
+from explorer.plots_walks import bias_panel
+from explorer.recipe import SEED_MAX, Recipe, save_png
+from explorer.search import (DEFAULT_ATTRIBUTES, DEFAULT_PROBE_PROMPTS, PROBE_NOTE, bias_probe, more_like_this,
+                             parse_attributes, search, wilson_interval)
+from explorer.ui.common import AppContext, explain, guard
+from explorer.ui.interpolate_tab import parse_prompts
+from explorer.vision import load_vision, vision_status
+from explorer.walks import default_batch_size, regenerate
+
+FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
+
+MORE = """A prompt does not retrieve one picture: it picks out a region of the model's latent space, and each
+*seed* (the initial *latent* noise) lands somewhere in that region. A results page shows N seeds for one
+prompt. Click a result to see its recipe; *Steps of this result* makes it again and shows every
+denoising *step*; *More like this* slerps its initial noise toward fresh seeds at the chosen strength
+(0 = the same picture, 1 = unrelated noise), AUTOMATIC1111's variation seeds.
+
+With the optional CLIP vision model (a separate image tower matching the model's text encoder,
+downloaded on first use), results are ranked by the cosine similarity of the picture's image
+*embedding* to the query's text embedding, and each result lists the concepts (from the curated
+vocabulary) its picture is nearest to: what the search found, in words. *Related searches* are the
+concepts nearest to the query in the model's own pooled text space."""
+
+PROBE_MORE = PROBE_NOTE + """
+
+**How.** The same seeds are used for every prompt (a paired comparison). Each attribute line reads
+`name: label | label | ...`; CLIP scores every image against each label (softmax over the labels with
+CLIP's temperature) and the highest one counts. Without a CLIP vision model the grids are still shown."""
+
+
+def build(ctx: AppContext) -> None:
+    preset, cfg, model = ctx.model.preset, ctx.config, ctx.model
+    with gr.Tab("Search", id="search"):
+        explain("A prompt as a search: N seeds give N results from the same region of latent space; rank them "
+                "with CLIP, open one, or explore around it.", MORE)
+        with gr.Row():
+            with gr.Column(scale=2, min_width=300):
+                query = gr.Textbox(label="Query (prompt)", value="a watercolor painting of a lighthouse", lines=2,
+                                   elem_id="search-query")
+                with gr.Row():
+                    count = gr.Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results",
+                                      info=f"seeds per search, at most {cfg.max_seeds}")
+                    first_seed = gr.Number(label="First seed", value=0, precision=0, minimum=0,
+                                           maximum=SEED_MAX - 1)
+                use_clip = gr.Checkbox(label="Rank and describe with CLIP (optional)", value=False,
+                                       info=vision_status(model), elem_id="search-clip")
+                with gr.Accordion("Generation settings", open=False):
+                    negative = gr.Textbox(label="Negative prompt", lines=1)
+                    steps = gr.Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
+                    guidance = gr.Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale")
+                    size = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
+                    scheduler = gr.Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
+                    batch = gr.Slider(1, cfg.max_batch, step=1, label="Batch size",
+                                      value=default_batch_size(model, preset.size, preset.size, cfg),
+                                      info="images per UNet pass")
+                with gr.Row():
+                    run = gr.Button("Search", variant="primary", elem_id="search-btn")
+                    stop = gr.Button("Stop", variant="stop")
+                related = gr.Radio([], label="Related searches (nearest concepts; click to search)",
+                                   elem_id="related")
+            with gr.Column(scale=3, min_width=400):
+                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="search-status")
+                results = gr.Gallery(label="Results (click one to open it)", columns=4, height=330, format="png",
+                                     elem_id="search-results")
+                found = gr.Markdown("", elem_id="search-found")
+                with gr.Accordion("Selected result: its recipe, its steps, more like it", open=True):
+                    recipe_json = gr.Code(label="Recipe (JSON) — click a result, or paste one", language="json",
+                                          lines=4, elem_id="selected-recipe")
+                    with gr.Row(equal_height=True):
+                        open_btn = gr.Button("Steps of this result", scale=1)
+                        strength = gr.Slider(0, 1, value=0.25, step=0.05, label="Variation strength", scale=2)
+                        more_count = gr.Slider(1, cfg.max_seeds, value=min(4, cfg.max_seeds), step=1,
+                                               label="Variations", scale=2)
+                        more_btn = gr.Button("More like this", variant="secondary", scale=1)
+                    steps_gallery = gr.Gallery(label="x0 at each step of the selected result", columns=10,
+                                               height=130, format="png")
+                variations = gr.Gallery(label="More like this", columns=6, height=170, format="png")
+                with gr.Accordion("Recipes of the results and variations (JSON, in gallery order)", open=False):
+                    page_state = gr.JSON(label="Results", value=[], height=160)
+                    variation_state = gr.JSON(label="Variations", value=[], height=160)
+        with gr.Accordion("Bias probe: compare what the model draws for different prompts", open=False):
+            explain("The same seeds for each prompt; CLIP's zero-shot classifier counts which attribute label "
+                    "each picture is closest to.", PROBE_MORE)
+            with gr.Row():
+                with gr.Column(scale=2, min_width=300):
+                    probe_prompts = gr.Textbox(label="Prompts to compare (one per line)", lines=3,
+                                               value="\n".join(DEFAULT_PROBE_PROMPTS))
+                    attributes = gr.Textbox(label="Attributes: 'name: label | label' per line", lines=3,
+                                            value=DEFAULT_ATTRIBUTES)
+                    probe_count = gr.Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
+                                            label="Seeds per prompt")
+                    probe_run = gr.Button("Run probe", variant="primary", elem_id="probe-btn")
+                with gr.Column(scale=3, min_width=400):
+                    probe_status = gr.Markdown("Uses the settings and first seed above.", elem_id="probe-status")
+                    probe_grid = gr.Gallery(label="Images: one row per prompt", columns=8, height=260, format="png")
+                    probe_chart = gr.Plot(label="Counts per attribute label")
+                    with gr.Accordion("Counts and mean probabilities (JSON)", open=False):
+                        probe_json = gr.Code(label="Counts (JSON)", language="json", lines=4, max_lines=12)
+
+    def base(prompt, negative, seed, steps, guidance, size, scheduler):
+        return recipe_defaults(model, prompt or "", negative_prompt=negative or "", seed=_int(seed),
+                               steps=_int(steps), guidance=guidance, width=_int(size), height=_int(size),
+                               scheduler=scheduler)
+
+    def vision_for(use, progress):
+        return load_vision(model, progress) if use else None
+
+    def stream(job, request):
+        """Run job(cancel, on_results) in a thread; yield ('results', [Result]) batches, then ('done', value)."""
+        stop_event = ctx.stop_event(request)
+        stop_event.clear()
+        updates: queue.Queue = queue.Queue()
+
+        def work():
+            try:
+                updates.put(("done", job(stop_event, lambda *batch: updates.put(("results", batch[-1])))))
+            except Exception as error:  # noqa: BLE001 - handed to the UI thread
+                updates.put(("error", error))
+
+        threading.Thread(target=work, daemon=True, name="search").start()
+        while True:
+            kind, item = updates.get()
+            if kind == "error":
+                raise item
+            yield kind, item
+            if kind == "done":
+                return
+
+    @guard
+    def on_search(prompt, negative, seed, steps, guidance, size, scheduler, n, batch, use_clip,
+                  request: gr.Request, progress=gr.Progress()):
+        # 1. validate before loading anything
+        recipe = base(prompt, negative, seed, steps, guidance, size, scheduler)
+        vision = vision_for(use_clip, progress)
+        shown = []
+        # 2. render, streaming each finished batch
+        for kind, item in stream(lambda cancel, hook: search(
+                model, recipe, _int(n), vision=vision, batch_size=_int(batch), cancel=cancel, on_results=hook,
+                outputs_dir=cfg.outputs_dir, config=cfg), request):
+            if kind == "results":
+                shown += [(str(r.path), f"seed {r.recipe.seed}") for r in item]
+                yield shown, gr.skip(), f"Searching… {len(shown)} of {_int(n)} results", gr.skip(), gr.skip()
+        page = item
+        # 3. the page: ranked results with captions, related searches
+        note = (f"Stopped: {len(page.results)} results finished and saved. " if page.cancelled else
+                f"{len(page.results)} results for '{page.query}'. ")
+        note += "Ranked by CLIP image-text similarity to the query. " if page.ranked else ""
+        note += " ".join(page.notes) + (f" {vision_status(model)}" if use_clip and vision is None else "")
+        choices = [label for label, _, _ in page.related]
+        yield ([(str(r.path), _short(r)) for r in page.results], [asdict(r.recipe) for r in page.results],
+               note, gr.update(choices=choices, value=None), _found(page.results))
+
+    @guard
+    def on_more(recipe_text, n, strength, batch, use_clip, request: gr.Request, progress=gr.Progress()):
+        source = _recipe(recipe_text)
+        vision = vision_for(use_clip, progress)
+        shown = []
+        first = source.seed + FRESH_SEED_OFFSET          # fresh seeds, away from the page's own seeds
+        for kind, item in stream(lambda cancel, hook: more_like_this(
+                model, source, _int(n), strength, first % SEED_MAX, vision=vision, batch_size=_int(batch),
+                cancel=cancel, on_results=hook, outputs_dir=cfg.outputs_dir, config=cfg), request):
+            if kind == "results":
+                shown += [(str(r.path), "") for r in item]
+                yield shown, gr.skip(), f"Varying… {len(shown)} of {_int(n)}"
+        page = item
+        yield ([(str(r.path), _short(r)) for r in page.results], [asdict(r.recipe) for r in page.results],
+               f"{len(page.results)} variations at strength {strength:g} around seed {source.seed}"
+               + (" (stopped)" if page.cancelled else "") + ". Click one to open it.")
+
+    @guard
+    def on_open(recipe_text):
+        recipe = _recipe(recipe_text)
+        result = regenerate(model, recipe, watch=True, config=cfg)
+        path = save_png(result.image, recipe, cfg.outputs_dir, stem=f"result-{recipe.seed}")
+        return ([(p.x0, f"{p.index + 1}") for p in result.steps],
+                f"Made again with every step shown (seed {recipe.seed}); saved to `{path}`.")
+
+    def on_select(recipes, evt: gr.SelectData):
+        if not recipes or evt.index is None or evt.index >= len(recipes):
+            return gr.skip()
+        return json.dumps(recipes[evt.index], indent=2, ensure_ascii=False)
+
+    def on_related(label):
+        return label or gr.skip()
+
+    @guard
+    def on_probe(prompts_text, attributes_text, n, negative, seed, steps, guidance, size, scheduler, batch,
+                 use_clip, request: gr.Request, progress=gr.Progress()):
+        # 1. validate
+        prompts = parse_prompts(prompts_text)
+        attrs = parse_attributes(attributes_text)
+        recipe = base(prompts[0] if prompts else "", negative, seed, steps, guidance, size, scheduler)
+        vision = vision_for(use_clip, progress)
+        shown = []
+        # 2. render every prompt over the same seeds
+        for kind, item in stream(lambda cancel, hook: bias_probe(
+                model, recipe, prompts, _int(n), attrs, vision=vision, batch_size=_int(batch), cancel=cancel,
+                on_results=hook, outputs_dir=cfg.outputs_dir, config=cfg), request):
+            if kind == "results":
+                shown += [(str(r.path), _probe_caption(r)) for r in item]
+                yield shown, gr.skip(), f"Probing… {len(shown)} of {len(prompts) * _int(n)} images", gr.skip()
+        probe = item
+        # 3. counts and chart, or why none
+        grid = [(str(r.path), _probe_caption(r)) for rs in probe.images.values() for r in rs]
+        if not probe.measured:
+            reason = probe.reason if use_clip else "Tick 'Rank and describe with CLIP' above to measure " \
+                                                   "attributes; without a vision model only the grids are shown."
+            yield grid, None, reason + (f" {vision_status(model)}" if use_clip else ""), None
+            return
+        n_seeds = len(probe.seeds)
+        intervals = {a: {p: [wilson_interval(c, n_seeds) for c in row] for p, row in by.items()}
+                     for a, by in probe.counts.items()}
+        yield (grid, bias_panel(probe.attributes, probe.counts, intervals, n_seeds),
+               f"Measured with {vision.name}. " + ("Stopped early: counts cover finished images. "
+                                                   if probe.cancelled else "") + "Read the note above on what "
+               "these counts can and cannot say.",
+               json.dumps({"counts": probe.counts, "mean_probability": probe.mean_probability}, indent=1))
+
+    settings = [negative, first_seed, steps, guidance, size, scheduler]
+    search_outputs = [results, page_state, status, related, found]
+    run.click(on_search, [query, *settings, count, batch, use_clip], search_outputs,
+              api_name="search", concurrency_id="model")
+    query.submit(on_search, [query, *settings, count, batch, use_clip], search_outputs,
+                 api_visibility="private", concurrency_id="model")
+    def on_stop(request: gr.Request):
+        ctx.stop_event(request).set()
+        return "Stopping after the current batch… finished results are kept."
+
+    stop.click(on_stop, None, status, api_name="stop_search", queue=False)
+    results.select(on_select, page_state, recipe_json, api_visibility="private")
+    variations.select(on_select, variation_state, recipe_json, api_visibility="private")
+    related.select(on_related, related, query, api_visibility="private").then(
+        on_search, [query, *settings, count, batch, use_clip], search_outputs,
+        api_visibility="private", concurrency_id="model")
+    more_btn.click(on_more, [recipe_json, more_count, strength, batch, use_clip],
+                   [variations, variation_state, status], api_name="more_like_this", concurrency_id="model")
+    open_btn.click(on_open, recipe_json, [steps_gallery, status], api_name="open_result", concurrency_id="model")
+    probe_run.click(on_probe, [probe_prompts, attributes, probe_count, *settings, batch, use_clip],
+                    [probe_grid, probe_chart, probe_status, probe_json], api_name="bias_probe",
+                    concurrency_id="model")
+
+
+def _probe_caption(result) -> str:
+    """The prompt's last words (where probe prompts usually differ) and the seed."""
+    prompt = result.recipe.prompt
+    return f"…{prompt[-14:]} · {result.recipe.seed}" if len(prompt) > 14 else f"{prompt} · {result.recipe.seed}"
+
+
+def _short(result) -> str:
+    """A gallery caption that fits under a thumbnail: seed (and variation), CLIP score."""
+    text = f"seed {result.recipe.seed}"
+    if result.recipe.variation_seed is not None:
+        text += f" ~{result.recipe.variation_strength:g}"
+    return text + (f" · {result.score:.2f}" if result.score is not None else "")
+
+
+def _found(results) -> str:
+    """What the search found: each result's nearest concepts, in the page's order."""
+    rows = [f"**seed {r.recipe.seed}** ≈ {', '.join(label for label, _ in r.concepts)}" for r in results if r.concepts]
+    return ("What the search found (nearest concepts to each picture, by CLIP): " + " · ".join(rows)) \
+        if rows else ""
+
+
+def _recipe(text) -> Recipe:
+    if not text or not str(text).strip():
+        raise InputError("recipe", "the JSON recipe of a result (click a result first)", text)
+    return Recipe.from_json(str(text))
+
+
+def _int(value):
+    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

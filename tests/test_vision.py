@@ -1,0 +1,76 @@
+"""The optional CLIP vision model: the tiny random one exercises the whole path with real classes."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from explorer.errors import InputError
+from explorer.vision import MINIWORLD_DIR, load_vision, softmax, vision_status
+
+
+@pytest.fixture(scope="module")
+def vision():
+    return load_vision(SimpleNamespace(family="tiny"))
+
+
+def _images(n=3, w=70, h=50):
+    rng = np.random.default_rng(0)
+    return [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for _ in range(n)]
+
+
+def test_tiny_loads_once_per_family(vision):
+    assert vision is not None and vision.name == "tiny-random-clip"
+    assert load_vision(SimpleNamespace(family="tiny")) is vision           # memoised
+    assert "tiny" in vision.about and vision.image_size == 32
+
+
+def test_embeddings_are_unit_norm_and_similarity_is_their_cosine(vision):
+    images, texts = _images(), ["a man", "a woman", "a photo of a lighthouse at dawn"]
+    img, txt = vision.image_embeds(images), vision.text_embeds(texts)
+    assert img.shape == (3, 32) and txt.shape == (3, 32)
+    np.testing.assert_allclose(np.linalg.norm(img, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(txt, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(vision.similarity(images, texts), img @ txt.T, atol=1e-5)
+    # batching the texts does not change an embedding (dynamic padding + causal mask)
+    np.testing.assert_allclose(vision.text_embeds(["a man"])[0], txt[0], atol=1e-5)
+
+
+def test_zero_shot_is_a_softmax_with_the_logit_scale(vision):
+    images, labels = _images(2), ["a man", "a woman"]
+    probs = vision.zero_shot(images, labels)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-6)
+    np.testing.assert_allclose(probs, softmax(vision.logit_scale * vision.similarity(images, labels), 1), atol=1e-6)
+
+
+def test_preprocessing_matches_transformers_clip_image_processor(vision):
+    from transformers import CLIPImageProcessor
+
+    images = _images(2, 90, 40)
+    processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    expected = processor(images=images, return_tensors="pt")["pixel_values"]
+    np.testing.assert_allclose(vision.pixel_values(images).numpy(), expected.numpy(), atol=1e-5)
+
+
+def test_bad_inputs_name_the_field(vision):
+    with pytest.raises(InputError, match="labels"):
+        vision.zero_shot(_images(1), ["only one"])
+    with pytest.raises(InputError, match="images"):
+        vision.image_embeds([])
+    with pytest.raises(InputError, match="texts"):
+        vision.text_embeds(["", "x"])
+
+
+def test_unavailable_offline_returns_none_with_a_reason():
+    model = SimpleNamespace(family="sd1")
+    assert load_vision(model) is None
+    assert "openai/clip-vit-large-patch14" in vision_status(model)
+    assert load_vision(SimpleNamespace(family="unknown")) is None
+
+
+@pytest.mark.skipif(not (MINIWORLD_DIR / "clip" / "config.json").is_file(), reason="miniworld CLIP not trained yet")
+def test_miniworld_clip_loads_from_assets():
+    vision = load_vision(SimpleNamespace(family="miniworld", folder=MINIWORLD_DIR))
+    assert vision is not None and vision.image_embeds(_images(1)).shape[0] == 1
