@@ -56,7 +56,6 @@ def main() -> None:
     cache = Path(tempfile.mkdtemp(prefix="bench-map-"))
     config = ExplorerConfig(cache_dir=cache)
     # 1. the concept index: built once per model and vocabulary (first start ever), then cached
-    start = time.perf_counter()
     model = load_model(args.model)
     index = ConceptIndex.for_model(model, "concepts", config=config, progress=lambda d, t: None)
     print(f"model {args.model}: {len(index)} concepts, d = {index.dim}; {index.note}\n")

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from explorer.embeddings import check_prompt_length, encode_from_token_inputs, encoding_cache
+from explorer.embeddings import check_prompt_length, tokenize, encode_from_token_inputs, encoding_cache
 from explorer.errors import InputError
 from explorer.expressions import Expression, parse
 from explorer.recipe import SPACES
@@ -74,7 +74,7 @@ def check_terms(model, expression: Expression, field_name: str = "expression") -
     """Every phrase must fit the encoder and hold at least one token it reads."""
     for _, phrase in expression.terms:
         check_prompt_length(model.tokenizer, phrase, field_name)
-        if not model.tokenizer(phrase, add_special_tokens=False)["input_ids"]:
+        if not tokenize(model.tokenizer, phrase, add_special_tokens=False)["input_ids"]:
             raise InputError(field_name, "phrases with at least one token the text encoder reads", repr(phrase),
                              hint="The tokenizer drops every character of this phrase")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from explorer.errors import InputError
+from explorer.models import tokenizer_lock
 
 CACHE_SIZE = 512          # encodings kept per model (LRU)
 END_OF_WORD = "</w>"      # CLIP's BPE marks the last piece of each word with it
@@ -68,8 +69,14 @@ class TokenReport:
         return text
 
 
+def tokenize(tokenizer, *args, **kwargs):
+    """tokenizer(...) under the owning model's lock: the fast tokenizer's padding state is shared."""
+    with tokenizer_lock(tokenizer):
+        return tokenizer(*args, **kwargs)
+
+
 def _content_ids(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+    return tokenize(tokenizer, text, add_special_tokens=False, truncation=False)["input_ids"]
 
 
 def check_prompt_length(tokenizer, text: str, field: str = "prompt") -> None:
@@ -93,7 +100,7 @@ def inspect_tokens(model, prompt: str) -> TokenReport:
     limit = tokenizer.model_max_length
     content = _content_ids(tokenizer, prompt)
     used = min(len(content), limit - 2)
-    ids = tokenizer(prompt, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
+    ids = tokenize(tokenizer, prompt, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
     input_ids = ids["input_ids"].to(encoder.device)                     # (1, 77)
     with torch.no_grad():
         inputs = encoder.get_input_embeddings()(input_ids)[0]           # (77, d)
@@ -162,7 +169,8 @@ class EncodingCache:
 @torch.no_grad()
 def encode_conditioning(model, prompt: str | list[str]) -> torch.Tensor:
     """pipe.encode_prompt without guidance: (B, 77, d)."""
-    embeds, _ = model.pipe.encode_prompt(prompt, model.device, 1, False)
+    with tokenizer_lock(model.tokenizer):
+        embeds, _ = model.pipe.encode_prompt(prompt, model.device, 1, False)
     return embeds
 
 
@@ -172,7 +180,7 @@ def encode_pooled(model, prompts: list[str], batch_size: int = 64) -> torch.Tens
     tokenizer, encoder = model.tokenizer, model.text_encoder
     outputs = []
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start:start + batch_size], padding=True, truncation=True,
+        batch = tokenize(tokenizer, prompts[start:start + batch_size], padding=True, truncation=True,
                           max_length=tokenizer.model_max_length, return_tensors="pt")
         out = encoder(batch["input_ids"].to(encoder.device), attention_mask=batch["attention_mask"].to(encoder.device))
         outputs.append(out.pooler_output.float().cpu())
@@ -182,8 +190,8 @@ def encode_pooled(model, prompts: list[str], batch_size: int = 64) -> torch.Tens
 def token_ids(model, prompt: str | list[str]) -> torch.Tensor:
     """Token ids padded to the encoder's length, as the pipeline makes them: (B, 77)."""
     tokenizer = model.tokenizer
-    return tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                     return_tensors="pt")["input_ids"]
+    return tokenize(tokenizer, prompt, padding="max_length", max_length=tokenizer.model_max_length,
+                    truncation=True, return_tensors="pt")["input_ids"]
 
 
 @torch.no_grad()

@@ -80,6 +80,7 @@ class LoadedModel:
     def __post_init__(self):
         if not self.base_scheduler_config:
             self.base_scheduler_config = dict(self.pipe.scheduler.config)
+        self.pipe.tokenizer._explorer_lock = self.lock
 
     @property
     def family(self) -> str:
@@ -97,6 +98,18 @@ class LoadedModel:
     def folder(self) -> Path | None:
         path = Path(self.preset.source)
         return path if path.is_dir() else None
+
+
+_SHARED_TOKENIZER_LOCK = threading.RLock()
+
+
+def tokenizer_lock(tokenizer) -> threading.RLock:
+    """The lock of the model that owns this tokenizer (one shared lock for others).
+
+    transformers 5's CLIPTokenizer is the Rust fast tokenizer, whose padding and truncation settings
+    are state shared between threads: two threads tokenizing at once corrupt each other's output.
+    """
+    return getattr(tokenizer, "_explorer_lock", None) or _SHARED_TOKENIZER_LOCK
 
 
 def pick_device(device: str | None = None) -> torch.device:

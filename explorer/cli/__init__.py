@@ -8,7 +8,8 @@ import sys
 
 from explorer.errors import InputError, ModelLoadError
 
-VERBS = ["explorer.cli.generate"]     # modules, in the order their verbs appear in --help
+VERBS = ["explorer.cli.generate", "explorer.cli.embeddings", "explorer.cli.walks",
+         "explorer.cli.map"]     # modules, in the order their verbs appear in --help
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,8 @@ from explorer.config import ExplorerConfig
 from explorer.models import LoadedModel
 from explorer.ui.common import AppContext
 
-TABS = ["explorer.ui.generate_tab"]     # each module has build(ctx) and adds one tab
+TABS = ["explorer.ui.generate_tab", "explorer.ui.embeddings_tab", "explorer.ui.interpolate_tab",
+        "explorer.ui.search_tab", "explorer.ui.map_tab"]     # each module has build(ctx) and adds one tab
 
 CSS = """
 .explain p { font-size: 1.02em; margin: 0 0 4px 0; }

@@ -102,3 +102,8 @@ class Radio(gr.Radio):
         except gr.Error:
             error = InputError(_field_name(self), f"one of {_choices(self)}", payload)
             raise gr.Error(str(error), print_exception=False) from None
+
+
+def as_int(value):
+    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value

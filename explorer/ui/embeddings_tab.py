@@ -11,7 +11,7 @@ from explorer.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
 from explorer.generate import generate, recipe_defaults
 from explorer.plots_embeddings import arithmetic_norms_figure, token_norms_figure
 from explorer.recipe import save_png
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 
 ARITH_MORE = f"""The text encoder turns a prompt into an **embedding**: a sequence of 77 vectors (one per token
 position) that the UNet attends to at every denoising **step**. Because the sequences are vectors, prompts can be
@@ -172,8 +172,8 @@ def build(ctx: AppContext) -> None:
         # 3. generate through the recipe path, unless the space cannot
         image, recipe_json = None, ""
         if result.generatable:
-            recipe = recipe_defaults(model, result.expression.describe(), seed=_int(seed_value),
-                                     steps=_int(steps_value), guidance=guidance_value, expression=text,
+            recipe = recipe_defaults(model, result.expression.describe(), seed=as_int(seed_value),
+                                     steps=as_int(steps_value), guidance=guidance_value, expression=text,
                                      space=space_name, renormalize=renorm)
             progress(0.3, desc="generating")
             generation = generate(model, recipe, watch=False, config=cfg)
@@ -203,7 +203,7 @@ def build(ctx: AppContext) -> None:
     @guard
     def on_blend(text_a, text_b, seed_value, steps_value, guidance_value, weight_a, weight_b,
                  progress=gr.Progress()):
-        base = recipe_defaults(model, text_a or "", seed=_int(seed_value), steps=_int(steps_value),
+        base = recipe_defaults(model, text_a or "", seed=as_int(seed_value), steps=as_int(steps_value),
                                guidance=guidance_value)
         progress(0.05, desc="generating seven panels")
         result = compare(model, text_a, text_b, base, and_weights=(weight_a, weight_b), config=cfg)
@@ -242,7 +242,7 @@ def build(ctx: AppContext) -> None:
 
 def _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg):
     check_space(space_name)
-    _, _, found, note = nearest_concepts(model, text, _int(k_value), vocab, kind=kind, space=space_name,
+    _, _, found, note = nearest_concepts(model, text, as_int(k_value), vocab, kind=kind, space=space_name,
                                          exclude_terms=exclude_terms, config=cfg)
     return [[n.label, n.category, round(n.score, 3)] for n in found], note
 
@@ -259,10 +259,6 @@ def _check_bool(name: str, value) -> None:
     if not isinstance(value, bool):
         raise InputError(name, "true or false", value)
 
-
-def _int(value):
-    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _round(value: float | None):

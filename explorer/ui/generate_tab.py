@@ -17,7 +17,7 @@ from explorer.models import SCHEDULERS
 from explorer.plots import change_per_step_figure
 from explorer.previews import PREVIEW_DECODERS
 from explorer.recipe import SEED_MAX, Recipe, read_png_recipe, save_png, to_parameters, validate
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 
@@ -104,8 +104,8 @@ def build(ctx: AppContext) -> None:
         if randomize:
             seed = random.randrange(SEED_MAX)
         recipe = Recipe(model=ctx.model.name, prompt=prompt or "", negative_prompt=negative or "",
-                        seed=_int(seed), steps=_int(steps), guidance=guidance, width=_int(width),
-                        height=_int(height), scheduler=scheduler, preview=preview)
+                        seed=as_int(seed), steps=as_int(steps), guidance=guidance, width=as_int(width),
+                        height=as_int(height), scheduler=scheduler, preview=preview)
         validate(recipe, cfg)
         stop_event = ctx.stop_event(request)
         stop_event.clear()
@@ -172,7 +172,7 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_forward(image, levels, decoder):
-        noised = forward_process(ctx.model, image, levels=_int(levels), decoder=decoder,
+        noised = forward_process(ctx.model, image, levels=as_int(levels), decoder=decoder,
                                  width=ctx.model.preset.size, height=ctx.model.preset.size)
         return [(n.image, n.caption) for n in noised]
 
@@ -189,10 +189,6 @@ def build(ctx: AppContext) -> None:
     fwd_run.click(on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, api_name="forward_process",
                   concurrency_id="model")
 
-
-def _int(value):
-    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _step_rows(previews):

@@ -14,7 +14,7 @@ from explorer.generate import recipe_defaults
 from explorer.models import SCHEDULERS
 from explorer.plots_walks import response_figure
 from explorer.recipe import SEED_MAX
-from explorer.ui.common import AppContext, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 from explorer.vision import load_vision, vision_status
 from explorer.walks import (METHODS, SCHEDULES, default_batch_size, export_walk, interpolate, response_curves,
                             save_frames)
@@ -73,21 +73,21 @@ def build(ctx: AppContext) -> None:
                                    info="one seed: prompt walk; several (e.g. 0 1 2): seed walk; as many as "
                                         "prompts: both")
                 with gr.Row():
-                    frames = gr.Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment",
+                    frames = Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment",
                                        info=f"ends included; at most {cfg.max_frames} frames in all")
-                    batch = gr.Slider(1, cfg.max_batch, step=1, label="Batch size",
+                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info="frames per UNet pass (default from free memory)")
                 with gr.Row():
-                    method = gr.Radio(list(METHODS), value="slerp", label="Interpolation")
-                    schedule = gr.Radio(list(SCHEDULES), value="linear", label="Frame spacing")
+                    method = Radio(list(METHODS), value="slerp", label="Interpolation")
+                    schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing")
                 with gr.Accordion("Generation settings", open=False):
                     negative = gr.Textbox(label="Negative prompt", lines=1)
-                    steps = gr.Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
-                    guidance = gr.Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
+                    steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
+                    guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
                                          label="Guidance scale")
-                    size = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
-                    scheduler = gr.Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
+                    size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
+                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
                 use_clip = gr.Checkbox(label="Score pictures with CLIP (optional)", value=False,
                                        info=vision_status(model))
                 with gr.Row():
@@ -113,7 +113,7 @@ def build(ctx: AppContext) -> None:
         # 1. inputs, checked before the model starts
         ends, seed_list = parse_prompts(prompts_text), parse_seeds(seeds_text)
         base = recipe_defaults(model, ends[0] if ends else "", negative_prompt=negative or "", seed=seed_list[0],
-                               steps=_int(steps), guidance=guidance, width=_int(size), height=_int(size),
+                               steps=as_int(steps), guidance=guidance, width=as_int(size), height=as_int(size),
                                scheduler=scheduler)
         stop_event = ctx.stop_event(request)
         stop_event.clear()
@@ -122,8 +122,8 @@ def build(ctx: AppContext) -> None:
         # 2. walk in a worker thread; each finished batch is saved at once and streamed
         def work():
             try:
-                walk = interpolate(model, base, ends, seed_list, _int(frames), method=method, schedule=schedule,
-                                   batch_size=_int(batch), cancel=stop_event, config=cfg,
+                walk = interpolate(model, base, ends, seed_list, as_int(frames), method=method, schedule=schedule,
+                                   batch_size=as_int(batch), cancel=stop_event, config=cfg,
                                    on_frames=lambda fs: updates.put(("frames", save_frames(fs, cfg.outputs_dir))))
                 updates.put(("done", walk))
             except Exception as error:  # noqa: BLE001 - handed to the UI thread
@@ -176,7 +176,3 @@ def build(ctx: AppContext) -> None:
     stop.click(on_stop, None, status, api_name="stop_walk", queue=False)
     film.select(on_select, recipes_state, frame_recipe, api_visibility="private")
 
-
-def _int(value):
-    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value

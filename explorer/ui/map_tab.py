@@ -15,8 +15,8 @@ from explorer.generate import generate
 from explorer.plots_map import axis_figure, concept_map_figure
 from explorer.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
                                  concept_map, place_by_similarity, query_points, warm_status, warm_up)
-from explorer.recipe import SEED_MAX, save_png
-from explorer.ui.common import AppContext, explain, guard
+from explorer.recipe import save_png
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 TABLE_ROWS = 40            # nearest concepts listed beside the map
@@ -76,9 +76,9 @@ def build(ctx: AppContext) -> None:
                                    value="a lighthouse at dawn\n= king - man + woman",
                                    info='a prompt, "= expression" or "start -> end" (a path)')
                 with gr.Row():
-                    vocabulary = gr.Dropdown(available_vocabularies(model), value=BUILTIN, label="Vocabulary",
+                    vocabulary = Dropdown(available_vocabularies(model), value=BUILTIN, label="Vocabulary",
                                              allow_custom_value=False, elem_id="map-vocabulary")
-                    method = gr.Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
+                    method = Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
                                       label="Projection")
                 with gr.Row():
                     k = gr.Number(value=min(DEFAULT_K, k_max), label="k nearest concepts", elem_id="map-k",
@@ -114,11 +114,11 @@ def build(ctx: AppContext) -> None:
                     rank = gr.Button("Rank the vocabulary")
                     prompt = gr.Textbox(label="Prompt to move (or = expression)", value="a lighthouse at dawn",
                                         elem_id="axis-prompt")
-                    amount = gr.Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis",
+                    amount = Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis",
                                        info="0 = the prompt; +1 adds (second − first pole); −1 subtracts it")
                     with gr.Row():
-                        seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=SEED_MAX - 1)
-                        steps = gr.Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label="Steps")
+                        seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
+                        steps = Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label="Steps")
                     place = gr.Checkbox(label="Place the image on the map (needs a CLIP vision model)", value=True)
                     run = gr.Button("Generate at this position", variant="primary", elem_id="axis-generate")
                 with gr.Column(scale=4, min_width=480):
@@ -139,9 +139,9 @@ def build(ctx: AppContext) -> None:
         # 1. the index (built once per model and vocabulary, with a progress bar)
         index = index_for(name, progress)
         # 2. the query points
-        queries = query_points(model, text, path_points=_int(points))
+        queries = query_points(model, text, path_points=as_int(points))
         # 3. fit the map
-        result = concept_map(index, queries, k=_int(k_value), method=method_value, limit=k_max,
+        result = concept_map(index, queries, k=as_int(k_value), method=method_value, limit=k_max,
                              wait_s=UMAP_WAIT_S)
         notes = " ".join(result.notes)
         rows = _table(result)
@@ -178,7 +178,7 @@ def build(ctx: AppContext) -> None:
     @guard
     def on_generate(text, a, b, amount_value, seed_value, steps_value, place_value, result):
         # 1. the recipe: the prompt moved along the axis (an expression that regenerates it)
-        recipe = axis_recipe(model, text, a, b, amount_value, seed=_int(seed_value), steps=_int(steps_value))
+        recipe = axis_recipe(model, text, a, b, amount_value, seed=as_int(seed_value), steps=as_int(steps_value))
         # 2. generate and save with the recipe
         generation = generate(model, recipe, watch=False, config=cfg)
         saved = save_png(generation.image, recipe, cfg.outputs_dir)
@@ -250,6 +250,3 @@ def _table(result) -> list[list]:
     rows = sorted((i for i, kind in enumerate(result.kinds) if kind == "concept"), key=lambda i: -result.scores[i])
     return [[result.labels[i], result.categories[i], round(float(result.scores[i]), 4)] for i in rows[:TABLE_ROWS]]
 
-
-def _int(value):
-    return int(value) if isinstance(value, float) and value.is_integer() else value

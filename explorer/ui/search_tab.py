@@ -16,7 +16,7 @@ from explorer.plots_walks import bias_panel
 from explorer.recipe import SEED_MAX, Recipe, save_png
 from explorer.search import (DEFAULT_ATTRIBUTES, DEFAULT_PROBE_PROMPTS, PROBE_NOTE, bias_probe, more_like_this,
                              parse_attributes, search, wilson_interval)
-from explorer.ui.common import AppContext, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 from explorer.ui.interpolate_tab import parse_prompts
 from explorer.vision import load_vision, vision_status
 from explorer.walks import default_batch_size, regenerate
@@ -52,25 +52,24 @@ def build(ctx: AppContext) -> None:
                 query = gr.Textbox(label="Query (prompt)", value="a watercolor painting of a lighthouse", lines=2,
                                    elem_id="search-query")
                 with gr.Row():
-                    count = gr.Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results",
+                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results",
                                       info=f"seeds per search, at most {cfg.max_seeds}")
-                    first_seed = gr.Number(label="First seed", value=0, precision=0, minimum=0,
-                                           maximum=SEED_MAX - 1)
+                    first_seed = gr.Number(label="First seed", value=0)
                 use_clip = gr.Checkbox(label="Rank and describe with CLIP (optional)", value=False,
                                        info=vision_status(model), elem_id="search-clip")
                 with gr.Accordion("Generation settings", open=False):
                     negative = gr.Textbox(label="Negative prompt", lines=1)
-                    steps = gr.Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
-                    guidance = gr.Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale")
-                    size = gr.Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
-                    scheduler = gr.Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    batch = gr.Slider(1, cfg.max_batch, step=1, label="Batch size",
+                    steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
+                    guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale")
+                    size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
+                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
+                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info="images per UNet pass")
                 with gr.Row():
                     run = gr.Button("Search", variant="primary", elem_id="search-btn")
                     stop = gr.Button("Stop", variant="stop")
-                related = gr.Radio([], label="Related searches (nearest concepts; click to search)",
+                related = Radio([], label="Related searches (nearest concepts; click to search)",
                                    elem_id="related")
             with gr.Column(scale=3, min_width=400):
                 status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="search-status")
@@ -82,8 +81,8 @@ def build(ctx: AppContext) -> None:
                                           lines=4, elem_id="selected-recipe")
                     with gr.Row(equal_height=True):
                         open_btn = gr.Button("Steps of this result", scale=1)
-                        strength = gr.Slider(0, 1, value=0.25, step=0.05, label="Variation strength", scale=2)
-                        more_count = gr.Slider(1, cfg.max_seeds, value=min(4, cfg.max_seeds), step=1,
+                        strength = Slider(0, 1, value=0.25, step=0.05, label="Variation strength", scale=2)
+                        more_count = Slider(1, cfg.max_seeds, value=min(4, cfg.max_seeds), step=1,
                                                label="Variations", scale=2)
                         more_btn = gr.Button("More like this", variant="secondary", scale=1)
                     steps_gallery = gr.Gallery(label="x0 at each step of the selected result", columns=10,
@@ -101,7 +100,7 @@ def build(ctx: AppContext) -> None:
                                                value="\n".join(DEFAULT_PROBE_PROMPTS))
                     attributes = gr.Textbox(label="Attributes: 'name: label | label' per line", lines=3,
                                             value=DEFAULT_ATTRIBUTES)
-                    probe_count = gr.Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
+                    probe_count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
                                             label="Seeds per prompt")
                     probe_run = gr.Button("Run probe", variant="primary", elem_id="probe-btn")
                 with gr.Column(scale=3, min_width=400):
@@ -112,8 +111,8 @@ def build(ctx: AppContext) -> None:
                         probe_json = gr.Code(label="Counts (JSON)", language="json", lines=4, max_lines=12)
 
     def base(prompt, negative, seed, steps, guidance, size, scheduler):
-        return recipe_defaults(model, prompt or "", negative_prompt=negative or "", seed=_int(seed),
-                               steps=_int(steps), guidance=guidance, width=_int(size), height=_int(size),
+        return recipe_defaults(model, prompt or "", negative_prompt=negative or "", seed=as_int(seed),
+                               steps=as_int(steps), guidance=guidance, width=as_int(size), height=as_int(size),
                                scheduler=scheduler)
 
     def vision_for(use, progress):
@@ -149,11 +148,11 @@ def build(ctx: AppContext) -> None:
         shown = []
         # 2. render, streaming each finished batch
         for kind, item in stream(lambda cancel, hook: search(
-                model, recipe, _int(n), vision=vision, batch_size=_int(batch), cancel=cancel, on_results=hook,
+                model, recipe, as_int(n), vision=vision, batch_size=as_int(batch), cancel=cancel, on_results=hook,
                 outputs_dir=cfg.outputs_dir, config=cfg), request):
             if kind == "results":
                 shown += [(str(r.path), f"seed {r.recipe.seed}") for r in item]
-                yield shown, gr.skip(), f"Searching… {len(shown)} of {_int(n)} results", gr.skip(), gr.skip()
+                yield shown, gr.skip(), f"Searching… {len(shown)} of {as_int(n)} results", gr.skip(), gr.skip()
         page = item
         # 3. the page: ranked results with captions, related searches
         note = (f"Stopped: {len(page.results)} results finished and saved. " if page.cancelled else
@@ -171,11 +170,11 @@ def build(ctx: AppContext) -> None:
         shown = []
         first = source.seed + FRESH_SEED_OFFSET          # fresh seeds, away from the page's own seeds
         for kind, item in stream(lambda cancel, hook: more_like_this(
-                model, source, _int(n), strength, first % SEED_MAX, vision=vision, batch_size=_int(batch),
+                model, source, as_int(n), strength, first % SEED_MAX, vision=vision, batch_size=as_int(batch),
                 cancel=cancel, on_results=hook, outputs_dir=cfg.outputs_dir, config=cfg), request):
             if kind == "results":
                 shown += [(str(r.path), "") for r in item]
-                yield shown, gr.skip(), f"Varying… {len(shown)} of {_int(n)}"
+                yield shown, gr.skip(), f"Varying… {len(shown)} of {as_int(n)}"
         page = item
         yield ([(str(r.path), _short(r)) for r in page.results], [asdict(r.recipe) for r in page.results],
                f"{len(page.results)} variations at strength {strength:g} around seed {source.seed}"
@@ -208,11 +207,11 @@ def build(ctx: AppContext) -> None:
         shown = []
         # 2. render every prompt over the same seeds
         for kind, item in stream(lambda cancel, hook: bias_probe(
-                model, recipe, prompts, _int(n), attrs, vision=vision, batch_size=_int(batch), cancel=cancel,
+                model, recipe, prompts, as_int(n), attrs, vision=vision, batch_size=as_int(batch), cancel=cancel,
                 on_results=hook, outputs_dir=cfg.outputs_dir, config=cfg), request):
             if kind == "results":
                 shown += [(str(r.path), _probe_caption(r)) for r in item]
-                yield shown, gr.skip(), f"Probing… {len(shown)} of {len(prompts) * _int(n)} images", gr.skip()
+                yield shown, gr.skip(), f"Probing… {len(shown)} of {len(prompts) * as_int(n)} images", gr.skip()
         probe = item
         # 3. counts and chart, or why none
         grid = [(str(r.path), _probe_caption(r)) for rs in probe.images.values() for r in rs]
@@ -280,7 +279,3 @@ def _recipe(text) -> Recipe:
         raise InputError("recipe", "the JSON recipe of a result (click a result first)", text)
     return Recipe.from_json(str(text))
 
-
-def _int(value):
-    """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
