@@ -16,7 +16,7 @@ def change_per_step_figure(changes: list[float | None], settle: int | None = Non
     if settle is not None:
         fig.add_vline(x=settle + 1, line_dash="dash", line_color="#d62728",
                       annotation_text=f"settles at step {settle + 1}", annotation_position="top right")
-    fig.update_layout(**LAYOUT, title="How much the predicted image x0 changes per step",
+    fig.update_layout(**LAYOUT, title="Change of x0 per step",
                       xaxis_title="step", yaxis_title="mean |Δ x0| (0-1)")
     fig.update_xaxes(range=[0.5, len(changes) + 0.5])
     return fig

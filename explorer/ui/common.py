@@ -4,7 +4,9 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import queue
 import threading
+from typing import Callable, Iterator
 from dataclasses import dataclass, field
 
 import gradio as gr
@@ -107,3 +109,27 @@ class Radio(gr.Radio):
 def as_int(value):
     """gr.Number and gr.Slider send floats; whole numbers become ints, the rest is left to validation."""
     return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def run_streaming(job: Callable[[Callable[[object], None]], object], name: str) -> Iterator[tuple[str, object]]:
+    """Run job(report) in a worker thread; yield ("update", x) for each report(x), then ("done", result).
+
+    A generator handler can then stream a model's progress to the page while the model works; an
+    error in the job is raised here, in the handler's thread, where `guard` turns it into a message.
+    """
+    updates: queue.Queue = queue.Queue()
+
+    def work():
+        try:
+            updates.put(("done", job(lambda item: updates.put(("update", item)))))
+        except Exception as error:  # noqa: BLE001 - handed to the handler's thread
+            updates.put(("error", error))
+
+    threading.Thread(target=work, daemon=True, name=name).start()
+    while True:
+        kind, item = updates.get()
+        if kind == "error":
+            raise item
+        yield kind, item
+        if kind == "done":
+            return

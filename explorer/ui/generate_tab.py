@@ -1,9 +1,7 @@
 """The Generate tab: a prompt becomes an image, and every denoising step is shown as it happens."""
 from __future__ import annotations
 
-import queue
 import random
-import threading
 import time
 from dataclasses import asdict
 
@@ -17,7 +15,7 @@ from explorer.models import SCHEDULERS
 from explorer.plots import change_per_step_figure
 from explorer.previews import PREVIEW_DECODERS
 from explorer.recipe import SEED_MAX, Recipe, read_png_recipe, save_png, to_parameters, validate
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 
@@ -110,21 +108,9 @@ def build(ctx: AppContext) -> None:
         stop_event = ctx.stop_event(request)
         stop_event.clear()
         # 2. run the model in a worker thread, stream its steps
-        updates: queue.Queue = queue.Queue()
-
-        def work():
-            try:
-                updates.put(("done", generate(ctx.model, recipe, on_step=lambda p: updates.put(("step", p)),
-                                              cancel=stop_event, config=cfg)))
-            except Exception as error:  # noqa: BLE001 - handed to the UI thread
-                updates.put(("error", error))
-
-        threading.Thread(target=work, daemon=True, name="generate").start()
         previews, last = [], 0.0
-        while True:
-            kind, item = updates.get()
-            if kind == "error":
-                raise item
+        job = lambda report: generate(ctx.model, recipe, on_step=report, cancel=stop_event, config=cfg)  # noqa: E731
+        for kind, item in run_streaming(job, "generate"):
             if kind == "done":
                 break
             previews.append(item)

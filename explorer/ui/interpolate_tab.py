@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 import json
-import queue
 import re
-import threading
 from dataclasses import asdict
 
 import gradio as gr
@@ -14,7 +12,7 @@ from explorer.generate import recipe_defaults
 from explorer.models import SCHEDULERS
 from explorer.plots_walks import response_figure
 from explorer.recipe import SEED_MAX
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 from explorer.vision import load_vision, vision_status
 from explorer.walks import (METHODS, SCHEDULES, default_batch_size, export_walk, interpolate, response_curves,
                             save_frames)
@@ -117,24 +115,15 @@ def build(ctx: AppContext) -> None:
                                scheduler=scheduler)
         stop_event = ctx.stop_event(request)
         stop_event.clear()
-        updates: queue.Queue = queue.Queue()
 
         # 2. walk in a worker thread; each finished batch is saved at once and streamed
-        def work():
-            try:
-                walk = interpolate(model, base, ends, seed_list, as_int(frames), method=method, schedule=schedule,
-                                   batch_size=as_int(batch), cancel=stop_event, config=cfg,
-                                   on_frames=lambda fs: updates.put(("frames", save_frames(fs, cfg.outputs_dir))))
-                updates.put(("done", walk))
-            except Exception as error:  # noqa: BLE001 - handed to the UI thread
-                updates.put(("error", error))
+        def job(report):
+            return interpolate(model, base, ends, seed_list, as_int(frames), method=method, schedule=schedule,
+                               batch_size=as_int(batch), cancel=stop_event, config=cfg,
+                               on_frames=lambda fs: report(save_frames(fs, cfg.outputs_dir)))
 
-        threading.Thread(target=work, daemon=True, name="walk").start()
         saved = []
-        while True:
-            kind, item = updates.get()
-            if kind == "error":
-                raise item
+        for kind, item in run_streaming(job, "walk"):
             if kind == "done":
                 break
             saved += item

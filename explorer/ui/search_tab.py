@@ -3,8 +3,6 @@ probe compares what CLIP sees in the results of different prompts."""
 from __future__ import annotations
 
 import json
-import queue
-import threading
 from dataclasses import asdict
 
 import gradio as gr
@@ -16,7 +14,7 @@ from explorer.plots_walks import bias_panel
 from explorer.recipe import SEED_MAX, Recipe, save_png
 from explorer.search import (DEFAULT_ATTRIBUTES, DEFAULT_PROBE_PROMPTS, PROBE_NOTE, bias_probe, more_like_this,
                              parse_attributes, search, wilson_interval)
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 from explorer.ui.interpolate_tab import parse_prompts
 from explorer.vision import load_vision, vision_status
 from explorer.walks import default_batch_size, regenerate
@@ -122,22 +120,8 @@ def build(ctx: AppContext) -> None:
         """Run job(cancel, on_results) in a thread; yield ('results', [Result]) batches, then ('done', value)."""
         stop_event = ctx.stop_event(request)
         stop_event.clear()
-        updates: queue.Queue = queue.Queue()
-
-        def work():
-            try:
-                updates.put(("done", job(stop_event, lambda *batch: updates.put(("results", batch[-1])))))
-            except Exception as error:  # noqa: BLE001 - handed to the UI thread
-                updates.put(("error", error))
-
-        threading.Thread(target=work, daemon=True, name="search").start()
-        while True:
-            kind, item = updates.get()
-            if kind == "error":
-                raise item
-            yield kind, item
-            if kind == "done":
-                return
+        for kind, item in run_streaming(lambda report: job(stop_event, lambda *batch: report(batch[-1])), "search"):
+            yield ("results" if kind == "update" else kind), item
 
     @guard
     def on_search(prompt, negative, seed, steps, guidance, size, scheduler, n, batch, use_clip,
