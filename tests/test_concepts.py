@@ -158,3 +158,20 @@ def test_bad_query_vectors():
         index.nearest(np.ones(15))
     with pytest.raises(InputError, match="non-zero"):
         index.nearest(np.zeros(16))
+
+
+def test_float16_first_pass_is_exact_on_a_large_index():
+    """Above HALF_MIN_ENTRIES the index scores in float16 first; the top k must equal brute force."""
+    import numpy as np
+
+    from explorer.concepts import HALF_MIN_ENTRIES, ConceptIndex, Vocabulary
+
+    rng = np.random.default_rng(0)
+    n, d = HALF_MIN_ENTRIES + 1000, 64
+    centers = rng.standard_normal((20, d)).astype(np.float32)      # clusters make near-ties common
+    emb = centers[rng.integers(0, 20, n)] + 0.2 * rng.standard_normal((n, d)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    index = ConceptIndex(Vocabulary("big", [f"w{i}" for i in range(n)], ["c"] * n), emb)
+    for query in rng.standard_normal((20, d)).astype(np.float32) + centers[:20]:
+        exact = np.argsort(-(emb @ (query / np.linalg.norm(query))), kind="stable")[:15]
+        assert [nb.index for nb in index.nearest(query, k=15)] == exact.tolist()
