@@ -1,0 +1,217 @@
+"""Measure the miniature world's model with an independent, pixel-based oracle.
+
+    HF_HUB_OFFLINE=1 python bench/miniworld_eval.py [--model assets/miniworld] [--seeds 32] [--steps 25]
+
+Loads the model exactly as Stable Diffusion is loaded (StableDiffusionPipeline.from_pretrained),
+generates with a fresh CPU generator per seed, and reads every image with
+explorer.miniworld.oracle (no learned model). Prints:
+  1. attribute accuracy on fully specified prompts (goal: colour and shape both right >= 85%)
+  2. prompt arithmetic on (B, 77, d) conditionings, three substitutions (goal >= 70% each)
+  3. interpolation "a red circle" -> "a blue circle", 9 frames: Spearman(frame, hue toward blue) (goal >= 0.9)
+  4. the planted bias: share of yellow among "a triangle" generations vs the training data
+  5. the map: silhouette of colour / shape / position words in the pooled text space
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from explorer.miniworld import oracle  # noqa: E402
+from explorer.miniworld.world import COLOURS, POSITIONS, SHAPES, SIZES, full_caption, make_dataset  # noqa: E402
+
+ARITHMETIC = [  # (base prompt, word out, word in, expected attributes)
+    ("a red circle", "red", "blue", {"colour": "blue", "shape": "circle"}),
+    ("a green square", "square", "cross", {"colour": "green", "shape": "cross"}),
+    ("a purple triangle on the left", "left", "right", {"colour": "purple", "shape": "triangle", "position": "right"}),
+]
+INTERPOLATION = ("a red circle", "a blue circle", 9)
+GOALS = {"accuracy": 0.85, "arithmetic": 0.70, "interpolation": 0.9}
+
+
+def load(model: str):
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(model, dtype=torch.float32, use_safetensors=True,
+                                                   safety_checker=None, feature_extractor=None,
+                                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def encode(pipe, prompts: list[str]) -> torch.Tensor:
+    """(B, 77, d) conditionings, as the pipeline computes them."""
+    embeds, _ = pipe.encode_prompt(prompts, torch.device("cpu"), 1, False)
+    return embeds
+
+
+def generate(pipe, embeds: torch.Tensor, seeds: list[int], args) -> np.ndarray:
+    """uint8 (B, H, W, 3) images: one conditioning per seed, fresh CPU generator per image."""
+    images = []
+    for start in range(0, len(seeds), args.batch):
+        chunk = seeds[start:start + args.batch]
+        cond = embeds[start:start + args.batch]
+        negative = encode(pipe, [""] * len(chunk))
+        out = pipe(prompt_embeds=cond, negative_prompt_embeds=negative, num_inference_steps=args.steps,
+                   guidance_scale=args.guidance, generator=[torch.Generator("cpu").manual_seed(s) for s in chunk],
+                   output_type="np")
+        images.append((out.images * 255).round().astype(np.uint8))
+    return np.concatenate(images)
+
+
+def readings(images: np.ndarray) -> list[oracle.Reading]:
+    return [oracle.read(image) for image in images]
+
+
+def share(reads: list[oracle.Reading], **expected) -> float:
+    return float(np.mean([r.agrees(**expected) for r in reads]))
+
+
+def accuracy_prompts() -> list[tuple[str, dict]]:
+    """Every colour x shape once, sizes and positions cycling: fully specified prompts."""
+    sizes, positions = list(SIZES), list(POSITIONS)
+    out = []
+    for i, (shape, colour) in enumerate((s, c) for s in SHAPES for c in COLOURS):
+        size, position = sizes[i % 2], positions[(i // 2) % len(positions)]
+        out.append((full_caption(shape, colour, size, position),
+                    {"colour": colour, "shape": shape, "size": size, "position": position}))
+    return out
+
+
+def eval_accuracy(pipe, seeds, args) -> dict:
+    per_attribute = {k: [] for k in ("colour", "shape", "size", "position")}
+    both, failures = [], []
+    for prompt, truth in accuracy_prompts():
+        reads = readings(generate(pipe, encode(pipe, [prompt] * len(seeds)), seeds, args))
+        for key in per_attribute:
+            per_attribute[key].append(share(reads, **{key: truth[key]}))
+        both.append(share(reads, colour=truth["colour"], shape=truth["shape"]))
+        failures.append((both[-1], prompt))
+    print(f"1. attribute accuracy, {len(both)} fully specified prompts x {len(seeds)} seeds")
+    print(f"   colour and shape both right: {np.mean(both):.1%}  (goal >= {GOALS['accuracy']:.0%})")
+    print("   per attribute: " + ", ".join(f"{k} {np.mean(v):.1%}" for k, v in per_attribute.items()))
+    print("   weakest prompts: " + "; ".join(f"{p!r} {s:.0%}" for s, p in sorted(failures)[:3]))
+    return {"colour_and_shape": float(np.mean(both)), **{k: float(np.mean(v)) for k, v in per_attribute.items()}}
+
+
+def eval_arithmetic(pipe, seeds, args) -> dict:
+    print(f"2. prompt arithmetic on (B, 77, d) conditionings, {len(seeds)} seeds")
+    results = {}
+    for base, out_word, in_word, truth in ARITHMETIC:
+        base_e, out_e, in_e = encode(pipe, [base, out_word, in_word]).split(1)
+        embeds = (base_e - out_e + in_e).expand(len(seeds), -1, -1)               # (B, 77, d)
+        hit = share(readings(generate(pipe, embeds, seeds, args)), **truth)
+        direct_prompt = base.replace(out_word, in_word)
+        direct = share(readings(generate(pipe, encode(pipe, [direct_prompt] * len(seeds)), seeds, args)), **truth)
+        name = f'"{base}" - "{out_word}" + "{in_word}"'
+        results[name] = {"arithmetic": hit, "direct_prompt": direct}
+        print(f"   {name}: {hit:.1%} read as {truth}  (direct prompt {direct_prompt!r}: {direct:.1%}; "
+              f"goal >= {GOALS['arithmetic']:.0%})")
+    return results
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (Pearson on average ranks), nan-aware."""
+    from scipy.stats import spearmanr
+
+    keep = ~np.isnan(y)
+    if keep.sum() < 3 or np.nanstd(y[keep]) == 0:
+        return 0.0
+    return float(spearmanr(x[keep], y[keep]).statistic)
+
+
+def eval_interpolation(pipe, seeds, args) -> dict:
+    start, end, frames = INTERPOLATION
+    a, b = encode(pipe, [start, end]).split(1)
+    weights = torch.linspace(0, 1, frames)
+    embeds = torch.cat([torch.lerp(a, b, w) for w in weights])                   # (frames, 77, d)
+    rhos, paths = [], []
+    for seed in seeds:
+        reads = readings(generate(pipe, embeds, [seed] * frames, args))
+        hue = np.array([oracle.hue_toward(r.rgb, "blue") for r in reads])
+        rhos.append(spearman(np.arange(frames, dtype=float), hue))
+        paths.append([r.colour for r in reads])
+    rho = float(np.mean(rhos))
+    print(f"3. interpolation {start!r} -> {end!r}, {frames} frames x {len(seeds)} seeds")
+    print(f"   Spearman(frame, hue toward blue), mean over seeds: {rho:.3f}  (goal >= {GOALS['interpolation']})")
+    print(f"   colours read along seed {seeds[0]}: {' '.join(str(c) for c in paths[0])}")
+    return {"spearman": rho}
+
+
+def eval_bias(pipe, seeds, args, model: Path) -> dict:
+    reads = readings(generate(pipe, encode(pipe, ["a triangle"] * len(seeds)), seeds, args))
+    counts = {c: sum(r.colour == c for r in reads) for c in COLOURS}
+    generated = counts["yellow"] / len(reads)
+    record = json.loads((model / "training.json").read_text()) if (model / "training.json").is_file() else {}
+    data = record.get("yellow_share_triangles")
+    if data is None:
+        data = make_dataset(24000, 0).yellow_share()
+    uncoloured = record.get("yellow_share_uncoloured_triangle_captions")
+    print(f'4. planted bias: yellow among "a triangle" generations {generated:.1%} ({len(reads)} seeds; '
+          f"shape read as triangle {share(reads, shape='triangle'):.0%})")
+    print(f"   training data: yellow among triangles {data:.1%}"
+          + (f", among triangles whose caption names no colour {uncoloured:.1%}" if uncoloured else ""))
+    print("   colours generated: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
+    return {"yellow_generated": generated, "yellow_in_data": data, "yellow_in_uncoloured_captions": uncoloured}
+
+
+@torch.no_grad()
+def eval_map(pipe) -> dict:
+    from sklearn.metrics import silhouette_score
+
+    groups = {"colour": list(COLOURS), "shape": list(SHAPES), "position": list(POSITIONS)}
+    words = [w for ws in groups.values() for w in ws]
+    labels = [g for g, ws in groups.items() for _ in ws]
+    ids = pipe.tokenizer(words, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                         truncation=True, return_tensors="pt").input_ids
+    pooled = pipe.text_encoder(ids).pooler_output.numpy()                        # (W, d)
+    score = float(silhouette_score(pooled, labels, metric="cosine"))
+    print(f"5. map: silhouette of colour / shape / position words in the pooled text space (cosine): {score:.3f}")
+    return {"silhouette": score}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description="Evaluate the miniature world's model with a pixel oracle.")
+    parser.add_argument("--model", type=Path, default=ROOT / "assets" / "miniworld")
+    parser.add_argument("--seeds", type=int, default=32, help="seeds per prompt")
+    parser.add_argument("--steps", type=int, default=25, help="num_inference_steps (DDIM)")
+    parser.add_argument("--guidance", type=float, default=5.0, help="guidance_scale")
+    parser.add_argument("--batch", type=int, default=64, help="images per pipeline call")
+    parser.add_argument("--only", default="1,2,3,4,5", help="which figures, e.g. 1,3")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    if args.seeds < 1 or args.steps < 1:
+        parser.error(f"--seeds and --steps: expected positive integers, received {args.seeds} and {args.steps}")
+    torch.set_num_threads(2)
+    clock = time.time()
+    pipe = load(str(args.model))
+    seeds = list(range(args.seeds))
+    only = set(args.only.split(","))
+    print(f"miniworld eval: {args.model}, {args.seeds} seeds, {args.steps} steps, guidance {args.guidance}")
+    figures = {}
+    if "1" in only:
+        figures["accuracy"] = eval_accuracy(pipe, seeds, args)
+    if "2" in only:
+        figures["arithmetic"] = eval_arithmetic(pipe, seeds, args)
+    if "3" in only:
+        figures["interpolation"] = eval_interpolation(pipe, seeds, args)
+    if "4" in only:
+        figures["bias"] = eval_bias(pipe, seeds, args, args.model)
+    if "5" in only:
+        figures["map"] = eval_map(pipe)
+    print(f"({time.time() - clock:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+    return figures
+
+
+if __name__ == "__main__":
+    main()
