@@ -79,31 +79,29 @@ def _choices(component) -> str:
 
 # Gradio validates these inputs itself, with messages that do not name the field. These subclasses keep
 # their class names (the front end picks a component by class name) and restate the message our way.
-class Slider(gr.Slider):
+class _NamedErrors:
+    def allowed(self) -> str:
+        return f"one of {_choices(self)}"
+
     def preprocess(self, payload):
         try:
             return super().preprocess(payload)
         except gr.Error:
-            error = InputError(_field_name(self), f"a number in [{self.minimum:g}, {self.maximum:g}]", payload)
+            error = InputError(_field_name(self), self.allowed(), payload)
             raise gr.Error(str(error), print_exception=False) from None
 
 
-class Dropdown(gr.Dropdown):
-    def preprocess(self, payload):
-        try:
-            return super().preprocess(payload)
-        except gr.Error:
-            error = InputError(_field_name(self), f"one of {_choices(self)}", payload)
-            raise gr.Error(str(error), print_exception=False) from None
+class Slider(_NamedErrors, gr.Slider):
+    def allowed(self) -> str:
+        return f"a number in [{self.minimum:g}, {self.maximum:g}]"
 
 
-class Radio(gr.Radio):
-    def preprocess(self, payload):
-        try:
-            return super().preprocess(payload)
-        except gr.Error:
-            error = InputError(_field_name(self), f"one of {_choices(self)}", payload)
-            raise gr.Error(str(error), print_exception=False) from None
+class Dropdown(_NamedErrors, gr.Dropdown):
+    pass
+
+
+class Radio(_NamedErrors, gr.Radio):
+    pass
 
 
 def as_int(value):
