@@ -48,3 +48,12 @@ def test_bad_input_shows_message_not_traceback(page):
     toast = page.get_by_text("prompt: expected a non-empty prompt")
     toast.first.wait_for(timeout=30_000)
     assert "Traceback" not in page.inner_text("body")
+
+
+def test_a_picked_concept_goes_to_the_generate_tab(page):
+    page.get_by_role("tab", name="Map").click()
+    page.fill("#map-picked textarea", "a purple triangle")
+    page.click("#map-to-generate")
+    page.wait_for_function("document.querySelector('#prompt textarea').value === 'a purple triangle'",
+                           timeout=30_000)
+    assert page.locator("#generate-btn").is_visible()                               # back on the Generate tab

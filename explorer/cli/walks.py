@@ -53,10 +53,12 @@ def register(subparsers) -> None:
                               description="Each prompt over the same seeds; with --vision, CLIP zero-shot counts per "
                                           "attribute label. Attributes: 'name: label | label' lines.")
     _add_render_args(p)
-    p.add_argument("--prompts", nargs="+", default=None, help="2-8 prompts (default: a CEO vs a nurse)")
+    p.add_argument("--prompts", nargs="+", default=None, help="2-8 prompts (default: a CEO vs a nurse; on miniworld "
+                   "a triangle vs a circle)")
     p.add_argument("--seeds", type=int, default=8, help="seeds per prompt (default 8)")
     p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--attributes", default=None, help="attribute lines, e.g. 'gender: a man | a woman'")
+    p.add_argument("--attributes", default=None, help="attribute lines, e.g. 'gender: a man | a woman' "
+                   "(default: gender and age; on miniworld the six colours)")
     p.add_argument("--out-dir", required=True, help="folder for the grids, counts and chart")
     p.set_defaults(run=run_probe)
 
@@ -137,15 +139,17 @@ def run_search(args) -> int:
 
 
 def run_probe(args) -> int:
-    from explorer.search import DEFAULT_ATTRIBUTES, DEFAULT_PROBE_PROMPTS, bias_probe, parse_attributes, \
-        wilson_interval
+    from explorer.examples import examples_for
+    from explorer.search import bias_probe, parse_attributes, wilson_interval
 
-    # 1. validate, the folder, the model
-    attributes = parse_attributes(args.attributes or DEFAULT_ATTRIBUTES)
+    # 1. validate, the folder, the model (the default prompts and attributes suit the model)
+    attributes = parse_attributes(args.attributes) if args.attributes else None
     folder = _out_dir(args.out_dir)
     config = ExplorerConfig(outputs_dir=folder)
     model = load(args)
-    prompts = args.prompts or DEFAULT_PROBE_PROMPTS
+    examples = examples_for(model.family)
+    attributes = attributes or parse_attributes(examples.attributes)
+    prompts = args.prompts or list(examples.probe)
     base = _base(args, model, prompts[0], args.first_seed)
     # 2. the probe
     probe = bias_probe(model, base, prompts, args.seeds, attributes, vision=_vision(args, model),

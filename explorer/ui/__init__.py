@@ -30,7 +30,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
                     f"diffusion model. Model: **{model.name}** — {model.preset.about}.")
         gr.Markdown(f"**Offline model in use.** {model.banner}", visible=bool(model.banner),
                     elem_classes=["banner"], elem_id="banner")
-        with gr.Tabs():
+        with gr.Tabs() as ctx.tabs:
             for name in TABS:
                 importlib.import_module(name).build(ctx)
     demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)

@@ -13,6 +13,7 @@ import gradio as gr
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
+from explorer.examples import Examples, examples_for
 from explorer.models import LoadedModel
 
 log = logging.getLogger("explorer.ui")
@@ -25,6 +26,13 @@ class AppContext:
     model: LoadedModel
     config: ExplorerConfig
     stops: dict = field(default_factory=dict)      # session hash -> threading.Event
+    tabs: gr.Tabs | None = None                     # the tab strip (to switch tabs from a handler)
+    generate_prompt: gr.Textbox | None = None       # the Generate tab's prompt (other tabs send prompts there)
+
+    @property
+    def examples(self) -> Examples:
+        """The starting inputs that suit the loaded model (the miniature world's grammar on miniworld)."""
+        return examples_for(self.model.family)
 
     def stop_event(self, request: gr.Request | None) -> threading.Event:
         key = getattr(request, "session_hash", None) or "default"

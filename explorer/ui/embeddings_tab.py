@@ -62,12 +62,10 @@ def build(ctx: AppContext) -> None:
                         "lies near, and generate from it.", ARITH_MORE)
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
-                        expression = gr.Textbox(label="Expression", value='"van gogh" + astronaut', lines=2,
+                        expression = gr.Textbox(label="Expression", value=ctx.examples.expression, lines=2,
                                                 elem_id="expression",
                                                 info='phrases in quotes or bare words; + - * and numbers')
-                        gr.Examples([['"van gogh" + astronaut'], ['0.6 * "a photo of a cat" + 0.4 * "an oil painting"'],
-                                     ["king - man + woman"], ['"Sankt Martin" - "saint martin" + "santa claus"']],
-                                    inputs=expression, label="Examples")
+                        gr.Examples([[e] for e in ctx.examples.expressions], inputs=expression, label="Examples")
                         space = Radio(list(SPACE_NOTES), value="conditioning", label="Space",
                                          info="conditioning: the 77-token sequences · token: token embeddings "
                                               "before the transformer · pooled: one vector (readback only)")
@@ -107,8 +105,8 @@ def build(ctx: AppContext) -> None:
                 explain("Seven ways to blend two prompts, side by side from one seed: which operator keeps both "
                         "ingredients in the embedding, and which in the picture?", BLEND_MORE)
                 with gr.Row():
-                    a = gr.Textbox(label="A", value="van Gogh", elem_id="blend-a")
-                    b = gr.Textbox(label="B", value="astronaut", elem_id="blend-b")
+                    a = gr.Textbox(label="A", value=ctx.examples.blend[0], elem_id="blend-a")
+                    b = gr.Textbox(label="B", value=ctx.examples.blend[1], elem_id="blend-b")
                     b_seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
                     b_steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
                     b_guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance")
@@ -129,7 +127,7 @@ def build(ctx: AppContext) -> None:
                 explain("What the text encoder sees: the word pieces of a prompt, the start, end and padding "
                         "tokens, where the 77-token limit cuts, and the length of each token's vector.", TOKENS_MORE)
                 with gr.Row():
-                    token_prompt = gr.Textbox(label="Prompt", value="Sankt Martin reitet durch Schnee und Wind",
+                    token_prompt = gr.Textbox(label="Prompt", value=ctx.examples.tokens,
                                               scale=4, elem_id="token-prompt")
                     show_pad = gr.Checkbox(label="show padding", value=False, scale=1)
                     inspect = gr.Button("Inspect", variant="primary", scale=1, elem_id="tokens-btn")

@@ -17,8 +17,6 @@ from explorer.previews import PREVIEW_DECODERS
 from explorer.recipe import SEED_MAX, Recipe, read_png_recipe, save_png, to_parameters, validate
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 
-DEFAULT_PROMPT = "a watercolor painting of a lighthouse at dawn"
-DEFAULT_PROMPTS = {"miniworld": "a large red circle in the middle"}   # what the offline model knows
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 
 MORE = """Diffusion models draw by **denoising**: they start from pure Gaussian noise (the initial *latent*,
@@ -46,8 +44,9 @@ def build(ctx: AppContext) -> None:
         history = gr.State([])
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                prompt = gr.Textbox(label="Prompt", lines=2, value=DEFAULT_PROMPTS.get(ctx.model.family, DEFAULT_PROMPT),
+                prompt = gr.Textbox(label="Prompt", lines=2, value=ctx.examples.prompt,
                                     elem_id="prompt")
+                ctx.generate_prompt = prompt
                 negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="what guidance steers away from")
                 with gr.Row():
                     seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")

@@ -65,7 +65,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
                 prompts = gr.Textbox(label="Ends: one prompt per line (= starts an expression)", lines=3,
-                                     value="a watercolor painting of a lighthouse\na photograph of a red fox",
+                                     value="\n".join(ctx.examples.walk),
                                      elem_id="walk-prompts")
                 seeds = gr.Textbox(label="Seeds", value="0", elem_id="walk-seeds",
                                    info="one seed: prompt walk; several (e.g. 0 1 2): seed walk; as many as "

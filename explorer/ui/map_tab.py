@@ -73,7 +73,7 @@ def build(ctx: AppContext) -> None:
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
                 query = gr.Textbox(label="Query: one per line", lines=3, elem_id="map-query",
-                                   value="a lighthouse at dawn\n= king - man + woman",
+                                   value=ctx.examples.map_query,
                                    info='a prompt, "= expression" or "start -> end" (a path)')
                 with gr.Row():
                     vocabulary = Dropdown(available_vocabularies(model), value=BUILTIN, label="Vocabulary",
@@ -92,10 +92,13 @@ def build(ctx: AppContext) -> None:
                     upload = gr.File(label="Vocabulary (.txt)", file_types=[".txt"])
                     upload_name = gr.Textbox(label="Name", placeholder="defaults to the file name")
                     add = gr.Button("Add vocabulary")
-                picked = gr.Textbox(label="Picked concept (click a point or a table row)", elem_id="map-picked")
+                picked = gr.Textbox(label="Picked concept (click a point or a table row)", elem_id="map-picked",
+                                    interactive=True)
                 with gr.Row():
                     set_prompt = gr.Button("Set as prompt", size="sm")
                     add_term = gr.Button("Add to expression", size="sm")
+                    to_generate = gr.Button("Generate it", size="sm", elem_id="map-to-generate",
+                                            visible=ctx.generate_prompt is not None)
             with gr.Column(scale=4, min_width=480):
                 status = gr.Markdown(warm_status, elem_classes=["status"], elem_id="map-status")  # at each page load
                 map_html = gr.HTML(value="", html_template='<div class="concept-map" style="width:100%;'
@@ -109,10 +112,10 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 with gr.Column(scale=2, min_width=300):
                     with gr.Row():
-                        pole_a = gr.Textbox(label="First pole", value="summer", elem_id="axis-a")
-                        pole_b = gr.Textbox(label="Second pole", value="winter", elem_id="axis-b")
+                        pole_a = gr.Textbox(label="First pole", value=ctx.examples.poles[0], elem_id="axis-a")
+                        pole_b = gr.Textbox(label="Second pole", value=ctx.examples.poles[1], elem_id="axis-b")
                     rank = gr.Button("Rank the vocabulary")
-                    prompt = gr.Textbox(label="Prompt to move (or = expression)", value="a lighthouse at dawn",
+                    prompt = gr.Textbox(label="Prompt to move (or = expression)", value=ctx.examples.axis_prompt,
                                         elem_id="axis-prompt")
                     amount = Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis",
                                        info="0 = the prompt; +1 adds (second − first pole); −1 subtracts it")
@@ -203,6 +206,9 @@ def build(ctx: AppContext) -> None:
     set_prompt.click(lambda c: (c, c) if c else (gr.skip(), gr.skip()), picked, [prompt, query],
                      api_visibility="private")
     add_term.click(_add_term, [prompt, picked], [prompt, query], api_visibility="private")
+    if ctx.generate_prompt is not None and ctx.tabs is not None:     # the picked concept, in the Generate tab
+        to_generate.click(lambda c: (c, gr.Tabs(selected="generate")) if c else (gr.skip(), gr.skip()), picked,
+                          [ctx.generate_prompt, ctx.tabs], api_visibility="private")
     rank.click(on_rank, [pole_a, pole_b, vocabulary], [axis_plot, axis_status], api_name="axis",
                concurrency_id="model")
     generate_inputs = [prompt, pole_a, pole_b, amount, seed, steps, place, current]

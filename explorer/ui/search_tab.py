@@ -12,7 +12,7 @@ from explorer.generate import recipe_defaults
 from explorer.models import SCHEDULERS
 from explorer.plots_walks import bias_panel
 from explorer.recipe import SEED_MAX, Recipe, save_png
-from explorer.search import (DEFAULT_ATTRIBUTES, DEFAULT_PROBE_PROMPTS, PROBE_NOTE, bias_probe, more_like_this,
+from explorer.search import (PROBE_NOTE, bias_probe, more_like_this,
                              parse_attributes, search, wilson_interval)
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 from explorer.ui.interpolate_tab import parse_prompts
@@ -47,7 +47,7 @@ def build(ctx: AppContext) -> None:
                 "with CLIP, open one, or explore around it.", MORE)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                query = gr.Textbox(label="Query (prompt)", value="a watercolor painting of a lighthouse", lines=2,
+                query = gr.Textbox(label="Query (prompt)", value=ctx.examples.query, lines=2,
                                    elem_id="search-query")
                 with gr.Row():
                     count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results",
@@ -95,9 +95,9 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 with gr.Column(scale=2, min_width=300):
                     probe_prompts = gr.Textbox(label="Prompts to compare (one per line)", lines=3,
-                                               value="\n".join(DEFAULT_PROBE_PROMPTS))
+                                               value="\n".join(ctx.examples.probe))
                     attributes = gr.Textbox(label="Attributes: 'name: label | label' per line", lines=3,
-                                            value=DEFAULT_ATTRIBUTES)
+                                            value=ctx.examples.attributes)
                     probe_count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
                                             label="Seeds per prompt")
                     probe_run = gr.Button("Run probe", variant="primary", elem_id="probe-btn")
