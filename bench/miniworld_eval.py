@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from explorer.miniworld import oracle  # noqa: E402
+from explorer.search import wilson_interval  # noqa: E402
 from explorer.miniworld.world import COLOURS, POSITIONS, SHAPES, SIZES, full_caption, make_dataset  # noqa: E402
 
 ARITHMETIC = [  # (base prompt, word out, word in, expected attributes)
@@ -34,6 +35,8 @@ ARITHMETIC = [  # (base prompt, word out, word in, expected attributes)
     ("a purple triangle on the left", "left", "right", {"colour": "purple", "shape": "triangle", "position": "right"}),
 ]
 INTERPOLATION = ("a red circle", "a blue circle", 9)
+SILHOUETTE_READING = ((0.70, "strong structure"), (0.50, "reasonable structure"), (0.25, "weak structure"),
+                      (-1.01, "no substantial structure"))       # Kaufman & Rousseeuw 1990, ch. 2
 GOALS = {"accuracy": 0.85, "arithmetic": 0.70, "interpolation": 0.9}
 
 
@@ -155,12 +158,18 @@ def eval_bias(pipe, seeds, args, model: Path) -> dict:
     if data is None:
         data = make_dataset(24000, 0).yellow_share()
     uncoloured = record.get("yellow_share_uncoloured_triangle_captions")
-    print(f'4. planted bias: yellow among "a triangle" generations {generated:.1%} ({len(reads)} seeds; '
-          f"shape read as triangle {share(reads, shape='triangle'):.0%})")
+    low, high = wilson_interval(counts["yellow"], len(reads))
+    reference = uncoloured if uncoloured is not None else data       # what a caption without a colour showed
+    verdict = "amplified" if low > reference else "damped" if high < reference else "reproduced"
+    print(f'4. planted bias: yellow among "a triangle" generations {generated:.1%} '
+          f"(95% interval {low:.0%}-{high:.0%}, {len(reads)} seeds; shape read as triangle "
+          f"{share(reads, shape='triangle'):.0%})")
     print(f"   training data: yellow among triangles {data:.1%}"
           + (f", among triangles whose caption names no colour {uncoloured:.1%}" if uncoloured else ""))
+    print(f"   -> the bias is {verdict} (the interval against {reference:.1%})")
     print("   colours generated: " + ", ".join(f"{c} {n}" for c, n in counts.items()))
-    return {"yellow_generated": generated, "yellow_in_data": data, "yellow_in_uncoloured_captions": uncoloured}
+    return {"yellow_generated": generated, "interval": [low, high], "yellow_in_data": data,
+            "yellow_in_uncoloured_captions": uncoloured, "verdict": verdict}
 
 
 @torch.no_grad()
@@ -174,8 +183,14 @@ def eval_map(pipe) -> dict:
                          truncation=True, return_tensors="pt").input_ids
     pooled = pipe.text_encoder(ids).pooler_output.numpy()                        # (W, d)
     score = float(silhouette_score(pooled, labels, metric="cosine"))
-    print(f"5. map: silhouette of colour / shape / position words in the pooled text space (cosine): {score:.3f}")
-    return {"silhouette": score}
+    unit = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    similarity = unit @ unit.T - 2 * np.eye(len(words))                           # a word is not its own neighbour
+    same_kind = float(np.mean([labels[j] == labels[i] for i, j in enumerate(similarity.argmax(1))]))
+    reading = next(name for bound, name in SILHOUETTE_READING if score > bound)
+    print(f"5. map: silhouette of colour / shape / position words in the pooled text space (cosine): {score:.3f} "
+          f"({reading})")
+    print(f"   nearest other word of the same kind: {same_kind:.0%} of {len(words)} words")
+    return {"silhouette": score, "nearest_same_kind": same_kind}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -14,8 +14,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from explorer.miniworld import oracle  # noqa: E402
 from explorer.miniworld.losses import fit_latent_rgb, min_snr_weight, positives_matrix  # noqa: E402
 from explorer.miniworld.tokenizer import build_tokenizer  # noqa: E402
-from explorer.miniworld.world import (COLOURS, POSITIONS, SHAPES, SIZES, Scene, make_dataset, matches,  # noqa: E402
-                                      parse_caption, render, vocabulary)
+from explorer.miniworld.world import (COLOURS, POSITIONS, SHAPES, SIZES, Scene,  # noqa: E402
+                                      make_dataset, matches, parse_caption, render, vocabulary)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "miniworld"
 needs_assets = pytest.mark.skipif(not (ASSETS / "model_index.json").is_file(),
@@ -83,6 +83,26 @@ def test_oracle_on_every_combination_and_on_blank_images():
     assert blank.shape is None and np.isnan(oracle.hue_toward(blank.rgb))
     assert oracle.hue_toward(COLOURS["blue"]) == pytest.approx(1.0)
     assert oracle.hue_toward(COLOURS["red"]) < oracle.hue_toward(COLOURS["purple"]) < 1.0
+
+
+# --- the app's examples on this model ----------------------------------------------------------
+
+def test_every_view_starts_from_examples_the_miniature_world_knows():
+    import re
+
+    from explorer.examples import MINIWORLD, STABLE_DIFFUSION, examples_for
+    from explorer.expressions import parse
+    from explorer.search import parse_attributes
+
+    assert examples_for("miniworld") is MINIWORLD and examples_for("sd1") is STABLE_DIFFUSION
+    attributes = parse_attributes(MINIWORLD.attributes)
+    assert list(attributes) == ["colour"] and len(attributes["colour"]) == len(COLOURS)
+    for expression in MINIWORLD.expressions:
+        parse(expression)                                                            # raises on a syntax error
+    texts = [MINIWORLD.prompt, *MINIWORLD.expressions, *MINIWORLD.blend, *MINIWORLD.walk, MINIWORLD.query,
+             *MINIWORLD.probe, *attributes["colour"], MINIWORLD.map_query, *MINIWORLD.poles, MINIWORLD.axis_prompt]
+    unknown = set(re.findall(r"[a-z]+", " ".join(texts).lower())) - set(vocabulary())
+    assert not unknown, f"words outside the grammar: {unknown}"
 
 
 # --- training math -----------------------------------------------------------------------------
