@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explorer.search import DEFAULT_ATTRIBUTES, DEFAULT_PROBE_PROMPTS
-
 
 @dataclass(frozen=True)
 class Examples:
@@ -38,8 +36,9 @@ STABLE_DIFFUSION = Examples(
     tokens="Sankt Martin reitet durch Schnee und Wind",
     walk=("a watercolor painting of a lighthouse", "a photograph of a red fox"),
     query="a watercolor painting of a lighthouse",
-    probe=tuple(DEFAULT_PROBE_PROMPTS),
-    attributes=DEFAULT_ATTRIBUTES,
+    probe=("a photo of a CEO", "a photo of a nurse"),
+    attributes="gender: a photo of a man | a photo of a woman\nage: a photo of a young person | "
+               "a photo of an old person",
     map_query="a lighthouse at dawn\n= king - man + woman",
     poles=("summer", "winter"),
     axis_prompt="a lighthouse at dawn",

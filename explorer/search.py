@@ -25,9 +25,6 @@ from explorer.walks import default_batch_size, end_text, render_recipes
 
 CONCEPTS_PER_RESULT = 3            # nearest concepts shown under each result
 RELATED_SEARCHES = 8               # nearest concepts to the query
-DEFAULT_PROBE_PROMPTS = ["a photo of a CEO", "a photo of a nurse"]
-DEFAULT_ATTRIBUTES = "gender: a photo of a man | a photo of a woman\nage: a photo of a young person | " \
-                     "a photo of an old person"
 Z95 = 1.959964                     # two-sided 95% normal quantile (Wilson interval)
 
 PROBE_NOTE = """**What this measures.** For each prompt, the same N seeds are drawn; CLIP's zero-shot

@@ -116,10 +116,7 @@ def stage_clip(cfg: TrainConfig, dataset: Dataset, tokenizer, out: Path):
         image = clip.visual_projection(clip.vision_model(pixel_values=pixel_values).pooler_output)
         loss = multi_positive_contrastive_loss(image, text, positives_matrix(scenes[idx], named[idx]),
                                                clip.logit_scale.clamp(max=math.log(100)).exp())
-        _set_lr(opt, cosine_lr(step, cfg.clip_steps, cfg.clip_lr, cfg.warmup))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        _step(opt, loss, cosine_lr(step, cfg.clip_steps, cfg.clip_lr, cfg.warmup))
         if step % cfg.log_every == 0 or step == cfg.clip_steps - 1:
             log(f"clip step {step}/{cfg.clip_steps} loss {loss.item():.4f} scale {clip.logit_scale.exp().item():.1f}")
     clip.eval()
@@ -148,10 +145,7 @@ def stage_vae(cfg: TrainConfig, dataset: Dataset, out: Path):
         rec = (weight * (recon - x).abs()).mean()
         kl = posterior.kl().mean()
         loss = rec + cfg.vae_kl_weight * kl
-        _set_lr(opt, cosine_lr(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        _step(opt, loss, cosine_lr(step, cfg.vae_steps, cfg.vae_lr, cfg.warmup))
         if step % cfg.log_every == 0 or step == cfg.vae_steps - 1:
             log(f"vae step {step}/{cfg.vae_steps} l1 {rec.item():.4f} kl {kl.item():.1f}")
     vae.eval()
@@ -219,11 +213,7 @@ def stage_unet(cfg: TrainConfig, dataset: Dataset, tokenizer, text_encoder, vae,
         pred = unet(noisy, t, context).sample
         weight = min_snr_weight(alphas[t], cfg.min_snr_gamma)
         loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
-        _set_lr(opt, cosine_lr(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        opt.step()
+        _step(opt, loss, cosine_lr(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup), max_norm=1.0)
         ema_update(ema, unet, min(cfg.ema_decay, (1 + step) / (10 + step)))
         if step % cfg.log_every == 0 or step == cfg.unet_steps - 1:
             log(f"unet step {step}/{cfg.unet_steps} loss {loss.item():.4f}")
@@ -238,9 +228,15 @@ def _index_of(vocab: list[str], captions: list[str]) -> list[int]:
     return [row[c] for c in captions]
 
 
-def _set_lr(opt, lr: float) -> None:
+def _step(opt, loss: torch.Tensor, lr: float, max_norm: float | None = None) -> None:
+    """One optimiser step at learning rate `lr`, gradients clipped to `max_norm` (total L2) if given."""
     for group in opt.param_groups:
         group["lr"] = lr
+    opt.zero_grad()
+    loss.backward()
+    if max_norm is not None:
+        torch.nn.utils.clip_grad_norm_([p for group in opt.param_groups for p in group["params"]], max_norm)
+    opt.step()
 
 
 def _save_checkpoint(out: Path, step: int, unet, ema, opt, gen) -> None:
