@@ -202,6 +202,12 @@ def load_vision(model, progress: ProgressFn | None = None, refresh: bool = False
         return vision
 
 
+def vision_on_disk(model) -> bool:
+    """Whether the family's CLIP vision model is a folder already here (no download to wait for)."""
+    source = vision_source(model)
+    return source is not None and Path(source[0]).is_dir()
+
+
 def vision_status(model) -> str:
     """One line for the UI: which vision model serves this family, loaded or not, and why not."""
     source = vision_source(model)

@@ -1,6 +1,7 @@
 """The optional CLIP vision model: the tiny random one exercises the whole path with real classes."""
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -74,3 +75,10 @@ def test_unavailable_offline_returns_none_with_a_reason():
 def test_miniworld_clip_loads_from_assets():
     vision = load_vision(SimpleNamespace(family="miniworld", folder=MINIWORLD_DIR))
     assert vision is not None and vision.image_embeds(_images(1)).shape[0] == 1
+
+
+def test_only_a_vision_model_already_on_disk_is_used_by_default():
+    from explorer.vision import vision_on_disk
+
+    assert vision_on_disk("miniworld") is (Path(__file__).resolve().parent.parent / "assets" / "miniworld" / "clip").is_dir()
+    assert not vision_on_disk("sd1") and not vision_on_disk("tiny")     # a hub download / no folder

@@ -16,7 +16,7 @@ from explorer.search import (PROBE_NOTE, bias_probe, more_like_this,
                              parse_attributes, search, wilson_interval)
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 from explorer.ui.interpolate_tab import parse_prompts
-from explorer.vision import load_vision, vision_status
+from explorer.vision import load_vision, vision_on_disk, vision_status
 from explorer.walks import default_batch_size, regenerate
 
 FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
@@ -53,7 +53,7 @@ def build(ctx: AppContext) -> None:
                     count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results",
                                       info=f"seeds per search, at most {cfg.max_seeds}")
                     first_seed = gr.Number(label="First seed", value=0)
-                use_clip = gr.Checkbox(label="Rank and describe with CLIP (optional)", value=False,
+                use_clip = gr.Checkbox(label="Rank and describe with CLIP (optional)", value=vision_on_disk(model),
                                        info=vision_status(model), elem_id="search-clip")
                 with gr.Accordion("Generation settings", open=False):
                     negative = gr.Textbox(label="Negative prompt", lines=1)
