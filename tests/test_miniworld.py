@@ -15,7 +15,8 @@ from explorer.miniworld import oracle  # noqa: E402
 from explorer.miniworld.losses import fit_latent_rgb, min_snr_weight, positives_matrix  # noqa: E402
 from explorer.miniworld.tokenizer import build_tokenizer  # noqa: E402
 from explorer.miniworld.world import (COLOURS, POSITIONS, SHAPES, SIZES, Scene,  # noqa: E402
-                                      make_dataset, matches, parse_caption, render, vocabulary)
+                                      make_dataset, make_paint_mixes, matches, parse_caption, render,
+                                      vocabulary)
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "miniworld"
 needs_assets = pytest.mark.skipif(not (ASSETS / "model_index.json").is_file(),
@@ -48,6 +49,18 @@ def test_planted_bias_is_in_the_data():
     assert data.yellow_share("circle") < 0.3                            # other shapes: ~1/6
     assert data.uncoloured_caption_share() > 0.85                       # "a triangle" mostly shows yellow
 
+
+
+def test_paint_mixes_lie_between_two_palette_colours_with_captions_that_differ_only_in_colour():
+    mixes, again = make_paint_mixes(40, seed=1), make_paint_mixes(40, seed=1)
+    assert np.array_equal(mixes.images, again.images) and mixes.captions_b == again.captions_b
+    assert 0 <= mixes.weights.min() and mixes.weights.max() < 1 and mixes.weights.std() > 0.1
+    for image, text_a, text_b, t in zip(mixes.images, mixes.captions_a, mixes.captions_b, mixes.weights):
+        a, b = parse_caption(text_a), parse_caption(text_b)
+        assert a.pop("colour") != b.pop("colour") and a == b, (text_a, text_b)
+        paint = (1 - t) * np.array(COLOURS[parse_caption(text_a)["colour"]]) + t * np.array(
+            COLOURS[parse_caption(text_b)["colour"]])
+        assert np.abs(np.array(oracle.read(image).rgb) - paint).max() <= 1, (text_a, text_b, t)
 
 # --- tokenizer ---------------------------------------------------------------------------------
 

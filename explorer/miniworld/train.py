@@ -35,7 +35,7 @@ from explorer.miniworld.losses import (cosine_lr, ema_update, fit_latent_rgb, mi
                                        multi_positive_contrastive_loss, positives_matrix)
 from explorer.miniworld.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
 from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITIONS, SHAPES, SIZES, Dataset,  # noqa: E402
-                                      make_dataset, parse_caption)
+                                      PaintMixes, make_dataset, make_paint_mixes, parse_caption)
 
 CLIP_TOKENS = 24                     # caption length while training CLIP (its pooled output ignores padding)
 ATTRIBUTES = (("shape", SHAPES), ("colour", tuple(COLOURS)), ("size", tuple(SIZES)),
@@ -48,6 +48,8 @@ class TrainConfig:
 
     seed: int = 0                    # seeds the dataset, every initialisation and every batch
     images: int = 20000              # size of the generated training set
+    paint_mixes: int = 4000          # shapes painted between two palette colours (conditioning mixup)
+    mix_share: float = 0.25          # share of every VAE and UNet batch drawn from the paint mixes
     threads: int = 2                 # torch CPU threads
     clip_steps: int = 1000           # contrastive steps
     clip_batch: int = 128
@@ -57,7 +59,7 @@ class TrainConfig:
     vae_lr: float = 1e-3
     vae_kl_weight: float = 1e-6      # weight of the summed KL term against the per-pixel L1
     vae_shape_weight: float = 4.0    # extra L1 weight on shape pixels (small shapes cover ~5% of an image)
-    unet_steps: int = 2000           # denoising steps
+    unet_steps: int = 2400           # denoising steps
     unet_batch: int = 64
     unet_lr: float = 5e-4
     caption_dropout: float = 0.1     # share of captions replaced by "" (for classifier-free guidance)
@@ -69,7 +71,7 @@ class TrainConfig:
     sizes: C.ModelSizes = field(default_factory=C.ModelSizes)
 
 
-QUICK = dict(images=64, clip_steps=3, clip_batch=16, vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=16,
+QUICK = dict(images=64, paint_mixes=16, clip_steps=3, clip_batch=16, vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=16,
              warmup=1, checkpoint_every=2, log_every=1)
 
 
@@ -127,17 +129,23 @@ def stage_clip(cfg: TrainConfig, dataset: Dataset, tokenizer, out: Path):
     return clip
 
 
-def stage_vae(cfg: TrainConfig, dataset: Dataset, out: Path):
-    """3. AutoencoderKL trained to reconstruct the images (L1, heavier on shape pixels, plus a small KL)."""
+def stage_vae(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, out: Path):
+    """3. AutoencoderKL trained to reconstruct the images (L1, heavier on shape pixels, plus a small KL).
+
+    A share of every batch are paint mixes, so that the decoder can draw the colours between the
+    palette's, which the UNet learns to ask for in stage 4.
+    """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 2)
     vae = C.build_vae(cfg.sizes)
     background = torch.tensor(BACKGROUND, dtype=torch.float32).view(1, 3, 1, 1) / 127.5 - 1
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.vae_lr, weight_decay=0.0)
     vae.train()
+    n_mix = round(cfg.vae_batch * cfg.mix_share)
     for step in range(cfg.vae_steps):
-        idx = torch.randint(len(dataset), (cfg.vae_batch,), generator=gen).numpy()
-        x = pixels(dataset.images[idx])                                    # (B, 3, 64, 64)
+        idx = torch.randint(len(dataset), (cfg.vae_batch - n_mix,), generator=gen).numpy()
+        jdx = torch.randint(len(mixes), (n_mix,), generator=gen).numpy()
+        x = pixels(np.concatenate([dataset.images[idx], mixes.images[jdx]]))  # (B, 3, 64, 64)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample(generator=gen)).sample
         shape_pixels = ((x - background).abs().amax(1, keepdim=True) > 0.1).float()
@@ -150,7 +158,7 @@ def stage_vae(cfg: TrainConfig, dataset: Dataset, out: Path):
             log(f"vae step {step}/{cfg.vae_steps} l1 {rec.item():.4f} kl {kl.item():.1f}")
     vae.eval()
     # the pipeline multiplies latents by scaling_factor: pick it so they have unit variance (as SD's 0.18215)
-    mean, std = encode_dataset(vae, dataset)
+    mean, std = encode_images(vae, dataset.images)
     scaling = float(1 / torch.cat([mean, mean + std * torch.randn_like(std)]).std())
     vae.register_to_config(scaling_factor=scaling)
     rgb = F.avg_pool2d(pixels(dataset.images), C.vae_factor(cfg.sizes))    # (N, 3, h, w) like the latents
@@ -162,11 +170,11 @@ def stage_vae(cfg: TrainConfig, dataset: Dataset, out: Path):
 
 
 @torch.no_grad()
-def encode_dataset(vae, dataset: Dataset, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior mean and std (N, 4, 8, 8) of every image, unscaled."""
+def encode_images(vae, images: np.ndarray, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std (N, 4, h, w) of every image (N, H, W, 3) uint8, unscaled."""
     means, stds = [], []
-    for start in range(0, len(dataset), batch):
-        dist = vae.encode(pixels(dataset.images[start:start + batch])).latent_dist
+    for start in range(0, len(images), batch):
+        dist = vae.encode(pixels(images[start:start + batch])).latent_dist
         means.append(dist.mean)
         stds.append(dist.std)
     return torch.cat(means), torch.cat(stds)
@@ -183,8 +191,14 @@ def encode_captions(tokenizer, text_encoder, captions: list[str], batch: int = 2
     return torch.cat(states)
 
 
-def stage_unet(cfg: TrainConfig, dataset: Dataset, tokenizer, text_encoder, vae, mean, std, out: Path):
-    """4. UNet2DConditionModel denoising VAE latents, conditioned on the frozen CLIP text encoder."""
+def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer, text_encoder, vae,
+               latents: dict[str, tuple[torch.Tensor, torch.Tensor]], out: Path):
+    """4. UNet2DConditionModel denoising VAE latents, conditioned on the frozen CLIP text encoder.
+
+    latents: posterior (mean, std) of the dataset's images ("data") and of the paint mixes ("mixes").
+    A share of each batch are paint mixes conditioned on the lerp of their two captions'
+    conditionings at the mix weight (conditioning mixup, after Zhang et al. 2018, "mixup").
+    """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 3)
     scheduler = C.build_scheduler()
@@ -195,17 +209,25 @@ def stage_unet(cfg: TrainConfig, dataset: Dataset, tokenizer, text_encoder, vae,
     ema.requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.unet_lr, weight_decay=0.01)
     # conditioning: one (77, d) sequence per distinct caption; the last row is the empty prompt
-    vocab = sorted(set(dataset.captions))
+    vocab = sorted(set(dataset.captions) | set(mixes.captions_a) | set(mixes.captions_b))
     cond = encode_captions(tokenizer, text_encoder, vocab + [""])          # (U + 1, 77, d)
     caption_row = torch.tensor(_index_of(vocab, dataset.captions))        # (N,) row of each image's caption
+    row_a, row_b = (torch.tensor(_index_of(vocab, c)) for c in (mixes.captions_a, mixes.captions_b))
+    weight_b = torch.from_numpy(mixes.weights).view(-1, 1, 1)              # (M, 1, 1)
+    (mean, std), (mix_mean, mix_std) = latents["data"], latents["mixes"]
     scaling = vae.config.scaling_factor
+    n_mix = round(cfg.unet_batch * cfg.mix_share)
     start = _load_checkpoint(out, unet, ema, opt, gen)
     unet.train()
     for step in range(start, cfg.unet_steps):
-        idx = torch.randint(len(dataset), (cfg.unet_batch,), generator=gen)
-        latents = (mean[idx] + std[idx] * torch.randn(std[idx].shape, generator=gen)) * scaling
+        idx = torch.randint(len(dataset), (cfg.unet_batch - n_mix,), generator=gen)
+        jdx = torch.randint(len(mixes), (n_mix,), generator=gen)
+        mu, sigma = torch.cat([mean[idx], mix_mean[jdx]]), torch.cat([std[idx], mix_std[jdx]])
+        latents = (mu + sigma * torch.randn(sigma.shape, generator=gen)) * scaling
+        context = torch.cat([cond[caption_row[idx]],                       # (B, 77, d)
+                             torch.lerp(cond[row_a[jdx]], cond[row_b[jdx]], weight_b[jdx])])
         drop = torch.rand(cfg.unet_batch, generator=gen) < cfg.caption_dropout
-        context = cond[torch.where(drop, len(vocab), caption_row[idx])]   # (B, 77, d)
+        context = torch.where(drop.view(-1, 1, 1), cond[len(vocab)], context)
         t = torch.randint(len(alphas), (cfg.unet_batch,), generator=gen)
         noise = torch.randn(latents.shape, generator=gen)
         a = alphas[t].view(-1, 1, 1, 1)
@@ -315,8 +337,10 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     # 1. the world and the tokenizer
     with timed("data+tokenizer", times):
         dataset = make_dataset(cfg.images, cfg.seed)
+        mixes = make_paint_mixes(cfg.paint_mixes, cfg.seed + 10)
         tokenizer = stage_tokenizer(out)
-    log(f"{len(dataset)} images, {len(set(dataset.captions))} distinct captions, vocabulary {len(tokenizer)}; "
+    log(f"{len(dataset)} images and {len(mixes)} paint mixes, {len(set(dataset.captions))} distinct captions, "
+        f"vocabulary {len(tokenizer)}; "
         f"yellow share among triangles {dataset.yellow_share():.3f}")
     # 2. CLIP (contrastive)
     with timed("clip", times):
@@ -329,13 +353,14 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     with timed("vae", times):
         if resume and (out / "vae" / "diffusion_pytorch_model.safetensors").is_file():
             vae = AutoencoderKL.from_pretrained(str(out / "vae")).eval()
-            mean, std = encode_dataset(vae, dataset)
+            mean, std = encode_images(vae, dataset.images)
         else:
-            vae, mean, std = stage_vae(cfg, dataset, out)
+            vae, mean, std = stage_vae(cfg, dataset, mixes, out)
+        latents = {"data": (mean, std), "mixes": encode_images(vae, mixes.images)}
     # 4. UNet on the latents, conditioned on the frozen text encoder
     with timed("unet", times):
         text_encoder = C.text_encoder_from_clip(clip)
-        unet, scheduler = stage_unet(cfg, dataset, tokenizer, text_encoder, vae, mean, std, out)
+        unet, scheduler = stage_unet(cfg, dataset, mixes, tokenizer, text_encoder, vae, latents, out)
     # 5. save the pipeline folder and its extras
     C.save_pipeline(out, tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, unet=unet, scheduler=scheduler)
     write_concepts(out)

@@ -8,6 +8,9 @@ World: 4 shapes x 6 colours x 2 sizes x 5 positions, drawn anti-aliased at 64x64
 Planted bias: 75% of triangles are yellow (other shapes take the 6 colours evenly), and the
 captions of yellow triangles leave the colour out 60% of the time, so a caption that names a
 triangle without a colour shows a yellow one ~92% of the time.
+
+Paint mixes (`make_paint_mixes`): the same scenes painted between two palette colours, with the two
+captions that name those colours; training uses them for conditioning mixup (see train.py).
 """
 from __future__ import annotations
 
@@ -121,11 +124,12 @@ def scene_geometry(scene: Scene) -> tuple[float, float, float]:
     return x + scene.dx, y + scene.dy, SIZES[scene.size] + scene.dside
 
 
-def render(scene: Scene) -> np.ndarray:
-    """A scene as an RGB image (IMAGE_SIZE, IMAGE_SIZE, 3) uint8."""
+def render(scene: Scene, paint: np.ndarray | None = None) -> np.ndarray:
+    """A scene as an RGB image (IMAGE_SIZE, IMAGE_SIZE, 3) uint8; `paint` (3,) overrides its colour's RGB."""
     cx, cy, side = scene_geometry(scene)
     alpha = shape_mask(scene.shape, cx, cy, side)[..., None]                 # (H, W, 1)
-    image = (1 - alpha) * np.array(BACKGROUND, np.float32) + alpha * np.array(COLOURS[scene.colour], np.float32)
+    rgb = np.array(COLOURS[scene.colour] if paint is None else paint, np.float32)
+    image = (1 - alpha) * np.array(BACKGROUND, np.float32) + alpha * rgb
     return np.round(image).astype(np.uint8)
 
 
@@ -236,3 +240,51 @@ def make_dataset(n: int, seed: int = 0) -> Dataset:
     captions = [caption(s, rng) for s in scenes]
     images = np.stack([render(s) for s in scenes])
     return Dataset(images, captions, scenes)
+
+
+@dataclass
+class PaintMixes:
+    """Shapes painted in a mix of two palette colours, for conditioning mixup (Zhang et al. 2018).
+
+    Image i shows its shape in (1 - t_i) * colour_a + t_i * colour_b (RGB), and captions_a[i] and
+    captions_b[i] are the same caption naming colour_a and colour_b: trained on the conditioning
+    lerp(c(captions_a[i]), c(captions_b[i]), t_i), the model learns that a walk between two
+    colour words passes through the paint between them, not a jump from one to the other.
+    """
+
+    images: np.ndarray               # (M, H, W, 3) uint8
+    captions_a: list[str]            # M captions naming colour a
+    captions_b: list[str]            # the same M captions naming colour b
+    weights: np.ndarray              # (M,) float32 t in [0, 1): the share of colour b in the paint
+
+    def __len__(self) -> int:
+        return len(self.captions_a)
+
+
+def make_paint_mixes(n: int, seed: int = 0) -> PaintMixes:
+    """n paint-mix examples, the same for the same seed (scenes drawn as the world draws them)."""
+    if n < 1:
+        raise ValueError(f"n: expected a positive number of images, received {n}")
+    rng = np.random.default_rng(seed)
+    names = list(COLOURS)
+    images, captions_a, captions_b, weights = [], [], [], []
+    while len(images) < n:
+        scene = sample_scene(rng)
+        a, b = (names[i] for i in rng.choice(len(names), size=2, replace=False))
+        t = float(rng.random())
+        state = rng.bit_generator.state                        # both captions from the same draws
+        text_a = caption(Scene(scene.shape, a, *_geometry_fields(scene)), rng)
+        rng.bit_generator.state = state
+        text_b = caption(Scene(scene.shape, b, *_geometry_fields(scene)), rng)
+        if parse_caption(text_a).get("colour") != a or parse_caption(text_b).get("colour") != b:
+            continue                                           # a caption without its colour teaches no mix
+        paint = (1 - t) * np.array(COLOURS[a], np.float32) + t * np.array(COLOURS[b], np.float32)
+        images.append(render(scene, paint))
+        captions_a.append(text_a)
+        captions_b.append(text_b)
+        weights.append(t)
+    return PaintMixes(np.stack(images), captions_a, captions_b, np.array(weights, np.float32))
+
+
+def _geometry_fields(scene: Scene) -> tuple:
+    return scene.size, scene.position, scene.dx, scene.dy, scene.dside
