@@ -71,8 +71,8 @@ class TrainConfig:
     sizes: C.ModelSizes = field(default_factory=C.ModelSizes)
 
 
-QUICK = dict(images=64, paint_mixes=16, clip_steps=3, clip_batch=16, vae_steps=3, vae_batch=8, unet_steps=3, unet_batch=16,
-             warmup=1, checkpoint_every=2, log_every=1)
+QUICK = dict(images=64, paint_mixes=16, clip_steps=3, clip_batch=16, vae_steps=3, vae_batch=8, unet_steps=3,
+             unet_batch=16, warmup=1, checkpoint_every=2, log_every=1)
 
 
 def log(message: str) -> None:
@@ -192,10 +192,10 @@ def encode_captions(tokenizer, text_encoder, captions: list[str], batch: int = 2
 
 
 def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer, text_encoder, vae,
-               latents: dict[str, tuple[torch.Tensor, torch.Tensor]], out: Path):
+               posteriors: dict[str, tuple[torch.Tensor, torch.Tensor]], out: Path):
     """4. UNet2DConditionModel denoising VAE latents, conditioned on the frozen CLIP text encoder.
 
-    latents: posterior (mean, std) of the dataset's images ("data") and of the paint mixes ("mixes").
+    posteriors: the VAE's (mean, std) of the dataset's images ("data") and of the paint mixes ("mixes").
     A share of each batch are paint mixes conditioned on the lerp of their two captions'
     conditionings at the mix weight (conditioning mixup, after Zhang et al. 2018, "mixup").
     """
@@ -214,7 +214,7 @@ def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer,
     caption_row = torch.tensor(_index_of(vocab, dataset.captions))        # (N,) row of each image's caption
     row_a, row_b = (torch.tensor(_index_of(vocab, c)) for c in (mixes.captions_a, mixes.captions_b))
     weight_b = torch.from_numpy(mixes.weights).view(-1, 1, 1)              # (M, 1, 1)
-    (mean, std), (mix_mean, mix_std) = latents["data"], latents["mixes"]
+    (mean, std), (mix_mean, mix_std) = posteriors["data"], posteriors["mixes"]
     scaling = vae.config.scaling_factor
     n_mix = round(cfg.unet_batch * cfg.mix_share)
     start = _load_checkpoint(out, unet, ema, opt, gen)
@@ -356,11 +356,11 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
             mean, std = encode_images(vae, dataset.images)
         else:
             vae, mean, std = stage_vae(cfg, dataset, mixes, out)
-        latents = {"data": (mean, std), "mixes": encode_images(vae, mixes.images)}
+        posteriors = {"data": (mean, std), "mixes": encode_images(vae, mixes.images)}
     # 4. UNet on the latents, conditioned on the frozen text encoder
     with timed("unet", times):
         text_encoder = C.text_encoder_from_clip(clip)
-        unet, scheduler = stage_unet(cfg, dataset, mixes, tokenizer, text_encoder, vae, latents, out)
+        unet, scheduler = stage_unet(cfg, dataset, mixes, tokenizer, text_encoder, vae, posteriors, out)
     # 5. save the pipeline folder and its extras
     C.save_pipeline(out, tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, unet=unet, scheduler=scheduler)
     write_concepts(out)
