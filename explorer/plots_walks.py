@@ -5,7 +5,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-PALETTE = ["#4f46e5", "#e8590c", "#2b8a3e", "#c2255c", "#1098ad", "#862e9c", "#5c940d", "#495057"]
+# Ends are drawn in neutral tones first: a walk "a red circle" -> "a blue circle" (the offline example)
+# should not show the red prompt's curve in blue and the blue prompt's in orange.
+PALETTE = ["#343a40", "#1098ad", "#c2255c", "#5c940d", "#e8590c", "#862e9c", "#4f46e5", "#868e96"]
 
 
 def response_figure(positions: np.ndarray, measures: dict[str, np.ndarray], ends: list[str],
