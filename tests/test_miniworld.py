@@ -164,6 +164,22 @@ def test_generation_draws_what_was_asked(pipe):
 
 
 @needs_assets
+def test_halfway_between_two_colour_words_is_drawn_between_the_colours(pipe):
+    """The paint mixes' promise: lerp("a red circle", "a blue circle", 0.5) draws neither end's colour."""
+    (red, blue), _ = pipe.encode_prompt(["a red circle", "a blue circle"], torch.device("cpu"), 1, False)
+    embeds = torch.stack([red, torch.lerp(red, blue, 0.5), blue]).repeat(4, 1, 1)        # (12, 77, d)
+    negative, _ = pipe.encode_prompt([""] * 12, torch.device("cpu"), 1, False)
+    generators = [torch.Generator("cpu").manual_seed(seed) for seed in range(4) for _ in range(3)]
+    images = pipe(prompt_embeds=embeds, negative_prompt_embeds=negative, num_inference_steps=10,
+                  guidance_scale=5.0, generator=generators, output_type="np").images
+    readings = [oracle.read((image * 255).round().astype(np.uint8)) for image in images]
+    ends = [(readings[i].colour, readings[i + 2].colour) for i in range(0, 12, 3)]
+    halfway = [readings[i + 1].colour for i in range(0, 12, 3)]
+    assert ends == [("red", "blue")] * 4, ends
+    assert sum(colour not in ("red", "blue", None) for colour in halfway) >= 3, halfway
+
+
+@needs_assets
 def test_prompt_embeds_give_the_same_image_as_the_prompt(pipe):
     embeds, negative = pipe.encode_prompt("a blue square", torch.device("cpu"), 1, True, negative_prompt="")
     assert embeds.shape == (1, 77, pipe.text_encoder.config.hidden_size)
