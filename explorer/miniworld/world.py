@@ -14,7 +14,7 @@ captions that name those colours; training uses them for conditioning mixup (see
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -273,9 +273,9 @@ def make_paint_mixes(n: int, seed: int = 0) -> PaintMixes:
         a, b = (names[i] for i in rng.choice(len(names), size=2, replace=False))
         t = float(rng.random())
         state = rng.bit_generator.state                        # both captions from the same draws
-        text_a = caption(Scene(scene.shape, a, *_geometry_fields(scene)), rng)
+        text_a = caption(replace(scene, colour=a), rng)
         rng.bit_generator.state = state
-        text_b = caption(Scene(scene.shape, b, *_geometry_fields(scene)), rng)
+        text_b = caption(replace(scene, colour=b), rng)
         if parse_caption(text_a).get("colour") != a or parse_caption(text_b).get("colour") != b:
             continue                                           # a caption without its colour teaches no mix
         paint = (1 - t) * np.array(COLOURS[a], np.float32) + t * np.array(COLOURS[b], np.float32)
@@ -284,7 +284,3 @@ def make_paint_mixes(n: int, seed: int = 0) -> PaintMixes:
         captions_b.append(text_b)
         weights.append(t)
     return PaintMixes(np.stack(images), captions_a, captions_b, np.array(weights, np.float32))
-
-
-def _geometry_fields(scene: Scene) -> tuple:
-    return scene.size, scene.position, scene.dx, scene.dy, scene.dside
