@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 
 from explorer.config import ExplorerConfig
-from explorer.models import DEFAULT_MODEL, PRESETS, load_model
-from explorer.ui import build_demo, launch_kwargs
+from explorer.models.loading import load_model
+from explorer.models.presets import DEFAULT_MODEL, PRESETS
+from explorer.ui.app import build_demo, launch_kwargs
 
 
 def parse_args(argv: list[str] | None = None) -> ExplorerConfig:

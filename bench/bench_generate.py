@@ -20,8 +20,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 
-from explorer.generate import generate, recipe_defaults  # noqa: E402
-from explorer.models import load_model, make_scheduler  # noqa: E402
+from explorer.generation.generate import generate  # noqa: E402
+from explorer.generation.recipe import recipe_defaults  # noqa: E402
+from explorer.generation.schedulers import make_scheduler  # noqa: E402
+from explorer.models.loading import load_model  # noqa: E402
 
 
 def main() -> None:

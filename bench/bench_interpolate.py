@@ -32,10 +32,10 @@ def main() -> None:
     import torch
 
     from explorer.config import ExplorerConfig
-    from explorer.embeddings import encoding_cache
-    from explorer.generate import generate, recipe_defaults
-    from explorer.models import load_model
-    from explorer.walks import interpolate, interpolate_conditioning, plan_walk
+    from explorer.explore.walks import interpolate, plan_walk
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import recipe_defaults
+    from explorer.models.loading import load_model
 
     # 1. the model and the walk's recipes
     model = load_model(args.model)
@@ -44,15 +44,11 @@ def main() -> None:
     base = recipe_defaults(model, "x", steps=args.steps, width=args.size, height=args.size, seed=3)
     ends = ["a watercolor painting of a lighthouse", "a photograph of a red fox"]
     walk = plan_walk(model, base, ends, [3], args.frames, "slerp")
-    cache = encoding_cache(model)
-    a, b = cache.conditioning(ends[0]), cache.conditioning(ends[1])
-    negative = cache.conditioning("")
     generate(model, base, watch=False)                                  # warm-up
 
-    # 2. sequential: one full pipeline call per frame
+    # 2. sequential: one full pipeline call per frame (each frame's recipe through generate)
     def sequential():
-        return [generate(model, f.recipe, prompt_embeds=interpolate_conditioning(a, b, f.t, "slerp"),
-                         negative_prompt_embeds=negative, watch=False).image for f in walk.frames]
+        return [generate(model, f.recipe, watch=False).image for f in walk.frames]
 
     # 3. batched: the walk itself
     def batched():

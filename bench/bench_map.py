@@ -44,12 +44,13 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from explorer.concepts import ConceptIndex, Vocabulary, _read_cache, _write_cache, builtin_vocabulary
+    from explorer.concepts.index import ConceptIndex, read_cache, write_cache
+    from explorer.concepts.projection import WARMUP, concept_map, query_points, warm_up
+    from explorer.concepts.vocabularies import Vocabulary, builtin_vocabulary
     from explorer.config import ExplorerConfig
-    from explorer.embeddings import encode_pooled
-    from explorer.models import load_model
-    from explorer.plots_map import concept_map_figure
-    from explorer.projection import WARMUP, concept_map, query_points, warm_up
+    from explorer.models.loading import load_model
+    from explorer.plots.map import concept_map_figure
+    from explorer.text.encoding import encode_pooled
 
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load average {load:.1f} (timings scale with other processes' load)")
@@ -98,8 +99,8 @@ def main() -> None:
     row("nearest k=10 in 50,000 x 768 (median of 50)", nearest, 0.020)
     # 5. second start: the cached index from disk
     path = cache / "synthetic.npz"
-    _write_cache(path, big_index)
-    load_big, _ = timed(lambda: _read_cache(path, vocab, "synthetic"), repeat=3)
+    write_cache(path, big_index)
+    load_big, _ = timed(lambda: read_cache(path, vocab, "synthetic"), repeat=3)
     row(f"load a cached 50,000 x 768 index ({path.stat().st_size / 2**20:.0f} MiB)", load_big, 1.0)
     model.__dict__.pop("_concept_indexes", None)
     load_real, again = timed(lambda: ConceptIndex.for_model(model, "concepts", config=config))

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_model():
     """The built-in random miniature of SD (real diffusers/transformers classes), shared by all tests."""
-    from explorer.models import load_model
+    from explorer.models.loading import load_model
 
     model = load_model("tiny-random")
     model.pipe.set_progress_bar_config(disable=True)
@@ -31,7 +31,7 @@ def app_config(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app_url(tiny_model, app_config):
     """The whole app (every tab) launched in this process on a free localhost port."""
-    from explorer.ui import build_demo
+    from explorer.ui.app import build_demo
 
     demo = build_demo(tiny_model, app_config)
     _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,

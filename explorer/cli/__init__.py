@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
+from explorer.cli import embeddings, generate, map, walks
 from explorer.errors import InputError, ModelLoadError
 
-VERBS = ["explorer.cli.generate", "explorer.cli.embeddings", "explorer.cli.walks",
-         "explorer.cli.map"]     # modules, in the order their verbs appear in --help
+VERBS = [generate, embeddings, walks, map]     # modules, in the order their verbs appear in --help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,8 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="latent-explorer: generate images step by step and explore the latent and embedding "
                     "space of Stable Diffusion models. Use `python app.py` for the browser UI.")
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for name in VERBS:
-        importlib.import_module(name).register(subparsers)
+    for verbs in VERBS:
+        verbs.register(subparsers)
     return parser
 
 

@@ -8,11 +8,14 @@ from pathlib import Path
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.models.loading import load_model
+from explorer.models.presets import DEFAULT_MODEL, PRESETS
+from explorer.outputs.saving import new_file
+
+__all__ = ["add_model_args", "config_from", "load", "new_file", "out_dir", "print_json"]
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
-    from explorer.models import DEFAULT_MODEL, PRESETS
-
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"preset ({', '.join(PRESETS)}), Hugging Face id or local diffusers folder "
                              f"(default {DEFAULT_MODEL}; falls back to the offline model without the hub)")
@@ -21,21 +24,19 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args):
-    from explorer.models import load_model
-
     model = load_model(args.model, args.device, args.dtype)
     if model.banner:
         print(f"note: {model.banner}", file=sys.stderr)
     return model
 
 
-def new_file(path: str | Path, field: str) -> Path:
-    """A path to write to that does not exist yet: outputs are never overwritten."""
-    path = Path(path)
-    if path.exists():
-        raise InputError(field, "a path that does not exist yet (outputs are never overwritten)", str(path))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
+def out_dir(path: str) -> Path:
+    """A new or empty folder to write into (outputs are never overwritten)."""
+    folder = Path(path)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise InputError("out_dir", "a new or empty folder (outputs are never overwritten)", str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def print_json(data) -> None:

@@ -2,9 +2,15 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+from explorer.concepts.neighbors import nearest_concepts
+from explorer.explore.blends import OPERATORS, compare
+from explorer.generation.recipe import recipe_defaults
+from explorer.outputs.png import png_info
+from explorer.text import encoding
 
 
 def register(subparsers) -> None:
@@ -52,12 +58,8 @@ def register(subparsers) -> None:
 
 
 def run_tokens(args) -> int:
-    from dataclasses import asdict
-
-    from explorer.embeddings import encoding_cache
-
     model = load(args)
-    report = encoding_cache(model).tokens(args.prompt)
+    report = encoding.tokens(model, args.prompt)
     tokens = [t for t in report.tokens if args.all or t.kind != "pad"]
     if args.json:
         print_json({"prompt": report.prompt, "limit": report.limit, "used": report.used,
@@ -78,8 +80,6 @@ def run_tokens(args) -> int:
 
 
 def run_neighbors(args) -> int:
-    from explorer.arithmetic import nearest_concepts
-
     model = load(args)
     kind, text = ("prompt", args.prompt) if args.prompt is not None else ("expression", args.expr)
     expression, _, neighbors, note = nearest_concepts(model, text, args.k, args.vocabulary, kind=kind,
@@ -99,12 +99,6 @@ def run_neighbors(args) -> int:
 
 
 def run_blend(args) -> int:
-    from explorer.blend import compare
-    from explorer.generate import recipe_defaults
-    from explorer.recipe import png_info
-
-    from explorer.blend import OPERATORS
-
     config = config_from(args)
     # 1. check the paths before the model spends time
     folder = Path(args.out_dir)

@@ -3,9 +3,19 @@ from __future__ import annotations
 
 import random
 import sys
-from pathlib import Path
+
+from PIL import Image
 
 from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+from explorer.errors import InputError
+from explorer.generation.forward import forward_process
+from explorer.generation.generate import generate
+from explorer.generation.recipe import recipe_defaults, validate
+from explorer.outputs.export import contact_sheet, steps_gif
+from explorer.outputs.png import PARAMETERS_KEY, read_png_recipe, save_png
+from explorer.outputs.saving import steps_sheet, write_png, write_step_previews
+from explorer.text.arithmetic import check_space
+from explorer.text.expressions import parse
 
 
 def register(subparsers) -> None:
@@ -51,14 +61,9 @@ def register(subparsers) -> None:
 
 
 def _recipe(args, model):
-    from explorer.generate import recipe_defaults
-    from explorer.recipe import read_png_recipe
-
     if args.from_png:
         recipe = read_png_recipe(args.from_png)
         return recipe.with_(model=model.name)
-    from explorer.errors import InputError
-
     if args.prompt is not None and args.expr is not None:
         raise InputError("prompt", "either --prompt or --expr, not both", f"--prompt {args.prompt!r} --expr "
                          f"{args.expr!r}")
@@ -67,9 +72,6 @@ def _recipe(args, model):
     overrides = {k: v for k, v in dict(steps=args.steps, guidance=args.guidance, width=args.width,
                                          height=args.height, scheduler=args.scheduler).items() if v is not None}
     if args.expr is not None:       # prompt arithmetic: the recipe records the expression and its space
-        from explorer.arithmetic import check_space
-        from explorer.expressions import parse
-
         check_space(args.space)
         overrides.update(expression=args.expr, space=args.space, renormalize=not args.raw)
         prompt = parse(args.expr).describe()
@@ -81,12 +83,6 @@ def _recipe(args, model):
 
 
 def run_generate(args) -> int:
-    from PIL import Image
-
-    from explorer.export import contact_sheet, steps_gif
-    from explorer.generate import generate
-    from explorer.recipe import png_info, save_png, validate
-
     config = config_from(args)
     # 1. check the paths before the model spends time
     outs = {name: new_file(getattr(args, name), name) for name in ("out", "gif", "sheet") if getattr(args, name)}
@@ -96,57 +92,30 @@ def run_generate(args) -> int:
     # 3. generate
     result = generate(model, recipe, watch=bool(args.gif or args.sheet or args.steps_dir), config=config)
     # 4. write
-    if "out" in outs:
-        with open(outs["out"], "xb") as file:
-            result.image.save(file, format="PNG", pnginfo=png_info(recipe))
-        path = outs["out"]
-    else:
-        path = save_png(result.image, recipe, config.outputs_dir)
+    path = write_png(result.image, outs["out"], recipe) if "out" in outs else \
+        save_png(result.image, recipe, config.outputs_dir)
     print(f"wrote {path} (seed {recipe.seed})")
     if "gif" in outs:
         print(f"wrote {steps_gif([s.x0 for s in result.steps], outs['gif'])}")
     if "sheet" in outs:
-        sheet = contact_sheet([("x_t", [s.noisy for s in result.steps]), ("x0", [s.x0 for s in result.steps])],
-                              [f"{s.index + 1}" for s in result.steps])
-        with open(outs["sheet"], "xb") as file:
-            sheet.save(file, format="PNG")
-        print(f"wrote {outs['sheet']}")
+        print(f"wrote {write_png(steps_sheet(result), outs['sheet'])}")
     if args.steps_dir:
-        folder = Path(args.steps_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        for s in result.steps:
-            for row, pixels in (("xt", s.noisy), ("x0", s.x0)):
-                target = new_file(folder / f"step{s.index + 1:03d}-{row}.png", "steps_dir")
-                Image.fromarray(pixels).save(target)
-        print(f"wrote {2 * len(result.steps)} step previews to {folder}")
+        print(f"wrote {write_step_previews(result, args.steps_dir)} step previews to {args.steps_dir}")
     return 0
 
 
 def run_info(args) -> int:
-    from dataclasses import asdict
-
-    from PIL import Image
-
-    from explorer.recipe import PARAMETERS_KEY, read_png_recipe
-
     image = Image.open(args.png)
     print(image.text.get(PARAMETERS_KEY, "(no parameters chunk)"))
-    print_json(asdict(read_png_recipe(image)))
+    print_json(read_png_recipe(image).to_dict())
     return 0
 
 
 def run_forward(args) -> int:
-    from PIL import Image
-
-    from explorer.export import contact_sheet
-    from explorer.forward import forward_process
-
     out = new_file(args.out, "out")
     model = load(args)
     noised = forward_process(model, Image.open(args.image), seed=args.seed, levels=args.levels)
-    sheet = contact_sheet([("x_t", [n.image for n in noised])], [f"t={n.timestep}" for n in noised])
-    with open(out, "xb") as file:
-        sheet.save(file, format="PNG")
+    write_png(contact_sheet([("x_t", [n.image for n in noised])], [f"t={n.timestep}" for n in noised]), out)
     for n in noised:
         print(n.caption, file=sys.stderr)
     print(f"wrote {out}")

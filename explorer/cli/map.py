@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+from explorer.concepts.axes import check_poles, make_axis, rank_vocabulary
+from explorer.concepts.index import ConceptIndex
+from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, METHODS, PROJECTION_NOTES, concept_map,
+                                          query_points)
+from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
+from explorer.errors import InputError
+from explorer.plots.map import concept_map_figure
 
 
 def register(subparsers) -> None:
-    from explorer.projection import DEFAULT_K, DEFAULT_PATH_POINTS, METHODS
-
     p = subparsers.add_parser("map", help="map the concepts nearest to prompts, expressions or paths (HTML)",
                               description="Encode a vocabulary once (cached), take the k concepts nearest to the "
                                           "query points and project them to 2-D with UMAP (cosine) or PCA; "
@@ -38,10 +44,6 @@ def register(subparsers) -> None:
 
 
 def _index(model, name: str, config):
-    from pathlib import Path
-
-    from explorer.concepts import BUILTIN, TOKENIZER, ConceptIndex, load_vocabulary
-
     vocabulary = name if name in (BUILTIN, TOKENIZER) else load_vocabulary(Path(name), limit=config.max_vocabulary)
     index = ConceptIndex.for_model(model, vocabulary, config=config)
     print(f"note: {index.note}", file=sys.stderr)
@@ -49,9 +51,6 @@ def _index(model, name: str, config):
 
 
 def run_map(args) -> int:
-    from explorer.plots_map import concept_map_figure
-    from explorer.projection import PROJECTION_NOTES, concept_map, query_points
-
     config = config_from(args)
     # 1. check the output path before the model spends time
     out = new_file(args.out, "out")
@@ -78,9 +77,6 @@ def run_map(args) -> int:
 
 
 def run_axis(args) -> int:
-    from explorer.axes import check_poles, make_axis, rank_vocabulary
-    from explorer.errors import InputError
-
     if args.top < 1:
         raise InputError("top", "an integer >= 1", args.top)
     check_poles(*args.poles)

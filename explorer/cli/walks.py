@@ -1,14 +1,22 @@
 """Verbs `interpolate`, `search` and `probe`: walks between prompts or seeds, a results page, a bias probe."""
 from __future__ import annotations
 
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
-from explorer.cli.common import add_model_args, load, new_file, print_json
+
+from explorer.cli.common import add_model_args, load, new_file, out_dir, print_json
+from explorer.outputs.saving import save_sheet, write_json
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.explore.curves import response_curves
+from explorer.explore.probe import bias_probe, parse_attributes
+from explorer.explore.search import search
+from explorer.explore.walks import export_walk, interpolate, save_frames
+from explorer.generation.recipe import recipe_defaults
+from explorer.models.examples import examples_for
+from explorer.models.vision import load_vision, vision_status
+from explorer.plots.walks import bias_figure
 
 
 def _add_render_args(p) -> None:
@@ -64,8 +72,6 @@ def register(subparsers) -> None:
 
 
 def _base(args, model, prompt: str, seed: int):
-    from explorer.generate import recipe_defaults
-
     overrides = {k: v for k, v in dict(steps=args.steps, guidance=args.guidance, width=args.size, height=args.size,
                                          scheduler=args.scheduler).items() if v is not None}
     return recipe_defaults(model, prompt, negative_prompt=args.negative, seed=seed, **overrides)
@@ -74,7 +80,6 @@ def _base(args, model, prompt: str, seed: int):
 def _vision(args, model):
     if not args.vision:
         return None
-    from explorer.vision import load_vision, vision_status
 
     vision = load_vision(model, progress=lambda f, d="": print(d, file=sys.stderr))
     if vision is None:
@@ -82,17 +87,7 @@ def _vision(args, model):
     return vision
 
 
-def _out_dir(path: str) -> Path:
-    folder = Path(path)
-    if folder.exists() and any(folder.iterdir()):
-        raise InputError("out_dir", "a new or empty folder (outputs are never overwritten)", str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
 def run_interpolate(args) -> int:
-    from explorer.walks import export_walk, interpolate, response_curves, save_frames
-
     config = ExplorerConfig(outputs_dir=Path(args.outputs))
     # 1. paths first, then the model
     gif = new_file(args.out, "out")
@@ -116,10 +111,8 @@ def run_interpolate(args) -> int:
 
 
 def run_search(args) -> int:
-    from explorer.search import search
-
     # 1. the folder, the model, the query
-    folder = _out_dir(args.out_dir)
+    folder = out_dir(args.out_dir)
     config = ExplorerConfig(outputs_dir=folder)
     model = load(args)
     base = _base(args, model, args.prompt, args.first_seed)
@@ -127,27 +120,24 @@ def run_search(args) -> int:
     page = search(model, base, args.seeds, vision=_vision(args, model), batch_size=args.batch_size,
                   outputs_dir=folder, config=config)
     # 3. a contact sheet and the page as JSON
-    _sheet(folder, "results", [("", [r.image for r in page.results])], [r.caption()[:18] for r in page.results])
+    save_sheet(folder, "results", [("", [r.image for r in page.results])], [r.caption()[:18] for r in page.results])
     summary = {"query": page.query, "ranked": page.ranked, "notes": page.notes,
                "related": [{"label": l, "category": c, "score": s} for l, c, s in page.related],
                "results": [{"png": str(r.path), "seed": r.recipe.seed, "score": r.score, "concepts": r.concepts,
-                            "recipe": asdict(r.recipe)} for r in page.results]}
-    _write_json(folder / "results.json", summary)
+                            "recipe": r.recipe.to_dict()} for r in page.results]}
+    write_json(new_file(folder / "results.json", "out_dir"), summary)
     print_json({k: v for k, v in summary.items() if k != "results"} |
                {"results": [{"png": x["png"], "seed": x["seed"], "score": x["score"]} for x in summary["results"]]})
     return 0
 
 
 def run_probe(args) -> int:
-    from explorer.examples import examples_for
-    from explorer.search import bias_probe, parse_attributes, wilson_interval
-
     # 1. validate, the folder, the model (the default prompts and attributes suit the model)
     attributes = parse_attributes(args.attributes) if args.attributes else None
-    folder = _out_dir(args.out_dir)
+    folder = out_dir(args.out_dir)
     config = ExplorerConfig(outputs_dir=folder)
     model = load(args)
-    examples = examples_for(model.family)
+    examples = examples_for(model)
     attributes = attributes or parse_attributes(examples.attributes)
     prompts = args.prompts or list(examples.probe)
     base = _base(args, model, prompts[0], args.first_seed)
@@ -155,16 +145,14 @@ def run_probe(args) -> int:
     probe = bias_probe(model, base, prompts, args.seeds, attributes, vision=_vision(args, model),
                        batch_size=args.batch_size, outputs_dir=folder, config=config)
     # 3. grids, counts, chart
-    _sheet(folder, "grids", [(p[:5], [r.image for r in rs]) for p, rs in probe.images.items()],
+    save_sheet(folder, "grids", [(p[:5], [r.image for r in rs]) for p, rs in probe.images.items()],
            [str(s) for s in probe.seeds])
     summary = {"prompts": probe.prompts, "seeds": probe.seeds, "attributes": probe.attributes,
                "measured": probe.measured, "reason": probe.reason, "counts": probe.counts,
-               "intervals95": {a: {p: [wilson_interval(c, len(probe.seeds)) for c in row] for p, row in by.items()}
-                               for a, by in probe.counts.items()},
+               "intervals95": probe.intervals(),
                "mean_probability": probe.mean_probability, "note": probe.note}
-    _write_json(folder / "probe.json", summary)
+    write_json(new_file(folder / "probe.json", "out_dir"), summary)
     if probe.measured:
-        from explorer.plots_walks import bias_figure
 
         for name, labels in probe.attributes.items():
             html = folder / f"chart-{''.join(c if c.isalnum() else '_' for c in name)}.html"
@@ -172,20 +160,3 @@ def run_probe(args) -> int:
                 .write_html(str(new_file(html, "out_dir")), include_plotlyjs="cdn")
     print_json({k: summary[k] for k in ("prompts", "seeds", "measured", "reason", "counts")})
     return 0
-
-
-def _sheet(folder: Path, stem: str, rows, captions) -> None:
-    import numpy as np
-
-    from explorer.export import contact_sheet
-
-    rows = [(name, [np.asarray(i.convert("RGB")) for i in images]) for name, images in rows if images]
-    if rows:
-        sheet = contact_sheet(rows, captions)
-        with open(new_file(folder / f"{stem}.png", "out_dir"), "xb") as file:
-            sheet.save(file, format="PNG")
-
-
-def _write_json(path: Path, data) -> None:
-    with open(new_file(path, "out_dir"), "x", encoding="utf-8") as file:
-        json.dump(data, file, indent=2, ensure_ascii=False, default=str)

@@ -14,11 +14,10 @@ from pathlib import Path
 import torch
 
 from explorer.miniworld.world import IMAGE_SIZE
+from explorer.models.vision import CLIP_MEAN, CLIP_STD     # OpenAI CLIP's pixel normalisation
 
 LATENT_CHANNELS = 4
 TEXT_WIDTH = 64                      # CLIP text hidden size = the UNet's cross_attention_dim
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)   # OpenAI CLIP's pixel normalisation
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 @dataclass

@@ -34,8 +34,9 @@ from explorer.miniworld import components as C  # noqa: E402
 from explorer.miniworld.losses import (cosine_lr, ema_update, fit_latent_rgb, min_snr_weight,  # noqa: E402
                                        multi_positive_contrastive_loss, positives_matrix)
 from explorer.miniworld.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
-from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITIONS, SHAPES, SIZES, Dataset,  # noqa: E402
-                                      PaintMixes, make_dataset, make_paint_mixes, parse_caption)
+from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_WORDS,  # noqa: E402
+                                      SIZES, Dataset, PaintMixes, full_caption, make_dataset, make_paint_mixes,
+                                      parse_caption)
 
 CLIP_TOKENS = 24                     # caption length while training CLIP (its pooled output ignores padding)
 ATTRIBUTES = (("shape", SHAPES), ("colour", tuple(COLOURS)), ("size", tuple(SIZES)),
@@ -306,8 +307,6 @@ def save_samples(out: Path, steps: int = 25, seeds: int = 6) -> None:
 
 def write_concepts(out: Path) -> None:
     """concepts.txt: the grammar's words and phrases by category, for the explorer's concept map."""
-    from explorer.miniworld.world import POSITION_PHRASES, SIZE_WORDS, full_caption
-
     lines = ["# The miniature world's vocabulary (explorer/miniworld/world.py), by category.", "[colour]",
              *COLOURS, "[shape]", *SHAPES, "[size]", *(w for words in SIZE_WORDS.values() for w in words),
              "[position]", "left", "right", "middle", "centre", "top", "bottom",

@@ -13,8 +13,8 @@ import gradio as gr
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
-from explorer.examples import Examples, examples_for
-from explorer.models import LoadedModel
+from explorer.models.examples import Examples, examples_for
+from explorer.models.loaded import LoadedModel
 
 log = logging.getLogger("explorer.ui")
 
@@ -32,7 +32,7 @@ class AppContext:
     @property
     def examples(self) -> Examples:
         """The starting inputs that suit the loaded model (the miniature world's grammar on miniworld)."""
-        return examples_for(self.model.family)
+        return examples_for(self.model)
 
     def stop_event(self, request: gr.Request | None) -> threading.Event:
         key = getattr(request, "session_hash", None) or "default"

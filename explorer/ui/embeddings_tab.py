@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import gradio as gr
 
-from explorer.arithmetic import SPACE_NOTES, check_space, evaluate, nearest_concepts
-from explorer.blend import compare
-from explorer.embeddings import encoding_cache
-from explorer.errors import InputError
-from explorer.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
-from explorer.generate import generate, recipe_defaults
-from explorer.plots_embeddings import arithmetic_norms_figure, token_norms_figure
-from explorer.recipe import save_png
+from explorer.checks import check_bool
+from explorer.concepts.neighbors import nearest_concepts
+from explorer.concepts.vocabularies import available_vocabularies
+from explorer.explore.blends import compare
+from explorer.generation.generate import generate
+from explorer.generation.recipe import recipe_defaults
+from explorer.outputs.png import save_png
+from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figure
+from explorer.text import encoding
+from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
+from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 
 ARITH_MORE = f"""The text encoder turns a prompt into an **embedding**: a sequence of 77 vectors (one per token
@@ -53,7 +56,7 @@ BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP i
 
 def build(ctx: AppContext) -> None:
     model, cfg, preset = ctx.model, ctx.config, ctx.model.preset
-    vocabularies = _vocabularies(model)
+    vocabularies = available_vocabularies(model)
     with gr.Tab("Embeddings", id="embeddings"):
         with gr.Tabs() as inner:
             # --- prompt arithmetic -----------------------------------------------------------------
@@ -140,8 +143,8 @@ def build(ctx: AppContext) -> None:
     # --- handlers -----------------------------------------------------------------------------------
     @guard
     def on_tokens(prompt, show_padding):
-        _check_bool("show_padding", show_padding)
-        report = encoding_cache(model).tokens(prompt)
+        check_bool("show_padding", show_padding)
+        report = encoding.tokens(model, prompt)
         words = report.words()
         rows = []
         for row, t in zip(report.rows(), report.tokens):
@@ -159,7 +162,7 @@ def build(ctx: AppContext) -> None:
     def on_arithmetic(text, space_name, renorm, seed_value, steps_value, guidance_value, vocab, k_value,
                       progress=gr.Progress()):
         # 1. evaluate the expression in the chosen space
-        _check_bool("renormalize", renorm)
+        check_bool("renormalize", renorm)
         check_space(space_name)
         result = evaluate(model, text, space_name, renorm)
         phrases = result.expression.phrases
@@ -186,7 +189,7 @@ def build(ctx: AppContext) -> None:
         where = "token embeddings (before the transformer)" if space_name == "token" else "conditioning"
         figure = None
         if result.token_norms is not None:
-            last = max(encoding_cache(model).tokens(p).end_position for p in phrases) + 2   # and 2 pads
+            last = max(encoding.tokens(model, p).end_position for p in phrases) + 2   # and 2 pads
             figure = arithmetic_norms_figure(result.token_norms.tolist(), result.raw_token_norms.tolist(),
                                              result.reference_norms.tolist(), where, last)
         return ("\n\n".join(lines), image, rows, figure, recipe_json,
@@ -194,7 +197,7 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_neighbors(text, kind, space_name, vocab, k_value, exclude_terms):
-        _check_bool("exclude_terms", exclude_terms)
+        check_bool("exclude_terms", exclude_terms)
         rows, note = _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg)
         return rows, note or f"{len(rows)} nearest concepts in '{vocab}'."
 
@@ -243,20 +246,6 @@ def _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg
     _, _, found, note = nearest_concepts(model, text, as_int(k_value), vocab, kind=kind, space=space_name,
                                          exclude_terms=exclude_terms, config=cfg)
     return [[n.label, n.category, round(n.score, 3)] for n in found], note
-
-
-def _vocabularies(model) -> list[str]:
-    try:
-        from explorer.concepts import available_vocabularies
-    except ImportError:
-        return ["concepts"]
-    return available_vocabularies(model)
-
-
-def _check_bool(name: str, value) -> None:
-    if not isinstance(value, bool):
-        raise InputError(name, "true or false", value)
-
 
 
 def _round(value: float | None):

@@ -3,18 +3,18 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict
 
 import gradio as gr
 
-from explorer.export import contact_sheet, steps_gif
-from explorer.files import reserve_path
-from explorer.forward import forward_process
-from explorer.generate import generate, settle_step
-from explorer.models import SCHEDULERS
-from explorer.plots import change_per_step_figure
-from explorer.previews import PREVIEW_DECODERS
-from explorer.recipe import SEED_MAX, Recipe, read_png_recipe, save_png, to_parameters, validate
+from explorer.generation.forward import forward_process
+from explorer.generation.generate import generate
+from explorer.generation.recipe import SEED_MAX, Recipe, validate
+from explorer.generation.watch import settle_step
+from explorer.models.presets import SCHEDULERS
+from explorer.models.previews import PREVIEW_DECODERS
+from explorer.outputs.png import read_png_recipe, to_parameters
+from explorer.outputs.saving import save_generation
+from explorer.plots.steps import change_per_step_figure
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
@@ -42,6 +42,7 @@ def build(ctx: AppContext) -> None:
         explain("Type a prompt and watch the model turn noise into a picture, step by step: the noisy "
                 "latent x_t and the model's current guess x0 of the final image.", MORE)
         history = gr.State([])
+        loaded = gr.State(None)        # the full recipe last loaded (a PNG or the history): its kind is kept
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
                 prompt = gr.Textbox(label="Prompt", lines=2, value=ctx.examples.prompt,
@@ -98,13 +99,16 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_generate(prompt, negative, seed, randomize, steps, guidance, width, height, scheduler, preview,
-                    history, request: gr.Request, progress=gr.Progress()):
+                    history, loaded, request: gr.Request, progress=gr.Progress()):
         # 1. the recipe, validated before the model starts
         if randomize:
             seed = random.randrange(SEED_MAX)
         recipe = Recipe(model=ctx.model.name, prompt=prompt or "", negative_prompt=negative or "",
                         seed=as_int(seed), steps=as_int(steps), guidance=guidance, width=as_int(width),
                         height=as_int(height), scheduler=scheduler, preview=preview)
+        if loaded is not None and loaded.get("prompt") == prompt:     # a loaded recipe keeps its kind
+            recipe = Recipe.from_dict(loaded).with_(**{k: getattr(recipe, k) for k in FIELD_NAMES if k != "prompt"},
+                                                    model=ctx.model.name)
         validate(recipe, cfg)
         stop_event = ctx.stop_event(request)
         stop_event.clear()
@@ -123,23 +127,15 @@ def build(ctx: AppContext) -> None:
                        gr.skip(), gr.skip(), gr.skip())
         result = item
         # 3. save everything: PNG with recipe, GIF and contact sheet of the steps
-        saved = save_png(result.image, recipe, cfg.outputs_dir)
-        outputs = [str(saved)]
-        if result.steps:
-            outputs.append(str(steps_gif([s.x0 for s in result.steps],
-                                         reserve_path(cfg.outputs_dir, f"{recipe.seed}-steps", ".gif"))))
-            sheet = contact_sheet([("x_t", [s.noisy for s in result.steps]), ("x0", [s.x0 for s in result.steps])],
-                                  [str(s.index + 1) for s in result.steps])
-            sheet_path = reserve_path(cfg.outputs_dir, f"{recipe.seed}-sheet", ".png")
-            sheet.save(sheet_path)
-            outputs.append(str(sheet_path))
+        files = save_generation(result, cfg.outputs_dir)
+        saved, outputs = files.png, [str(p) for p in files.paths]
         changes = [s.change for s in result.steps]
         settle = settle_step(changes)
         note = f"Stopped after step {len(result.steps)}: the partial image is saved." if result.cancelled else \
             f"Done: seed {recipe.seed}, {recipe.steps} steps."
         if settle is not None and not result.cancelled:
             note += f" The picture settles at step {settle + 1} (x0 changes < 10% of its largest change after it)."
-        history = history + [{"path": str(saved), "recipe": asdict(recipe)}]
+        history = history + [{"path": str(saved), "recipe": recipe.to_dict()}]
         yield (str(saved), *_step_rows(result.steps), change_per_step_figure(changes, settle),
                f"{note} Saved to `{saved}`.", recipe.to_json(), to_parameters(recipe), outputs,
                [h["path"] for h in history], history, recipe.seed, str(saved))
@@ -151,11 +147,13 @@ def build(ctx: AppContext) -> None:
     @guard
     def on_upload(path):
         if not path:
-            return [gr.skip()] * len(fields)
-        return _fields_from(read_png_recipe(path))
+            return [gr.skip()] * (len(fields) + 1)
+        recipe = read_png_recipe(path)
+        return [*_fields_from(recipe), recipe.to_dict()]
 
     def on_history_select(history, evt: gr.SelectData):
-        return _fields_from(Recipe.from_dict(history[evt.index]["recipe"]))
+        recipe = Recipe.from_dict(history[evt.index]["recipe"])
+        return [*_fields_from(recipe), recipe.to_dict()]
 
     @guard
     def on_forward(image, levels, decoder):
@@ -163,16 +161,16 @@ def build(ctx: AppContext) -> None:
                                  width=ctx.model.preset.size, height=ctx.model.preset.size)
         return [(n.image, n.caption) for n in noised]
 
-    run.click(on_generate, [*fields[:3], randomize, *fields[3:], history],
+    run.click(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded],
                           [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery,
                            history, seed, fwd_image],
                           api_name="generate", concurrency_id="model")
-    prompt.submit(on_generate, [*fields[:3], randomize, *fields[3:], history],
+    prompt.submit(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded],
                   [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery, history, seed,
                    fwd_image], api_visibility="private", concurrency_id="model")
     stop.click(on_stop, None, status, api_name="stop", queue=False)
-    upload.change(on_upload, upload, fields, api_name="load_recipe")
-    gallery.select(on_history_select, history, fields, api_visibility="private")
+    upload.change(on_upload, upload, [*fields, loaded], api_name="load_recipe")
+    gallery.select(on_history_select, history, [*fields, loaded], api_visibility="private")
     fwd_run.click(on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, api_name="forward_process",
                   concurrency_id="model")
 
@@ -181,6 +179,9 @@ def build(ctx: AppContext) -> None:
 def _step_rows(previews):
     return ([(p.noisy, f"{p.index + 1}: t={p.timestep}") for p in previews],
             [(p.x0, f"{p.index + 1}") for p in previews])
+
+
+FIELD_NAMES = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler", "preview")
 
 
 def _fields_from(recipe: Recipe):

@@ -3,19 +3,18 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict
 
 import gradio as gr
 
 from explorer.errors import InputError
-from explorer.generate import recipe_defaults
-from explorer.models import SCHEDULERS
-from explorer.plots_walks import response_figure
-from explorer.recipe import SEED_MAX
+from explorer.explore.curves import response_curves
+from explorer.explore.walks import METHODS, SCHEDULES, export_walk, interpolate, save_frames
+from explorer.generation.batches import default_batch_size
+from explorer.generation.recipe import SEED_MAX, recipe_defaults
+from explorer.models.presets import SCHEDULERS
+from explorer.models.vision import load_vision, vision_status
+from explorer.plots.walks import response_figure
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
-from explorer.vision import load_vision, vision_status
-from explorer.walks import (METHODS, SCHEDULES, default_batch_size, export_walk, interpolate, response_curves,
-                            save_frames)
 
 MORE = """A prompt is a point in the model's *embedding* space: the text encoder turns it into a sequence
 of 77 token vectors (the *conditioning*) that the UNet attends to at every denoising *step*. Between
@@ -144,7 +143,7 @@ def build(ctx: AppContext) -> None:
             note += " " + vision_status(model)
         note += (f" {flips}." if flips else "") + (" " + " ".join(curves.notes) if curves.notes else "")
         note += f" Saved to `{cfg.outputs_dir}`." + (f" {out['mp4_error']}" if "mp4_error" in out else "")
-        recipes = [asdict(f.recipe) for f in done]
+        recipes = [f.recipe.to_dict() for f in done]
         gallery = [(str(f.path), f"{f.position:.2f}") for f in done]
         yield (gallery, str(out["gif"]) if "gif" in out else None, str(out["mp4"]) if "mp4" in out else None,
                response_figure(curves.positions, curves.measures, curves.ends, curves.flips), note,

@@ -5,17 +5,21 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import plotly
 
-from explorer.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
-from explorer.concepts import (BUILTIN, ConceptIndex, add_vocabulary, available_vocabularies, building_progress,
-                               load_vocabulary)
+from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
+from explorer.concepts.index import ConceptIndex, building_progress
+from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES,
+                                          QueryPoint, concept_map, place_by_similarity, query_points, warm_status,
+                                          warm_up)
+from explorer.concepts.vocabularies import BUILTIN, add_vocabulary, available_vocabularies, load_vocabulary
 from explorer.errors import InputError
-from explorer.generate import generate
-from explorer.plots_map import axis_figure, concept_map_figure
-from explorer.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
-                                 concept_map, place_by_similarity, query_points, warm_status, warm_up)
-from explorer.recipe import save_png
+from explorer.generation.generate import generate
+from explorer.models.vision import load_vision, vision_status
+from explorer.outputs.png import save_png
+from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
+from explorer.text.phrases import EXPRESSION_PREFIX, is_expression, quote
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -64,6 +68,7 @@ draw();
 def build(ctx: AppContext) -> None:
     cfg, model = ctx.config, ctx.model
     gr.set_static_paths([str(PLOTLY_JS.parent)])
+    warm_plotly()                           # before any thread: plotly imports pandas lazily
     warm_up(model, cfg)                     # index, query path and numba's JIT warm while the user reads the page
     k_max = cfg.max_map_neighbors
     with gr.Tab("Map", id="map"):
@@ -220,10 +225,6 @@ def build(ctx: AppContext) -> None:
 
 def _place_image(model, result, picture, label: str):
     """Place a generated image among the map's concepts by CLIP image-text similarity."""
-    import numpy as np
-
-    from explorer.vision import load_vision, vision_status
-
     vision = load_vision(model)
     if vision is None:
         return result, vision_status(model)
@@ -240,15 +241,13 @@ def _add_term(prompt_text: str, concept: str):
     """Append + "concept" to the prompt, turning a plain prompt into an expression."""
     if not concept:
         return gr.skip(), gr.skip()
-    quoted = f"'{concept}'" if '"' in concept else f'"{concept}"'
     text = (prompt_text or "").strip()
     if not text:
-        combined = f"= {quoted}"
-    elif text.startswith("="):
-        combined = f"{text} + {quoted}"
+        combined = f"{EXPRESSION_PREFIX} {quote(concept)}"
+    elif is_expression(text):
+        combined = f"{text} + {quote(concept)}"
     else:
-        base = f"'{text}'" if '"' in text else f'"{text}"'
-        combined = f"= {base} + {quoted}"
+        combined = f"{EXPRESSION_PREFIX} {quote(text)} + {quote(concept)}"
     return combined, combined
 
 

@@ -3,21 +3,21 @@ probe compares what CLIP sees in the results of different prompts."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 
 import gradio as gr
 
 from explorer.errors import InputError
-from explorer.generate import recipe_defaults
-from explorer.models import SCHEDULERS
-from explorer.plots_walks import bias_panel
-from explorer.recipe import SEED_MAX, Recipe, save_png
-from explorer.search import (PROBE_NOTE, bias_probe, more_like_this,
-                             parse_attributes, search, wilson_interval)
+from explorer.explore.probe import PROBE_NOTE, bias_probe, parse_attributes
+from explorer.explore.search import more_like_this, search
+from explorer.generation.batches import default_batch_size
+from explorer.generation.generate import generate
+from explorer.generation.recipe import SEED_MAX, Recipe, recipe_defaults
+from explorer.models.presets import SCHEDULERS
+from explorer.models.vision import load_vision, vision_on_disk, vision_status
+from explorer.outputs.png import save_png
+from explorer.plots.walks import bias_panel
 from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
 from explorer.ui.interpolate_tab import parse_prompts
-from explorer.vision import load_vision, vision_on_disk, vision_status
-from explorer.walks import default_batch_size, regenerate
 
 FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
 
@@ -144,7 +144,7 @@ def build(ctx: AppContext) -> None:
         note += "Ranked by CLIP image-text similarity to the query. " if page.ranked else ""
         note += " ".join(page.notes) + (f" {vision_status(model)}" if use_clip and vision is None else "")
         choices = [label for label, _, _ in page.related]
-        yield ([(str(r.path), _short(r)) for r in page.results], [asdict(r.recipe) for r in page.results],
+        yield ([(str(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
                note, gr.update(choices=choices, value=None), _found(page.results))
 
     @guard
@@ -160,14 +160,14 @@ def build(ctx: AppContext) -> None:
                 shown += [(str(r.path), "") for r in item]
                 yield shown, gr.skip(), f"Varying… {len(shown)} of {as_int(n)}"
         page = item
-        yield ([(str(r.path), _short(r)) for r in page.results], [asdict(r.recipe) for r in page.results],
+        yield ([(str(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
                f"{len(page.results)} variations at strength {strength:g} around seed {source.seed}"
                + (" (stopped)" if page.cancelled else "") + ". Click one to open it.")
 
     @guard
     def on_open(recipe_text):
         recipe = _recipe(recipe_text)
-        result = regenerate(model, recipe, watch=True, config=cfg)
+        result = generate(model, recipe, watch=True, config=cfg)
         path = save_png(result.image, recipe, cfg.outputs_dir, stem=f"result-{recipe.seed}")
         return ([(p.x0, f"{p.index + 1}") for p in result.steps],
                 f"Made again with every step shown (seed {recipe.seed}); saved to `{path}`.")
@@ -204,10 +204,7 @@ def build(ctx: AppContext) -> None:
                                                    "attributes; without a vision model only the grids are shown."
             yield grid, None, reason + (f" {vision_status(model)}" if use_clip else ""), None
             return
-        n_seeds = len(probe.seeds)
-        intervals = {a: {p: [wilson_interval(c, n_seeds) for c in row] for p, row in by.items()}
-                     for a, by in probe.counts.items()}
-        yield (grid, bias_panel(probe.attributes, probe.counts, intervals, n_seeds),
+        yield (grid, bias_panel(probe.attributes, probe.counts, probe.intervals(), len(probe.seeds)),
                f"Measured with {vision.name}. " + ("Stopped early: counts cover finished images. "
                                                    if probe.cancelled else "") + "Read the note above on what "
                "these counts can and cannot say.",

@@ -1,0 +1,427 @@
+"""Maps of the embedding space: the k concepts nearest to some query points, projected to 2-D.
+
+`ConceptMap` is an estimator (as umap-learn and scikit-learn write them): explicit `random_state`,
+`fit` once, `transform` new points into the same map, fitted state in trailing-underscore
+attributes. Two methods:
+
+- "umap" (McInnes, Healy & Melville 2018, arXiv:1802.03426) on cosine distance: keeps each point's
+  nearest neighbours together (local structure); distances between far-apart clusters and the
+  area of a cluster mean little.
+- "pca": the plane of the two directions of largest variance: a linear, instant projection;
+  keeps large-scale directions and straight lines straight (an interpolation path stays a
+  line), but squashes the many other dimensions on top of each other.
+
+umap-learn compiles its numba kernels on the first fit and again on the first transform
+(~20 s and ~10 s on a 2-core CPU, see NOTES.md): `warm_up()` does both in a background thread
+at start. Until the transform kernels are ready, new points are placed at the similarity-weighted
+mean position of their nearest fitted points (UMAP's own transform starts from this placement).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from explorer.concepts.index import ConceptIndex
+from explorer.concepts.vocabularies import BUILTIN
+from explorer.errors import InputError
+from explorer.text import encoding
+from explorer.text.arithmetic import evaluate
+from explorer.text.phrases import is_expression, strip_prefix
+from explorer.text.tokens import check_prompt_length
+from explorer.text.vectors import lerp
+
+log = logging.getLogger(__name__)
+
+METHODS = ("umap", "pca")
+KINDS = ("prompt", "result", "ingredient", "path", "image")     # kinds of query points
+DEFAULT_K = 200              # nearby concepts in a map
+UMAP_NEIGHBORS = 15          # umap's n_neighbors: the size of the neighbourhood it keeps
+UMAP_MIN_DIST = 0.1          # umap's min_dist: how tightly points may pack
+PLACE_NEIGHBORS = 8          # fitted points averaged when placing a new point without umap.transform
+PLACE_SHARPNESS = 30.0       # weights exp(sharpness * cosine): the nearest dominate the placement
+MIN_UMAP_POINTS = 5          # below this many points umap has no neighbourhood to keep: PCA is used
+
+PROJECTION_NOTES = {
+    "umap": "UMAP (cosine) keeps neighbourhoods: points close on the map are close in the embedding space. "
+            "Distances between clusters, cluster sizes and the empty space between them are not meaningful.",
+    "pca": "PCA shows the plane of the two directions of largest variance: linear and instant, straight "
+           "paths stay straight and far-apart points stay apart, but many directions are flattened onto "
+           "each other, so points that look close may not be.",
+}
+
+
+def unit_rows(x) -> np.ndarray:
+    """Rows scaled to unit length (n, d) float32 (cosine geometry); zero rows stay zero."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    x = np.asarray(x, dtype=np.float32)
+    x = x[None] if x.ndim == 1 else x
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.maximum(norms, 1e-12)
+
+
+# ---------------------------------------------------------------- the background JIT warm-up
+
+class _Warmup:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.started = self.model_done = self.fit_done = self.transform_done = None
+        self.error: str = ""
+
+
+WARMUP = _Warmup()
+
+
+def warm_up(model=None, config=None, block: bool = False) -> threading.Thread:
+    """Warm the map in a daemon thread: the model's concept index and query path, then umap's numba JIT.
+
+    umap's kernels are compiled once per process (fit, then transform, on a tiny random set); with
+    a model, its built-in vocabulary index is loaded or built first, and one PCA map is drawn so the
+    first real map finds the text encoder, the expression parser and plotly already warm.
+    """
+    _import_pandas()              # plotly and umap import pandas lazily: two threads importing it at once can break it
+    with WARMUP.lock:
+        if WARMUP.thread is None:
+            WARMUP.started = time.perf_counter()
+            WARMUP.thread = threading.Thread(target=_warm, args=(model, config), name="map-warm-up", daemon=True)
+            WARMUP.thread.start()
+            thread = WARMUP.thread
+        elif model is not None and not model.map_warm:
+            thread = threading.Thread(target=_warm_model, args=(model, config), name="map-warm-model", daemon=True)
+            thread.start()
+        else:
+            thread = WARMUP.thread
+    if block:
+        thread.join()
+        WARMUP.thread.join()
+    return thread
+
+
+def _import_pandas() -> None:
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _warm_model(model, config) -> None:
+    try:
+        model.map_warm = True
+        index = ConceptIndex.for_model(model, BUILTIN, config=config, progress=lambda done, total: None)
+        points = query_points(model, "a\n= a + b\na -> b", path_points=2)
+        concept_map(index, points, k=min(20, len(index)), method="pca")
+        WARMUP.model_done = time.perf_counter()
+    except Exception as error:  # noqa: BLE001 - the first map builds it again and reports the error
+        log.warning("warming the concept map of %s failed: %s", getattr(model, "name", model), error)
+
+
+def _warm(model, config) -> None:
+    if model is not None:
+        _warm_model(model, config)
+    try:
+        x = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
+        estimator = ConceptMap("umap", random_state=0).fit(x)
+        WARMUP.fit_done = time.perf_counter()
+        estimator._umap_transform(x[:2] + 0.01)
+        WARMUP.transform_done = time.perf_counter()
+        log.info("umap warm: fit kernels after %.1f s, transform after %.1f s", WARMUP.fit_done - WARMUP.started,
+                 WARMUP.transform_done - WARMUP.started)
+    except Exception as error:  # noqa: BLE001 - a failed warm-up only means the first map is slow
+        WARMUP.error = f"{type(error).__name__}: {error}"
+        log.warning("umap warm-up failed: %s", WARMUP.error)
+
+
+def umap_ready(transform: bool = False) -> bool:
+    """Whether umap's fit (or transform) kernels are compiled in this process."""
+    return (WARMUP.transform_done if transform else WARMUP.fit_done) is not None
+
+
+def warm_status() -> str:
+    """One line for the UI about the warm-up."""
+    if WARMUP.started is None:
+        return "UMAP not warmed up: the first UMAP map compiles numba kernels (~20-30 s)."
+    if WARMUP.error:
+        return f"UMAP warm-up failed ({WARMUP.error}); PCA works."
+    if WARMUP.transform_done is not None:
+        return "UMAP ready."
+    if WARMUP.fit_done is not None:
+        return "UMAP ready (its transform kernels are still compiling: new points are placed by neighbours)."
+    return f"UMAP is compiling in the background ({time.perf_counter() - WARMUP.started:.0f} s so far); PCA is instant."
+
+
+# ---------------------------------------------------------------- the estimator
+
+class ConceptMap:
+    """2-D map of unit-normalised embeddings by UMAP (cosine) or PCA: fit once, transform new points."""
+
+    def __init__(self, method: str = "umap", n_neighbors: int = UMAP_NEIGHBORS, min_dist: float = UMAP_MIN_DIST,
+                 random_state: int | None = 0):
+        if method not in METHODS:
+            raise InputError("method", f"one of {', '.join(METHODS)}", method)
+        self.method, self.n_neighbors, self.min_dist, self.random_state = method, n_neighbors, min_dist, random_state
+
+    def fit(self, x) -> "ConceptMap":
+        """Fit the map to x (n, d); sets embedding_ (n, 2), train_ (n, d) and the method's state."""
+        x = unit_rows(x)                                                      # (n, d)
+        if len(x) < 2:
+            raise InputError("points", "at least 2 points to map", len(x))
+        self.train_, self.n_features_in_ = x, x.shape[1]
+        self.method_ = self.method if len(x) >= MIN_UMAP_POINTS else "pca"
+        if self.method_ == "pca":
+            self.mean_ = x.mean(axis=0)                                       # (d,)
+            _, s, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
+            self.components_ = vt[:2]                                         # (<=2, d)
+            self.explained_variance_ratio_ = (s[:2] ** 2) / max(float((s ** 2).sum()), 1e-12)
+            self.embedding_ = self._pca(x)
+        else:
+            import umap
+
+            n = len(x)
+            self.reducer_ = umap.UMAP(
+                n_components=2, metric="cosine", n_neighbors=min(self.n_neighbors, n - 1), min_dist=self.min_dist,
+                init="spectral" if n > 3 * self.n_neighbors else "random", random_state=self.random_state)
+            with warnings.catch_warnings():                                   # "n_jobs overridden by random_state"
+                warnings.simplefilter("ignore")
+                self.embedding_ = np.asarray(self.reducer_.fit_transform(x), dtype=np.float32)
+        return self
+
+    def transform(self, y) -> np.ndarray:
+        """Place new points (m, d) into the fitted map without refitting: (m, 2)."""
+        if not hasattr(self, "embedding_"):
+            raise InputError("map", "a fitted map (call fit first)", "an unfitted ConceptMap")
+        y = unit_rows(y)
+        if y.shape[1] != self.n_features_in_:
+            raise InputError("vectors", f"dimension {self.n_features_in_} (the map's)", y.shape[1])
+        if self.method_ == "pca":
+            self.placement_ = "pca"
+            return self._pca(y)
+        if umap_ready(transform=True) and len(self.train_) > self.n_neighbors:
+            self.placement_ = "umap.transform"
+            return self._umap_transform(y)
+        self.placement_ = "neighbours"
+        return self.place_by_neighbors(y @ self.train_.T)
+
+    def place_by_neighbors(self, similarities: np.ndarray) -> np.ndarray:
+        """(m, n) similarities to the fitted points -> (m, 2) positions (see place_by_similarity)."""
+        return place_by_similarity(self.embedding_, similarities)
+
+    def _pca(self, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), 2), dtype=np.float32)
+        out[:, :self.components_.shape[0]] = (x - self.mean_) @ self.components_.T
+        return out
+
+    def _umap_transform(self, y: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(self.reducer_.transform(y), dtype=np.float32)
+
+
+def place_by_similarity(coords: np.ndarray, similarities: np.ndarray, neighbours: int = PLACE_NEIGHBORS) -> np.ndarray:
+    """Weighted mean map position of each query's most similar points: (n, 2), (m, n) -> (m, 2).
+
+    Weights exp(PLACE_SHARPNESS * (s - s_max)) over the `neighbours` most similar points, the
+    initialisation umap-learn's own transform starts from (a membership-weighted mean).
+    """
+    similarities = np.atleast_2d(np.asarray(similarities, dtype=np.float32))
+    k = min(neighbours, similarities.shape[1])
+    top = np.argpartition(-similarities, k - 1, axis=1)[:, :k]                    # (m, k)
+    s = np.take_along_axis(similarities, top, axis=1)
+    w = np.exp(PLACE_SHARPNESS * (s - s.max(axis=1, keepdims=True)))               # (m, k)
+    w /= w.sum(axis=1, keepdims=True)
+    return np.einsum("mk,mkc->mc", w, np.asarray(coords, dtype=np.float32)[top]).astype(np.float32)
+
+
+# ---------------------------------------------------------------- query points and the map
+
+@dataclass
+class QueryPoint:
+    """A point the user asked about: a pooled vector (d,), its label and kind (see KINDS)."""
+
+    label: str
+    vector: np.ndarray
+    kind: str = "prompt"
+    group: str = ""          # ingredients point to the result of their group; a group's path points form a line
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise InputError("kind", f"one of {', '.join(KINDS)}", self.kind)
+        self.vector = unit_rows(self.vector)[0]
+
+
+@dataclass
+class MapResult:
+    """Every point of a map: concepts first, then queries; coordinates from one fitted ConceptMap."""
+
+    labels: list[str]
+    kinds: list[str]                 # "concept" or a query kind
+    categories: list[str]            # the concept's category, or the query kind
+    groups: list[str]
+    scores: np.ndarray               # (n,) cosine similarity to the nearest query point (1 for query points)
+    coords: np.ndarray               # (n, 2)
+    estimator: ConceptMap
+    method: str                      # the method actually used ("pca" for tiny maps)
+    seconds: float = 0.0             # time to fit
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_concepts(self) -> int:
+        return self.kinds.count("concept")
+
+    def links(self) -> list[tuple[int, int]]:
+        """(ingredient, result) index pairs for arrows."""
+        results = {g: i for i, (k, g) in enumerate(zip(self.kinds, self.groups)) if k == "result"}
+        return [(i, results[g]) for i, (k, g) in enumerate(zip(self.kinds, self.groups))
+                if k == "ingredient" and g in results]
+
+    def paths(self) -> dict[str, list[int]]:
+        """group -> indices of its path points in order."""
+        out: dict[str, list[int]] = {}
+        for i, (k, g) in enumerate(zip(self.kinds, self.groups)):
+            if k == "path":
+                out.setdefault(g, []).append(i)
+        return out
+
+    def add(self, points: list[QueryPoint], coords: np.ndarray | None = None) -> "MapResult":
+        """A copy with new query points placed into the same map (transform; no refit)."""
+        if not points:
+            return self
+        placed = self.estimator.transform(np.stack([p.vector for p in points])) if coords is None else coords
+        notes = list(self.notes)
+        how = getattr(self.estimator, "placement_", "given positions")
+        if coords is None and how == "neighbours":
+            notes.append("New points were placed at the weighted mean position of their nearest mapped points "
+                         "(UMAP's transform kernels were still compiling).")
+        return MapResult(self.labels + [p.label for p in points], self.kinds + [p.kind for p in points],
+                         self.categories + [p.kind for p in points], self.groups + [p.group for p in points],
+                         np.concatenate([self.scores, np.ones(len(points), dtype=np.float32)]),
+                         np.concatenate([self.coords, np.asarray(placed, dtype=np.float32)]), self.estimator,
+                         self.method, self.seconds, notes)
+
+    def records(self) -> list[dict]:
+        """One dict per point (for JSON and tables)."""
+        return [dict(label=l, kind=k, category=c, group=g, score=round(float(s), 4), x=round(float(x), 4),
+                     y=round(float(y), 4))
+                for l, k, c, g, s, (x, y) in zip(self.labels, self.kinds, self.categories, self.groups, self.scores,
+                                                  self.coords)]
+
+
+def check_k(k, index_size: int, limit: int) -> int:
+    """k nearby concepts: an integer in [2, min(vocabulary size, limit)]."""
+    top = min(index_size, limit)
+    if top < 2:
+        raise InputError("vocabulary", "at least 2 entries to map", f"{index_size} entries")
+    if isinstance(k, float) and k.is_integer():
+        k = int(k)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= top:
+        why = "the vocabulary size" if index_size <= limit else "ExplorerConfig.max_map_neighbors"
+        raise InputError("k", f"an integer in [2, {top}] ({why})", k)
+    return int(k)
+
+
+def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: str = "umap",
+                random_state: int | None = 0, limit: int = 1000, wait_s: float = 0.0) -> MapResult:
+    """Map the k concepts nearest to the queries together with the queries themselves.
+
+    The concepts are the k entries of `index` with the highest cosine similarity to any query
+    point. With method "umap" while the background warm-up has not finished (after waiting up
+    to `wait_s`), the map is drawn with PCA and a note says so.
+    """
+    # 1. validate
+    if method not in METHODS:
+        raise InputError("method", f"one of {', '.join(METHODS)}", method)
+    if not queries:
+        raise InputError("queries", "at least one prompt, expression or path", "none")
+    k = check_k(k, len(index), limit)
+    q = np.stack([p.vector for p in queries])                                    # (m, d)
+    if q.shape[1] != index.dim:
+        raise InputError("queries", f"vectors of dimension {index.dim} (the index's)", q.shape[1])
+    notes = []
+    if method == "umap" and not umap_ready():
+        if WARMUP.thread is not None and wait_s > 0:
+            WARMUP.thread.join(wait_s)
+        if WARMUP.thread is not None and not umap_ready() and not WARMUP.error:
+            method = "pca"
+            notes.append(f"{warm_status()} This map uses PCA; draw again in a moment for UMAP.")
+    # 2. the k nearest concepts (by their best similarity to any query)
+    best = index.similarities(q).max(axis=0)                                     # (N,)
+    top = np.argpartition(-best, k - 1)[:k]
+    top = top[np.argsort(-best[top])]
+    # 3. fit concepts and queries together
+    started = time.perf_counter()
+    x = np.concatenate([index.embeddings[top], q])                               # (k + m, d)
+    estimator = ConceptMap(method, random_state=random_state).fit(x)
+    seconds = time.perf_counter() - started
+    if estimator.method_ != method:
+        notes.append(f"{len(x)} points are too few for UMAP: PCA is used.")
+    # 4. collect labels, kinds and scores
+    vocab = index.vocabulary
+    return MapResult([vocab.entries[i] for i in top] + [p.label for p in queries],
+                     ["concept"] * k + [p.kind for p in queries],
+                     [vocab.categories[i] for i in top] + [p.kind for p in queries],
+                     [""] * k + [p.group for p in queries],
+                     np.concatenate([best[top], np.ones(len(queries))]).astype(np.float32),
+                     estimator.embedding_, estimator, estimator.method_, seconds, notes)
+
+
+# ---------------------------------------------------------------- query points from text
+
+PATH_ARROWS = ("->", "→")       # "a -> b" on a query line: the interpolation path from a to b
+DEFAULT_PATH_POINTS = 8         # points along a drawn interpolation path
+MAX_PATH_POINTS = 32            # most points along one path
+MAX_QUERY_LINES = 16            # query lines in one map
+
+
+def pooled_of(model, text: str, field_name: str = "query") -> tuple[np.ndarray, list[tuple[str, np.ndarray]]]:
+    """Pooled vector (d,) of a prompt or an "= expression", and the expression's ingredients [(phrase, (d,))]."""
+    text = text.strip()
+    if is_expression(text):
+        result = evaluate(model, strip_prefix(text), space="conditioning")
+        ingredients = [(phrase, encoding.pooled(model, phrase)[0].float().numpy())
+                       for phrase in result.expression.phrases]
+        return result.pooled[0].float().numpy(), ingredients
+    if not text:
+        raise InputError(field_name, "a non-empty prompt", text)
+    check_prompt_length(model, text, field_name)
+    return encoding.pooled(model, text)[0].float().numpy(), []
+
+
+def query_points(model, text: str, path_points: int = DEFAULT_PATH_POINTS) -> list[QueryPoint]:
+    """Parse query lines: a prompt, "= expression" (result + ingredients), or "a -> b" (a path of points)."""
+    with model.lock:                   # the fast tokenizer's padding settings are shared state: one user at a time
+        return _query_points(model, text, path_points)
+
+
+def _query_points(model, text: str, path_points: int) -> list[QueryPoint]:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if not lines:
+        raise InputError("query", 'a prompt, "= expression" or "a -> b" per line', text)
+    if len(lines) > MAX_QUERY_LINES:
+        raise InputError("query", f"at most {MAX_QUERY_LINES} lines", f"{len(lines)} lines")
+    if isinstance(path_points, float) and path_points.is_integer():
+        path_points = int(path_points)
+    if isinstance(path_points, bool) or not isinstance(path_points, int) or not 2 <= path_points <= MAX_PATH_POINTS:
+        raise InputError("path_points", f"an integer in [2, {MAX_PATH_POINTS}]", path_points)
+    points: list[QueryPoint] = []
+    for line in lines:
+        arrow = next((a for a in PATH_ARROWS if a in line), None)
+        if arrow:
+            ends = [part.strip() for part in line.split(arrow)]
+            if len(ends) != 2 or not all(ends):
+                raise InputError("query", "a path as 'start -> end' (two non-empty ends)", line)
+            (a, _), (b, _) = pooled_of(model, ends[0]), pooled_of(model, ends[1])
+            for t in np.linspace(0.0, 1.0, path_points):     # lerp, as the Interpolate tab walks embeddings
+                label = ends[0] if t == 0 else ends[1] if t == 1 else f"{ends[0]} → {ends[1]} @ {t:.2f}"
+                points.append(QueryPoint(label, lerp(a, b, float(t)), "path", group=line))
+        elif is_expression(line):
+            result, ingredients = pooled_of(model, line)
+            points.append(QueryPoint(line, result, "result", group=line))
+            points += [QueryPoint(phrase, vector, "ingredient", group=line) for phrase, vector in ingredients]
+        else:
+            points.append(QueryPoint(line, pooled_of(model, line)[0], "prompt", group=line))
+    return points

@@ -1,0 +1,176 @@
+"""Concept vocabularies: phrases with a category each, to be encoded into a concept index.
+
+A vocabulary is a list of phrases with a category each: the curated lists in assets/concepts/
+(format in assets/concepts/README.md), a model folder's own concepts.txt (miniworld), the loaded
+model's whole-word tokens, or a list a user adds.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError
+from explorer.models.presets import CONCEPTS_DIR
+
+BUILTIN, TOKENIZER = "concepts", "tokenizer"       # names of the two vocabularies every model has
+END_OF_WORD = "</w>"                               # CLIP's BPE marks the last piece of a word
+WORD_TOKEN = re.compile(r"[a-z]+")                 # whole-word tokens kept for the tokenizer vocabulary
+
+
+def normalise_entry(text: str) -> str:
+    """The form two entries are compared in: lower case, runs of whitespace as one space."""
+    return " ".join(text.lower().split())
+
+
+# ---------------------------------------------------------------- vocabularies
+
+@dataclass
+class Vocabulary:
+    """Entries (phrases) with one category each; `hash` identifies the content, not the name."""
+
+    name: str
+    entries: list[str]
+    categories: list[str]
+
+    def __post_init__(self):
+        if len(self.entries) != len(self.categories):
+            raise InputError("vocabulary", "one category per entry", f"{len(self.entries)} entries, "
+                             f"{len(self.categories)} categories")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def hash(self) -> str:
+        """sha256 of the entries and categories (the cache key: renaming a list keeps its index)."""
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            payload = json.dumps([self.entries, self.categories], ensure_ascii=False, separators=(",", ":"))
+            cached = self.__dict__["_hash"] = hashlib.sha256(payload.encode("utf-8")).hexdigest()
+        return cached
+
+    @property
+    def category_names(self) -> list[str]:
+        """Categories in order of first appearance."""
+        return list(dict.fromkeys(self.categories))
+
+    def check(self, limit: int | None = None, field_name: str = "vocabulary") -> "Vocabulary":
+        """Refuse an empty list, duplicate entries, or more entries than `limit`."""
+        if not self.entries:
+            raise InputError(field_name, "at least one entry (one phrase per line)", f"{self.name!r}: 0 entries")
+        if limit is not None and len(self.entries) > limit:
+            raise InputError(field_name, f"at most {limit} entries (ExplorerConfig.max_vocabulary)",
+                             f"{self.name!r}: {len(self.entries)} entries")
+        seen: dict[str, str] = {}
+        duplicates = []
+        for entry in self.entries:
+            key = normalise_entry(entry)
+            if not key:
+                raise InputError(field_name, "non-blank entries", repr(entry))
+            if key in seen:
+                duplicates.append(entry)
+            seen.setdefault(key, entry)
+        if duplicates:
+            shown = ", ".join(repr(d) for d in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
+            raise InputError(field_name, "unique entries (case and runs of spaces do not count)",
+                             f"{len(duplicates)} duplicate(s) in {self.name!r}: {shown}",
+                             hint="Remove the repeated lines")
+        return self
+
+
+def parse_vocabulary(text: str, name: str, default_category: str | None = None) -> Vocabulary:
+    """Parse the assets/concepts format: `#` comment lines, blank lines, `[category]` switches."""
+    category = default_category or name
+    entries, categories = [], []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("[") and stripped.endswith("]") and len(stripped) > 2:
+            category = stripped[1:-1].strip()
+            continue
+        entries.append(stripped)
+        categories.append(category)
+    return Vocabulary(name, entries, categories)
+
+
+def load_vocabulary(path_or_file, name: str | None = None, limit: int | None = None) -> Vocabulary:
+    """A vocabulary from a text file (path or open file) in the assets/concepts format, checked."""
+    if hasattr(path_or_file, "read"):
+        raw = path_or_file.read()
+        stem = Path(getattr(path_or_file, "name", "uploaded") or "uploaded").stem
+    else:
+        path = Path(str(path_or_file)).expanduser()
+        if not path.is_file():
+            raise InputError("vocabulary", "an existing UTF-8 text file, one entry per line", str(path_or_file))
+        raw = path.read_bytes()
+        stem = path.stem
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise InputError("vocabulary", "a UTF-8 text file", f"undecodable bytes at {error.start}") from None
+    limit = ExplorerConfig().max_vocabulary if limit is None else limit
+    return parse_vocabulary(raw, name or stem, default_category=stem).check(limit)
+
+
+def builtin_vocabulary(model) -> Vocabulary:
+    """The curated list: the model folder's own concepts.txt (miniworld ships one), else assets/concepts/*.txt."""
+    own = model.folder / "concepts.txt" if model.folder is not None else None
+    if own is not None and own.is_file():
+        return load_vocabulary(own, name=BUILTIN)
+    entries, categories = [], []
+    for path in sorted(CONCEPTS_DIR.glob("*.txt")):
+        part = parse_vocabulary(path.read_text(encoding="utf-8"), path.stem)
+        entries += part.entries
+        categories += part.categories
+    return Vocabulary(BUILTIN, entries, categories).check()
+
+
+def tokenizer_vocabulary(model) -> Vocabulary:
+    """The tokenizer's whole-word tokens (`word</w>`, letters only): ~33k for CLIP."""
+    words = sorted({token[:-len(END_OF_WORD)] for token in model.tokenizer.get_vocab()
+                    if token.endswith(END_OF_WORD) and WORD_TOKEN.fullmatch(token[:-len(END_OF_WORD)])})
+    return Vocabulary(TOKENIZER, words, ["tokens"] * len(words)).check()
+
+
+_USER_VOCABULARIES: dict[str, Vocabulary] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def add_vocabulary(vocabulary: Vocabulary, limit: int | None = None) -> str:
+    """Register a user's list for this process (all models); returns the name to pick it by."""
+    limit = ExplorerConfig().max_vocabulary if limit is None else limit
+    vocabulary.check(limit)
+    name = (vocabulary.name or "").strip()
+    if not name or name in (BUILTIN, TOKENIZER):
+        raise InputError("vocabulary name", f"a name other than {BUILTIN!r} and {TOKENIZER!r}", vocabulary.name)
+    with _REGISTRY_LOCK:
+        _USER_VOCABULARIES[name] = vocabulary
+    return name
+
+
+def available_vocabularies(model=None) -> list[str]:
+    """Names to pick a vocabulary by: "concepts", "tokenizer", then the user-added ones."""
+    with _REGISTRY_LOCK:
+        return [BUILTIN, TOKENIZER, *_USER_VOCABULARIES]
+
+
+def resolve_vocabulary(model, vocabulary: str | Vocabulary) -> Vocabulary:
+    """A Vocabulary from a name in available_vocabularies(model), or the Vocabulary itself."""
+    if isinstance(vocabulary, Vocabulary):
+        return vocabulary
+    if vocabulary == BUILTIN:
+        return model.vocabularies.get(BUILTIN, lambda: builtin_vocabulary(model))
+    if vocabulary == TOKENIZER:
+        return model.vocabularies.get(TOKENIZER, lambda: tokenizer_vocabulary(model))
+    with _REGISTRY_LOCK:
+        found = _USER_VOCABULARIES.get(vocabulary)
+    if found is None:
+        raise InputError("vocabulary", f"one of {', '.join(available_vocabularies(model))}", vocabulary)
+    return found

@@ -1,0 +1,80 @@
+"""The one path from a recipe to the denoiser's inputs.
+
+Whatever made a recipe — a typed prompt, an expression, a blend panel, a walk frame, a search
+result, a probe image, a point on a concept axis — `conditioning_for` turns it into one
+`Conditioning` (both classifier-free-guidance halves) through the model family's adapter, and
+every renderer (generate, the batched renderer, Composable Diffusion) takes only that.
+"""
+from __future__ import annotations
+
+import torch
+
+from explorer.errors import InputError
+from explorer.models.conditioning import Conditioning
+from explorer.text import encoding
+from explorer.text.arithmetic import evaluate
+from explorer.text.phrases import is_expression, strip_prefix
+from explorer.text.tokens import check_prompt_length
+from explorer.text.vectors import lerp, slerp
+
+
+def sequences(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
+    """The conditioning sequence (1, 77, d) of a plain prompt, refusing one the encoder would cut."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError(field_name, "a non-empty prompt", prompt)
+    check_prompt_length(model, prompt, field_name)
+    return encoding.conditioning(model, prompt)
+
+
+def negative_sequences(model, negative_prompt: str) -> torch.Tensor:
+    """What guidance steers away from: the encoding of the negative prompt, or of "" (1, 77, d)."""
+    check_prompt_length(model, negative_prompt, "negative_prompt")
+    return encoding.conditioning(model, negative_prompt or "")
+
+
+def end_sequences(model, end: str, renormalize: bool = True, field_name: str = "prompts") -> torch.Tensor:
+    """The conditioning (1, 77, d) of a walk's end: a plain prompt, or an expression after "="."""
+    if is_expression(end):
+        result = evaluate(model, strip_prefix(end), space="conditioning", renormalize=renormalize)
+        return result.conditioning.to(model.device, model.dtype)
+    return sequences(model, end, field_name)
+
+
+def interpolate_sequences(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:
+    """(1, 77, d) between two ends: lerp, or slerp per token (Shoemake 1985); the ends exactly at t = 0, 1."""
+    if t <= 0.0:
+        return a
+    if t >= 1.0:
+        return b
+    return slerp(a, b, t, dim=-1) if method == "slerp" else lerp(a, b, t)
+
+
+def slerp_sequences(model, a: str, b: str, t: float = 0.5) -> torch.Tensor:
+    """Per-token slerp between E(a) and E(b) along the feature axis (Shoemake 1985): (1, 77, d)."""
+    return slerp(sequences(model, a, "a"), sequences(model, b, "b"), t, dim=-1)
+
+
+def conditioning_for(model, recipe) -> Conditioning:
+    """Both guidance halves for any recipe, through the model family's adapter (recipe validated by the caller)."""
+    negative = negative_sequences(model, recipe.negative_prompt)                       # (1, 77, d)
+    weights = None
+    if recipe.walk is not None:                                      # a walk frame: between two ends
+        walk = recipe.walk
+        ends = [end_sequences(model, end, recipe.renormalize) for end in (walk.a, walk.b)]
+        embeds = interpolate_sequences(ends[0], ends[1], float(walk.t), walk.method)
+    elif recipe.blend is not None and recipe.blend.operator == "slerp":
+        embeds = slerp_sequences(model, recipe.blend.a, recipe.blend.b, recipe.blend.t)
+    elif recipe.blend is not None and recipe.blend.operator == "and":    # Composable Diffusion: n sequences
+        embeds = torch.cat([sequences(model, text, f"terms[{i}]")
+                            for i, text in enumerate((recipe.blend.a, recipe.blend.b))])   # (2, 77, d)
+        weights = tuple(float(w) for w in recipe.blend.weights)
+    elif recipe.expression:                                          # prompt arithmetic (lerp and sum panels too)
+        if recipe.space == "pooled":
+            raise InputError("space", "conditioning or token to generate an image", "pooled",
+                             hint="The pooled vector is one vector per prompt; the UNet attends to a 77-token "
+                                  "sequence. Use pooled for nearest concepts and maps")
+        result = evaluate(model, recipe.expression, recipe.space, recipe.renormalize)
+        embeds = result.conditioning.to(model.device, model.dtype)
+    else:
+        embeds = sequences(model, recipe.prompt)
+    return model.adapter.make_conditioning(embeds, negative, weights)

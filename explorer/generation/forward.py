@@ -1,0 +1,68 @@
+"""The forward process: the training-time half of diffusion, noising a real image step by step."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.checks import check_int
+from explorer.errors import InputError
+from explorer.generation.noise import seed_noise
+from explorer.models.loaded import LoadedModel
+from explorer.models.previews import PreviewDecoder
+
+
+@dataclass
+class NoisedImage:
+    timestep: int          # t in [0, num_train_timesteps)
+    alpha_bar: float       # cumulative signal fraction: x_t = sqrt(a) x_0 + sqrt(1 - a) eps
+    image: np.ndarray      # the noisy latent decoded, (H, W, 3) uint8
+
+    @property
+    def caption(self) -> str:
+        return f"t = {self.timestep}: {100 * self.alpha_bar ** 0.5:.0f}% signal, {100 * (1 - self.alpha_bar) ** 0.5:.0f}% noise"
+
+
+def even_timesteps(levels: int, num_train_timesteps: int = 1000) -> list[int]:
+    """`levels` timesteps from clean (0) to pure noise (T-1), evenly spaced."""
+    return [round(i * (num_train_timesteps - 1) / (levels - 1)) for i in range(levels)]
+
+
+@torch.no_grad()
+def encode_image(model: LoadedModel, image: Image.Image, width: int, height: int) -> torch.Tensor:
+    """z0 = E(x) * scaling_factor, the latent the UNet is trained on: (1, C, h, w)."""
+    pipe = model.pipe
+    pixels = pipe.image_processor.preprocess(image.convert("RGB"), height=height, width=width)
+    pixels = pixels.to(pipe.vae.device, pipe.vae.dtype)
+    return pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+
+
+@torch.no_grad()
+def forward_process(model: LoadedModel, image: Image.Image, timesteps: list[int] | None = None,
+                    seed: int = 0, levels: int = 8, decoder: str = "full",
+                    width: int | None = None, height: int | None = None) -> list[NoisedImage]:
+    """q(x_t | x_0) = N(sqrt(a_t) x_0, (1 - a_t) I) at chosen timesteps (Ho et al. 2020, eq. 4)."""
+    from diffusers import DDPMScheduler
+
+    # 1. validate
+    if not isinstance(image, Image.Image):
+        raise InputError("image", "an image (generate one, or upload a PNG/JPEG)", type(image).__name__)
+    schedule = DDPMScheduler.from_config(model.base_scheduler_config)     # the training noise schedule
+    total = schedule.config.num_train_timesteps
+    levels = check_int("levels", levels, 2, 32)
+    timesteps = timesteps if timesteps is not None else even_timesteps(levels, total)
+    timesteps = [check_int("timesteps", t, 0, total - 1) for t in timesteps]
+    width = width or model.preset.size
+    height = height or model.preset.size
+    # 2. encode once, draw one noise tensor
+    z0 = encode_image(model, image, width, height)                        # (1, C, h, w)
+    noise = seed_noise(seed, tuple(z0.shape)).to(z0.device, z0.dtype)
+    # 3. noise at every timestep in one batch
+    t = torch.tensor(timesteps, dtype=torch.long)
+    zt = schedule.add_noise(z0.expand(len(timesteps), -1, -1, -1), noise.expand(len(timesteps), -1, -1, -1), t)
+    # 4. decode for display
+    images = PreviewDecoder(model, decoder)(zt)
+    alpha_bars = schedule.alphas_cumprod[t].tolist()
+    return [NoisedImage(int(step), float(a), img) for step, a, img in zip(timesteps, alpha_bars, images)]

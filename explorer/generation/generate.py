@@ -1,0 +1,63 @@
+"""Generate an image from any Recipe and watch it being denoised, step by step.
+
+The pipeline is diffusers' own; the explorer only watches (explorer.generation.watch). Every kind
+of recipe takes the same steps: validate, turn it into a Conditioning (generation.conditioning),
+prepare the initial noise (generation.noise), denoise, package.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from explorer.config import ExplorerConfig
+from explorer.generation.composable import sample_composable
+from explorer.generation.conditioning import conditioning_for
+from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise
+from explorer.generation.recipe import Recipe, validate
+from explorer.generation.schedulers import scheduler_in_pipeline
+from explorer.generation.watch import StepPreview, StepWatcher
+from explorer.models.conditioning import Conditioning
+from explorer.models.previews import PreviewDecoder
+
+
+@dataclass
+class Generation:
+    image: Image.Image
+    recipe: Recipe
+    steps: list[StepPreview] = field(default_factory=list)
+    cancelled: bool = False       # True when stopped early: the image is the partial result
+
+
+def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
+             latents: torch.Tensor | None = None, on_step: Callable[[StepPreview], None] | None = None,
+             cancel: threading.Event | None = None, watch: bool = True,
+             config: ExplorerConfig | None = None) -> Generation:
+    """Make the recipe's image; with `watch`, preview x_t and x0 at every step.
+
+    `conditioning` and `latents` default to the recipe's own (pass arrays to explore without editing code).
+    """
+    # 1. validate
+    validate(recipe, config)
+    # 2. encode: both guidance halves, whatever kind of recipe this is
+    if conditioning is None:
+        conditioning = conditioning_for(model, recipe)
+    # 3. prepare the initial noise: the pipeline draws the seed's own noise; variations are made here
+    if latents is None and not pipeline_draws_noise(recipe):
+        latents = initial_noise(recipe, latent_shape(model, recipe), model.dtype)
+    decode = PreviewDecoder(model, recipe.preview) if watch else None
+    # 4. denoise with a fresh scheduler, watching each step
+    with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode():
+        watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel)
+        if conditioning.composable:
+            image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents)
+        else:
+            image = model.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=recipe.steps,
+                               guidance_scale=recipe.guidance, width=recipe.width, height=recipe.height,
+                               generator=torch.Generator("cpu").manual_seed(recipe.seed), latents=latents,
+                               callback_on_step_end=watcher if (watch or cancel) else None).images[0]
+    # 5. package
+    return Generation(image, recipe, watcher.previews, watcher.cancelled)

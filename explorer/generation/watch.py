@@ -1,0 +1,97 @@
+"""Watching the denoising loop: x_t and the predicted x0 at every step, without copying the pipeline.
+
+x_t and the model's predicted final latent x0 are captured by wrapping the scheduler's `step`
+(diffusers discards `pred_original_sample`) and handed out through `callback_on_step_end`.
+"""
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from explorer.models.previews import PreviewDecoder
+
+
+@dataclass
+class StepPreview:
+    """One denoising step as a person sees it."""
+
+    index: int                    # 0-based step number
+    total: int                    # number of steps
+    timestep: int                 # the scheduler's timestep t (999 = pure noise)
+    noisy: np.ndarray             # x_t, the latent the UNet saw, decoded for display (H, W, 3) uint8
+    x0: np.ndarray                # the model's current guess of the final image (H, W, 3) uint8
+    change: float | None          # mean |x0_i - x0_{i-1}| in [0, 1]; None on the first step
+
+
+def predicted_x0(scheduler, model_output: torch.Tensor, timestep, sample: torch.Tensor) -> torch.Tensor:
+    """x0 from x_t and the model output: x0 = (x_t - sqrt(1-a_t) eps) / sqrt(a_t) (Ho et al. 2020, eq. 15)."""
+    alpha_bar = scheduler.alphas_cumprod.to(sample.device)[int(timestep)].to(sample.dtype)
+    kind = scheduler.config.get("prediction_type", "epsilon")
+    if kind == "v_prediction":   # Salimans & Ho 2022: x0 = sqrt(a) x_t - sqrt(1-a) v
+        return alpha_bar.sqrt() * sample - (1 - alpha_bar).sqrt() * model_output
+    if kind == "sample":
+        return model_output
+    return (sample - (1 - alpha_bar).sqrt() * model_output) / alpha_bar.sqrt()
+
+
+class StepWatcher:
+    """Captures (x_t, x0) at each scheduler step and reports decoded previews via callback_on_step_end."""
+
+    def __init__(self, scheduler, total: int, decode: PreviewDecoder | None,
+                 on_step: Callable[[StepPreview], None] | None = None, cancel: threading.Event | None = None):
+        self.scheduler, self.total, self.decode = scheduler, total, decode
+        self.on_step, self.cancel = on_step, cancel
+        self.previews: list[StepPreview] = []
+        self.cancelled = False
+        self._pending: tuple | None = None
+        self._step = scheduler.step
+        # functools.wraps keeps step's signature visible: the pipeline passes `generator` and `eta`
+        # only to schedulers whose signature names them (prepare_extra_step_kwargs)
+        scheduler.step = functools.wraps(self._step)(
+            lambda *args, **kwargs: self._wrapped_step(*args, **kwargs))  # this instance lives for one call
+
+    def _wrapped_step(self, model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
+        out = self._step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
+        if self.decode is not None:
+            x0 = getattr(out, "pred_original_sample", None)
+            if x0 is None:
+                x0 = predicted_x0(self.scheduler, model_output, timestep, sample)
+            self._pending = (int(timestep), sample, x0)
+        return out if return_dict else out.to_tuple()
+
+    def __call__(self, pipe, i: int, t, callback_kwargs: dict) -> dict:
+        """callback_on_step_end: turn the captured latents into a StepPreview."""
+        if self.decode is not None and self._pending is not None:
+            timestep, sample, x0 = self._pending
+            # x_t of sigma-scaled schedulers (Euler) has std sqrt(1 + sigma^2): show it at unit scale
+            noisy = sample[:1] / max(1.0, float(sample[:1].std()))
+            images = self.decode(torch.cat([noisy, x0[:1]]))
+            change = None
+            if self.previews:
+                change = float(np.abs(images[1].astype(np.float32) - self.previews[-1].x0).mean() / 255)
+            preview = StepPreview(i, self.total, timestep, images[0], images[1], change)
+            self.previews.append(preview)
+            if self.on_step is not None:
+                self.on_step(preview)
+        if self.cancel is not None and self.cancel.is_set():
+            self.cancelled = True
+            pipe._interrupt = True      # diffusers skips the remaining steps, then decodes
+        return callback_kwargs
+
+
+def settle_step(changes: list[float | None], fraction: float = 0.1) -> int | None:
+    """The first step after which every change stays below `fraction` of the largest: where it settles."""
+    values = [c for c in changes if c is not None]
+    if not values:
+        return None
+    limit = fraction * max(values)
+    offset = len(changes) - len(values)
+    for i in range(len(values)):
+        if all(v <= limit for v in values[i:]):
+            return i + offset
+    return None

@@ -1,0 +1,69 @@
+"""The example inputs every view starts with, per model family: what that model can actually draw.
+
+Stable Diffusion's examples are the field's classics ("van Gogh" + astronaut, king - man + woman,
+"a photo of a CEO"); the miniature world only knows its grammar (explorer/miniworld/world.py), so
+on it the same views start from its shapes, colours and planted bias, whose answers are known.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Starting values of the text fields, one set per model family."""
+
+    prompt: str                          # Generate
+    expression: str                      # Embeddings: prompt arithmetic
+    expressions: tuple[str, ...]         # its example list
+    blend: tuple[str, str]               # Embeddings: blend comparator A and B
+    tokens: str                          # Embeddings: token inspector
+    walk: tuple[str, str]                # Interpolate: the two ends
+    query: str                           # Search
+    probe: tuple[str, ...]               # Search: bias probe prompts
+    attributes: str                      # Search: bias probe attributes
+    map_query: str                       # Map: query lines
+    poles: tuple[str, str]               # Map: concept axis
+    axis_prompt: str                     # Map: the prompt moved along the axis
+
+
+STABLE_DIFFUSION = Examples(
+    prompt="a watercolor painting of a lighthouse at dawn",
+    expression='"van gogh" + astronaut',
+    expressions=('"van gogh" + astronaut', '0.6 * "a photo of a cat" + 0.4 * "an oil painting"',
+                 "king - man + woman", '"Sankt Martin" - "saint martin" + "santa claus"'),
+    blend=("van Gogh", "astronaut"),
+    tokens="Sankt Martin reitet durch Schnee und Wind",
+    walk=("a watercolor painting of a lighthouse", "a photograph of a red fox"),
+    query="a watercolor painting of a lighthouse",
+    probe=("a photo of a CEO", "a photo of a nurse"),
+    attributes="gender: a photo of a man | a photo of a woman\nage: a photo of a young person | "
+               "a photo of an old person",
+    map_query="a lighthouse at dawn\n= king - man + woman",
+    poles=("summer", "winter"),
+    axis_prompt="a lighthouse at dawn",
+)
+
+MINIWORLD = Examples(
+    prompt="a large red circle in the middle",
+    expression='"a red circle" - red + blue',
+    expressions=('"a red circle" - red + blue', '"a green square" - square + cross',
+                 '0.5 * "a red circle" + 0.5 * "a blue square"', '"a purple triangle on the left" - left + right'),
+    blend=("a red circle", "a blue square"),
+    tokens="a small red circle on the left, a zebra",
+    walk=("a large red circle", "a large blue circle"),
+    query="a triangle",
+    probe=("a triangle", "a circle"),
+    attributes="colour: a red shape | an orange shape | a yellow shape | a green shape | a blue shape | "
+               "a purple shape",
+    map_query="a red circle\n= a red circle - red + blue\na red circle -> a blue square",
+    poles=("small", "large"),
+    axis_prompt="a red circle",
+)
+
+BY_NAME = {"stable-diffusion": STABLE_DIFFUSION, "miniworld": MINIWORLD}
+
+
+def examples_for(model) -> Examples:
+    """The examples that suit a loaded model (its family adapter names them)."""
+    return BY_NAME[model.adapter.examples]

@@ -1,0 +1,98 @@
+"""Load a model: presets, hub ids, local folders, and the built-in offline models.
+
+Every model loads into its family's real diffusers pipeline (explorer.models.families), so the
+rest of the explorer needs no special case. When the hub cannot be reached and the model is not
+cached, loading falls back to the built-in offline model and says so in `LoadedModel.banner`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+
+from explorer.errors import InputError, ModelLoadError
+from explorer.models.builtin import build_tiny_random
+from explorer.models.families import family_adapter
+from explorer.models.loaded import LoadedModel
+from explorer.models.presets import DEFAULT_MODEL, DTYPES, MINIWORLD_DIR, PRESETS, resolve_preset
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    """The device to run on: the one asked for, else CUDA, then MPS, then CPU."""
+    if device:
+        valid = ("cpu", "cuda", "mps")
+        if device.split(":")[0] not in valid:
+            raise InputError("device", f"one of {', '.join(valid)} (optionally cuda:N)", device)
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
+    """float16 on accelerators, float32 on the CPU, unless asked otherwise."""
+    if dtype:
+        if dtype not in DTYPES:
+            raise InputError("dtype", f"one of {', '.join(DTYPES)}", dtype)
+        return DTYPES[dtype]
+    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+
+
+def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None,
+               fallback: bool = True) -> LoadedModel:
+    """Load a model by preset name, hub id or folder; fall back to the offline model if unreachable."""
+    # 1. resolve the name and the hardware
+    preset = resolve_preset(name)
+    torch_device = pick_device(device)
+    torch_dtype = pick_dtype(torch_device, dtype)
+    # 2. build or download
+    try:
+        if preset.source == "builtin":
+            pipe = build_tiny_random()
+            torch_dtype = torch.float32
+        else:
+            pipe = _from_pretrained(family_adapter(preset.family).pipeline, preset.source, torch_dtype)
+    except (OSError, ValueError, RuntimeError) as error:
+        if not fallback or preset.source == "builtin":
+            raise ModelLoadError(f"model {name!r} could not be loaded: {error}") from error
+        offline = offline_model_name()
+        reason = _short_reason(error)
+        banner = (f"Could not load {name!r} ({reason}). Showing the built-in offline model "
+                  f"{offline!r} instead: {PRESETS[offline].about}. For real images, connect to the "
+                  f"Hugging Face hub once (or pass --model with a local diffusers folder) and restart.")
+        log.warning(banner)
+        loaded = load_model(offline, device, dtype, fallback=False)
+        loaded.banner = banner
+        return loaded
+    # 3. place on the device
+    pipe = pipe.to(torch_device)
+    pipe.set_progress_bar_config(desc=f"denoising ({name})", leave=False)
+    return LoadedModel(pipe, name, preset, torch_device, torch_dtype)
+
+
+def offline_model_name() -> str:
+    """miniworld when its trained weights are shipped, else tiny-random."""
+    return "miniworld" if (MINIWORLD_DIR / "model_index.json").is_file() else "tiny-random"
+
+
+def _short_reason(error: Exception) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return "offline mode (HF_HUB_OFFLINE=1) and not in the local cache"
+    if any(word in text.lower() for word in ("cache", "connect", "resolve", "network", "offline")):
+        return "the Hugging Face hub cannot be reached and the model is not in the local cache"
+    return text[:200]
+
+
+def _from_pretrained(pipeline: str, source: str, torch_dtype: torch.dtype):
+    import diffusers
+
+    log.info("loading %s (downloads show progress on first use)", source)
+    return getattr(diffusers, pipeline).from_pretrained(
+        source, dtype=torch_dtype, use_safetensors=True,
+        safety_checker=None, feature_extractor=None, requires_safety_checker=False)

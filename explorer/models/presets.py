@@ -1,0 +1,86 @@
+"""Named models, the schedulers the explorer offers, and how a model name is resolved."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from explorer.errors import InputError
+
+ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+MINIWORLD_DIR = ASSETS / "miniworld"
+CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
+CONCEPTS_DIR = ASSETS / "concepts"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model with the settings it was made for."""
+
+    source: str          # hub id, local folder, or "builtin"
+    family: str          # a key of explorer.models.families.FAMILIES
+    steps: int           # default num_inference_steps
+    guidance: float      # default guidance_scale
+    size: int            # default width and height in pixels
+    scheduler: str       # default scheduler name (see SCHEDULERS)
+    about: str           # one line for the UI
+
+
+PRESETS: dict[str, Preset] = {
+    "sd15": Preset("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd1", 25, 7.5, 512, "euler_a",
+                   "Stable Diffusion 1.5 (512x512, CLIP ViT-L/14 text encoder)"),
+    "sd21-base": Preset("stabilityai/stable-diffusion-2-1-base", "sd2", 25, 7.5, 512, "euler_a",
+                        "Stable Diffusion 2.1 base (512x512, OpenCLIP ViT-H text encoder)"),
+    "sd-turbo": Preset("stabilityai/sd-turbo", "sd2", 1, 0.0, 512, "euler_a",
+                       "SD-Turbo: one to four steps, no guidance (distilled from SD 2.1)"),
+    "miniworld": Preset(str(MINIWORLD_DIR), "miniworld", 25, 5.0, 64, "ddim",
+                        "miniworld: a tiny model trained by this project on coloured shapes (offline)"),
+    "tiny-random": Preset("builtin", "tiny", 20, 7.5, 64, "ddim",
+                          "tiny-random: random weights, same architecture (for tests; draws noise)"),
+}
+DEFAULT_MODEL = "sd15"
+
+# name -> (diffusers class name, extra config, the sampler name AUTOMATIC1111 writes)
+SCHEDULERS: dict[str, tuple[str, dict, str]] = {
+    "ddim": ("DDIMScheduler", {}, "DDIM"),
+    "euler": ("EulerDiscreteScheduler", {}, "Euler"),
+    "euler_a": ("EulerAncestralDiscreteScheduler", {}, "Euler a"),
+    "dpm++2m": ("DPMSolverMultistepScheduler", {}, "DPM++ 2M"),
+    "pndm": ("PNDMScheduler", {"skip_prk_steps": True}, "PLMS"),
+    "lms": ("LMSDiscreteScheduler", {}, "LMS"),
+}
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def sampler_name(scheduler: str) -> str:
+    """The sampler name AUTOMATIC1111 writes for one of SCHEDULERS (the name itself when unknown)."""
+    return SCHEDULERS.get(scheduler, (None, None, scheduler))[2]
+
+
+def resolve_preset(name: str) -> Preset:
+    """The preset for a name, or one made up for a hub id or local folder."""
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("model", f"a preset ({', '.join(PRESETS)}), a Hugging Face id or a local folder", name)
+    if name in PRESETS:
+        return PRESETS[name]
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "model_index.json").is_file():
+            raise InputError("model", "a diffusers folder containing model_index.json", name)
+        return Preset(str(path), guess_family(path), 25, 7.5, 512, "euler_a", f"local model {path.name}")
+    if name.count("/") == 1 and " " not in name:
+        family = "sd2" if "stable-diffusion-2" in name or "turbo" in name else "sd1"
+        return Preset(name, family, 25, 7.5, 512, "euler_a", f"{name} from the Hugging Face hub")
+    raise InputError("model", f"a preset ({', '.join(PRESETS)}), a Hugging Face id (org/name) or an existing "
+                     "local folder", name)
+
+
+def guess_family(folder: Path) -> str:
+    """sd2 when the text encoder is OpenCLIP ViT-H sized (1024), else sd1."""
+    try:
+        config = json.loads((folder / "text_encoder" / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return "sd1"
+    return "sd2" if config.get("hidden_size") == 1024 else "sd1"

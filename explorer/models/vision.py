@@ -1,0 +1,233 @@
+"""An optional CLIP vision model per model family: image embeddings, image-text similarity, zero-shot labels.
+
+Stable Diffusion conditions on CLIP's *text* tower only. To ask "what does this picture look like
+to CLIP" we need the matching *image* tower, a separate download, loaded lazily on first use:
+
+- sd1: openai/clip-vit-large-patch14 (SD 1.x uses its text tower, so pictures and prompts share a space)
+- sd2: laion/CLIP-ViT-H-14-laion2B-s32B-b79K (the OpenCLIP ViT-H whose text tower SD 2.x / Turbo uses)
+- miniworld: the CLIPModel trained with the miniature world, shipped at assets/miniworld/clip/
+- tiny: a random tiny CLIPModel built from configs (real classes, random weights: for tests)
+
+`load_vision(model)` returns None when the family has no vision model here (offline, not cached);
+`vision_status(model)` says why, in words for the UI.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from explorer.cache import LRUCache
+from explorer.errors import InputError
+from explorer.models.builtin import TEXT_MAX_LENGTH, build_tiny_clip
+
+log = logging.getLogger(__name__)
+
+# OpenAI CLIP's pixel normalisation (also used by the LAION OpenCLIP ViT-H and the miniworld CLIP)
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+EMBED_BATCH = 32                      # images or texts per forward pass
+VISION_CACHED = 4                     # vision models kept in memory (one per family and source)
+
+ProgressFn = Callable[..., object]    # progress(fraction, description): gr.Progress fits
+
+
+@dataclass
+class VisionModel:
+    """A CLIPModel with its tokenizer: embeddings of images and texts in one shared space."""
+
+    clip: object                      # transformers.CLIPModel
+    tokenizer: object                 # transformers.CLIPTokenizer
+    name: str                         # source: hub id, folder or "tiny-random-clip"
+    about: str                        # one line for the UI
+    image_size: int                   # square input side of the vision tower
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def logit_scale(self) -> float:
+        """CLIP's learned temperature exp(t) (Radford et al. 2021), capped at 100 as in training."""
+        return float(min(self.clip.logit_scale.exp().item(), 100.0))
+
+    def pixel_values(self, images: list[Image.Image]) -> torch.Tensor:
+        """PIL images -> (n, 3, S, S): resize the short side to S (bicubic), centre-crop, CLIP-normalise."""
+        images = _check_images(images)
+        size = self.image_size
+        mean = np.asarray(CLIP_MEAN, dtype=np.float32)
+        std = np.asarray(CLIP_STD, dtype=np.float32)
+        arrays = []
+        for image in images:
+            image = image.convert("RGB")
+            w, h = image.size
+            scale = size / min(w, h)
+            resized = image.resize((max(size, round(w * scale)), max(size, round(h * scale))),
+                                   Image.Resampling.BICUBIC)
+            left, top = (resized.width - size) // 2, (resized.height - size) // 2
+            crop = resized.crop((left, top, left + size, top + size))
+            x = np.asarray(crop, dtype=np.float32) / 255.0                 # (S, S, 3) in [0, 1]
+            arrays.append(((x - mean) / std).transpose(2, 0, 1))           # (3, S, S)
+        return torch.from_numpy(np.stack(arrays))                          # (n, 3, S, S)
+
+    def image_embeds(self, images: list[Image.Image]) -> np.ndarray:
+        """Unit-norm image embeddings (n, d), float32."""
+        pixels = self.pixel_values(images)
+        outputs = []
+        with self.lock, torch.inference_mode():
+            for start in range(0, len(pixels), EMBED_BATCH):
+                chunk = pixels[start:start + EMBED_BATCH].to(self.device, self.dtype)
+                vision = self.clip.vision_model(pixel_values=chunk).pooler_output      # (b, hidden)
+                outputs.append(self.clip.visual_projection(vision).float().cpu())     # (b, d)
+        return _unit(torch.cat(outputs))
+
+    def text_embeds(self, texts: list[str]) -> np.ndarray:
+        """Unit-norm text embeddings (n, d), float32 (texts longer than 77 tokens are cut, as in CLIP)."""
+        texts = _check_texts(texts)
+        outputs = []
+        with self.lock, torch.inference_mode():
+            for start in range(0, len(texts), EMBED_BATCH):
+                batch = self.tokenizer(texts[start:start + EMBED_BATCH], padding=True, truncation=True,
+                                       max_length=TEXT_MAX_LENGTH, return_tensors="pt")
+                text = self.clip.text_model(input_ids=batch["input_ids"].to(self.device),
+                                            attention_mask=batch["attention_mask"].to(self.device))
+                outputs.append(self.clip.text_projection(text.pooler_output).float().cpu())  # (b, d)
+        return _unit(torch.cat(outputs))
+
+    def similarity(self, images: list[Image.Image], texts: list[str]) -> np.ndarray:
+        """Cosine similarity (n_images, n_texts) between image and text embeddings."""
+        return self.image_embeds(images) @ self.text_embeds(texts).T
+
+    def zero_shot(self, images: list[Image.Image], labels: list[str]) -> np.ndarray:
+        """Zero-shot probabilities (n_images, n_labels): softmax(logit_scale * cosine) over the labels."""
+        labels = _check_texts(labels, field_name="labels")
+        if len(labels) < 2:
+            raise InputError("labels", "at least 2 labels to choose between", labels)
+        return softmax(self.logit_scale * self.similarity(images, labels), axis=1)
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(x - max) / sum exp(x - max): numerically stable softmax along `axis`."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _unit(x: torch.Tensor) -> np.ndarray:
+    """Rows scaled to unit norm, as numpy float32 (n, d)."""
+    return torch.nn.functional.normalize(x.float(), dim=-1).numpy()
+
+
+def _check_images(images) -> list[Image.Image]:
+    if isinstance(images, Image.Image):
+        images = [images]
+    images = list(images or [])
+    if not images or not all(isinstance(i, Image.Image) for i in images):
+        raise InputError("images", "a non-empty list of PIL images", [type(i).__name__ for i in images])
+    return images
+
+
+def _check_texts(texts, field_name: str = "texts") -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts or [])
+    if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+        raise InputError(field_name, "a non-empty list of non-empty strings", texts)
+    return texts
+
+
+# ----------------------------------------------------------------------------------------------
+# loading (memoised per family and source; failures are remembered with their reason)
+_CACHE = LRUCache(VISION_CACHED)           # (family, source) -> VisionModel, or None when it failed
+_REASONS = LRUCache(VISION_CACHED * 4)     # (family, source) -> why it is unavailable
+_LOAD_LOCK = threading.Lock()
+
+
+def vision_source(model) -> tuple[str, str] | None:
+    """(source, about) of the family's CLIP vision model, or None when the family has none.
+
+    A model folder with its own clip/ (miniworld) uses it; otherwise the family adapter's choice.
+    """
+    source = model.adapter.vision
+    if source is not None and model.family == "miniworld":
+        local = model.folder / "clip" if model.folder is not None else None
+        if local is not None and local.is_dir():
+            return str(local), source[1]
+    return source
+
+
+def load_vision(model, progress: ProgressFn | None = None, refresh: bool = False) -> VisionModel | None:
+    """The CLIP vision model for a model's family, loaded on first use; None when unavailable here."""
+    source = vision_source(model)
+    family = model.family
+    if source is None:
+        return None
+    key = (family, source[0])
+    with _LOAD_LOCK:
+        if key in _CACHE and not refresh:
+            return _CACHE.peek(key)
+        if progress is not None:
+            progress(0.0, f"loading CLIP vision model {source[0]} (first use)")
+        try:
+            vision = _load(source[0], source[1], model.device, model.dtype)
+        except (OSError, ValueError, RuntimeError, ImportError) as error:
+            vision = None
+            _REASONS.put(key, _reason(source[0], error))
+            log.warning("CLIP vision model unavailable: %s", _REASONS.peek(key))
+        if progress is not None:
+            progress(1.0, "CLIP vision model ready" if vision else "CLIP vision model unavailable")
+        _CACHE.put(key, vision)
+        return vision
+
+
+def vision_on_disk(model) -> bool:
+    """Whether the family's CLIP vision model is a folder already here (no download to wait for)."""
+    source = vision_source(model)
+    return source is not None and Path(source[0]).is_dir()
+
+
+def vision_status(model) -> str:
+    """One line for the UI: which vision model serves this family, loaded or not, and why not."""
+    source = vision_source(model)
+    family = model.family
+    if source is None:
+        return f"No CLIP vision model is known for the model family {family!r}: image scores are off."
+    key = (family, source[0])
+    shown = "a built-in tiny CLIP" if source[0] == "builtin" else source[0]
+    if key in _CACHE:
+        if _CACHE.peek(key) is not None:
+            return f"CLIP vision model loaded: {shown} — {source[1]}."
+        return f"CLIP vision model unavailable: {_REASONS.peek(key, 'unknown reason')}."
+    return f"Optional, loaded on first use: {shown} — {source[1]}."
+
+
+def _reason(source: str, error: Exception) -> str:
+    if os.environ.get("HF_HUB_OFFLINE") == "1" and source.count("/") == 1 and not Path(source).exists():
+        return f"{source} is not in the local Hugging Face cache and the hub is off (HF_HUB_OFFLINE=1)"
+    if source != "builtin" and Path(source).is_absolute() and not Path(source).exists():
+        return f"{source} does not exist (train or download it first)"
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"{source} could not be loaded ({text[:200]})"
+
+
+def _load(source: str, about: str, device: torch.device, dtype: torch.dtype) -> VisionModel:
+    from transformers import CLIPModel, CLIPTokenizer
+
+    if source == "builtin":
+        clip, tokenizer = build_tiny_clip()
+        name, dtype = "tiny-random-clip", torch.float32
+    else:
+        if Path(source).is_absolute() and not Path(source).is_dir():
+            raise OSError(f"{source} does not exist")
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        clip = CLIPModel.from_pretrained(source, dtype=dtype, local_files_only=offline)
+        tokenizer = CLIPTokenizer.from_pretrained(source, local_files_only=offline)
+        name = source
+    clip = clip.to(device).eval()
+    return VisionModel(clip, tokenizer, name, about, int(clip.config.vision_config.image_size), device, dtype)

@@ -1,0 +1,52 @@
+"""Figures for the embedding views: per-token norms and the norm "spike" of prompt arithmetic."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from explorer.plots.steps import LAYOUT
+
+KIND_COLORS = {"start": "#7f7f7f", "word": "#4c72b0", "end": "#dd8452", "pad": "#c7c7c7"}
+
+
+def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[float],
+                       output_norms: list[float]) -> go.Figure:
+    """Bars per token position: |token embedding| before the transformer and |hidden state| after it."""
+    x = list(range(len(labels)))
+    colors = [KIND_COLORS.get(k, "#4c72b0") for k in kinds]
+    fig = go.Figure([
+        go.Bar(x=x, y=output_norms, name="|output| (what the UNet attends to)", marker_color=colors,
+               customdata=list(zip(labels, kinds)),
+               hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]})<br>|output| %{y:.3f}<extra></extra>"),
+        go.Scatter(x=x, y=input_norms, name="|input| (token embedding)", mode="lines+markers", yaxis="y2",
+                   line=dict(color="#55a868"), customdata=labels,
+                   hovertemplate="%{x}: %{customdata}<br>|input| %{y:.3f}<extra></extra>"),
+    ])
+    fig.update_layout(**LAYOUT, title="Vector norm per token (grey: start/padding, orange: end)",
+                      xaxis=dict(title="token position", tickmode="array", tickvals=x,
+                                 ticktext=[_short(label) for label in labels], tickangle=-60),
+                      yaxis=dict(title="|hidden state|"),
+                      yaxis2=dict(title="|token embedding|", overlaying="y", side="right", showgrid=False),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    return fig
+
+
+def arithmetic_norms_figure(result_norms: list[float], raw_norms: list[float], ingredient_norms: list[float],
+                            where: str, last: int | None = None) -> go.Figure:
+    """Per-token norm of the raw sum, the renormalised result and the ingredients' mean: the "spike"."""
+    n = last + 1 if last is not None else len(result_norms)
+    x = list(range(n))
+    fig = go.Figure([
+        go.Scatter(x=x, y=raw_norms[:n], name="raw sum", mode="lines+markers", line=dict(color="#c44e52")),
+        go.Scatter(x=x, y=ingredient_norms[:n], name="ingredients' mean", mode="lines",
+                   line=dict(color="#7f7f7f", dash="dash")),
+        go.Scatter(x=x, y=result_norms[:n], name="result used", mode="lines", line=dict(color="#4c72b0")),
+    ])
+    fig.update_layout(**LAYOUT, title=f"Norm per token of the {where}: raw sums spike",
+                      xaxis=dict(title="token position (0 = start)", dtick=1), yaxis_title="vector norm",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    return fig
+
+
+def _short(label: str, width: int = 10) -> str:
+    label = label.replace("</w>", "·").replace("<|startoftext|>", "START").replace("<|endoftext|>", "END")
+    return label if len(label) <= width else label[:width - 1] + "…"

@@ -1,0 +1,119 @@
+"""Figures of the concept map and of concept axes: arrays in, plotly Figures out."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explorer.concepts.projection import PROJECTION_NOTES
+
+# one colour per concept category (cycled), and one marker style per kind of query point
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b", "#ff9da6",
+           "#79706e", "#bab0ac", "#e45756", "#8cd17d"]
+QUERY_STYLE = {
+    "prompt": dict(symbol="star", size=20, color="#d62728", name="prompt"),
+    "result": dict(symbol="diamond", size=17, color="#111111", name="expression result"),
+    "ingredient": dict(symbol="circle-open", size=14, color="#111111", name="ingredient"),
+    "path": dict(symbol="circle", size=9, color="#6a3d9a", name="interpolation path"),
+    "image": dict(symbol="square", size=14, color="#17becf", name="generated image (CLIP image embedding)"),
+}
+MAP_HEIGHT = 600
+
+
+def concept_map_figure(result, title: str | None = None) -> go.Figure:
+    """Scatter of a MapResult: concepts coloured by category, query points highlighted, arrows and paths."""
+    fig = go.Figure()
+    coords, labels, kinds = result.coords, result.labels, result.kinds
+    # 1. concepts, one trace per category (the legend toggles them)
+    concept_rows = [i for i, k in enumerate(kinds) if k == "concept"]
+    categories = list(dict.fromkeys(result.categories[i] for i in concept_rows))
+    for c, category in enumerate(categories):
+        rows = [i for i in concept_rows if result.categories[i] == category]
+        fig.add_trace(go.Scatter(
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=category,
+            marker=dict(size=8, color=PALETTE[c % len(PALETTE)], opacity=0.75, line=dict(width=0)),
+            customdata=[[labels[i], category, float(result.scores[i])] for i in rows],
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>cosine to query: %{customdata[2]:.3f}"
+                          "<extra></extra>"))
+    # 2. the nearest few concepts get text labels (the rest on hover)
+    if concept_rows:
+        nearest = sorted(concept_rows, key=lambda i: -result.scores[i])[:12]
+        fig.add_trace(go.Scatter(x=coords[nearest, 0], y=coords[nearest, 1], mode="text", showlegend=False,
+                                 text=[labels[i] for i in nearest], textposition="top center",
+                                 textfont=dict(size=10, color="#444"), hoverinfo="skip"))
+    # 3. interpolation paths as lines
+    for group, rows in result.paths().items():
+        style = QUERY_STYLE["path"]
+        fig.add_trace(go.Scatter(
+            x=coords[rows, 0], y=coords[rows, 1], mode="lines+markers", name=f"path: {group}",
+            line=dict(color=style["color"], width=2), marker=dict(size=style["size"], color=style["color"]),
+            customdata=[[labels[i], "path", 1.0] for i in rows],
+            hovertemplate="<b>%{customdata[0]}</b><extra>interpolation</extra>"))
+    # 4. the other query points, one trace per kind, labelled
+    for kind, style in QUERY_STYLE.items():
+        rows = [i for i, k in enumerate(kinds) if k == kind]
+        if not rows or kind == "path":
+            continue
+        fig.add_trace(go.Scatter(
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers+text", name=style["name"],
+            text=[_short(labels[i]) for i in rows], textposition="bottom center",
+            textfont=dict(size=12, color=style["color"]), cliponaxis=False,
+            marker=dict(symbol=style["symbol"], size=style["size"], color=style["color"],
+                        line=dict(width=1.5, color="white" if kind != "ingredient" else style["color"])),
+            customdata=[[labels[i], kind, 1.0] for i in rows],
+            hovertemplate="<b>%{customdata[0]}</b><extra>" + style["name"] + "</extra>"))
+    # 5. arrows from each ingredient to its expression's result
+    for start, end in result.links():
+        fig.add_annotation(x=coords[end, 0], y=coords[end, 1], ax=coords[start, 0], ay=coords[start, 1],
+                           xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
+                           arrowsize=1.2, arrowwidth=1.5, arrowcolor="#555", opacity=0.8, standoff=6)
+    method = "UMAP (cosine)" if result.method == "umap" else "PCA"
+    fig.update_layout(
+        template="plotly_white", height=MAP_HEIGHT, margin=dict(l=10, r=10, t=50, b=10),
+        title=dict(text=title or f"{result.n_concepts} nearest concepts, {method}", font=dict(size=15)),
+        legend=dict(orientation="v", x=1.01, y=1, font=dict(size=11), itemsizing="constant"),
+        hovermode="closest", dragmode="pan", clickmode="event")
+    fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, title=None)
+    fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, title=None)
+    fig.layout.meta = {"projection_note": PROJECTION_NOTES[result.method]}
+    return fig
+
+
+def axis_figure(ranking, top: int = 15) -> go.Figure:
+    """Horizontal bars: the concepts that lie furthest toward each pole of a concept axis."""
+    n = min(top, len(ranking.labels) // 2 or 1)
+    rows = list(range(n)) + list(range(len(ranking.labels) - n, len(ranking.labels)))
+    rows = sorted(set(rows), key=lambda i: ranking.positions[i])
+    positions = np.asarray([ranking.positions[i] for i in rows])
+    colors = ["#4c78a8" if p < 0.5 else "#e45756" for p in positions]
+    fig = go.Figure(go.Bar(
+        y=[ranking.labels[i] for i in rows], x=positions - 0.5, base=0.5, orientation="h", marker_color=colors,
+        customdata=[[ranking.labels[i], ranking.categories[i], ranking.positions[i]] for i in rows],
+        hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>position %{customdata[2]:.3f}<extra></extra>"))
+    fig.add_vline(x=0.0, line_dash="dot", line_color="#4c78a8", annotation_text=ranking.pole_a,
+                  annotation_position="top")
+    fig.add_vline(x=1.0, line_dash="dot", line_color="#e45756", annotation_text=ranking.pole_b,
+                  annotation_position="top")
+    fig.update_layout(template="plotly_white", height=max(320, 18 * len(rows) + 90),
+                      margin=dict(l=10, r=10, t=60, b=40), showlegend=False,
+                      title=f"'{_short(ranking.pole_a, 24)}' (0) ↔ '{_short(ranking.pole_b, 24)}' (1)",
+                      xaxis_title="position on the axis")
+    return fig
+
+
+def warm_plotly() -> None:
+    """Import what plotly looks up lazily by drawing one tiny figure, and pandas (call before starting threads).
+
+    plotly checks `sys.modules.get("pandas")`: while another thread (umap's import) is still importing
+    pandas, it finds a partially initialised module and fails.
+    """
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        pass
+    fig = go.Figure(go.Scatter(x=np.zeros(2), y=np.zeros(2), customdata=[[0], [1]]))
+    fig.add_annotation(x=0.0, y=0.0, ax=1.0, ay=1.0, xref="x", yref="y", axref="x", ayref="y")
+    fig.to_json()
+
+
+def _short(label: str, limit: int = 40) -> str:
+    return label if len(label) <= limit else label[:limit - 1] + "…"

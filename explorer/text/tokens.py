@@ -1,0 +1,130 @@
+"""What the text encoder sees: word pieces, ids, start/end/padding tokens and the 77-token limit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from explorer.errors import InputError
+
+END_OF_WORD = "</w>"      # CLIP's BPE marks the last piece of each word with it
+
+
+@dataclass
+class TokenInfo:
+    position: int         # index in the 77-token sequence (or beyond it, when cut)
+    text: str             # the word piece as written, "</w>" marks the end of a word
+    id: int               # vocabulary id
+    kind: str             # "start", "word", "end", "pad" or "cut"
+    input_norm: float | None = None    # |token embedding| before the transformer
+    output_norm: float | None = None   # |hidden state| the UNet attends to
+    word: int | None = None            # index of the word this piece belongs to (content tokens only)
+
+
+@dataclass
+class TokenReport:
+    prompt: str
+    tokens: list[TokenInfo]
+    limit: int            # the encoder's sequence length (77 for CLIP)
+    used: int             # content tokens that fit (at most limit - 2)
+    cut_text: str         # the part of the prompt the limit cuts off ("" when all fits)
+
+    def rows(self) -> list[list]:
+        return [[t.position, t.text, t.id, t.kind,
+                 None if t.input_norm is None else round(t.input_norm, 3),
+                 None if t.output_norm is None else round(t.output_norm, 3)] for t in self.tokens]
+
+    def words(self) -> list[tuple[str, list[str]]]:
+        """Each word of the prompt as the tokenizer read it, with its pieces: [("sankt", ["san", "kt</w>"]), ...]."""
+        grouped: dict[int, list[str]] = {}
+        for t in self.tokens:
+            if t.word is not None:
+                grouped.setdefault(t.word, []).append(t.text)
+        return [("".join(pieces).replace(END_OF_WORD, ""), pieces) for _, pieces in sorted(grouped.items())]
+
+    def split_words(self) -> list[tuple[str, list[str]]]:
+        """Words the vocabulary does not hold whole: broken into several pieces (often non-English words)."""
+        return [(word, pieces) for word, pieces in self.words() if len(pieces) > 1]
+
+    @property
+    def end_position(self) -> int:
+        """Position of the end token, whose final hidden state is the pooled vector."""
+        return self.used + 1
+
+    def summary(self) -> str:
+        words = sum(1 for t in self.tokens if t.kind in ("word", "cut"))
+        text = f"{words} word-piece tokens; {self.used} of {self.limit - 2} fit between the start and end tokens."
+        split = self.split_words()
+        if split:
+            shown = "; ".join(f"'{w}' → {' + '.join(p.replace(END_OF_WORD, '') for p in pieces)}"
+                              for w, pieces in split[:8])
+            text += (f" {len(split)} word(s) are not in the vocabulary whole and are split into pieces: {shown}"
+                     f"{' …' if len(split) > 8 else ''}. The encoder sees these fragments, not the words.")
+        if self.cut_text:
+            text += f" Cut by the {self.limit}-token limit: '{self.cut_text}'."
+        return text
+
+
+def tokenize(model, *args, **kwargs):
+    """model.tokenizer(...) under the model's lock: the fast tokenizer's padding settings are shared state.
+
+    transformers 5's CLIPTokenizer is the Rust fast tokenizer, whose padding and truncation settings
+    are state shared between threads: two threads tokenizing at once corrupt each other's output.
+    """
+    with model.lock:
+        return model.tokenizer(*args, **kwargs)
+
+
+def _content_ids(model, text: str) -> list[int]:
+    return tokenize(model, text, add_special_tokens=False, truncation=False)["input_ids"]
+
+
+def check_prompt_length(model, text: str, field: str = "prompt") -> None:
+    """Refuse a prompt longer than the encoder reads, naming the words that would be cut."""
+    if not text:
+        return
+    tokenizer = model.tokenizer
+    ids = _content_ids(model, text)
+    room = tokenizer.model_max_length - 2
+    if len(ids) > room:
+        cut = tokenizer.decode(ids[room:]).strip()
+        raise InputError(field, f"at most {room} tokens (the text encoder reads {tokenizer.model_max_length}"
+                         " including its start and end tokens)", f"{len(ids)} tokens",
+                         hint=f"These words would be cut: '{cut}'")
+
+
+def inspect_tokens(model, prompt: str) -> TokenReport:
+    """Tokens, ids, start/end/padding, where the limit cuts, and per-token vector norms."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InputError("prompt", "a non-empty prompt", prompt)
+    tokenizer, encoder = model.tokenizer, model.text_encoder
+    limit = tokenizer.model_max_length
+    content = _content_ids(model, prompt)
+    used = min(len(content), limit - 2)
+    ids = tokenize(model, prompt, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
+    input_ids = ids["input_ids"].to(encoder.device)                     # (1, 77)
+    with torch.no_grad():
+        inputs = encoder.get_input_embeddings()(input_ids)[0]           # (77, d)
+        hidden = encoder(input_ids)[0][0]                               # (77, d)
+    names = tokenizer.convert_ids_to_tokens(input_ids[0].tolist())
+    word_of = _word_indices(tokenizer.convert_ids_to_tokens(content))     # one per content token
+    tokens = []
+    for position, (token_id, name) in enumerate(zip(input_ids[0].tolist(), names)):
+        kind = "start" if position == 0 else "word" if position <= used else "end" if position == used + 1 else "pad"
+        tokens.append(TokenInfo(position, name, token_id, kind, float(inputs[position].norm()),
+                                float(hidden[position].norm()), word_of[position - 1] if kind == "word" else None))
+    cut_ids = content[limit - 2:]
+    for offset, (token_id, name) in enumerate(zip(cut_ids, tokenizer.convert_ids_to_tokens(cut_ids))):
+        tokens.append(TokenInfo(limit + offset, name, token_id, "cut", word=word_of[limit - 2 + offset]))
+    cut_text = tokenizer.decode(cut_ids).strip() if cut_ids else ""
+    return TokenReport(prompt, tokens, limit, used, cut_text)
+
+
+def _word_indices(pieces: list[str]) -> list[int]:
+    """Word number of each BPE piece: a word ends with the piece carrying END_OF_WORD."""
+    indices, word = [], 0
+    for piece in pieces:
+        indices.append(word)
+        if piece.endswith(END_OF_WORD):
+            word += 1
+    return indices

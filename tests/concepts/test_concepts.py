@@ -1,0 +1,181 @@
+"""Vocabularies and the concept index: format, bad lists, padding equivalence, cache round trip, neighbours."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.cache import LRUCache
+from explorer.concepts.index import ConceptIndex
+from explorer.concepts.vocabularies import (Vocabulary, add_vocabulary, available_vocabularies, builtin_vocabulary,
+                                            load_vocabulary, parse_vocabulary, tokenizer_vocabulary)
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError
+from explorer.models.loaded import INDEXES_CACHED
+from explorer.text.encoding import encode_pooled
+
+WORDS = ["a red fox", "a blue whale", "an oak tree", "snow", "the desert at noon", "a violin", "rust", "marble",
+         "an astronaut", "a lighthouse at dawn", "fog", "a cat", "a dog", "copper", "gold", "velvet"]
+
+
+def small_vocabulary(name="small"):
+    return Vocabulary(name, WORDS, ["things"] * 8 + ["more"] * 8)
+
+
+def fresh(model):
+    """Forget the in-memory indexes so the next call must read the disk cache."""
+    model.concept_indexes = LRUCache(INDEXES_CACHED)
+
+
+def test_format_comments_blank_lines_and_categories():
+    text = "# Materials: a comment\nbrushed steel\n\n  white marble  \n[fabrics]\nvelvet\n# not #inline\nsilk # kept\n"
+    vocab = parse_vocabulary(text, "materials")
+    assert vocab.entries == ["brushed steel", "white marble", "velvet", "silk # kept"]
+    assert vocab.categories == ["materials", "materials", "fabrics", "fabrics"]
+
+
+def test_hash_depends_on_content_not_name():
+    a, b = small_vocabulary("a"), small_vocabulary("b")
+    assert a.hash == b.hash and len(a.hash) == 64
+    assert Vocabulary("a", WORDS[:-1], ["x"] * 15).hash != a.hash
+
+
+@pytest.mark.parametrize("text,message", [
+    ("# only a comment\n\n", "at least one entry"),
+    ("cat\nCat\n", "duplicate"),
+    ("a  red fox\na red   fox\n", "duplicate"),
+])
+def test_bad_vocabularies_are_refused(tmp_path, text, message):
+    path = tmp_path / "mine.txt"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_vocabulary(path)
+
+
+def test_too_large_and_missing_and_binary(tmp_path):
+    path = tmp_path / "big.txt"
+    path.write_text("\n".join(f"word{i}" for i in range(30)))
+    with pytest.raises(InputError, match="at most 20 entries"):
+        load_vocabulary(path, limit=20)
+    with pytest.raises(InputError, match="existing UTF-8 text file"):
+        load_vocabulary(tmp_path / "nope.txt")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\x00abc")
+    with pytest.raises(InputError, match="UTF-8"):
+        load_vocabulary(tmp_path / "bin.txt")
+
+
+def test_builtin_and_tokenizer_vocabularies(tiny_model):
+    builtin = builtin_vocabulary(tiny_model)
+    assert len(builtin) >= 3000 and len(builtin.category_names) >= 8
+    assert len({e.lower() for e in builtin.entries}) == len(builtin)
+    tokens = tokenizer_vocabulary(tiny_model)
+    assert len(tokens) > 30000 and all(t.isalpha() and t.islower() for t in tokens.entries)
+    assert {"cat", "winter", "painting"} <= set(tokens.entries)
+    assert available_vocabularies(tiny_model)[:2] == ["concepts", "tokenizer"]
+
+
+def test_user_vocabulary_is_registered():
+    name = add_vocabulary(small_vocabulary("my words"))
+    assert name in available_vocabularies()
+    with pytest.raises(InputError, match="vocabulary name"):
+        add_vocabulary(small_vocabulary("concepts"))
+
+
+def test_dynamic_padding_equals_77_token_padding(tiny_model):
+    prompts = ["a", "a red fox", "a lighthouse at dawn, oil painting by an old master, dramatic light"]
+    dynamic = encode_pooled(tiny_model, prompts)                                   # padded to the longest
+    tokenizer, encoder = tiny_model.tokenizer, tiny_model.text_encoder
+    ids = tokenizer(prompts, padding="max_length", max_length=77, truncation=True, return_tensors="pt")
+    with torch.no_grad():
+        padded = encoder(ids["input_ids"]).pooler_output                          # (3, d) at 77 tokens
+    torch.testing.assert_close(dynamic, padded, atol=1e-5, rtol=1e-5)
+
+
+def test_index_build_and_cache_round_trip(tiny_model, tmp_path):
+    fresh(tiny_model)
+    calls = []
+    built = ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path,
+                                   progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (16, 16) and "Encoded 16 entries" in built.note and built.path.is_file()
+    assert built.embeddings.shape == (16, tiny_model.text_encoder.config.hidden_size)
+    assert built.embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(built.embeddings, axis=1), 1.0, atol=1e-5)
+    # rows follow the vocabulary order even though encoding batches by length
+    expected = encode_pooled(tiny_model, [WORDS[5]])[0].numpy()
+    np.testing.assert_allclose(built.embeddings[5], expected / np.linalg.norm(expected), atol=1e-5)
+    assert ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path) is built   # memoised
+    fresh(tiny_model)
+    loaded = ConceptIndex.for_model(tiny_model, small_vocabulary("renamed"), cache_dir=tmp_path)
+    assert loaded is not built and "from the cache" in loaded.note
+    np.testing.assert_array_equal(loaded.embeddings, built.embeddings)
+
+
+@pytest.mark.parametrize("damage", [b"not a zip file", b""])
+def test_corrupt_cache_is_rebuilt_and_said(tiny_model, tmp_path, damage):
+    fresh(tiny_model)
+    built = ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path)
+    built.path.write_bytes(damage)
+    fresh(tiny_model)
+    rebuilt = ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path)
+    assert "unreadable" in rebuilt.note and "rebuilt" in rebuilt.note
+    np.testing.assert_allclose(rebuilt.embeddings, built.embeddings, atol=1e-6)
+    fresh(tiny_model)
+    assert "from the cache" in ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path).note
+
+
+def test_vocabulary_over_the_configured_limit(tiny_model, tmp_path):
+    config = ExplorerConfig(cache_dir=tmp_path, max_vocabulary=10)
+    fresh(tiny_model)
+    with pytest.raises(InputError, match="at most 10 entries"):
+        ConceptIndex.for_model(tiny_model, small_vocabulary(), config=config)
+
+
+def test_nearest_matches_brute_force(tiny_model, tmp_path):
+    rng = np.random.default_rng(0)
+    n, d = 500, 24
+    vectors = rng.normal(size=(n, d)).astype(np.float32)
+    vocab = Vocabulary("random", [f"entry {i}" for i in range(n)], ["c"] * n)
+    index = ConceptIndex(vocab, vectors / np.linalg.norm(vectors, axis=1, keepdims=True))
+    queries = rng.normal(size=(3, d)).astype(np.float32)
+    results = index.nearest(queries, k=7)
+    assert len(results) == 3
+    for query, found in zip(queries, results):
+        cosine = [float(v @ query / np.linalg.norm(v) / np.linalg.norm(query)) for v in vectors]   # brute force
+        expected = sorted(range(n), key=lambda i: -cosine[i])[:7]
+        assert [nb.label for nb in found] == [f"entry {i}" for i in expected]
+        np.testing.assert_allclose([nb.score for nb in found], [cosine[i] for i in expected], atol=1e-5)
+    single = index.nearest(torch.from_numpy(queries[0]), k=3, exclude=[results[0][0].label.upper()])
+    assert [nb.label for nb in single] == [nb.label for nb in results[0][1:4]]
+
+
+@pytest.mark.parametrize("k", [0, -1, 501, 2.5, True, "3"])
+def test_bad_k_and_shapes(k):
+    index = ConceptIndex(small_vocabulary(), np.eye(16, dtype=np.float32))
+    with pytest.raises(InputError, match="k: expected an integer"):
+        index.nearest(np.ones(16), k=k)
+
+
+def test_bad_query_vectors():
+    index = ConceptIndex(small_vocabulary(), np.eye(16, dtype=np.float32))
+    with pytest.raises(InputError, match="shape"):
+        index.nearest(np.ones(15))
+    with pytest.raises(InputError, match="non-zero"):
+        index.nearest(np.zeros(16))
+
+
+def test_float16_first_pass_is_exact_on_a_large_index():
+    """Above HALF_MIN_ENTRIES the index scores in float16 first; the top k must equal brute force."""
+    import numpy as np
+
+    from explorer.concepts.index import HALF_MIN_ENTRIES, ConceptIndex
+    from explorer.concepts.vocabularies import Vocabulary
+
+    rng = np.random.default_rng(0)
+    n, d = HALF_MIN_ENTRIES + 1000, 64
+    centers = rng.standard_normal((20, d)).astype(np.float32)      # clusters make near-ties common
+    emb = centers[rng.integers(0, 20, n)] + 0.2 * rng.standard_normal((n, d)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    index = ConceptIndex(Vocabulary("big", [f"w{i}" for i in range(n)], ["c"] * n), emb)
+    for query in rng.standard_normal((20, d)).astype(np.float32) + centers[:20]:
+        exact = np.argsort(-(emb @ (query / np.linalg.norm(query))), kind="stable")[:15]
+        assert [nb.index for nb in index.nearest(query, k=15)] == exact.tolist()

@@ -1,0 +1,66 @@
+"""The Generate tab through the HTTP API (gradio_client), as a script or another program would call it."""
+from __future__ import annotations
+
+import pytest
+from gradio_client import handle_file
+from PIL import Image
+
+from explorer.outputs.png import read_png_recipe
+
+
+def _generate(client, **overrides):
+    args = dict(prompt="a lighthouse", negative_prompt="", seed=3, randomize=False, steps=3, guidance=7.5,
+                width=64, height=64, scheduler="ddim", preview="approx")
+    args.update(overrides)
+    return client.predict(*args.values(), api_name="/generate")
+
+
+def test_generate_returns_image_steps_and_recipe(client, app_config):
+    image, noisy, x0, _plot, status, recipe_json, parameters, files, history, seed, _fwd = _generate(client)
+    assert "Done" in status and seed == 3
+    assert len(noisy) == len(x0) == 3
+    recipe = read_png_recipe(image)
+    assert recipe.prompt == "a lighthouse" and recipe.seed == 3 and recipe.steps == 3
+    assert "Seed: 3" in parameters and '"seed": 3' in recipe_json
+    assert len(files) == 3 and len(history) == 1
+
+
+def test_outputs_are_never_overwritten(client):
+    first = _generate(client, seed=11)[0]
+    second = _generate(client, seed=11)[0]
+    assert read_png_recipe(first) == read_png_recipe(second)
+    saved = [p for p in (first, second)]
+    assert len(set(saved)) == 2
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("width", 65, "width: expected a multiple of 8"),
+    ("height", 4096, "height: expected a number in [32, 256], received 4096"),
+    ("steps", 0, "steps: expected a number in [1, 50], received 0"),
+    ("seed", 2**32, "seed: expected an integer in [0, 4294967295]"),
+    ("seed", -5, "seed: expected an integer in [0, 4294967295]"),
+    ("seed", 1.5, "seed: expected an integer in [0, 4294967295], received 1.5"),
+    ("scheduler", "magic", "scheduler: expected one of"),
+    ("prompt", "  ", "prompt: expected a non-empty prompt"),
+    ("prompt", "cat " * 80, "prompt: expected at most 75 tokens"),
+    ("guidance", 99, "guidance: expected a number in [0, 30], received 99"),
+    ("preview", "none", "preview: expected one of approx, taesd, full"),
+])
+def test_bad_input_is_named_and_server_keeps_serving(client, field, value, message):
+    with pytest.raises(Exception) as info:
+        _generate(client, **{field: value})
+    assert message in str(info.value)
+    assert "Done" in _generate(client, steps=1)[4]       # the server is still serving
+
+
+def test_load_recipe_from_png(client):
+    image = _generate(client, seed=42, prompt="a red fox")[0]
+    fields = client.predict(handle_file(image), api_name="/load_recipe")
+    assert fields[0] == "a red fox" and fields[2] == 42
+
+
+def test_forward_process(client, tmp_path):
+    path = tmp_path / "in.png"
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(path)
+    gallery = client.predict(handle_file(str(path)), 4, "approx", api_name="/forward_process")
+    assert len(gallery) == 4 and gallery[0]["caption"].startswith("t = 0")
