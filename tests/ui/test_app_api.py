@@ -64,3 +64,24 @@ def test_forward_process(client, tmp_path):
     Image.new("RGB", (64, 64), (200, 30, 30)).save(path)
     gallery = client.predict(handle_file(str(path)), 4, "approx", api_name="/forward_process")
     assert len(gallery) == 4 and gallery[0]["caption"].startswith("t = 0")
+
+
+def test_a_loaded_recipe_keeps_its_kind(app_url):
+    """A PNG of a blend panel (Composable AND), loaded in the Generate tab, is remade as AND, not as plain text."""
+    import numpy as np
+    from gradio_client import Client
+
+    from tests.generation.test_legacy_recipes import LEGACY
+
+    client = Client(app_url, verbose=False)              # a fresh session: the loaded recipe is per session
+    png = LEGACY / "blend-and.png"
+    prompt, negative, seed, steps, guidance, width, height, scheduler, preview = \
+        client.predict(handle_file(str(png)), api_name="/load_recipe")
+    assert prompt == "van Gogh AND astronaut"
+    out = client.predict(prompt, negative, seed, False, steps, guidance, width, height, scheduler, preview,
+                         api_name="/generate")
+    assert read_png_recipe(out[0]).blend.operator == "and"
+    assert np.array_equal(np.asarray(Image.open(out[0]).convert("RGB")), np.asarray(Image.open(png).convert("RGB")))
+    edited = client.predict("a red fox", negative, seed, False, steps, guidance, width, height, scheduler, preview,
+                            api_name="/generate")
+    assert read_png_recipe(edited[0]).blend is None                  # an edited prompt is a plain prompt again
