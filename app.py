@@ -25,9 +25,13 @@ def parse_args(argv: list[str] | None = None) -> ExplorerConfig:
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="open a public gradio.live link (opt-in)")
     parser.add_argument("--outputs", default="outputs", help="folder for saved images (never overwritten)")
+    parser.add_argument("--vocabulary", action="append", default=[], metavar="PATH",
+                        help="a concept list (assets/concepts format) shared with every user; repeat for several. "
+                             "Lists users upload stay theirs alone")
     args = parser.parse_args(argv)
     return ExplorerConfig(model=args.model, device=args.device, dtype=args.dtype, host=args.host, port=args.port,
-                          share=args.share, outputs_dir=Path(args.outputs))
+                          share=args.share, outputs_dir=Path(args.outputs),
+                          shared_vocabularies=tuple(Path(p) for p in args.vocabulary))
 
 
 def create_demo(config: ExplorerConfig):

@@ -42,6 +42,11 @@ class LRUCache:
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
 
+    def pop(self, key: Hashable, default=None):
+        """Remove and return the value (default when missing)."""
+        with self._lock:
+            return self._items.pop(key, default)
+
     def peek(self, key: Hashable, default=None):
         """The value without computing or reordering (None when missing)."""
         with self._lock:

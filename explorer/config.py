@@ -32,3 +32,24 @@ class ExplorerConfig:
     queue_size: int = 32                     # waiting requests before the queue says "full"
     max_vocabulary: int = 60_000             # most entries in one concept vocabulary (CLIP's whole words: ~33k)
     max_map_neighbors: int = 1000            # most nearby concepts (k) drawn in one concept map
+    # --- one server, many users: what a single user may ask of the shared process ---
+    shared_vocabularies: tuple = ()          # paths of lists the operator shares with every user (--vocabulary)
+    max_upload_bytes: int = 16_000_000       # largest uploaded file (a vocabulary, an image, a PNG recipe)
+    max_upload_entries: int = 5_000          # most entries in one uploaded vocabulary
+    max_entry_chars: int = 200               # longest entry of an uploaded vocabulary
+    max_session_vocabularies: int = 4        # lists one user may add (each is theirs alone)
+    max_image_pixels: int = 4096 * 4096      # largest image (width x height) decoded from an upload
+    max_pixel_steps_cpu: int = 512 * 512 * 50      # compute budget per image on a CPU: width x height x steps
+    max_pixel_steps_gpu: int = 1024 * 1024 * 150   # the same on an accelerator
+    max_request_seconds_cpu: float = 900.0   # a streamed request (generate, walk, search, probe) stops after this
+    max_request_seconds_gpu: float = 300.0   # the same on an accelerator
+    max_queued_per_session: int = 3          # requests one user may have waiting or running at once
+    max_sessions: int = 500                  # users whose state (history, lists, stop flags) is kept; oldest dropped
+
+    def pixel_step_budget(self, device_type: str) -> int:
+        """width x height x steps one image may cost on this kind of device."""
+        return self.max_pixel_steps_cpu if device_type == "cpu" else self.max_pixel_steps_gpu
+
+    def request_seconds(self, device_type: str) -> float:
+        """How long one streamed request may run on this kind of device."""
+        return self.max_request_seconds_cpu if device_type == "cpu" else self.max_request_seconds_gpu

@@ -31,11 +31,11 @@ def app_config(tmp_path_factory):
 @pytest.fixture(scope="session")
 def app_url(tiny_model, app_config):
     """The whole app (every tab) launched in this process on a free localhost port."""
-    from explorer.ui.app import build_demo
+    from explorer.ui.app import build_demo, launch_kwargs
 
     demo = build_demo(tiny_model, app_config)
-    _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                            allowed_paths=[str(app_config.outputs_dir)])
+    settings = {**launch_kwargs(app_config), "server_port": None}           # as app.py launches it, on a free port
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **settings)
     yield url
     demo.close()
 

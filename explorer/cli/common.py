@@ -6,13 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.models.loading import load_model
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 from explorer.outputs.saving import new_file
 
-__all__ = ["add_model_args", "config_from", "load", "new_file", "out_dir", "print_json"]
+__all__ = ["add_model_args", "config_from", "load", "new_file", "out_dir", "print_json", "vocabulary_arg"]
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,13 @@ def out_dir(path: str) -> Path:
         raise InputError("out_dir", "a new or empty folder (outputs are never overwritten)", str(folder))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def vocabulary_arg(name: str, config: ExplorerConfig):
+    """--vocabulary: "concepts", "tokenizer", or the path of a list in the assets/concepts format."""
+    if name in (BUILTIN, TOKENIZER):
+        return name
+    return load_vocabulary(Path(name), limit=config.max_vocabulary)
 
 
 def print_json(data) -> None:

@@ -5,7 +5,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+from explorer.cli.common import add_model_args, config_from, load, new_file, print_json, vocabulary_arg
 from explorer.concepts.neighbors import nearest_concepts
 from explorer.explore.blends import OPERATORS, compare
 from explorer.generation.recipe import recipe_defaults
@@ -31,7 +31,8 @@ def register(subparsers) -> None:
     text.add_argument("--expr", help="prompt expression, e.g. '\"van gogh\" + astronaut'")
     text.add_argument("--prompt", help="a plain prompt (no arithmetic parsing)")
     p.add_argument("--k", type=int, default=10, help="number of neighbours (default 10)")
-    p.add_argument("--vocabulary", default="concepts", help="concepts (curated), tokenizer, or a registered name")
+    p.add_argument("--vocabulary", default="concepts", help="concepts (curated), tokenizer, or a path to your own "
+                   "list (assets/concepts format)")
     p.add_argument("--space", default="conditioning", help="conditioning, token or pooled (default conditioning)")
     p.add_argument("--exclude-terms", action="store_true", help="leave the expression's own phrases out")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -80,11 +81,13 @@ def run_tokens(args) -> int:
 
 
 def run_neighbors(args) -> int:
+    config = config_from(args)
+    vocabulary = vocabulary_arg(args.vocabulary, config)
     model = load(args)
     kind, text = ("prompt", args.prompt) if args.prompt is not None else ("expression", args.expr)
-    expression, _, neighbors, note = nearest_concepts(model, text, args.k, args.vocabulary, kind=kind,
+    expression, _, neighbors, note = nearest_concepts(model, text, args.k, vocabulary, kind=kind,
                                                       space=args.space, exclude_terms=args.exclude_terms,
-                                                      config=config_from(args))
+                                                      config=config)
     if note:
         print(note, file=sys.stderr)
     if args.json:

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+from explorer.cli.common import add_model_args, config_from, load, new_file, print_json, vocabulary_arg
 from explorer.concepts.axes import check_poles, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex
 from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, METHODS, PROJECTION_NOTES, concept_map,
                                           query_points)
-from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.errors import InputError
 from explorer.plots.map import concept_map_figure
 
@@ -44,8 +42,7 @@ def register(subparsers) -> None:
 
 
 def _index(model, name: str, config):
-    vocabulary = name if name in (BUILTIN, TOKENIZER) else load_vocabulary(Path(name), limit=config.max_vocabulary)
-    index = ConceptIndex.for_model(model, vocabulary, config=config)
+    index = ConceptIndex.for_model(model, vocabulary_arg(name, config), config=config)
     print(f"note: {index.note}", file=sys.stderr)
     return index
 

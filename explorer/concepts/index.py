@@ -82,13 +82,13 @@ class ConceptIndex:
         vocab = resolve_vocabulary(model, vocabulary)
         cache_dir = Path(cache_dir) if cache_dir is not None else Path(config.cache_dir)
         with model.index_lock:                     # one build per model at a time (warm-up vs. a request)
-            key = (vocab.hash, str(cache_dir))
+            key = (vocab.hash, vocab.name, str(cache_dir))
             if key in model.concept_indexes:
                 return model.concept_indexes.peek(key)
             vocab.check(config.max_vocabulary)
             model_key = model_cache_key(model)
             path = cache_dir / model_key / f"{vocab.hash[:24]}.npz"
-            index, problem = read_cache(path, vocab, model_key)
+            index, problem = read_cache(path, vocab, model_key) if vocab.cache else (None, "")
             if index is None:
                 started = time.perf_counter()
                 model.index_build = (vocab.name, 0, len(vocab))       # seen by callers waiting for the lock
@@ -103,10 +103,11 @@ class ConceptIndex:
                 finally:
                     model.index_build = None
                 index = cls(vocab, vectors, model_key, path)
-                saved = write_cache(path, index)
+                saved = write_cache(path, index) if vocab.cache else None
                 index.note = (f"{problem} " if problem else "") + \
                     f"Encoded {len(vocab)} entries of '{vocab.name}' in {time.perf_counter() - started:.1f} s" + \
-                    (f"; cached at {path}." if saved else " (the cache folder is not writable: not cached).")
+                    {True: "; cached on disk.", False: " (the cache folder is not writable: not cached).",
+                     None: " (kept in memory for this session)."}[saved]
                 if problem:
                     log.warning(index.note)
             model.concept_indexes.put(key, index)
@@ -242,9 +243,9 @@ def read_cache(path: Path, vocab: Vocabulary, model_key: str) -> tuple[ConceptIn
         if vectors.ndim != 2 or vectors.shape[0] != len(vocab) or not np.all(np.isfinite(vectors)):
             raise ValueError(f"its embeddings have shape {vectors.shape} or are not finite")
     except Exception as error:  # noqa: BLE001 - any unreadable file (zip, pickle, json, shape) is rebuilt
-        return None, f"The cached index {path} was unreadable ({type(error).__name__}: {error}); rebuilt it."
+        return None, f"The cached index {path.name} was unreadable ({type(error).__name__}: {error}); rebuilt it."
     index = ConceptIndex(vocab, vectors, model_key, path, note=f"Loaded {len(vocab)} entries of '{vocab.name}' "
-                                                                  f"from the cache {path}.")
+                                                                  "from the disk cache.")
     return index, ""
 
 

@@ -36,6 +36,7 @@ class Vocabulary:
     name: str
     entries: list[str]
     categories: list[str]
+    cache: bool = True          # write its index to the disk cache (a user's upload is kept in memory only)
 
     def __post_init__(self):
         if len(self.entries) != len(self.categories):
@@ -119,6 +120,23 @@ def load_vocabulary(path_or_file, name: str | None = None, limit: int | None = N
     return parse_vocabulary(raw, name or stem, default_category=stem).check(limit)
 
 
+def load_upload(path, name: str | None, config: ExplorerConfig) -> Vocabulary:
+    """A user's uploaded list, within the upload limits (bytes, entries, entry length); never cached on disk."""
+    path = Path(str(path))
+    if not path.is_file():
+        raise InputError("vocabulary file", "an uploaded .txt file", path.name)
+    size = path.stat().st_size
+    if size > config.max_upload_bytes:
+        raise InputError("vocabulary file", f"at most {config.max_upload_bytes:,} bytes", f"{size:,} bytes")
+    vocabulary = load_vocabulary(path, name=name or path.stem, limit=config.max_upload_entries)
+    long = [e for e in vocabulary.entries if len(e) > config.max_entry_chars]
+    if long:
+        raise InputError("vocabulary file", f"entries of at most {config.max_entry_chars} characters",
+                         f"{len(long)} longer entr{'y' if len(long) == 1 else 'ies'}, e.g. {long[0][:40]!r}…")
+    vocabulary.cache = False
+    return vocabulary
+
+
 def builtin_vocabulary(model) -> Vocabulary:
     """The curated list: the model folder's own concepts.txt (miniworld ships one), else assets/concepts/*.txt."""
     own = model.folder / "concepts.txt" if model.folder is not None else None
@@ -139,38 +157,70 @@ def tokenizer_vocabulary(model) -> Vocabulary:
     return Vocabulary(TOKENIZER, words, ["tokens"] * len(words)).check()
 
 
-_USER_VOCABULARIES: dict[str, Vocabulary] = {}
-_REGISTRY_LOCK = threading.Lock()
+class Shelf:
+    """The vocabularies one owner added: a user's session, or the operator's lists shared with every user.
+
+    A shelf is bounded (lists and entries) and private to its owner: names on one shelf are not
+    visible from another. A session's shelf sees the shared shelf's lists too, read-only.
+    """
+
+    def __init__(self, max_lists: int = 4, shared: "Shelf | None" = None):
+        self.max_lists, self.shared = max_lists, shared
+        self._lists: dict[str, Vocabulary] = {}
+        self._lock = threading.Lock()
+
+    def add(self, vocabulary: Vocabulary, limit: int | None = None) -> str:
+        """Put a checked list on the shelf under its name (replacing this owner's list of that name)."""
+        limit = ExplorerConfig().max_vocabulary if limit is None else limit
+        vocabulary.check(limit)
+        name = check_list_name(vocabulary.name, self.shared.names() if self.shared else ())
+        with self._lock:
+            if name not in self._lists and len(self._lists) >= self.max_lists:
+                raise InputError("vocabulary", f"at most {self.max_lists} lists of your own (replace one by "
+                                 "uploading under its name)", f"a list number {len(self._lists) + 1}")
+            self._lists[name] = vocabulary
+        return name
+
+    def names(self) -> list[str]:
+        """Names to pick a vocabulary by: "concepts", "tokenizer", the shared lists, then this owner's."""
+        shared = self.shared.names()[2:] if self.shared else []
+        with self._lock:
+            return [BUILTIN, TOKENIZER, *shared, *self._lists]
+
+    def get(self, name: str) -> Vocabulary | None:
+        with self._lock:
+            found = self._lists.get(name)
+        return found if found is not None or self.shared is None else self.shared.get(name)
 
 
-def add_vocabulary(vocabulary: Vocabulary, limit: int | None = None) -> str:
-    """Register a user's list for this process (all models); returns the name to pick it by."""
-    limit = ExplorerConfig().max_vocabulary if limit is None else limit
-    vocabulary.check(limit)
-    name = (vocabulary.name or "").strip()
-    if not name or name in (BUILTIN, TOKENIZER):
-        raise InputError("vocabulary name", f"a name other than {BUILTIN!r} and {TOKENIZER!r}", vocabulary.name)
-    with _REGISTRY_LOCK:
-        _USER_VOCABULARIES[name] = vocabulary
+LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,47}")     # a list name a person can type and read back
+
+
+def check_list_name(name, taken=()) -> str:
+    """A list name: 1-48 letters, digits, spaces, '_', '.' or '-', not a built-in or shared name."""
+    if not isinstance(name, str) or not LIST_NAME.fullmatch(name.strip()):
+        raise InputError("vocabulary name", "1-48 letters, digits, spaces, '_', '.' or '-', starting with a letter "
+                         "or digit", name if not isinstance(name, str) or len(name) < 60 else name[:60] + "…")
+    name = name.strip()
+    if name in (BUILTIN, TOKENIZER) or name in taken:
+        raise InputError("vocabulary name", f"a name other than {', '.join([BUILTIN, TOKENIZER, *taken])}", name)
     return name
 
 
-def available_vocabularies(model=None) -> list[str]:
-    """Names to pick a vocabulary by: "concepts", "tokenizer", then the user-added ones."""
-    with _REGISTRY_LOCK:
-        return [BUILTIN, TOKENIZER, *_USER_VOCABULARIES]
+def available_vocabularies(shelf: Shelf | None = None) -> list[str]:
+    """Names to pick a vocabulary by: "concepts", "tokenizer", then the shelf's lists."""
+    return shelf.names() if shelf is not None else [BUILTIN, TOKENIZER]
 
 
-def resolve_vocabulary(model, vocabulary: str | Vocabulary) -> Vocabulary:
-    """A Vocabulary from a name in available_vocabularies(model), or the Vocabulary itself."""
+def resolve_vocabulary(model, vocabulary: str | Vocabulary, shelf: Shelf | None = None) -> Vocabulary:
+    """A Vocabulary from a name ("concepts", "tokenizer" or one on the shelf), or the Vocabulary itself."""
     if isinstance(vocabulary, Vocabulary):
         return vocabulary
     if vocabulary == BUILTIN:
         return model.vocabularies.get(BUILTIN, lambda: builtin_vocabulary(model))
     if vocabulary == TOKENIZER:
         return model.vocabularies.get(TOKENIZER, lambda: tokenizer_vocabulary(model))
-    with _REGISTRY_LOCK:
-        found = _USER_VOCABULARIES.get(vocabulary)
+    found = shelf.get(vocabulary) if shelf is not None and isinstance(vocabulary, str) else None
     if found is None:
-        raise InputError("vocabulary", f"one of {', '.join(available_vocabularies(model))}", vocabulary)
+        raise InputError("vocabulary", f"one of {', '.join(available_vocabularies(shelf))}", vocabulary)
     return found

@@ -17,7 +17,7 @@ from explorer.config import ExplorerConfig
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise
-from explorer.generation.recipe import Recipe, validate
+from explorer.generation.recipe import Recipe, check_budget, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.watch import StepPreview, StepWatcher
 from explorer.models.conditioning import Conditioning
@@ -40,8 +40,9 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
 
     `conditioning` and `latents` default to the recipe's own (pass arrays to explore without editing code).
     """
-    # 1. validate
+    # 1. validate, within the device's compute budget
     validate(recipe, config)
+    check_budget(recipe, model.device.type, config)
     # 2. encode: both guidance halves, whatever kind of recipe this is
     if conditioning is None:
         conditioning = conditioning_for(model, recipe)

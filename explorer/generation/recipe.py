@@ -266,6 +266,28 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     return recipe
 
 
+def check_model(recipe: Recipe, model) -> Recipe:
+    """A recipe sent by a client must name the loaded model (its name is written into every saved PNG)."""
+    if recipe.model != model.name:
+        shown = recipe.model if len(recipe.model) <= 80 else recipe.model[:80] + "…"
+        raise InputError("recipe", f"a recipe of the loaded model {model.name!r}", f"model {shown!r}")
+    return recipe
+
+
+def check_budget(recipe: Recipe, device_type: str, config: ExplorerConfig | None = None) -> Recipe:
+    """Refuse an image whose width x height x steps exceeds the device's compute budget (a fair queue)."""
+    config = config or ExplorerConfig()
+    budget = config.pixel_step_budget(device_type)
+    cost = recipe.width * recipe.height * recipe.steps
+    if cost > budget:
+        where = "a CPU" if device_type == "cpu" else "this accelerator"
+        raise InputError("steps", f"width x height x steps of at most {budget:,} on {where} (the compute budget "
+                         "of one image, so that one request cannot hold the queue)",
+                         f"{recipe.width} x {recipe.height} x {recipe.steps} = {cost:,}",
+                         hint="Use fewer steps or a smaller size")
+    return recipe
+
+
 def _validate_variations(variations) -> None:
     if not isinstance(variations, tuple) or len(variations) > MAX_VARIATIONS:
         raise InputError("variations", f"at most {MAX_VARIATIONS} [seed, strength] variations", variations)

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.models.loaded import LoadedModel
 from explorer.ui import embeddings_tab, generate_tab, interpolate_tab, map_tab, search_tab
 from explorer.ui.common import AppContext
+from explorer.ui.sessions import Sessions, limit_queue_per_session
 
 TABS = [generate_tab, embeddings_tab, interpolate_tab, search_tab, map_tab]   # each has build(ctx): one tab
 
@@ -22,7 +24,9 @@ THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
 def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.Blocks:
     """The whole app as gr.Blocks; pass the model in (tests pass tiny-random)."""
-    ctx = AppContext(model, config or ExplorerConfig())
+    config = config or ExplorerConfig()
+    ctx = AppContext(model, config, Sessions(config.max_sessions, config.max_session_vocabularies,
+                                             shared_shelf(config)))
     with gr.Blocks(title="latent-explorer") as demo:
         gr.Markdown(f"# latent-explorer\nA prompt is not a command but a search in the latent space of a "
                     f"diffusion model. Model: **{model.name}** — {model.preset.about}.")
@@ -31,10 +35,26 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
+        def on_unload(request: gr.Request):          # a closed page frees its session's lists and flags
+            ctx.sessions.drop(request)
+
+        demo.unload(on_unload)
     demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)
+    limit_queue_per_session(demo, config.max_queued_per_session)
+    ctx.demo = demo
     return demo
 
 
+def shared_shelf(config: ExplorerConfig) -> Shelf:
+    """The lists the operator shares with every user (--vocabulary), read once at start."""
+    shelf = Shelf(max_lists=max(1, len(config.shared_vocabularies)))
+    for path in config.shared_vocabularies:
+        shelf.add(load_vocabulary(path, limit=config.max_vocabulary), limit=config.max_vocabulary)
+    return shelf
+
+
 def launch_kwargs(config: ExplorerConfig) -> dict:
+    """launch() settings: outputs/ is deliberately not an allowed path (each user gets links to their own files
+    only), uploads are capped, and session state is kept for at most max_sessions users."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
-                allowed_paths=[str(config.outputs_dir.resolve())])
+                max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions)

@@ -5,9 +5,12 @@ import functools
 import inspect
 import logging
 import queue
+import shutil
+import tempfile
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterator
-from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -15,17 +18,21 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
+from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
+
+WATCH_EVERY_S = 0.25        # how often a streaming handler checks its deadline and whether the user is still there
 
 log = logging.getLogger("explorer.ui")
 
 
 @dataclass
 class AppContext:
-    """What all tabs share: one model instance for all users, the config, and per-session stop flags."""
+    """What all tabs share: one model instance for all users, the config, and each user's session state."""
 
     model: LoadedModel
     config: ExplorerConfig
-    stops: dict = field(default_factory=dict)      # session hash -> threading.Event
+    sessions: Sessions                              # per-user lists and stop flags (explorer.ui.sessions)
+    demo: gr.Blocks | None = None                   # the app (to see whether a user is still waiting)
     tabs: gr.Tabs | None = None                     # the tab strip (to switch tabs from a handler)
     generate_prompt: gr.Textbox | None = None       # the Generate tab's prompt (other tabs send prompts there)
 
@@ -34,10 +41,41 @@ class AppContext:
         """The starting inputs that suit the loaded model (the miniature world's grammar on miniworld)."""
         return examples_for(self.model)
 
+    def session(self, request: gr.Request | None) -> Session:
+        return self.sessions.get(request)
+
     def stop_event(self, request: gr.Request | None) -> threading.Event:
-        key = getattr(request, "session_hash", None) or "default"
-        event = self.stops.setdefault(key, threading.Event())
-        return event
+        return self.sessions.get(request).stop
+
+    def stream(self, job: Callable[[Callable[[object], None]], object], name: str, request: gr.Request | None
+               ) -> tuple[Iterator[tuple[str, object]], Deadline]:
+        """run_streaming for this user: their stop flag, the device's time limit, stopped if they leave."""
+        stop = self.stop_event(request)
+        stop.clear()
+        deadline = Deadline(self.config.request_seconds(self.model.device.type))
+        return run_streaming(job, name, stop, deadline, lambda: still_wanted(self.demo, request)), deadline
+
+
+def check_upload(field_name: str, path, config: ExplorerConfig) -> Path:
+    """An uploaded file within the size limit (checked before anything reads it)."""
+    path = Path(str(path))
+    if not path.is_file():
+        raise InputError(field_name, "an uploaded file", path.name)
+    size = path.stat().st_size
+    if size > config.max_upload_bytes:
+        raise InputError(field_name, f"a file of at most {config.max_upload_bytes:,} bytes", f"{size:,} bytes")
+    return path
+
+
+def served(path) -> str:
+    """A path gradio may hand to this user: files outside the working and temp folders are copied to a temp
+    folder first (outputs/ is never an allowed path, so nobody can fetch another user's images by name)."""
+    path = Path(path).resolve()
+    if any(path.is_relative_to(Path(root).resolve()) for root in (Path.cwd(), tempfile.gettempdir())):
+        return str(path)
+    copy = Path(tempfile.mkdtemp(prefix="latent-explorer-")) / path.name
+    shutil.copyfile(path, copy)
+    return str(copy)
 
 
 def guard(fn):
@@ -117,13 +155,18 @@ def as_int(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def run_streaming(job: Callable[[Callable[[object], None]], object], name: str) -> Iterator[tuple[str, object]]:
+def run_streaming(job: Callable[[Callable[[object], None]], object], name: str, cancel: threading.Event,
+                  deadline: Deadline | None = None, wanted: Callable[[], bool] | None = None
+                  ) -> Iterator[tuple[str, object]]:
     """Run job(report) in a worker thread; yield ("update", x) for each report(x), then ("done", result).
 
     A generator handler can then stream a model's progress to the page while the model works; an
     error in the job is raised here, in the handler's thread, where `guard` turns it into a message.
+    `cancel` (which the job must honour at its next step) is set when the deadline passes, when the
+    user is no longer `wanted` (cancelled or disconnected), or when this generator is closed early.
     """
     updates: queue.Queue = queue.Queue()
+    finished = False
 
     def work():
         try:
@@ -132,10 +175,25 @@ def run_streaming(job: Callable[[Callable[[object], None]], object], name: str) 
             updates.put(("error", error))
 
     threading.Thread(target=work, daemon=True, name=name).start()
-    while True:
-        kind, item = updates.get()
-        if kind == "error":
-            raise item
-        yield kind, item
-        if kind == "done":
-            return
+    try:
+        while True:
+            try:
+                kind, item = updates.get(timeout=WATCH_EVERY_S)
+            except queue.Empty:
+                kind, item = "idle", None
+            if deadline is not None and deadline.expired and not cancel.is_set():
+                deadline.hit = True
+                cancel.set()
+            if wanted is not None and not cancel.is_set() and not wanted():
+                cancel.set()
+            if kind == "idle":
+                continue
+            if kind == "error":
+                raise item
+            yield kind, item
+            if kind == "done":
+                finished = True
+                return
+    finally:
+        if not finished:             # the handler was closed (the user cancelled or left): stop the model too
+            cancel.set()

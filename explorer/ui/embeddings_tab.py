@@ -5,7 +5,7 @@ import gradio as gr
 
 from explorer.checks import check_bool
 from explorer.concepts.neighbors import nearest_concepts
-from explorer.concepts.vocabularies import available_vocabularies
+from explorer.concepts.vocabularies import resolve_vocabulary
 from explorer.explore.blends import compare
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults
@@ -14,7 +14,7 @@ from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figur
 from explorer.text import encoding
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, served
 
 ARITH_MORE = f"""The text encoder turns a prompt into an **embedding**: a sequence of 77 vectors (one per token
 position) that the UNet attends to at every denoising **step**. Because the sequences are vectors, prompts can be
@@ -56,7 +56,7 @@ BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP i
 
 def build(ctx: AppContext) -> None:
     model, cfg, preset = ctx.model, ctx.config, ctx.model.preset
-    vocabularies = available_vocabularies(model)
+    vocabularies = ctx.sessions.shared.names()
     with gr.Tab("Embeddings", id="embeddings"):
         with gr.Tabs() as inner:
             # --- prompt arithmetic -----------------------------------------------------------------
@@ -160,7 +160,7 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_arithmetic(text, space_name, renorm, seed_value, steps_value, guidance_value, vocab, k_value,
-                      progress=gr.Progress()):
+                      request: gr.Request, progress=gr.Progress()):
         # 1. evaluate the expression in the chosen space
         check_bool("renormalize", renorm)
         check_space(space_name)
@@ -169,7 +169,7 @@ def build(ctx: AppContext) -> None:
         lines = [f"**{result.describe()}**", f"Space: {SPACE_NOTES[space_name]}.", *result.notes]
         # 2. read back the nearest concepts (pooled space)
         progress(0.1, desc="nearest concepts (the first use encodes the vocabulary)")
-        rows, index_note = _neighbors(model, text, "expression", space_name, vocab, k_value, False, cfg)
+        rows, index_note = _neighbors(model, text, "expression", space_name, _vocabulary(vocab, request), k_value, False, cfg)
         # 3. generate through the recipe path, unless the space cannot
         image, recipe_json = None, ""
         if result.generatable:
@@ -178,9 +178,9 @@ def build(ctx: AppContext) -> None:
                                      space=space_name, renormalize=renorm)
             progress(0.3, desc="generating")
             generation = generate(model, recipe, watch=False, config=cfg)
-            image = str(save_png(generation.image, recipe, cfg.outputs_dir))
-            recipe_json = recipe.to_json()
-            lines.append(f"Saved to `{image}` with its recipe (the expression and space are recorded).")
+            saved = save_png(generation.image, recipe, cfg.outputs_dir)
+            image, recipe_json = served(saved), recipe.to_json()
+            lines.append(f"Saved as `{saved.name}` with its recipe (the expression and space are recorded).")
         else:
             lines.append("The pooled space is **not directly generatable**: it holds one vector per prompt, and the "
                          "UNet attends to a 77-token sequence. Use it to read back nearest concepts.")
@@ -196,9 +196,10 @@ def build(ctx: AppContext) -> None:
                 gr.update(choices=phrases, value=phrases[0]))
 
     @guard
-    def on_neighbors(text, kind, space_name, vocab, k_value, exclude_terms):
+    def on_neighbors(text, kind, space_name, vocab, k_value, exclude_terms, request: gr.Request):
         check_bool("exclude_terms", exclude_terms)
-        rows, note = _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg)
+        rows, note = _neighbors(model, text, kind, space_name, _vocabulary(vocab, request), k_value, exclude_terms,
+                                cfg)
         return rows, note or f"{len(rows)} nearest concepts in '{vocab}'."
 
     @guard
@@ -211,7 +212,7 @@ def build(ctx: AppContext) -> None:
         gallery, files, rows = [], [], []
         for panel in result.panels:
             stem = f"{panel.recipe.seed}-{panel.operator}"
-            path = str(save_png(panel.image, panel.recipe, cfg.outputs_dir, stem=stem))
+            path = served(save_png(panel.image, panel.recipe, cfg.outputs_dir, stem=stem))
             files.append(path)
             gallery.append((path, panel.title))
             rows.append([panel.title, panel.math, round(panel.sim_a, 3), round(panel.sim_b, 3),
@@ -220,6 +221,9 @@ def build(ctx: AppContext) -> None:
         status = (f"Seed {base.seed}: seven panels in {result.seconds:.1f} s ({how}). Text similarity: cosine of "
                   f"each panel's pooled embedding to A and B. Image: {result.vision_note}.")
         return gallery, rows, files, status
+
+    def _vocabulary(name, request):
+        return resolve_vocabulary(model, name, ctx.session(request).shelf)     # this user's lists only
 
     def on_to_tokens(phrase):
         return gr.Tabs(selected="tokens"), phrase or gr.skip()

@@ -6,18 +6,20 @@ import time
 
 import gradio as gr
 
+from explorer.errors import InputError
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
-from explorer.generation.recipe import SEED_MAX, Recipe, validate
+from explorer.generation.recipe import SEED_MAX, Recipe, check_budget, validate
 from explorer.generation.watch import settle_step
 from explorer.models.presets import SCHEDULERS
 from explorer.models.previews import PREVIEW_DECODERS
-from explorer.outputs.png import read_png_recipe, to_parameters
+from explorer.outputs.png import open_image, read_png_recipe, to_parameters
 from explorer.outputs.saving import save_generation
 from explorer.plots.steps import change_per_step_figure
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, check_upload, explain, guard, served
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
+HISTORY_KEPT = 48          # images in a session's history strip (older ones stay in outputs/)
 
 MORE = """Diffusion models draw by **denoising**: they start from pure Gaussian noise (the initial *latent*,
 fixed by the *seed*) and, over a number of *steps*, the UNet predicts the noise in the current latent
@@ -87,7 +89,7 @@ def build(ctx: AppContext) -> None:
             explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
                     "larger timesteps.", FORWARD_MORE)
             with gr.Row():
-                fwd_image = gr.Image(label="Image to noise (the last result, or upload one)", type="pil",
+                fwd_image = gr.Image(label="Image to noise (the last result, or upload one)", type="filepath",
                                      height=200, format="png")
                 with gr.Column():
                     fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels")
@@ -110,12 +112,13 @@ def build(ctx: AppContext) -> None:
             recipe = Recipe.from_dict(loaded).with_(**{k: getattr(recipe, k) for k in FIELD_NAMES if k != "prompt"},
                                                     model=ctx.model.name)
         validate(recipe, cfg)
-        stop_event = ctx.stop_event(request)
-        stop_event.clear()
-        # 2. run the model in a worker thread, stream its steps
+        check_budget(recipe, ctx.model.device.type, cfg)
+        # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
         previews, last = [], 0.0
-        job = lambda report: generate(ctx.model, recipe, on_step=report, cancel=stop_event, config=cfg)  # noqa: E731
-        for kind, item in run_streaming(job, "generate"):
+        stream, deadline = ctx.stream(lambda report: generate(ctx.model, recipe, on_step=report,
+                                                              cancel=ctx.stop_event(request), config=cfg),
+                                      "generate", request)
+        for kind, item in stream:
             if kind == "done":
                 break
             previews.append(item)
@@ -128,17 +131,19 @@ def build(ctx: AppContext) -> None:
         result = item
         # 3. save everything: PNG with recipe, GIF and contact sheet of the steps
         files = save_generation(result, cfg.outputs_dir)
-        saved, outputs = files.png, [str(p) for p in files.paths]
+        saved, outputs = served(files.png), [served(p) for p in files.paths]
         changes = [s.change for s in result.steps]
         settle = settle_step(changes)
         note = f"Stopped after step {len(result.steps)}: the partial image is saved." if result.cancelled else \
             f"Done: seed {recipe.seed}, {recipe.steps} steps."
+        note += deadline.note()
         if settle is not None and not result.cancelled:
             note += f" The picture settles at step {settle + 1} (x0 changes < 10% of its largest change after it)."
-        history = history + [{"path": str(saved), "recipe": recipe.to_dict()}]
-        yield (str(saved), *_step_rows(result.steps), change_per_step_figure(changes, settle),
-               f"{note} Saved to `{saved}`.", recipe.to_json(), to_parameters(recipe), outputs,
-               [h["path"] for h in history], history, recipe.seed, str(saved))
+        history = (history + [{"path": saved, "recipe": recipe.to_dict()}])[-HISTORY_KEPT:]
+        yield (saved, *_step_rows(result.steps), change_per_step_figure(changes, settle),
+               f"{note} Saved as `{files.png.name}` with its recipe (the PNG below, and in the server's outputs "
+               "folder).", recipe.to_json(), to_parameters(recipe), outputs, [h["path"] for h in history], history,
+               recipe.seed, saved)
 
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()
@@ -148,7 +153,8 @@ def build(ctx: AppContext) -> None:
     def on_upload(path):
         if not path:
             return [gr.skip()] * (len(fields) + 1)
-        recipe = read_png_recipe(path)
+        check_upload("png", path, cfg)
+        recipe = validate(read_png_recipe(path, cfg.max_image_pixels), cfg)
         return [*_fields_from(recipe), recipe.to_dict()]
 
     def on_history_select(history, evt: gr.SelectData):
@@ -157,7 +163,11 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_forward(image, levels, decoder):
-        noised = forward_process(ctx.model, image, levels=as_int(levels), decoder=decoder,
+        if not image:
+            raise InputError("image", "an image (generate one, or upload a PNG/JPEG)", image)
+        check_upload("image", image, cfg)
+        picture = open_image(image, "image", cfg.max_image_pixels)
+        noised = forward_process(ctx.model, picture, levels=as_int(levels), decoder=decoder,
                                  width=ctx.model.preset.size, height=ctx.model.preset.size)
         return [(n.image, n.caption) for n in noised]
 

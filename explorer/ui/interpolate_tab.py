@@ -10,11 +10,11 @@ from explorer.errors import InputError
 from explorer.explore.curves import response_curves
 from explorer.explore.walks import METHODS, SCHEDULES, export_walk, interpolate, save_frames
 from explorer.generation.batches import default_batch_size
-from explorer.generation.recipe import SEED_MAX, recipe_defaults
+from explorer.generation.recipe import SEED_MAX, check_budget, recipe_defaults
 from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_status
 from explorer.plots.walks import response_figure
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, served
 
 MORE = """A prompt is a point in the model's *embedding* space: the text encoder turns it into a sequence
 of 77 token vectors (the *conditioning*) that the UNet attends to at every denoising *step*. Between
@@ -112,22 +112,22 @@ def build(ctx: AppContext) -> None:
         base = recipe_defaults(model, ends[0] if ends else "", negative_prompt=negative or "", seed=seed_list[0],
                                steps=as_int(steps), guidance=guidance, width=as_int(size), height=as_int(size),
                                scheduler=scheduler)
-        stop_event = ctx.stop_event(request)
-        stop_event.clear()
+        check_budget(base, model.device.type, cfg)
 
         # 2. walk in a worker thread; each finished batch is saved at once and streamed
         def job(report):
             return interpolate(model, base, ends, seed_list, as_int(frames), method=method, schedule=schedule,
-                               batch_size=as_int(batch), cancel=stop_event, config=cfg,
+                               batch_size=as_int(batch), cancel=ctx.stop_event(request), config=cfg,
                                on_frames=lambda fs: report(save_frames(fs, cfg.outputs_dir)))
 
         saved = []
-        for kind, item in run_streaming(job, "walk"):
+        stream, deadline = ctx.stream(job, "walk", request)
+        for kind, item in stream:
             if kind == "done":
                 break
             saved += item
             progress(len(saved) / max(1, len(saved) + 1), desc=f"{len(saved)} frames")
-            yield ([str(p) for p in saved], gr.skip(), gr.skip(), gr.skip(), f"Rendering… {len(saved)} frames done",
+            yield ([served(p) for p in saved], gr.skip(), gr.skip(), gr.skip(), f"Rendering… {len(saved)} frames done",
                    gr.skip(), gr.skip())
         walk = item
         # 3. film, recipes and the response curve
@@ -142,12 +142,13 @@ def build(ctx: AppContext) -> None:
         if use_clip and vision is None:
             note += " " + vision_status(model)
         note += (f" {flips}." if flips else "") + (" " + " ".join(curves.notes) if curves.notes else "")
-        note += f" Saved to `{cfg.outputs_dir}`." + (f" {out['mp4_error']}" if "mp4_error" in out else "")
+        note += deadline.note() + " Every frame is saved with its recipe (the downloads below)." + \
+            (f" {out['mp4_error']}" if "mp4_error" in out else "")
         recipes = [f.recipe.to_dict() for f in done]
-        gallery = [(str(f.path), f"{f.position:.2f}") for f in done]
-        yield (gallery, str(out["gif"]) if "gif" in out else None, str(out["mp4"]) if "mp4" in out else None,
+        gallery = [(served(f.path), f"{f.position:.2f}") for f in done]
+        yield (gallery, served(out["gif"]) if "gif" in out else None, served(out["mp4"]) if "mp4" in out else None,
                response_figure(curves.positions, curves.measures, curves.ends, curves.flips), note,
-               [str(f.path) for f in done] + [str(v) for k, v in out.items() if k != "mp4_error"], recipes)
+               [served(f.path) for f in done] + [served(v) for k, v in out.items() if k != "mp4_error"], recipes)
 
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()

@@ -10,17 +10,16 @@ import plotly
 
 from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex, building_progress
-from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES,
-                                          QueryPoint, concept_map, place_by_similarity, query_points, warm_status,
-                                          warm_up)
-from explorer.concepts.vocabularies import BUILTIN, add_vocabulary, available_vocabularies, load_vocabulary
+from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
+                                          concept_map, place_by_similarity, query_points, warm_status, warm_up)
+from explorer.concepts.vocabularies import BUILTIN, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
 from explorer.models.vision import load_vision, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
 from explorer.text.phrases import EXPRESSION_PREFIX, is_expression, quote
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, check_upload, explain, guard
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 TABLE_ROWS = 40            # nearest concepts listed beside the map
@@ -81,7 +80,7 @@ def build(ctx: AppContext) -> None:
                                    value=ctx.examples.map_query,
                                    info='a prompt, "= expression" or "start -> end" (a path)')
                 with gr.Row():
-                    vocabulary = Dropdown(available_vocabularies(model), value=BUILTIN, label="Vocabulary",
+                    vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label="Vocabulary",
                                              allow_custom_value=False, elem_id="map-vocabulary")
                     method = Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
                                       label="Projection")
@@ -135,17 +134,18 @@ def build(ctx: AppContext) -> None:
                         axis_plot = gr.Plot(label="Concepts furthest toward each pole")
                         image = gr.Image(label="Image at this position", type="pil", format="png", height=320)
 
-    def index_for(name, progress):
+    def index_for(name, progress, request):
+        vocabulary = resolve_vocabulary(model, name, ctx.session(request).shelf)     # this user's lists only
         while (state := building_progress(model)) is not None:            # e.g. the build started at launch
-            progress((state[1], state[2]), desc=f"encoding the vocabulary '{state[0]}' (once per model)")
+            progress((state[1], state[2]), desc="encoding a vocabulary (once per model)")
             time.sleep(0.3)
-        return ConceptIndex.for_model(model, name, config=cfg,
+        return ConceptIndex.for_model(model, vocabulary, config=cfg,
                                       progress=lambda d, t: progress((d, t), desc=f"encoding '{name}'"))
 
     @guard
-    def on_map(text, name, k_value, method_value, points, progress=gr.Progress()):
+    def on_map(text, name, k_value, method_value, points, request: gr.Request, progress=gr.Progress()):
         # 1. the index (built once per model and vocabulary, with a progress bar)
-        index = index_for(name, progress)
+        index = index_for(name, progress, request)
         # 2. the query points
         queries = query_points(model, text, path_points=as_int(points))
         # 3. fit the map
@@ -159,14 +159,18 @@ def build(ctx: AppContext) -> None:
         return concept_map_figure(result).to_json(), rows, message, result
 
     @guard
-    def on_add_vocabulary(path, name):
+    def on_add_vocabulary(path, name, request: gr.Request):
         if not path:
             raise InputError("vocabulary file", "an uploaded .txt file", None)
-        vocab = load_vocabulary(path, name=(name or "").strip() or None, limit=cfg.max_vocabulary)
-        added = add_vocabulary(vocab, limit=cfg.max_vocabulary)
-        return (gr.update(choices=available_vocabularies(model), value=added),
-                f"Added '{added}': {len(vocab)} entries in {len(vocab.category_names)} categories. "
-                "Its index is built on the first map.")
+        if name is not None and not isinstance(name, str):
+            raise InputError("vocabulary name", "text", name)
+        check_upload("vocabulary file", path, cfg)
+        shelf = ctx.session(request).shelf
+        vocab = load_upload(path, (name or "").strip() or None, cfg)
+        added = shelf.add(vocab, limit=cfg.max_upload_entries)
+        return (gr.update(choices=shelf.names(), value=added),
+                f"Added '{added}' for you (other users do not see it): {len(vocab)} entries in "
+                f"{len(vocab.category_names)} categories. Its index is built on the first map.")
 
     def on_pick(evt: gr.EventData):
         data = getattr(evt, "_data", None) or {}
@@ -177,8 +181,8 @@ def build(ctx: AppContext) -> None:
         return row[0] if row else evt.value
 
     @guard
-    def on_rank(a, b, name, progress=gr.Progress()):
-        index = index_for(name, progress)
+    def on_rank(a, b, name, request: gr.Request, progress=gr.Progress()):
+        index = index_for(name, progress, request)
         ranking = rank_vocabulary(index, make_axis(model, a, b))
         return axis_figure(ranking), (f"{len(ranking.labels)} entries of '{index.vocabulary.name}' ranked from "
                                       f"'{ranking.pole_a}' (0) to '{ranking.pole_b}' (1).")
@@ -190,7 +194,7 @@ def build(ctx: AppContext) -> None:
         # 2. generate and save with the recipe
         generation = generate(model, recipe, watch=False, config=cfg)
         saved = save_png(generation.image, recipe, cfg.outputs_dir)
-        message = f"{recipe.expression or recipe.prompt} — saved to `{saved}`."
+        message = f"{recipe.expression or recipe.prompt} — saved as `{saved.name}`."
         figure = gr.skip()
         # 3. place the image on the current map when a CLIP vision model is there
         if place_value and result is not None:

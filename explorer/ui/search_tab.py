@@ -11,12 +11,12 @@ from explorer.explore.probe import PROBE_NOTE, bias_probe, parse_attributes
 from explorer.explore.search import more_like_this, search
 from explorer.generation.batches import default_batch_size
 from explorer.generation.generate import generate
-from explorer.generation.recipe import SEED_MAX, Recipe, recipe_defaults
+from explorer.generation.recipe import SEED_MAX, Recipe, check_model, recipe_defaults, validate
 from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, run_streaming
+from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, served
 from explorer.ui.interpolate_tab import parse_prompts
 
 FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
@@ -119,9 +119,12 @@ def build(ctx: AppContext) -> None:
     def stream(job, request):
         """Run job(cancel, on_results) in a thread; yield ('results', [Result]) batches, then ('done', value)."""
         stop_event = ctx.stop_event(request)
-        stop_event.clear()
-        for kind, item in run_streaming(lambda report: job(stop_event, lambda *batch: report(batch[-1])), "search"):
+        stream, deadline = ctx.stream(lambda report: job(stop_event, lambda *batch: report(batch[-1])), "search",
+                                      request)
+        for kind, item in stream:
             yield ("results" if kind == "update" else kind), item
+        if deadline.hit:
+            gr.Info(deadline.note().strip())
 
     @guard
     def on_search(prompt, negative, seed, steps, guidance, size, scheduler, n, batch, use_clip,
@@ -135,7 +138,7 @@ def build(ctx: AppContext) -> None:
                 model, recipe, as_int(n), vision=vision, batch_size=as_int(batch), cancel=cancel, on_results=hook,
                 outputs_dir=cfg.outputs_dir, config=cfg), request):
             if kind == "results":
-                shown += [(str(r.path), f"seed {r.recipe.seed}") for r in item]
+                shown += [(served(r.path), f"seed {r.recipe.seed}") for r in item]
                 yield shown, gr.skip(), f"Searching… {len(shown)} of {as_int(n)} results", gr.skip(), gr.skip()
         page = item
         # 3. the page: ranked results with captions, related searches
@@ -144,12 +147,12 @@ def build(ctx: AppContext) -> None:
         note += "Ranked by CLIP image-text similarity to the query. " if page.ranked else ""
         note += " ".join(page.notes) + (f" {vision_status(model)}" if use_clip and vision is None else "")
         choices = [label for label, _, _ in page.related]
-        yield ([(str(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
+        yield ([(served(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
                note, gr.update(choices=choices, value=None), _found(page.results))
 
     @guard
     def on_more(recipe_text, n, strength, batch, use_clip, request: gr.Request, progress=gr.Progress()):
-        source = _recipe(recipe_text)
+        source = _recipe(recipe_text, model, cfg)
         vision = vision_for(use_clip, progress)
         shown = []
         first = source.seed + FRESH_SEED_OFFSET          # fresh seeds, away from the page's own seeds
@@ -157,20 +160,20 @@ def build(ctx: AppContext) -> None:
                 model, source, as_int(n), strength, first % SEED_MAX, vision=vision, batch_size=as_int(batch),
                 cancel=cancel, on_results=hook, outputs_dir=cfg.outputs_dir, config=cfg), request):
             if kind == "results":
-                shown += [(str(r.path), "") for r in item]
+                shown += [(served(r.path), "") for r in item]
                 yield shown, gr.skip(), f"Varying… {len(shown)} of {as_int(n)}"
         page = item
-        yield ([(str(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
+        yield ([(served(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
                f"{len(page.results)} variations at strength {strength:g} around seed {source.seed}"
                + (" (stopped)" if page.cancelled else "") + ". Click one to open it.")
 
     @guard
     def on_open(recipe_text):
-        recipe = _recipe(recipe_text)
+        recipe = _recipe(recipe_text, model, cfg)
         result = generate(model, recipe, watch=True, config=cfg)
         path = save_png(result.image, recipe, cfg.outputs_dir, stem=f"result-{recipe.seed}")
         return ([(p.x0, f"{p.index + 1}") for p in result.steps],
-                f"Made again with every step shown (seed {recipe.seed}); saved to `{path}`.")
+                f"Made again with every step shown (seed {recipe.seed}); saved as `{path.name}`.")
 
     def on_select(recipes, evt: gr.SelectData):
         if not recipes or evt.index is None or evt.index >= len(recipes):
@@ -194,11 +197,11 @@ def build(ctx: AppContext) -> None:
                 model, recipe, prompts, as_int(n), attrs, vision=vision, batch_size=as_int(batch), cancel=cancel,
                 on_results=hook, outputs_dir=cfg.outputs_dir, config=cfg), request):
             if kind == "results":
-                shown += [(str(r.path), _probe_caption(r)) for r in item]
+                shown += [(served(r.path), _probe_caption(r)) for r in item]
                 yield shown, gr.skip(), f"Probing… {len(shown)} of {len(prompts) * as_int(n)} images", gr.skip()
         probe = item
         # 3. counts and chart, or why none
-        grid = [(str(r.path), _probe_caption(r)) for rs in probe.images.values() for r in rs]
+        grid = [(served(r.path), _probe_caption(r)) for rs in probe.images.values() for r in rs]
         if not probe.measured:
             reason = probe.reason if use_clip else "Tick 'Rank and describe with CLIP' above to measure " \
                                                    "attributes; without a vision model only the grids are shown."
@@ -255,8 +258,10 @@ def _found(results) -> str:
         if rows else ""
 
 
-def _recipe(text) -> Recipe:
-    if not text or not str(text).strip():
+def _recipe(text, model, config) -> Recipe:
+    """A client's recipe, through the same validator as a typed one, and only for the loaded model."""
+    if not isinstance(text, str) or not text.strip():
         raise InputError("recipe", "the JSON recipe of a result (click a result first)", text)
-    return Recipe.from_json(str(text))
+    recipe = validate(Recipe.from_json(text), config)
+    return check_model(recipe, model)
 

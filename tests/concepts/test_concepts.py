@@ -7,8 +7,9 @@ import torch
 
 from explorer.cache import LRUCache
 from explorer.concepts.index import ConceptIndex
-from explorer.concepts.vocabularies import (Vocabulary, add_vocabulary, available_vocabularies, builtin_vocabulary,
-                                            load_vocabulary, parse_vocabulary, tokenizer_vocabulary)
+from explorer.concepts.vocabularies import (Shelf, Vocabulary, available_vocabularies, builtin_vocabulary,
+                                            load_upload, load_vocabulary, parse_vocabulary, resolve_vocabulary,
+                                            tokenizer_vocabulary)
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.models.loaded import INDEXES_CACHED
@@ -71,14 +72,43 @@ def test_builtin_and_tokenizer_vocabularies(tiny_model):
     tokens = tokenizer_vocabulary(tiny_model)
     assert len(tokens) > 30000 and all(t.isalpha() and t.islower() for t in tokens.entries)
     assert {"cat", "winter", "painting"} <= set(tokens.entries)
-    assert available_vocabularies(tiny_model)[:2] == ["concepts", "tokenizer"]
+    assert available_vocabularies()[:2] == ["concepts", "tokenizer"]
 
 
-def test_user_vocabulary_is_registered():
-    name = add_vocabulary(small_vocabulary("my words"))
-    assert name in available_vocabularies()
-    with pytest.raises(InputError, match="vocabulary name"):
-        add_vocabulary(small_vocabulary("concepts"))
+def test_a_users_list_is_on_their_shelf_only(tiny_model):
+    shared = Shelf(max_lists=1)
+    shared.add(small_vocabulary("class list"))
+    alice, bob = Shelf(max_lists=2, shared=shared), Shelf(max_lists=2, shared=shared)
+    name = alice.add(small_vocabulary("my words"))
+    assert name in alice.names() and name not in bob.names()
+    assert "class list" in alice.names() and "class list" in bob.names()         # shared lists: everyone, read-only
+    assert resolve_vocabulary(tiny_model, name, alice).entries == WORDS
+    with pytest.raises(InputError, match="vocabulary: expected one of concepts, tokenizer, class list"):
+        resolve_vocabulary(tiny_model, name, bob)                                # bob cannot name alice's list
+    for bad in ("concepts", "class list", "../../../x", "", None, "x" * 10_000, "a\nb"):
+        with pytest.raises(InputError, match="vocabulary name"):
+            alice.add(small_vocabulary(bad))
+    alice.add(small_vocabulary("second"))
+    with pytest.raises(InputError, match="at most 2 lists"):
+        alice.add(small_vocabulary("third"))
+    alice.add(small_vocabulary("my words"))                                      # replacing one's own list is fine
+
+
+def test_uploads_are_bounded(tmp_path):
+    config = ExplorerConfig(max_upload_bytes=2_000, max_upload_entries=10, max_entry_chars=20)
+    path = tmp_path / "words.txt"
+    path.write_text("\n".join(WORDS[:10]))
+    vocabulary = load_upload(path, "mine", config)
+    assert len(vocabulary) == 10 and vocabulary.cache is False                    # kept in memory, not on disk
+    path.write_text("\n".join(WORDS))
+    with pytest.raises(InputError, match="at most 10 entries"):
+        load_upload(path, "mine", config)
+    path.write_text("x" * 5_000)
+    with pytest.raises(InputError, match="at most 2,000 bytes"):
+        load_upload(path, "mine", config)
+    path.write_text("a phrase far longer than twenty characters")
+    with pytest.raises(InputError, match="entries of at most 20 characters"):
+        load_upload(path, "mine", config)
 
 
 def test_dynamic_padding_equals_77_token_padding(tiny_model):
@@ -106,7 +136,7 @@ def test_index_build_and_cache_round_trip(tiny_model, tmp_path):
     assert ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path) is built   # memoised
     fresh(tiny_model)
     loaded = ConceptIndex.for_model(tiny_model, small_vocabulary("renamed"), cache_dir=tmp_path)
-    assert loaded is not built and "from the cache" in loaded.note
+    assert loaded is not built and "from the disk cache" in loaded.note
     np.testing.assert_array_equal(loaded.embeddings, built.embeddings)
 
 
@@ -120,7 +150,7 @@ def test_corrupt_cache_is_rebuilt_and_said(tiny_model, tmp_path, damage):
     assert "unreadable" in rebuilt.note and "rebuilt" in rebuilt.note
     np.testing.assert_allclose(rebuilt.embeddings, built.embeddings, atol=1e-6)
     fresh(tiny_model)
-    assert "from the cache" in ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path).note
+    assert "from the disk cache" in ConceptIndex.for_model(tiny_model, small_vocabulary(), cache_dir=tmp_path).note
 
 
 def test_vocabulary_over_the_configured_limit(tiny_model, tmp_path):

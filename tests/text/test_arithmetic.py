@@ -26,9 +26,9 @@ SMALL = ["a red fox", "seal", "spring", "astronaut", "van gogh", "oil painting",
 @pytest.fixture(scope="session")
 def small_vocabulary():
     """A small registered vocabulary (the curated one takes ~15 s to encode on this CPU)."""
-    from explorer.concepts.vocabularies import Vocabulary, add_vocabulary
+    from explorer.concepts.vocabularies import Vocabulary
 
-    return add_vocabulary(Vocabulary("test-arithmetic", SMALL, ["test"] * len(SMALL)))
+    return Vocabulary("test-arithmetic", SMALL, ["test"] * len(SMALL))
 
 
 def test_token_space_encoding_equals_the_pipeline(tiny_model):
@@ -157,9 +157,11 @@ def test_cli_generate_expr_tokens_and_bad_input(tmp_path, capsys):
     assert code == 0 and '"san"' in out_text and "split" in out_text
 
 
-def test_cli_neighbors(capsys, small_vocabulary):
+def test_cli_neighbors(capsys, small_vocabulary, tmp_path):
+    path = tmp_path / "small.txt"
+    path.write_text("\n".join(small_vocabulary.entries), encoding="utf-8")
     code, out, err = _cli(capsys, "neighbors", "--model", "tiny-random", "--prompt", "a red fox", "--k", "2",
-                          "--vocabulary", small_vocabulary, "--json")
+                          "--vocabulary", str(path), "--json")
     assert code == 0, err
     assert '"a red fox"' in out and out.count('"label"') == 2
     code, _, err = _cli(capsys, "neighbors", "--model", "tiny-random", "--expr", "fox +", "--k", "2")

@@ -12,11 +12,14 @@ SMALL = ["a red fox", "seal", "spring", "astronaut", "van gogh", "oil painting",
 
 
 @pytest.fixture(scope="module")
-def vocabulary():
-    """A small registered vocabulary (the curated one takes ~15 s to encode on this CPU)."""
-    from explorer.concepts.vocabularies import Vocabulary, add_vocabulary
+def vocabulary(client, tmp_path_factory):
+    """A small list this client uploads for its session (the curated one takes ~15 s to encode on this CPU)."""
+    from gradio_client import handle_file
 
-    return add_vocabulary(Vocabulary("test-embeddings-api", SMALL, ["test"] * len(SMALL)))
+    path = tmp_path_factory.mktemp("vocabulary") / "small.txt"
+    path.write_text("\n".join(SMALL), encoding="utf-8")
+    client.predict(handle_file(str(path)), "test-embeddings-api", api_name="/add_vocabulary")
+    return "test-embeddings-api"
 
 
 def _arithmetic(client, vocab, **overrides):
