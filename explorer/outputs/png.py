@@ -1,0 +1,94 @@
+"""A recipe's life in PNG files: the AUTOMATIC1111 `parameters` text and the explorer's own JSON chunk.
+
+A saved PNG carries two text chunks: `parameters` in the format AUTOMATIC1111 writes (so PNG-info
+readers already in use understand it) and `latent_explorer`, the full recipe as JSON.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+from explorer.errors import InputError
+from explorer.generation.recipe import Recipe
+from explorer.models.presets import sampler_name
+from explorer.outputs.files import reserve_path
+
+PARAMETERS_KEY = "parameters"         # AUTOMATIC1111's chunk name
+RECIPE_KEY = "latent_explorer"        # our chunk: the whole recipe as JSON
+
+
+def _a1111_value(value) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
+
+
+def to_parameters(recipe: Recipe) -> str:
+    """The recipe in the text format AUTOMATIC1111 writes into PNG files."""
+    items = {"Steps": recipe.steps, "Sampler": sampler_name(recipe.scheduler), "CFG scale": f"{recipe.guidance:g}",
+             "Seed": recipe.seed, "Size": f"{recipe.width}x{recipe.height}", "Model": recipe.model}
+    if recipe.variation_seed is not None and recipe.variation_strength > 0:
+        items["Variation seed"] = recipe.variation_seed
+        items["Variation seed strength"] = f"{recipe.variation_strength:g}"
+    if recipe.expression:
+        items["Prompt expression"] = recipe.expression
+    lines = [recipe.prompt]
+    if recipe.negative_prompt:
+        lines.append(f"Negative prompt: {recipe.negative_prompt}")
+    lines.append(", ".join(f"{key}: {_a1111_value(value)}" for key, value in items.items()))
+    return "\n".join(lines)
+
+
+def png_info(recipe: Recipe) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_text(PARAMETERS_KEY, to_parameters(recipe))
+    info.add_text(RECIPE_KEY, recipe.to_json())
+    return info
+
+
+def save_png(image: Image.Image, recipe: Recipe, folder: Path | str, stem: str | None = None) -> Path:
+    """Write the image with its recipe into folder/<date>/; an existing file is never overwritten."""
+    path = reserve_path(folder, stem or f"{recipe.seed}", ".png")
+    image.save(path, format="PNG", pnginfo=png_info(recipe))
+    return path
+
+
+MAX_PIXELS = 4096 * 4096             # default limit on the images read (decompression bombs)
+
+
+def open_image(source, field_name: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Open an image lazily and refuse it before decoding when it is not an image or too large."""
+    if isinstance(source, Image.Image):
+        image = source
+    else:
+        try:
+            image = Image.open(source)
+        except FileNotFoundError:
+            raise InputError(field_name, "an existing image file", str(getattr(source, "name", source))) from None
+        except (Image.UnidentifiedImageError, OSError, ValueError) as error:
+            raise InputError(field_name, "a PNG or JPEG image", type(error).__name__,
+                             hint=str(error).splitlines()[0][:120] if str(error) else "") from None
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InputError(field_name, f"an image of at most {max_pixels:,} pixels", f"{width} x {height}")
+    return image
+
+
+def read_png_recipe(source, max_pixels: int = MAX_PIXELS) -> Recipe:
+    """The recipe stored in a PNG written by the explorer (path, file object or PIL image)."""
+    image = open_image(source, "image", max_pixels)
+    text = dict(image.info)                  # text chunks before the pixel data: read without decoding them
+    if RECIPE_KEY not in text and PARAMETERS_KEY not in text and image.format == "PNG":
+        try:
+            text.update(getattr(image, "text", {}) or {})    # chunks after the pixels: decodes (size checked)
+        except (OSError, ValueError) as error:
+            raise InputError("image", "a readable PNG", type(error).__name__) from None
+    if RECIPE_KEY in text:
+        return Recipe.from_json(text[RECIPE_KEY])
+    if PARAMETERS_KEY in text:
+        raise InputError("image", "a PNG written by latent-explorer (it has a 'latent_explorer' chunk)",
+                         "a PNG with only AUTOMATIC1111 'parameters'",
+                         hint="Its parameters read: " + text[PARAMETERS_KEY][:200])
+    raise InputError("image", "a PNG written by latent-explorer (with a recipe in its text chunks)",
+                     "an image without a recipe")

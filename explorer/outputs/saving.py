@@ -1,0 +1,88 @@
+"""One way to save what a run made, for the UI and the CLI alike; nothing is ever overwritten."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from explorer.errors import InputError
+from explorer.generation.generate import Generation
+from explorer.outputs.export import contact_sheet, steps_gif
+from explorer.outputs.files import reserve_path
+from explorer.outputs.png import png_info, save_png
+
+
+@dataclass
+class SavedRun:
+    """The files of one generation: the PNG with its recipe, and the steps as GIF and contact sheet."""
+
+    png: Path
+    gif: Path | None = None
+    sheet: Path | None = None
+
+    @property
+    def paths(self) -> list[Path]:
+        return [p for p in (self.png, self.gif, self.sheet) if p is not None]
+
+
+def new_file(path: str | Path, field_name: str) -> Path:
+    """A path to write to that does not exist yet, in an existing folder: outputs are never overwritten."""
+    path = Path(path)
+    if path.exists():
+        raise InputError(field_name, "a path that does not exist yet (outputs are never overwritten)", str(path))
+    if path.parent.exists() and not path.parent.is_dir():
+        raise InputError(field_name, "a path inside a folder", str(path), hint=f"{path.parent} is a file")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def steps_sheet(result: Generation) -> Image.Image:
+    """A contact sheet of the run's steps: an x_t row and an x0 row, numbered."""
+    return contact_sheet([("x_t", [s.noisy for s in result.steps]), ("x0", [s.x0 for s in result.steps])],
+                         [f"{s.index + 1}" for s in result.steps])
+
+
+def write_png(image: Image.Image, path: Path, recipe=None) -> Path:
+    """Write a PNG to a new path (exclusive create), with the recipe's text chunks when given."""
+    with open(path, "xb") as file:
+        image.save(file, format="PNG", pnginfo=png_info(recipe) if recipe is not None else None)
+    return path
+
+
+def write_json(path: Path, data) -> Path:
+    """Write JSON to a new path (exclusive create)."""
+    with open(path, "x", encoding="utf-8") as file:
+        json.dump(data, file, indent=2, ensure_ascii=False, default=str)
+    return path
+
+
+def save_generation(result: Generation, folder: Path | str, steps: bool = True) -> SavedRun:
+    """The image with its recipe in folder/<date>/, and (with steps) its x0 GIF and contact sheet beside it."""
+    recipe = result.recipe
+    saved = SavedRun(save_png(result.image, recipe, folder))
+    if steps and result.steps:
+        saved.gif = steps_gif([s.x0 for s in result.steps], reserve_path(folder, f"{recipe.seed}-steps", ".gif"))
+        saved.sheet = reserve_path(folder, f"{recipe.seed}-sheet", ".png")
+        steps_sheet(result).save(saved.sheet, format="PNG")
+    return saved
+
+
+def write_step_previews(result: Generation, folder: Path | str) -> int:
+    """Every step's x_t and x0 preview as its own PNG in a folder (new files only); returns the count."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in result.steps:
+        for row, pixels in (("xt", s.noisy), ("x0", s.x0)):
+            write_png(Image.fromarray(pixels), new_file(folder / f"step{s.index + 1:03d}-{row}.png", "steps_dir"))
+    return 2 * len(result.steps)
+
+
+def save_sheet(folder: Path, stem: str, rows: list[tuple[str, list[Image.Image]]], captions: list[str]) -> Path | None:
+    """A contact sheet of image rows as folder/stem.png (new file); None when every row is empty."""
+    rows = [(name, [np.asarray(i.convert("RGB")) for i in images]) for name, images in rows if images]
+    if not rows:
+        return None
+    return write_png(contact_sheet(rows, captions), new_file(folder / f"{stem}.png", "out_dir"))
