@@ -23,14 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one verb; bad input exits 2 with a one-line message, a model that cannot load exits 3."""
+    """Run one verb; bad input exits 2 with a one-line message; a model that cannot load exits 3, also when the
+    verb ran on the offline model instead of the one asked for (its outputs are written, and say so)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args) or 0
+        code = args.run(args) or 0
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except ModelLoadError as error:
         print(f"error: {error}", file=sys.stderr)
         return 3
+    except OSError as error:                     # a file the verb had to write or read: named, no traceback
+        print(f"error: {getattr(error, 'filename', None) or 'file'}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    if getattr(args, "fell_back_to", None):
+        print(f"error: model: the model {args.model!r} could not be loaded; this ran on {args.fell_back_to!r} "
+              "instead (see the note above)", file=sys.stderr)
+        return 3
+    return code

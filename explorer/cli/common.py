@@ -25,9 +25,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args):
+    """The model asked for; when it cannot load, the offline model, and the run will exit 3 (see main)."""
     model = load_model(args.model, args.device, args.dtype)
     if model.banner:
         print(f"note: {model.banner}", file=sys.stderr)
+        args.fell_back_to = model.name
     return model
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import random
 import sys
 
-from PIL import Image
 
 from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
 from explorer.errors import InputError
@@ -12,7 +11,7 @@ from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults, validate
 from explorer.outputs.export import contact_sheet, steps_gif
-from explorer.outputs.png import PARAMETERS_KEY, read_png_recipe, save_png
+from explorer.outputs.png import PARAMETERS_KEY, open_image, read_png_recipe, save_png
 from explorer.outputs.saving import steps_sheet, write_png, write_step_previews
 from explorer.text.arithmetic import check_space
 from explorer.text.expressions import parse
@@ -105,16 +104,17 @@ def run_generate(args) -> int:
 
 
 def run_info(args) -> int:
-    image = Image.open(args.png)
-    print(image.text.get(PARAMETERS_KEY, "(no parameters chunk)"))
-    print_json(read_png_recipe(image).to_dict())
+    image = open_image(args.png, "png")
+    recipe = read_png_recipe(image)
+    print(image.info.get(PARAMETERS_KEY, "(no parameters chunk)"))
+    print_json(recipe.to_dict())
     return 0
 
 
 def run_forward(args) -> int:
     out = new_file(args.out, "out")
     model = load(args)
-    noised = forward_process(model, Image.open(args.image), seed=args.seed, levels=args.levels)
+    noised = forward_process(model, open_image(args.image, "image"), seed=args.seed, levels=args.levels)
     write_png(contact_sheet([("x_t", [n.image for n in noised])], [f"t={n.timestep}" for n in noised]), out)
     for n in noised:
         print(n.caption, file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import torch
 
@@ -61,7 +62,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
         if not fallback or preset.source == "builtin":
             raise ModelLoadError(f"model {name!r} could not be loaded: {error}") from error
         offline = offline_model_name()
-        reason = _short_reason(error)
+        reason = _short_reason(error, preset.source)
         banner = (f"Could not load {name!r} ({reason}). Showing the built-in offline model "
                   f"{offline!r} instead: {PRESETS[offline].about}. For real images, connect to the "
                   f"Hugging Face hub once (or pass --model with a local diffusers folder) and restart.")
@@ -80,8 +81,11 @@ def offline_model_name() -> str:
     return "miniworld" if (MINIWORLD_DIR / "model_index.json").is_file() else "tiny-random"
 
 
-def _short_reason(error: Exception) -> str:
+def _short_reason(error: Exception, source: str = "") -> str:
+    """Why a model did not load, in words: the hub, or what is wrong with a local folder."""
     text = " ".join(str(error).split()) or type(error).__name__
+    if source and Path(source).is_dir():               # a local folder: the hub has nothing to do with it
+        return f"the folder could not be loaded: {text[:300]}"
     if os.environ.get("HF_HUB_OFFLINE") == "1":
         return "offline mode (HF_HUB_OFFLINE=1) and not in the local cache"
     if any(word in text.lower() for word in ("cache", "connect", "resolve", "network", "offline")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import queue
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
+MAX_TEXT_CHARS = 20_000     # longest text any field takes (prompts are cut at 77 tokens long before this)
 WATCH_EVERY_S = 0.25        # how often a streaming handler checks its deadline and whether the user is still there
 
 log = logging.getLogger("explorer.ui")
@@ -116,38 +118,123 @@ def explain(sentence: str, more: str) -> None:
 
 
 def _field_name(component) -> str:
-    return str(component.label or "value").split(" (")[0].lower().replace(" ", "_")
+    """The field's one name in every message: `field=` where given, else the label up to '(' or ':'."""
+    explicit = getattr(component, "field_name", None)
+    if explicit:
+        return explicit
+    label = str(component.label or "value")
+    return label.split(" (")[0].split(":")[0].strip().lower().replace(" ", "_")
 
 
 def _choices(component) -> str:
     return ", ".join(str(value) for _, value in component.choices)
 
 
-# Gradio validates these inputs itself, with messages that do not name the field. These subclasses keep
-# their class names (the front end picks a component by class name) and restate the message our way.
+def _shown(payload) -> str:
+    text = repr(payload)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# Every input is checked by type before a handler sees it: gradio would coerce (an int prompt becomes
+# "123", a checkbox "yes" is truthy) or answer with messages that do not name the field. These subclasses
+# keep their class names (the front end picks a component by class name) and say what was wrong our way.
 class _NamedErrors:
+    def __init__(self, *args, field: str | None = None, **kwargs):
+        self.field_name = field
+        super().__init__(*args, **kwargs)
+
     def allowed(self) -> str:
         return f"one of {_choices(self)}"
 
+    def check(self, payload) -> None:
+        """Refuse a payload of the wrong type before gradio converts it."""
+
+    def refuse(self, payload, allowed: str | None = None):
+        error = InputError(_field_name(self), allowed or self.allowed(), _shown(payload))
+        raise gr.Error(str(error), print_exception=False)
+
     def preprocess(self, payload):
+        self.check(payload)
         try:
             return super().preprocess(payload)
         except gr.Error:
-            error = InputError(_field_name(self), self.allowed(), payload)
-            raise gr.Error(str(error), print_exception=False) from None
+            self.refuse(payload)
+        except (TypeError, ValueError, AttributeError, KeyError, OSError):
+            self.refuse(payload)
+
+
+def _is_number(payload) -> bool:
+    return isinstance(payload, (int, float)) and not isinstance(payload, bool) and math.isfinite(payload)
 
 
 class Slider(_NamedErrors, gr.Slider):
     def allowed(self) -> str:
         return f"a number in [{self.minimum:g}, {self.maximum:g}]"
 
+    def check(self, payload) -> None:
+        if not _is_number(payload) or not self.minimum <= payload <= self.maximum:
+            self.refuse(payload)
+
+
+class Number(_NamedErrors, gr.Number):
+    def allowed(self) -> str:
+        return "a finite number" + (f" in [{self.minimum:g}, {self.maximum:g}]"
+                                    if self.minimum is not None and self.maximum is not None else "")
+
+    def check(self, payload) -> None:
+        if not _is_number(payload) or (self.minimum is not None and payload < self.minimum) or \
+                (self.maximum is not None and payload > self.maximum):
+            self.refuse(payload)
+
 
 class Dropdown(_NamedErrors, gr.Dropdown):
-    pass
+    def check(self, payload) -> None:
+        if not isinstance(payload, str):
+            self.refuse(payload)
 
 
 class Radio(_NamedErrors, gr.Radio):
+    def check(self, payload) -> None:
+        if not isinstance(payload, str):
+            self.refuse(payload)
+
+
+class _Text(_NamedErrors):
+    def allowed(self) -> str:
+        return "text"
+
+    def check(self, payload) -> None:
+        if payload is not None and not isinstance(payload, str):
+            self.refuse(payload)
+        if isinstance(payload, str) and len(payload) > MAX_TEXT_CHARS:
+            self.refuse(f"{len(payload):,} characters", f"at most {MAX_TEXT_CHARS:,} characters")
+
+
+class Textbox(_Text, gr.Textbox):
     pass
+
+
+class Code(_Text, gr.Code):
+    pass
+
+
+class Checkbox(_NamedErrors, gr.Checkbox):
+    def allowed(self) -> str:
+        return "true or false"
+
+    def check(self, payload) -> None:
+        if not isinstance(payload, bool):
+            self.refuse(payload)
+
+
+class File(_NamedErrors, gr.File):
+    def allowed(self) -> str:
+        return "an uploaded file"
+
+
+class Image(_NamedErrors, gr.Image):
+    def allowed(self) -> str:
+        return "an uploaded PNG or JPEG image"
 
 
 def as_int(value):

@@ -14,7 +14,8 @@ from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figur
 from explorer.text import encoding
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, served
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
+                                as_int, explain, guard, served)
 
 ARITH_MORE = f"""The text encoder turns a prompt into an **embedding**: a sequence of 77 vectors (one per token
 position) that the UNet attends to at every denoising **step**. Because the sequences are vectors, prompts can be
@@ -65,57 +66,57 @@ def build(ctx: AppContext) -> None:
                         "lies near, and generate from it.", ARITH_MORE)
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
-                        expression = gr.Textbox(label="Expression", value=ctx.examples.expression, lines=2,
+                        expression = Textbox(label="Expression", value=ctx.examples.expression, lines=2,
                                                 elem_id="expression",
                                                 info='phrases in quotes or bare words; + - * and numbers')
                         gr.Examples([[e] for e in ctx.examples.expressions], inputs=expression, label="Examples")
                         space = Radio(list(SPACE_NOTES), value="conditioning", label="Space",
                                          info="conditioning: the 77-token sequences · token: token embeddings "
                                               "before the transformer · pooled: one vector (readback only)")
-                        renormalize = gr.Checkbox(value=True, label="Renormalise to the ingredients' norm per token",
+                        renormalize = Checkbox(value=True, label="Renormalise to the ingredients' norm per token", field="renormalize",
                                                   info="off = the raw sum, which can spike")
                         with gr.Row():
                             run = gr.Button("Compute and generate", variant="primary", elem_id="arith-btn")
                             readback = gr.Button("Nearest concepts only", elem_id="neighbors-btn")
                         with gr.Row():
-                            seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
+                            seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
                             steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
                             guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
-                                                 label="Guidance scale")
+                                                 label="Guidance scale", field="guidance")
                         with gr.Row():
-                            vocabulary = Dropdown(vocabularies, value=vocabularies[0], label="Concept vocabulary",
+                            vocabulary = Dropdown(vocabularies, value=vocabularies[0], label="Concept vocabulary", field="vocabulary",
                                                      allow_custom_value=True)
-                            k = Slider(1, 50, value=10, step=1, label="Nearest concepts (k)")
+                            k = Slider(1, 50, value=10, step=1, label="Nearest concepts (k)", field="k")
                         with gr.Row():
-                            kind = Radio(["expression", "prompt"], value="expression", label="Read the text as",
+                            kind = Radio(["expression", "prompt"], value="expression", label="Read the text as", field="kind",
                                             info="prompt: one plain prompt, no arithmetic")
-                            exclude = gr.Checkbox(value=False, label="Leave out the expression's own phrases")
+                            exclude = Checkbox(value=False, label="Leave out the expression's own phrases", field="exclude_terms")
                     with gr.Column(scale=3, min_width=400):
                         arith_status = gr.Markdown("Ready.", elem_id="arith-status", elem_classes=["status"])
                         with gr.Row():
-                            arith_image = gr.Image(label="Generated image", type="filepath",
+                            arith_image = Image(label="Generated image", type="filepath",
                                                    format="png", height=260, elem_id="arith-image", scale=2)
                             neighbors = gr.Dataframe(headers=NEIGHBOR_HEADERS, label="Nearest concepts (pooled space)",
                                                      interactive=False, wrap=True, max_height=260, scale=3)
                         norms_plot = gr.Plot(label="Norm per token: raw sum vs. result")
                         with gr.Row():
-                            phrase_pick = Dropdown([], label="Phrase", scale=3, allow_custom_value=True)
+                            phrase_pick = Dropdown([], label="Phrase", field="phrase", scale=3, allow_custom_value=True)
                             to_tokens = gr.Button("Inspect its tokens →", scale=1)
                         with gr.Accordion("Recipe", open=False):
-                            arith_recipe = gr.Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
+                            arith_recipe = Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
             # --- blend comparator ------------------------------------------------------------------
             with gr.Tab("Blend comparator", id="blend"):
                 explain("Seven ways to blend two prompts, side by side from one seed: which operator keeps both "
                         "ingredients in the embedding, and which in the picture?", BLEND_MORE)
                 with gr.Row():
-                    a = gr.Textbox(label="A", value=ctx.examples.blend[0], elem_id="blend-a")
-                    b = gr.Textbox(label="B", value=ctx.examples.blend[1], elem_id="blend-b")
-                    b_seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
+                    a = Textbox(label="A", value=ctx.examples.blend[0], elem_id="blend-a")
+                    b = Textbox(label="B", value=ctx.examples.blend[1], elem_id="blend-b")
+                    b_seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
                     b_steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
                     b_guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance")
                 with gr.Row():
-                    w_a = gr.Number(label="AND weight of A", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
-                    w_b = gr.Number(label="AND weight of B", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
+                    w_a = Number(label="AND weight of A", field="and_weights[0]", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
+                    w_b = Number(label="AND weight of B", field="and_weights[1]", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
                     blend_run = gr.Button("Compare the seven operators", variant="primary", elem_id="blend-btn")
                 blend_status = gr.Markdown("Ready.", elem_id="blend-status", elem_classes=["status"])
                 blend_gallery = gr.Gallery(label="Panels, one seed (click to enlarge; each PNG carries its recipe)",
@@ -124,15 +125,15 @@ def build(ctx: AppContext) -> None:
                                            "the result stays to A and B", interactive=False, wrap=True,
                                            column_widths=["17%", "43%", "10%", "10%", "10%", "10%"])
                 with gr.Accordion("Downloads: the seven PNGs", open=False):
-                    blend_files = gr.File(label="PNG files with recipes", file_count="multiple")
+                    blend_files = File(label="PNG files with recipes", file_count="multiple")
             # --- token inspector -------------------------------------------------------------------
             with gr.Tab("Token inspector", id="tokens"):
                 explain("What the text encoder sees: the word pieces of a prompt, the start, end and padding "
                         "tokens, where the 77-token limit cuts, and the length of each token's vector.", TOKENS_MORE)
                 with gr.Row():
-                    token_prompt = gr.Textbox(label="Prompt", value=ctx.examples.tokens,
+                    token_prompt = Textbox(label="Prompt", value=ctx.examples.tokens,
                                               scale=4, elem_id="token-prompt")
-                    show_pad = gr.Checkbox(label="show padding", value=False, scale=1)
+                    show_pad = Checkbox(label="show padding", value=False, scale=1)
                     inspect = gr.Button("Inspect", variant="primary", scale=1, elem_id="tokens-btn")
                 token_summary = gr.Markdown(elem_id="token-summary")
                 with gr.Row():

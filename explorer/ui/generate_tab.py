@@ -16,7 +16,8 @@ from explorer.models.previews import PREVIEW_DECODERS
 from explorer.outputs.png import open_image, read_png_recipe, to_parameters
 from explorer.outputs.saving import save_generation
 from explorer.plots.steps import change_per_step_figure
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, check_upload, explain, guard, served
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
+                                as_int, check_upload, explain, guard, served)
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 HISTORY_KEPT = 48          # images in a session's history strip (older ones stay in outputs/)
@@ -47,13 +48,13 @@ def build(ctx: AppContext) -> None:
         loaded = gr.State(None)        # the full recipe last loaded (a PNG or the history): its kind is kept
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                prompt = gr.Textbox(label="Prompt", lines=2, value=ctx.examples.prompt,
+                prompt = Textbox(label="Prompt", lines=2, value=ctx.examples.prompt,
                                     elem_id="prompt")
                 ctx.generate_prompt = prompt
-                negative = gr.Textbox(label="Negative prompt", lines=1, placeholder="what guidance steers away from")
+                negative = Textbox(label="Negative prompt", lines=1, placeholder="what guidance steers away from")
                 with gr.Row():
-                    seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
-                    randomize = gr.Checkbox(label="random seed", value=False, info="new seed each run")
+                    seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
+                    randomize = Checkbox(label="random seed", field="randomize", value=False, info="new seed each run")
                 steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps", elem_id="steps",
                                   info="denoising steps")
                 guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance",
@@ -68,31 +69,31 @@ def build(ctx: AppContext) -> None:
                     run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
                 with gr.Accordion("Load a recipe from a PNG", open=False):
-                    upload = gr.File(label="PNG written by latent-explorer", file_types=[".png"])
+                    upload = File(label="PNG written by latent-explorer", field="png", file_types=[".png"])
             with gr.Column(scale=3, min_width=400):
                 status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="status")
                 with gr.Row():
-                    image = gr.Image(label="Result", type="filepath", format="png", height=320, elem_id="result")
+                    image = Image(label="Result", type="filepath", format="png", height=320, elem_id="result")
                     change_plot = gr.Plot(label="Change per step")
                 noisy = gr.Gallery(label="x_t — the noisy latent at each step", columns=10, height=150,
                                    format="png", elem_id="xt-gallery")
                 x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=10,
                                 height=150, format="png", elem_id="x0-gallery")
                 with gr.Accordion("Recipe, downloads and history", open=False):
-                    recipe_json = gr.Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
-                    parameters = gr.Textbox(label="PNG parameters (AUTOMATIC1111 format)", lines=3,
+                    recipe_json = Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
+                    parameters = Textbox(label="PNG parameters (AUTOMATIC1111 format)", lines=3,
                                             buttons=["copy"])
-                    files = gr.File(label="Downloads: PNG with recipe, steps GIF, contact sheet", file_count="multiple")
+                    files = File(label="Downloads: PNG with recipe, steps GIF, contact sheet", file_count="multiple")
                     gallery = gr.Gallery(label="This session's images (click one to restore its recipe)",
                                          columns=8, height=140, format="png")
         with gr.Accordion("Forward process: how training adds noise", open=False):
             explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
                     "larger timesteps.", FORWARD_MORE)
             with gr.Row():
-                fwd_image = gr.Image(label="Image to noise (the last result, or upload one)", type="filepath",
+                fwd_image = Image(label="Image to noise (the last result, or upload one)", field="image", type="filepath",
                                      height=200, format="png")
                 with gr.Column():
-                    fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels")
+                    fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels", field="levels")
                     fwd_decoder = Radio(["full", "approx"], value="full", label="Decoder")
                     fwd_run = gr.Button("Noise it")
             fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height=170, format="png")

@@ -14,7 +14,8 @@ from explorer.generation.recipe import SEED_MAX, check_budget, recipe_defaults
 from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_status
 from explorer.plots.walks import response_figure
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, served
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Radio, Slider, Textbox, as_int,
+                                explain, guard, served)
 
 MORE = """A prompt is a point in the model's *embedding* space: the text encoder turns it into a sequence
 of 77 token vectors (the *conditioning*) that the UNet attends to at every denoising *step*. Between
@@ -63,29 +64,29 @@ def build(ctx: AppContext) -> None:
                 "the conditioning embedding or the initial latent noise is interpolated, frame by frame.", MORE)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                prompts = gr.Textbox(label="Ends: one prompt per line (= starts an expression)", lines=3,
+                prompts = Textbox(label="Ends: one prompt per line (= starts an expression)", field="prompts", lines=3,
                                      value="\n".join(ctx.examples.walk),
                                      elem_id="walk-prompts")
-                seeds = gr.Textbox(label="Seeds", value="0", elem_id="walk-seeds",
+                seeds = Textbox(label="Seeds", value="0", elem_id="walk-seeds",
                                    info="one seed: prompt walk; several (e.g. 0 1 2): seed walk; as many as "
                                         "prompts: both")
                 with gr.Row():
-                    frames = Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment",
+                    frames = Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment", field="frames",
                                        info=f"ends included; at most {cfg.max_frames} frames in all")
-                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size",
+                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size", field="batch_size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info="frames per UNet pass (default from free memory)")
                 with gr.Row():
-                    method = Radio(list(METHODS), value="slerp", label="Interpolation")
-                    schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing")
+                    method = Radio(list(METHODS), value="slerp", label="Interpolation", field="method")
+                    schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing", field="schedule")
                 with gr.Accordion("Generation settings", open=False):
-                    negative = gr.Textbox(label="Negative prompt", lines=1)
+                    negative = Textbox(label="Negative prompt", lines=1)
                     steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
                     guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
-                                         label="Guidance scale")
+                                         label="Guidance scale", field="guidance")
                     size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
                     scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                use_clip = gr.Checkbox(label="Score pictures with CLIP (optional)", value=False,
+                use_clip = Checkbox(label="Score pictures with CLIP (optional)", field="use_clip", value=False,
                                        info=vision_status(model))
                 with gr.Row():
                     run = gr.Button("Walk", variant="primary", elem_id="walk-btn")
@@ -95,12 +96,12 @@ def build(ctx: AppContext) -> None:
                 film = gr.Gallery(label="Filmstrip (click a frame for its recipe)", columns=8, height=190,
                                   format="png", elem_id="walk-film")
                 with gr.Row():
-                    gif = gr.Image(label="Animated GIF", type="filepath", height=220)
+                    gif = Image(label="Animated GIF", type="filepath", height=220)
                     mp4 = gr.Video(label="MP4", height=220)
                 curve = gr.Plot(label="Response curve: similarity of each frame to each end")
                 with gr.Accordion("Frame recipes and downloads", open=False):
-                    frame_recipe = gr.Code(label="Selected frame's recipe", language="json", lines=6)
-                    files = gr.File(label="PNG frames (with recipes), GIF, MP4, recipes JSON",
+                    frame_recipe = Code(label="Selected frame's recipe", language="json", lines=6)
+                    files = File(label="PNG frames (with recipes), GIF, MP4, recipes JSON",
                                     file_count="multiple")
                     recipes_state = gr.JSON(label="All frames' recipes", value=[], height=200)
 

@@ -19,7 +19,8 @@ from explorer.models.vision import load_vision, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
 from explorer.text.phrases import EXPRESSION_PREFIX, is_expression, quote
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, check_upload, explain, guard
+from explorer.ui.common import (AppContext, Checkbox, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int,
+                                check_upload, explain, guard)
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 TABLE_ROWS = 40            # nearest concepts listed beside the map
@@ -76,7 +77,7 @@ def build(ctx: AppContext) -> None:
         current = gr.State(None)                           # this session's MapResult (kept for new points)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                query = gr.Textbox(label="Query: one per line", lines=3, elem_id="map-query",
+                query = Textbox(label="Query: one per line", lines=3, elem_id="map-query",
                                    value=ctx.examples.map_query,
                                    info='a prompt, "= expression" or "start -> end" (a path)')
                 with gr.Row():
@@ -85,18 +86,18 @@ def build(ctx: AppContext) -> None:
                     method = Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
                                       label="Projection")
                 with gr.Row():
-                    k = gr.Number(value=min(DEFAULT_K, k_max), label="k nearest concepts", elem_id="map-k",
+                    k = Number(value=min(DEFAULT_K, k_max), label="k nearest concepts", field="k", elem_id="map-k",
                                   info=f"2 to {k_max}, at most the vocabulary's size")
-                    path_points = gr.Number(value=DEFAULT_PATH_POINTS, label="Points per path",
+                    path_points = Number(value=DEFAULT_PATH_POINTS, label="Points per path", field="path_points",
                                             info=f"2 to {MAX_PATH_POINTS}")
                 draw = gr.Button("Draw map", variant="primary", elem_id="map-draw")
                 with gr.Accordion("Add your own vocabulary", open=False):
                     gr.Markdown("A UTF-8 text file, one phrase per line; `# comment` lines and `[category]` "
                                 f"lines as in assets/concepts; at most {cfg.max_vocabulary} unique entries.")
-                    upload = gr.File(label="Vocabulary (.txt)", file_types=[".txt"])
-                    upload_name = gr.Textbox(label="Name", placeholder="defaults to the file name")
+                    upload = File(label="Vocabulary (.txt)", field="vocabulary file", file_types=[".txt"])
+                    upload_name = Textbox(label="Name", field="vocabulary name", placeholder="defaults to the file name")
                     add = gr.Button("Add vocabulary")
-                picked = gr.Textbox(label="Picked concept (click a point or a table row)", elem_id="map-picked",
+                picked = Textbox(label="Picked concept (click a point or a table row)", elem_id="map-picked",
                                     interactive=True)
                 with gr.Row():
                     set_prompt = gr.Button("Set as prompt", size="sm")
@@ -116,23 +117,23 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 with gr.Column(scale=2, min_width=300):
                     with gr.Row():
-                        pole_a = gr.Textbox(label="First pole", value=ctx.examples.poles[0], elem_id="axis-a")
-                        pole_b = gr.Textbox(label="Second pole", value=ctx.examples.poles[1], elem_id="axis-b")
+                        pole_a = Textbox(label="First pole", field="pole_a", value=ctx.examples.poles[0], elem_id="axis-a")
+                        pole_b = Textbox(label="Second pole", field="pole_b", value=ctx.examples.poles[1], elem_id="axis-b")
                     rank = gr.Button("Rank the vocabulary")
-                    prompt = gr.Textbox(label="Prompt to move (or = expression)", value=ctx.examples.axis_prompt,
+                    prompt = Textbox(label="Prompt to move (or = expression)", field="prompt", value=ctx.examples.axis_prompt,
                                         elem_id="axis-prompt")
-                    amount = Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis",
+                    amount = Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis", field="amount",
                                        info="0 = the prompt; +1 adds (second − first pole); −1 subtracts it")
                     with gr.Row():
-                        seed = gr.Number(label="Seed", value=0, info="integer in [0, 2^32)")
+                        seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
                         steps = Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label="Steps")
-                    place = gr.Checkbox(label="Place the image on the map (needs a CLIP vision model)", value=True)
+                    place = Checkbox(label="Place the image on the map (needs a CLIP vision model)", field="place", value=True)
                     run = gr.Button("Generate at this position", variant="primary", elem_id="axis-generate")
                 with gr.Column(scale=4, min_width=480):
                     axis_status = gr.Markdown("", elem_classes=["status"])
                     with gr.Row():
                         axis_plot = gr.Plot(label="Concepts furthest toward each pole")
-                        image = gr.Image(label="Image at this position", type="pil", format="png", height=320)
+                        image = Image(label="Image at this position", type="pil", format="png", height=320)
 
     def index_for(name, progress, request):
         vocabulary = resolve_vocabulary(model, name, ctx.session(request).shelf)     # this user's lists only

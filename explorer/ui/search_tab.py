@@ -16,7 +16,8 @@ from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
-from explorer.ui.common import AppContext, Dropdown, Radio, Slider, as_int, explain, guard, served
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, as_int, explain,
+                                guard, served)
 from explorer.ui.interpolate_tab import parse_prompts
 
 FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
@@ -47,21 +48,21 @@ def build(ctx: AppContext) -> None:
                 "with CLIP, open one, or explore around it.", MORE)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                query = gr.Textbox(label="Query (prompt)", value=ctx.examples.query, lines=2,
+                query = Textbox(label="Query (prompt)", field="prompt", value=ctx.examples.query, lines=2,
                                    elem_id="search-query")
                 with gr.Row():
-                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results",
+                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results", field="seeds",
                                       info=f"seeds per search, at most {cfg.max_seeds}")
-                    first_seed = gr.Number(label="First seed", value=0)
-                use_clip = gr.Checkbox(label="Rank and describe with CLIP (optional)", value=vision_on_disk(model),
+                    first_seed = Number(label="First seed", field="seed", value=0)
+                use_clip = Checkbox(label="Rank and describe with CLIP (optional)", field="use_clip", value=vision_on_disk(model),
                                        info=vision_status(model), elem_id="search-clip")
                 with gr.Accordion("Generation settings", open=False):
-                    negative = gr.Textbox(label="Negative prompt", lines=1)
+                    negative = Textbox(label="Negative prompt", lines=1)
                     steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
-                    guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale")
+                    guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale", field="guidance")
                     size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
                     scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size",
+                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size", field="batch_size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info="images per UNet pass")
                 with gr.Row():
@@ -75,13 +76,13 @@ def build(ctx: AppContext) -> None:
                                      elem_id="search-results")
                 found = gr.Markdown("", elem_id="search-found")
                 with gr.Accordion("Selected result: its recipe, its steps, more like it", open=True):
-                    recipe_json = gr.Code(label="Recipe (JSON) — click a result, or paste one", language="json",
+                    recipe_json = Code(label="Recipe (JSON) — click a result, or paste one", field="recipe", language="json",
                                           lines=4, elem_id="selected-recipe")
                     with gr.Row(equal_height=True):
                         open_btn = gr.Button("Steps of this result", scale=1)
-                        strength = Slider(0, 1, value=0.25, step=0.05, label="Variation strength", scale=2)
+                        strength = Slider(0, 1, value=0.25, step=0.05, label="Variation strength", field="strength", scale=2)
                         more_count = Slider(1, cfg.max_seeds, value=min(4, cfg.max_seeds), step=1,
-                                               label="Variations", scale=2)
+                                               label="Variations", field="seeds", scale=2)
                         more_btn = gr.Button("More like this", variant="secondary", scale=1)
                     steps_gallery = gr.Gallery(label="x0 at each step of the selected result", columns=10,
                                                height=130, format="png")
@@ -94,19 +95,19 @@ def build(ctx: AppContext) -> None:
                     "each picture is closest to.", PROBE_MORE)
             with gr.Row():
                 with gr.Column(scale=2, min_width=300):
-                    probe_prompts = gr.Textbox(label="Prompts to compare (one per line)", lines=3,
+                    probe_prompts = Textbox(label="Prompts to compare (one per line)", field="prompts", lines=3,
                                                value="\n".join(ctx.examples.probe))
-                    attributes = gr.Textbox(label="Attributes: 'name: label | label' per line", lines=3,
+                    attributes = Textbox(label="Attributes: 'name: label | label' per line", field="attributes", lines=3,
                                             value=ctx.examples.attributes)
                     probe_count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
-                                            label="Seeds per prompt")
+                                            label="Seeds per prompt", field="seeds")
                     probe_run = gr.Button("Run probe", variant="primary", elem_id="probe-btn")
                 with gr.Column(scale=3, min_width=400):
                     probe_status = gr.Markdown("Uses the settings and first seed above.", elem_id="probe-status")
                     probe_grid = gr.Gallery(label="Images: one row per prompt", columns=8, height=260, format="png")
                     probe_chart = gr.Plot(label="Counts per attribute label")
                     with gr.Accordion("Counts and mean probabilities (JSON)", open=False):
-                        probe_json = gr.Code(label="Counts (JSON)", language="json", lines=4, max_lines=12)
+                        probe_json = Code(label="Counts (JSON)", language="json", lines=4, max_lines=12)
 
     def base(prompt, negative, seed, steps, guidance, size, scheduler):
         return recipe_defaults(model, prompt or "", negative_prompt=negative or "", seed=as_int(seed),

@@ -76,7 +76,10 @@ def limit_queue_per_session(demo, limit: int) -> None:
         if session is not None and pending(session) >= limit:
             error = InputError("queue", f"at most {limit} requests of yours waiting or running at once (a shared "
                                "queue: wait for one to finish, or press Stop)", f"request number {limit + 1}")
-            return False, str(error), "queue_full"
+            # answered as a validation error (HTTP 422): gradio's clients show its message, naming the field
+            detail = [{"__type__": "validate", "is_valid": False, "parameter_name": "queue",
+                       "message": str(error).split(": ", 1)[1]}]
+            return False, detail, "validator_error"
         return await original(body, request, username)
 
     queue.push = push

@@ -1,0 +1,104 @@
+"""Every endpoint, every parameter, a table of bad values: each call succeeds or names the field, and the server
+keeps serving. The endpoints are read from the app's own API description, so a new endpoint is fuzzed too."""
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from explorer.generation.recipe import Recipe
+
+# a field-naming message: "<field>: expected <allowed>, received <value>"
+NAMED = re.compile(r"(^|\n|\s)[\w.\[\] ]{1,40}: expected .+, received ")
+SMALL = {"steps": 2, "steps_value": 2, "width": 64, "height": 64, "size": 64, "n": 2, "frames": 2, "batch": 2,
+         "levels": 2, "k_value": 3, "points": 2, "method_value": "pca", "seeds_text": "0 1",
+         "prompts_text": "a red fox\na cat"}
+BAD = {
+    "str": [None, 123, 1.5, True, [], {}, ["a"], "x" * 100_000],
+    "float": [None, "abc", "1", True, [], {}, math.nan, math.inf, -1e12, 1e12],
+    "bool": [None, "yes", 2, [], 0.5],
+    "literal": [None, "bogus", 1, [], ""],
+    "filepath": [None, "text", "png", "bomb"],
+}
+# a successful call is fine for these: an empty optional text, no file (gradio's "cleared"), a text file as a list
+FINE = {("str", None), ("filepath", None)}
+FINE_PER_ENDPOINT = {("/add_vocabulary", "text"), ("/load_recipe", "png"), ("/forward_process", "png")}
+
+
+def kind(parameter) -> str:
+    python = parameter["python_type"]["type"]
+    return "literal" if python.startswith("Literal") else python if python in BAD else "str"
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, client):
+    root = tmp_path_factory.mktemp("fuzz")
+    (root / "words.txt").write_text("a red fox\na cat\nsnow\n", encoding="utf-8")
+    (root / "notes.txt").write_text("not an image", encoding="utf-8")
+    Image.new("RGB", (12_000, 12_000)).save(root / "bomb.png", optimize=True)       # ~140 KB, 144 M pixels
+    image = client.predict("a red fox", "", 3, False, 2, 7.5, 64, 64, "ddim", "approx", api_name="/generate")[0]
+    return {"words": root / "words.txt", "text": root / "notes.txt", "bomb": root / "bomb.png", "image": image}
+
+
+def good_value(parameter, files, recipe_json):
+    name = parameter["parameter_name"]
+    if name in SMALL:
+        return SMALL[name]
+    if kind(parameter) == "filepath":
+        return handle_file(str(files["words"] if name == "path" and parameter["component"] == "File"
+                               and "vocab" in parameter.get("label", "").lower() else files["image"]))
+    if name == "recipe_text":
+        return recipe_json
+    return parameter["parameter_default"]
+
+
+def bad_value(value, files):
+    """The value as sent: the names of test files become uploads."""
+    if value in ("text", "png", "bomb"):
+        return handle_file(str(files[{"text": "text", "png": "image", "bomb": "bomb"}[value]]))
+    return value
+
+
+def test_every_endpoint_names_the_field_of_every_bad_value(app_url, client, files):
+    fuzz = Client(app_url, verbose=False)
+    api = fuzz.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    recipe_json = Recipe(model="tiny-random", prompt="a red fox", seed=3, steps=2, width=64, height=64).to_json()
+    unclear, accepted, tried, unsendable, slow = [], [], 0, 0, []
+    for endpoint, description in api.items():
+        parameters = description["parameters"]
+        if not parameters:
+            continue
+        defaults = [good_value(p, files, recipe_json) for p in parameters]
+        if endpoint == "/add_vocabulary":
+            defaults = [handle_file(str(files["words"])), "fuzz words"]
+        for i, parameter in enumerate(parameters):
+            for value in BAD[kind(parameter)]:
+                args = list(defaults)
+                args[i] = bad_value(value, files)
+                tried += 1
+                started = time.perf_counter()
+                try:
+                    fuzz.predict(*args, api_name=endpoint)
+                except Exception as error:  # noqa: BLE001 - every refusal must name its field
+                    text = str(error)
+                    if not isinstance(error, AppError) and "JSON compliant" in text:
+                        unsendable += 1                      # NaN and inf: JSON cannot carry them to the server
+                        continue
+                    slow.append((time.perf_counter() - started, endpoint, parameter["parameter_name"], repr(value)[:30]))
+                    if not NAMED.search(text) or "Something went wrong" in text:
+                        unclear.append((endpoint, parameter["parameter_name"], repr(value)[:40], text[:160]))
+                    continue
+                if (kind(parameter), value) not in FINE and (endpoint, value) not in FINE_PER_ENDPOINT:
+                    accepted.append((endpoint, parameter["parameter_name"], repr(value)[:40]))
+        assert fuzz.predict("a cat", False, api_name="/tokens")[0], f"the server stopped serving after {endpoint}"
+    print(f"{tried} bad values tried ({unsendable} NaN/inf that JSON cannot carry), {len(unclear)} unclear, "
+          f"{len(accepted)} accepted; slowest refusals:",
+          sorted(slow, reverse=True)[:5])
+    assert unclear == [], json.dumps(unclear[:40], indent=1)
+    assert accepted == [], json.dumps(accepted[:40], indent=1)

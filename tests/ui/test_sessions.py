@@ -1,0 +1,118 @@
+"""One server, many users: what one session makes, uploads or stops stays its own; the queue is fair."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+import requests
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from explorer.outputs.png import read_png_recipe
+
+
+def _generate(client, seed=3, steps=2, size=64, prompt="a red fox"):
+    return client.predict(prompt, "", seed, False, steps, 7.5, size, size, "ddim", "approx", api_name="/generate")
+
+
+def test_session_b_cannot_read_or_replace_session_a_vocabulary(app_url, tmp_path):
+    alice, bob = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    words = tmp_path / "secret.txt"
+    words.write_text("a red fox\na secret garden\nsnow\n", encoding="utf-8")
+    alice.predict(handle_file(str(words)), "alice", api_name="/add_vocabulary")
+    rows, _ = alice.predict("a secret", "prompt", "conditioning", "alice", 2, False, api_name="/neighbors")
+    assert "a secret garden" in [r[0] for r in rows["data"]]
+    with pytest.raises(Exception, match="vocabulary: expected one of concepts, tokenizer"):
+        bob.predict("a secret", "prompt", "conditioning", "alice", 2, False, api_name="/neighbors")
+    other = tmp_path / "other.txt"
+    other.write_text("a blue whale\nfog\ncopper\n", encoding="utf-8")
+    bob.predict(handle_file(str(other)), "alice", api_name="/add_vocabulary")      # bob's own list of that name
+    rows, _ = alice.predict("a secret", "prompt", "conditioning", "alice", 3, False, api_name="/neighbors")
+    assert {r[0] for r in rows["data"]} == {"a red fox", "a secret garden", "snow"}    # alice's list is unchanged
+
+
+def test_session_b_cannot_fetch_session_a_images(app_url, app_config):
+    alice = Client(app_url, verbose=False)
+    out = _generate(alice, seed=77)
+    status = out[4]
+    assert str(app_config.outputs_dir) not in status and "/" not in status.split("Saved as")[-1].split("`")[1]
+    saved = sorted(app_config.outputs_dir.rglob("*-77.png"))[-1]                     # the operator's copy
+    assert read_png_recipe(out[0]).seed == 77
+    for path in (saved, saved.resolve(), app_config.outputs_dir / saved.parent.name):
+        answer = requests.get(f"{app_url}gradio_api/file={path}", timeout=30)
+        assert answer.status_code == 403, (path, answer.status_code)
+
+
+def test_a_cancelled_request_frees_the_queue_within_a_step(app_url, tiny_model):
+    client = Client(app_url, verbose=False)
+    started = time.perf_counter()
+    _generate(client, steps=4, size=256)
+    per_step = (time.perf_counter() - started) / 4                                  # an upper bound per step
+    job = client.submit("a red fox", "", 5, False, 50, 7.5, 256, 256, "ddim", "approx", api_name="/generate")
+    while "Denoising" not in str(job.status().log or "") and not job.done():
+        if job.status().code.name in ("ITERATING", "PROCESSING") and job.outputs():
+            break
+        time.sleep(0.05)
+    job.cancel()
+    cancelled = time.perf_counter()
+    assert tiny_model.lock.acquire(timeout=60)                                     # the model is free again
+    tiny_model.lock.release()
+    waited = time.perf_counter() - cancelled
+    assert waited < max(3 * per_step, 1.0) + 2.0, (waited, per_step)              # not the ~45 steps left
+    assert "Done" in _generate(client)[4]                                            # and the queue serves again
+
+
+def test_one_session_cannot_fill_the_queue(app_url, app_config):
+    greedy, other = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    jobs = [greedy.submit("a red fox", "", i, False, 20, 7.5, 64, 64, "ddim", "approx", api_name="/generate")
+            for i in range(app_config.max_queued_per_session + 3)]
+    assert "Done" in _generate(other)[4]                                             # another user is still served
+    refused = []
+    for job in jobs:                                     # the joins race the first runs: at least 2 of 6 are refused
+        try:
+            job.result(timeout=300)
+        except Exception as error:  # noqa: BLE001
+            refused.append(str(error))
+    assert len(refused) >= 2 and all("queue: expected at most 3 requests" in r for r in refused), refused
+
+
+def test_eight_clients_get_the_same_results_as_solo_runs_and_never_each_others(app_url, tiny_model):
+    """8 users x 5 mixed requests (3 generations, 2 token reports) at once: each gets what it would alone."""
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import Recipe
+
+    requests_of = {c: [dict(seed=100 + 10 * c + i, prompt=f"a {['red', 'blue'][i % 2]} fox number {c}")
+                       for i in range(3)] for c in range(8)}
+    solo = {(c, i): np.asarray(generate(tiny_model, Recipe(model=tiny_model.name, negative_prompt="", steps=2,
+                                                           width=64, height=64, scheduler="ddim", **r),
+                                        watch=False).image)
+            for c, rs in requests_of.items() for i, r in enumerate(rs)}
+    solo_tokens = {c: Client(app_url, verbose=False).predict(f"token test {c}", False, api_name="/tokens")[0]
+                   for c in range(8)}
+    results, tokens, errors = {}, {}, []
+
+    def user(c):
+        client = Client(app_url, verbose=False)
+        try:
+            for i, r in enumerate(requests_of[c]):
+                out = _generate(client, **r)
+                results[(c, i)] = (np.asarray(Image.open(out[0]).convert("RGB")), read_png_recipe(out[0]),
+                                   len(out[8]))
+                if i < 2:
+                    tokens[(c, i)] = client.predict(f"token test {c}", False, api_name="/tokens")[0]
+        except Exception as error:  # noqa: BLE001
+            errors.append((c, repr(error)))
+
+    threads = [threading.Thread(target=user, args=(c,)) for c in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=900)
+    assert errors == [] and len(results) == 24 and len(tokens) == 16
+    assert all(summary == solo_tokens[c] for (c, _), summary in tokens.items())
+    for (c, i), (pixels, recipe, history) in results.items():
+        assert np.array_equal(pixels, solo[(c, i)]), (c, i)
+        assert recipe.seed == requests_of[c][i]["seed"] and recipe.prompt == requests_of[c][i]["prompt"]
+        assert history == i + 1                                                      # only this user's own images
