@@ -25,9 +25,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from explorer.explore.probe import wilson_interval  # noqa: E402
 from explorer.miniworld import oracle  # noqa: E402
 from explorer.miniworld.world import COLOURS, POSITIONS, SHAPES, SIZES, full_caption, make_dataset  # noqa: E402
-from explorer.explore.probe import wilson_interval  # noqa: E402
 
 ARITHMETIC = [  # (base prompt, word out, word in, expected attributes)
     ("a red circle", "red", "blue", {"colour": "blue", "shape": "circle"}),

@@ -4,14 +4,13 @@ from __future__ import annotations
 import random
 import sys
 
-
 from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
 from explorer.errors import InputError
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults, validate
 from explorer.outputs.export import contact_sheet, steps_gif
-from explorer.outputs.png import PARAMETERS_KEY, open_image, read_png_recipe, save_png
+from explorer.outputs.png import PARAMETERS_KEY, open_image, read_png, save_png
 from explorer.outputs.saving import steps_sheet, write_png, write_step_previews
 from explorer.text.arithmetic import check_space
 from explorer.text.expressions import parse
@@ -61,7 +60,9 @@ def register(subparsers) -> None:
 
 def _recipe(args, model):
     if args.from_png:
-        recipe = read_png_recipe(args.from_png)
+        recipe, ignored = read_png(args.from_png)
+        for line in ignored:
+            print(f"note: {line}", file=sys.stderr)
         return recipe.with_(model=model.name)
     if args.prompt is not None and args.expr is not None:
         raise InputError("prompt", "either --prompt or --expr, not both", f"--prompt {args.prompt!r} --expr "
@@ -105,9 +106,9 @@ def run_generate(args) -> int:
 
 def run_info(args) -> int:
     image = open_image(args.png, "png")
-    recipe = read_png_recipe(image)
+    recipe, ignored = read_png(image)
     print(image.info.get(PARAMETERS_KEY, "(no parameters chunk)"))
-    print_json(recipe.to_dict())
+    print_json({**recipe.to_dict(), "ignored": ignored} if ignored else recipe.to_dict())
     return 0
 
 

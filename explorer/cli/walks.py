@@ -4,9 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-
 from explorer.cli.common import add_model_args, load, new_file, out_dir, print_json
-from explorer.outputs.saving import save_sheet, write_json
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.explore.curves import response_curves
@@ -16,6 +14,7 @@ from explorer.explore.walks import export_walk, interpolate, save_frames
 from explorer.generation.recipe import recipe_defaults
 from explorer.models.examples import examples_for
 from explorer.models.vision import load_vision, vision_status
+from explorer.outputs.saving import save_sheet, write_json
 from explorer.plots.walks import bias_figure
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.checks import check_float
 from explorer.errors import InputError
 from explorer.generation.recipe import Origin, recipe_defaults
 from explorer.text import encoding
@@ -105,10 +106,8 @@ def rank_vocabulary(index, axis: ConceptAxis) -> AxisRanking:
 
 
 def check_amount(amount) -> float:
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not np.isfinite(amount) \
-            or abs(amount) > MAX_AMOUNT:
-        raise InputError("amount", f"a number in [{-MAX_AMOUNT:g}, {MAX_AMOUNT:g}]", amount)
-    return float(amount)
+    """How far to move along the axis: a finite number in [-MAX_AMOUNT, MAX_AMOUNT]."""
+    return check_float("amount", amount, -MAX_AMOUNT, MAX_AMOUNT)
 
 
 def axis_expression(prompt: str, pole_a: str, pole_b: str, amount: float) -> str | None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explorer.concepts.index import ConceptIndex
+from explorer.checks import check_int
 from explorer.concepts.vocabularies import BUILTIN
 from explorer.errors import InputError
 from explorer.text import encoding
@@ -403,10 +404,7 @@ def _query_points(model, text: str, path_points: int) -> list[QueryPoint]:
         raise InputError("query", 'a prompt, "= expression" or "a -> b" per line', text)
     if len(lines) > MAX_QUERY_LINES:
         raise InputError("query", f"at most {MAX_QUERY_LINES} lines", f"{len(lines)} lines")
-    if isinstance(path_points, float) and path_points.is_integer():
-        path_points = int(path_points)
-    if isinstance(path_points, bool) or not isinstance(path_points, int) or not 2 <= path_points <= MAX_PATH_POINTS:
-        raise InputError("path_points", f"an integer in [2, {MAX_PATH_POINTS}]", path_points)
+    path_points = check_int("path_points", path_points, 2, MAX_PATH_POINTS)
     points: list[QueryPoint] = []
     for line in lines:
         arrow = next((a for a in PATH_ARROWS if a in line), None)

@@ -244,7 +244,7 @@ def export_walk(walk: Walk, folder: Path | str, gif: Path | None = None, mp4: Pa
     path.write_text(json.dumps({"kind": walk.kind, "prompts": walk.prompts, "seeds": walk.seeds,
                                 "method": walk.method, "schedule": walk.schedule, "cancelled": walk.cancelled,
                                 "frames": [{"index": f.index, "position": f.position,
-                                            "png": str(f.path) if f.path else None, "recipe": f.recipe.to_dict()}
+                                            "png": f.path.name if f.path else None, "recipe": f.recipe.to_dict()}
                                            for f in walk.done]}, indent=2, ensure_ascii=False))
     out["recipes"] = path
     return out

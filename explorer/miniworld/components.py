@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from explorer.miniworld.world import IMAGE_SIZE
-from explorer.models.vision import CLIP_MEAN, CLIP_STD     # OpenAI CLIP's pixel normalisation
+from explorer.models.vision import CLIP_MEAN, CLIP_STD  # OpenAI CLIP's pixel normalisation
 
 LATENT_CHANNELS = 4
 TEXT_WIDTH = 64                      # CLIP text hidden size = the UNet's cross_attention_dim

@@ -34,9 +34,9 @@ from explorer.miniworld import components as C  # noqa: E402
 from explorer.miniworld.losses import (cosine_lr, ema_update, fit_latent_rgb, min_snr_weight,  # noqa: E402
                                        multi_positive_contrastive_loss, positives_matrix)
 from explorer.miniworld.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
-from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITION_PHRASES, POSITIONS, SHAPES, SIZE_WORDS,  # noqa: E402
-                                      SIZES, Dataset, PaintMixes, full_caption, make_dataset, make_paint_mixes,
-                                      parse_caption)
+from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITION_PHRASES, POSITIONS, SHAPES,  # noqa: E402
+                                      SIZE_WORDS, SIZES, Dataset, PaintMixes, full_caption, make_dataset,
+                                      make_paint_mixes, parse_caption)
 
 CLIP_TOKENS = 24                     # caption length while training CLIP (its pooled output ignores padding)
 ATTRIBUTES = (("shape", SHAPES), ("colour", tuple(COLOURS)), ("size", tuple(SIZES)),

@@ -9,7 +9,10 @@ import torch
 
 from explorer.errors import InputError
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+_PACKAGE = Path(__file__).resolve().parent.parent
+# installed (pip install .): the repository's assets/ ship inside the package as explorer/_assets (pyproject.toml);
+# in a source checkout they sit next to the package
+ASSETS = _PACKAGE / "_assets" if (_PACKAGE / "_assets").is_dir() else _PACKAGE.parent / "assets"
 MINIWORLD_DIR = ASSETS / "miniworld"
 CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
 CONCEPTS_DIR = ASSETS / "concepts"

@@ -1,7 +1,8 @@
 """A recipe's life in PNG files: the AUTOMATIC1111 `parameters` text and the explorer's own JSON chunk.
 
 A saved PNG carries two text chunks: `parameters` in the format AUTOMATIC1111 writes (so PNG-info
-readers already in use understand it) and `latent_explorer`, the full recipe as JSON.
+readers already in use understand it) and `latent_explorer`, the full recipe as JSON. A PNG made by
+A1111 itself (only `parameters`) is read through explorer.outputs.a1111.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PIL import Image, PngImagePlugin
 from explorer.errors import InputError
 from explorer.generation.recipe import Recipe
 from explorer.models.presets import sampler_name
+from explorer.outputs.a1111 import parse_parameters
 from explorer.outputs.files import reserve_path
 
 PARAMETERS_KEY = "parameters"         # AUTOMATIC1111's chunk name
@@ -75,8 +77,13 @@ def open_image(source, field_name: str = "image", max_pixels: int = MAX_PIXELS) 
     return image
 
 
-def read_png_recipe(source, max_pixels: int = MAX_PIXELS) -> Recipe:
-    """The recipe stored in a PNG written by the explorer (path, file object or PIL image)."""
+def read_png(source, max_pixels: int = MAX_PIXELS) -> tuple[Recipe, list[str]]:
+    """The recipe stored in a PNG (path, file object or PIL image) and what of it the explorer does not use.
+
+    A PNG written by the explorer carries the whole recipe (its `latent_explorer` chunk): the list is empty.
+    A PNG with only AUTOMATIC1111's `parameters` is read as A1111 reads it (explorer.outputs.a1111); the list
+    names each field the explorer ignores and each way the picture will differ from A1111's.
+    """
     image = open_image(source, "image", max_pixels)
     text = dict(image.info)                  # text chunks before the pixel data: read without decoding them
     if RECIPE_KEY not in text and PARAMETERS_KEY not in text and image.format == "PNG":
@@ -85,10 +92,14 @@ def read_png_recipe(source, max_pixels: int = MAX_PIXELS) -> Recipe:
         except (OSError, ValueError) as error:
             raise InputError("image", "a readable PNG", type(error).__name__) from None
     if RECIPE_KEY in text:
-        return Recipe.from_json(text[RECIPE_KEY])
+        return Recipe.from_json(text[RECIPE_KEY]), []
     if PARAMETERS_KEY in text:
-        raise InputError("image", "a PNG written by latent-explorer (it has a 'latent_explorer' chunk)",
-                         "a PNG with only AUTOMATIC1111 'parameters'",
-                         hint="Its parameters read: " + text[PARAMETERS_KEY][:200])
+        parsed = parse_parameters(text[PARAMETERS_KEY])
+        return parsed.to_recipe(), [f"ignored: {entry}" for entry in parsed.ignored] + list(parsed.notes)
     raise InputError("image", "a PNG written by latent-explorer (with a recipe in its text chunks)",
                      "an image without a recipe")
+
+
+def read_png_recipe(source, max_pixels: int = MAX_PIXELS) -> Recipe:
+    """The recipe stored in a PNG: the explorer's own, or one read from AUTOMATIC1111's `parameters`."""
+    return read_png(source, max_pixels)[0]

@@ -130,18 +130,19 @@ def _choices(component) -> str:
     return ", ".join(str(value) for _, value in component.choices)
 
 
-def _shown(payload) -> str:
+def _shown(payload):
+    """The received value as the message shows it (long text cut, so a message stays one readable line)."""
+    if isinstance(payload, str) and len(payload) > 80:
+        return payload[:77] + "..."
     text = repr(payload)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return payload if len(text) <= 80 else text[:77] + "..."
 
 
 # Every input is checked by type before a handler sees it: gradio would coerce (an int prompt becomes
 # "123", a checkbox "yes" is truthy) or answer with messages that do not name the field. These subclasses
 # keep their class names (the front end picks a component by class name) and say what was wrong our way.
 class _NamedErrors:
-    def __init__(self, *args, field: str | None = None, **kwargs):
-        self.field_name = field
-        super().__init__(*args, **kwargs)
+    field_name: str | None = None                   # set by the factories below (`field=`)
 
     def allowed(self) -> str:
         return f"one of {_choices(self)}"
@@ -167,7 +168,7 @@ def _is_number(payload) -> bool:
     return isinstance(payload, (int, float)) and not isinstance(payload, bool) and math.isfinite(payload)
 
 
-class Slider(_NamedErrors, gr.Slider):
+class _Slider(_NamedErrors, gr.Slider):
     def allowed(self) -> str:
         return f"a number in [{self.minimum:g}, {self.maximum:g}]"
 
@@ -176,7 +177,7 @@ class Slider(_NamedErrors, gr.Slider):
             self.refuse(payload)
 
 
-class Number(_NamedErrors, gr.Number):
+class _Number(_NamedErrors, gr.Number):
     def allowed(self) -> str:
         return "a finite number" + (f" in [{self.minimum:g}, {self.maximum:g}]"
                                     if self.minimum is not None and self.maximum is not None else "")
@@ -187,13 +188,13 @@ class Number(_NamedErrors, gr.Number):
             self.refuse(payload)
 
 
-class Dropdown(_NamedErrors, gr.Dropdown):
+class _Dropdown(_NamedErrors, gr.Dropdown):
     def check(self, payload) -> None:
         if not isinstance(payload, str):
             self.refuse(payload)
 
 
-class Radio(_NamedErrors, gr.Radio):
+class _Radio(_NamedErrors, gr.Radio):
     def check(self, payload) -> None:
         if not isinstance(payload, str):
             self.refuse(payload)
@@ -210,15 +211,15 @@ class _Text(_NamedErrors):
             self.refuse(f"{len(payload):,} characters", f"at most {MAX_TEXT_CHARS:,} characters")
 
 
-class Textbox(_Text, gr.Textbox):
+class _Textbox(_Text, gr.Textbox):
     pass
 
 
-class Code(_Text, gr.Code):
+class _Code(_Text, gr.Code):
     pass
 
 
-class Checkbox(_NamedErrors, gr.Checkbox):
+class _Checkbox(_NamedErrors, gr.Checkbox):
     def allowed(self) -> str:
         return "true or false"
 
@@ -227,14 +228,42 @@ class Checkbox(_NamedErrors, gr.Checkbox):
             self.refuse(payload)
 
 
-class File(_NamedErrors, gr.File):
+class _File(_NamedErrors, gr.File):
     def allowed(self) -> str:
         return "an uploaded file"
 
 
-class Image(_NamedErrors, gr.Image):
+class _Image(_NamedErrors, gr.Image):
     def allowed(self) -> str:
         return "an uploaded PNG or JPEG image"
+
+
+def _factory(cls: type, name: str):
+    """A constructor taking `field=` (the one name messages use) that returns a component named like gradio's own.
+
+    gradio reads a component's settings from its class's __init__ signature and picks the front-end
+    widget by class name, so the subclasses keep gradio's __init__ and are renamed to the base name.
+    """
+    cls.__name__ = cls.__qualname__ = name
+
+    def make(*args, field: str | None = None, **kwargs):
+        component = cls(*args, **kwargs)
+        component.field_name = field
+        return component
+
+    make.__name__ = name
+    return make
+
+
+Slider = _factory(_Slider, "Slider")
+Number = _factory(_Number, "Number")
+Dropdown = _factory(_Dropdown, "Dropdown")
+Radio = _factory(_Radio, "Radio")
+Textbox = _factory(_Textbox, "Textbox")
+Code = _factory(_Code, "Code")
+Checkbox = _factory(_Checkbox, "Checkbox")
+File = _factory(_File, "File")
+Image = _factory(_Image, "Image")
 
 
 def as_int(value):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 import time
+from pathlib import Path
 
 import gradio as gr
 
@@ -13,7 +14,7 @@ from explorer.generation.recipe import SEED_MAX, Recipe, check_budget, validate
 from explorer.generation.watch import settle_step
 from explorer.models.presets import SCHEDULERS
 from explorer.models.previews import PREVIEW_DECODERS
-from explorer.outputs.png import open_image, read_png_recipe, to_parameters
+from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import save_generation
 from explorer.plots.steps import change_per_step_figure
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
@@ -155,7 +156,10 @@ def build(ctx: AppContext) -> None:
         if not path:
             return [gr.skip()] * (len(fields) + 1)
         check_upload("png", path, cfg)
-        recipe = validate(read_png_recipe(path, cfg.max_image_pixels), cfg)
+        recipe, ignored = read_png(path, cfg.max_image_pixels)
+        recipe = validate(recipe.with_(model=ctx.model.name), cfg)
+        gr.Info(f"Loaded the recipe of {Path(str(path)).name}: seed {recipe.seed}, {recipe.steps} steps."
+                + (" Not used here: " + "; ".join(ignored) if ignored else ""), duration=8)
         return [*_fields_from(recipe), recipe.to_dict()]
 
     def on_history_select(history, evt: gr.SelectData):

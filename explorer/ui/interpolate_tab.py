@@ -77,8 +77,8 @@ def build(ctx: AppContext) -> None:
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info="frames per UNet pass (default from free memory)")
                 with gr.Row():
-                    method = Radio(list(METHODS), value="slerp", label="Interpolation", field="method")
-                    schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing", field="schedule")
+                    method = Radio(list(METHODS), value="slerp", label="Interpolation method", field="method")
+                    schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing (schedule)", field="schedule")
                 with gr.Accordion("Generation settings", open=False):
                     negative = Textbox(label="Negative prompt", lines=1)
                     steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")

@@ -51,7 +51,7 @@ def build(ctx: AppContext) -> None:
                 query = Textbox(label="Query (prompt)", field="prompt", value=ctx.examples.query, lines=2,
                                    elem_id="search-query")
                 with gr.Row():
-                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results", field="seeds",
+                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results (seeds)", field="seeds",
                                       info=f"seeds per search, at most {cfg.max_seeds}")
                     first_seed = Number(label="First seed", field="seed", value=0)
                 use_clip = Checkbox(label="Rank and describe with CLIP (optional)", field="use_clip", value=vision_on_disk(model),
@@ -82,7 +82,7 @@ def build(ctx: AppContext) -> None:
                         open_btn = gr.Button("Steps of this result", scale=1)
                         strength = Slider(0, 1, value=0.25, step=0.05, label="Variation strength", field="strength", scale=2)
                         more_count = Slider(1, cfg.max_seeds, value=min(4, cfg.max_seeds), step=1,
-                                               label="Variations", field="seeds", scale=2)
+                                               label="Variations (seeds)", field="seeds", scale=2)
                         more_btn = gr.Button("More like this", variant="secondary", scale=1)
                     steps_gallery = gr.Gallery(label="x0 at each step of the selected result", columns=10,
                                                height=130, format="png")

@@ -62,3 +62,39 @@ def test_help_lists_verbs(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert info.value.code == 0 and "generate" in out and "forward" in out
+
+
+def test_bad_files_and_folders_are_named_without_a_traceback(tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    Image.new("RGB", (12_000, 12_000)).save(tmp_path / "bomb.png", optimize=True)      # 144 M pixels in ~140 KB
+    (tmp_path / "a-file").write_text("x")
+    cases = [
+        (["generate", "--model", "tiny-random", "--from-png", "missing.png"], "image: expected an existing image file"),
+        (["generate", "--model", "tiny-random", "--from-png", "notes.txt"], "image: expected a PNG or JPEG image"),
+        (["generate", "--model", "tiny-random", "--from-png", "bomb.png"], "image: expected an image of at most"),
+        (["info", "missing.png"], "png: expected an existing image file"),
+        (["info", "bomb.png"], "png: expected an image of at most"),
+        (["forward", "--model", "tiny-random", "--image", "notes.txt", "--out", "f.png"], "image: expected a PNG"),
+        (["generate", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--out", "a-file/img.png"],
+         "out: expected a path inside a folder"),
+        (["search", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--seeds", "1", "--out-dir", "a-file"],
+         "out_dir: expected a new or empty folder"),
+    ]
+    for args, message in cases:
+        out = run(*args, cwd=tmp_path)
+        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
+    made = run("generate", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--out", "new/folder/img.png",
+               cwd=tmp_path)
+    assert made.returncode == 0, made.stderr                                          # a missing folder is made
+
+
+def test_a_model_folder_that_cannot_load_says_why_and_exits_3(tmp_path):
+    folder = tmp_path / "bin-only"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline", "unet": '
+                                             '["diffusers", "UNet2DConditionModel"]}')
+    (folder / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"not safetensors")
+    out = run("generate", "--model", str(folder), "--prompt", "x", "--steps", "1", "--out", "img.png", cwd=tmp_path)
+    assert out.returncode == 3 and "Traceback" not in out.stderr, out.stderr
+    assert "the folder could not be loaded" in out.stderr and "local cache" not in out.stderr
+    assert "error: model:" in out.stderr                                              # ran on the offline model

@@ -7,9 +7,8 @@ import torch
 
 from explorer.cache import LRUCache
 from explorer.concepts.index import ConceptIndex
-from explorer.concepts.vocabularies import (Shelf, Vocabulary, available_vocabularies, builtin_vocabulary,
-                                            load_upload, load_vocabulary, parse_vocabulary, resolve_vocabulary,
-                                            tokenizer_vocabulary)
+from explorer.concepts.vocabularies import (Shelf, Vocabulary, available_vocabularies, builtin_vocabulary, load_upload,
+                                            load_vocabulary, parse_vocabulary, resolve_vocabulary, tokenizer_vocabulary)
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.models.loaded import INDEXES_CACHED

@@ -137,7 +137,7 @@ def test_api_axis_rank_and_generate(client):
     image, message, *_ = client.predict("a lighthouse", "summer", "winter", 0.5, 1, 2, False,
                                         api_name="/axis_generate")
     assert '"a lighthouse" + 0.5 × "winter" - 0.5 × "summer"' in message
-    with pytest.raises(Exception, match=r"amount_along_the_axis: expected a number in \[-2, 2\], received 9"):
+    with pytest.raises(Exception, match=r"amount: expected a number in \[-2, 2\], received 9"):
         client.predict("a lighthouse", "summer", "winter", 9, 1, 2, False, api_name="/axis_generate")
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from explorer.errors import InputError
 from explorer.explore.probe import bias_probe, parse_attributes, wilson_interval
@@ -122,11 +124,11 @@ def test_api_search_more_like_this_open_and_probe(client):
     ("/interpolate", ("a\nb", "1", 3, 99, "slerp", "linear", "", 2, 7.5, 64, "ddim", False),
      r"batch_size: expected a number in \[1, 16\], received 99"),
     ("/interpolate", ("a\nb", "1", 3, 2, "cubic", "linear", "", 2, 7.5, 64, "ddim", False),
-     r"interpolation: expected one of slerp, lerp, received 'cubic'"),
-    ("/search", ("a", "", 0, 2, 7.5, 64, "ddim", 65, 2, False), r"results: expected a number in \[1, 64\], received 65"),
+     r"method: expected one of slerp, lerp, received 'cubic'"),
+    ("/search", ("a", "", 0, 2, 7.5, 64, "ddim", 65, 2, False), r"seeds: expected a number in \[1, 64\], received 65"),
     ("/search", ("", "", 0, 2, 7.5, 64, "ddim", 2, 2, False), "prompt"),
     ("/more_like_this", ("not json", 2, 0.5, 2, False), "recipe"),
-    ("/more_like_this", ('{"model": "m", "prompt": "p"}', 2, 2.0, 2, False), r"variation_strength: expected a number in \[0, 1\], received 2.0"),
+    ("/more_like_this", ('{"model": "m", "prompt": "p"}', 2, 2.0, 2, False), r"strength: expected a number in \[0, 1\], received 2.0"),
     ("/bias_probe", ("only one", "g: a | b", 1, "", 0, 2, 7.5, 64, "ddim", 2, False), "prompts"),
     ("/bias_probe", ("a\nb", "g: a", 1, "", 0, 2, 7.5, 64, "ddim", 2, False), "attributes"),
 ])
@@ -151,3 +153,34 @@ def test_cli_search_and_probe(tmp_path):
                  "--attributes", "gender: a man | a woman", "--out-dir", str(probe)]) == 0
     data = json.loads((probe / "probe.json").read_text())
     assert data["measured"] and (probe / "chart-gender.html").is_file()
+
+
+def test_more_like_this_of_every_kind_of_recipe_saves_pngs_that_regenerate_their_pixels(tiny_model, tmp_path):
+    """Expressions, blends (AND included), walk frames, chained variations: each variation's PNG remakes itself."""
+    from explorer.generation.generate import generate
+    from tests.generation.test_legacy_recipes import PNGS
+
+    for path in PNGS:
+        source = read_png_recipe(path)
+        page = more_like_this(tiny_model, source, 1, 0.3, 1234, batch_size=1, outputs_dir=tmp_path)
+        saved = page.results[0].path
+        recipe = read_png_recipe(saved)
+        assert recipe.expression == source.expression and recipe.blend == source.blend and recipe.walk == source.walk
+        again = generate(tiny_model, recipe, watch=False).image
+        assert np.array_equal(np.asarray(again), np.asarray(Image.open(saved).convert("RGB"))), path.stem
+
+
+def test_a_client_recipe_is_validated_and_must_name_the_loaded_model(client):
+    from explorer.generation.recipe import Recipe
+
+    good = Recipe(model="tiny-random", prompt="a red fox", seed=3, steps=2, width=64, height=64)
+    for recipe, message in [
+        (good.with_(model="/etc/passwd"), "recipe: expected a recipe of the loaded model 'tiny-random'"),
+        (good.with_(steps=10**6), "steps: expected an integer in [1, 50]"),
+        (good.with_(width=10**5), "width: expected an integer in [32, 256]"),
+        (good.with_(variation_seed=7, variation_strength=float("nan")), "variation_strength: expected a number"),
+    ]:
+        with pytest.raises(Exception, match=re.escape(message)):
+            client.predict(recipe.to_json(), api_name="/open_result")
+    with pytest.raises(Exception, match="seed: expected an integer"):
+        client.predict(good.to_json().replace('"seed": 3', '"seed": [1]'), api_name="/open_result")

@@ -94,8 +94,8 @@ def test_blend(client):
     (dict(seed=-1), "seed: expected an integer in [0, 4294967295]"),
     (dict(seed=1.5), "seed: expected an integer in [0, 4294967295]"),
     (dict(steps=0), "steps: expected a number in [1, 50]"),
-    (dict(guidance=1e9), "guidance_scale: expected a number in [0, 30]"),
-    (dict(k=0), "nearest_concepts: expected a number in [1, 50]"),
+    (dict(guidance=1e9), "guidance: expected a number in [0, 30]"),
+    (dict(k=0), "k: expected a number in [1, 50]"),
 ])
 def test_bad_arithmetic_input_is_named_and_server_keeps_serving(client, vocabulary, overrides, message):
     with pytest.raises(Exception) as info:

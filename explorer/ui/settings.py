@@ -1,0 +1,71 @@
+"""app.py's options: --host/--port, else gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, else 127.0.0.1:7860.
+
+This module does not import gradio: gradio reads GRADIO_SERVER_PORT when it is imported and fails with a
+traceback on a value that is not a number, so app.py checks the settings here first.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError
+from explorer.models.presets import DEFAULT_MODEL, PRESETS
+
+DEFAULT_HOST = "127.0.0.1"           # this machine only; 0.0.0.0 only when asked for
+DEFAULT_PORT = 7860
+HOST_VARIABLE = "GRADIO_SERVER_NAME"   # gradio's own variables, as Hugging Face Spaces and Docker images set them
+PORT_VARIABLE = "GRADIO_SERVER_PORT"
+MODEL_VARIABLE = "LATENT_EXPLORER_MODEL"
+
+
+def argument_parser() -> argparse.ArgumentParser:
+    """`python app.py` options; host and port default to gradio's variables, then to 127.0.0.1:7860."""
+    parser = argparse.ArgumentParser(prog="app.py",
+                                     description="latent-explorer: walk the latent space of Stable Diffusion.")
+    parser.add_argument("--model", default=None,
+                        help=f"preset ({', '.join(PRESETS)}), Hugging Face id or local diffusers folder "
+                             f"(default: ${MODEL_VARIABLE}, else {DEFAULT_MODEL})")
+    parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
+    parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
+    parser.add_argument("--host", default=None,
+                        help=f"bind address (default: ${HOST_VARIABLE}, else {DEFAULT_HOST}: this machine only)")
+    parser.add_argument("--port", default=None,
+                        help=f"HTTP port, 1-65535 (default: ${PORT_VARIABLE}, else {DEFAULT_PORT})")
+    parser.add_argument("--share", action="store_true", help="open a public gradio.live link (opt-in)")
+    parser.add_argument("--outputs", default="outputs", help="folder for saved images (never overwritten)")
+    parser.add_argument("--vocabulary", action="append", default=[], metavar="PATH",
+                        help="a concept list (assets/concepts format) shared with every user; repeat for several. "
+                             "Lists users upload stay theirs alone")
+    return parser
+
+
+def _port(source: str, value) -> int:
+    """A TCP port: an integer in [1, 65535]; the error names where it came from (--port or the variable)."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
+        raise InputError(source, "an integer port in [1, 65535]", value)
+    return int(text)
+
+
+def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> ExplorerConfig:
+    """The app's configuration: command-line options first, then the environment (gradio's GRADIO_SERVER_NAME
+    and GRADIO_SERVER_PORT, LATENT_EXPLORER_MODEL), then the defaults. A bad port raises InputError naming
+    --port or the variable it came from."""
+    environ = os.environ if environ is None else environ
+    args = argument_parser().parse_args(argv)
+    model = args.model or environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
+    host = args.host if args.host is not None else (environ.get(HOST_VARIABLE) or DEFAULT_HOST)
+    if not host.strip():
+        raise InputError("--host", "a bind address such as 127.0.0.1 or 0.0.0.0", host)
+    if args.port is not None:
+        port = _port("--port", args.port)
+    elif environ.get(PORT_VARIABLE, "").strip():
+        port = _port(PORT_VARIABLE, environ[PORT_VARIABLE])
+    else:
+        port = DEFAULT_PORT
+    return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, host=host, port=port,
+                          share=args.share, outputs_dir=Path(args.outputs),
+                          shared_vocabularies=tuple(Path(p) for p in args.vocabulary))
