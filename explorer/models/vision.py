@@ -199,7 +199,8 @@ def vision_status(model) -> str:
     if source is None:
         return f"No CLIP vision model is known for the model family {family!r}: image scores are off."
     key = (family, source[0])
-    shown = "a built-in tiny CLIP" if source[0] == "builtin" else source[0]
+    shown = "a built-in tiny CLIP" if source[0] == "builtin" else \
+        f"the model folder's {Path(source[0]).name}/" if Path(source[0]).is_absolute() else source[0]  # no server paths
     if key in _CACHE:
         if _CACHE.peek(key) is not None:
             return f"CLIP vision model loaded: {shown} — {source[1]}."
