@@ -64,7 +64,10 @@ def test_help_lists_verbs(capsys):
     assert info.value.code == 0 and "generate" in out and "forward" in out
 
 
-def test_bad_files_and_folders_are_named_without_a_traceback(tmp_path):
+def test_bad_files_and_folders_are_named_without_a_traceback(tmp_path, capsys, monkeypatch):
+    from explorer.cli import main
+
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not an image")
     Image.new("RGB", (12_000, 12_000)).save(tmp_path / "bomb.png", optimize=True)      # 144 M pixels in ~140 KB
     (tmp_path / "a-file").write_text("x")
@@ -80,12 +83,12 @@ def test_bad_files_and_folders_are_named_without_a_traceback(tmp_path):
         (["search", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--seeds", "1", "--out-dir", "a-file"],
          "out_dir: expected a new or empty folder"),
     ]
-    for args, message in cases:
-        out = run(*args, cwd=tmp_path)
-        assert out.returncode == 2 and message in out.stderr and "Traceback" not in out.stderr, (args, out.stderr)
-    made = run("generate", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--out", "new/folder/img.png",
-               cwd=tmp_path)
-    assert made.returncode == 0, made.stderr                                          # a missing folder is made
+    for args, message in cases:                        # in-process, as test_bad_input_exits_2_with_field: fast
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err, (args, err)
+    assert main(["generate", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--out",
+                 "new/folder/img.png"]) == 0                                           # a missing folder is made
 
 
 def test_a_model_folder_that_cannot_load_says_why_and_exits_3(tmp_path):

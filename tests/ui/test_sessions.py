@@ -66,7 +66,7 @@ def test_a_cancelled_request_frees_the_queue_within_a_step(app_url, tiny_model):
 
 def test_one_session_cannot_fill_the_queue(app_url, app_config):
     greedy, other = Client(app_url, verbose=False), Client(app_url, verbose=False)
-    jobs = [greedy.submit("a red fox", "", i, False, 20, 7.5, 64, 64, "ddim", "approx", api_name="/generate")
+    jobs = [greedy.submit("a red fox", "", i, False, 8, 7.5, 64, 64, "ddim", "approx", api_name="/generate")
             for i in range(app_config.max_queued_per_session + 3)]
     assert "Done" in _generate(other)[4]                                             # another user is still served
     refused = []
