@@ -19,7 +19,7 @@ from explorer.generation.batches import render_batches
 from explorer.generation.conditioning import conditioning_for, sequences
 from explorer.generation.generate import generate
 from explorer.generation.noise import initial_noise, latent_shape
-from explorer.generation.recipe import Blend, Recipe, recipe_defaults, validate
+from explorer.generation.recipe import Blend, Recipe, check_budget, recipe_defaults, validate
 from explorer.models.conditioning import Conditioning
 from explorer.models.vision import load_vision, vision_status
 from explorer.text import encoding
@@ -136,6 +136,7 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     base = base.with_(expression=None, blend=None, walk=None, origin=None, space="conditioning", renormalize=True)
     panels = panel_recipes(model, a, b, base, and_weights)
     validate(panels[0].recipe, config)
+    check_budget(panels[0].recipe, model.device.type, config)
     # 2. generate: batched where the operator is a prompt_embeds and the scheduler draws no step noise
     embeds_panels = [p for p in panels if p.operator != "and"]
     batched = batched and base.scheduler not in STOCHASTIC_SCHEDULERS and \

@@ -14,7 +14,7 @@ from typing import Callable
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.explore.search import Result, batch_size_for, check_count, render_results
-from explorer.generation.recipe import SEED_MAX, Origin, Recipe, validate
+from explorer.generation.recipe import SEED_MAX, Origin, Recipe, check_budget, validate
 from explorer.models.loaded import LoadedModel
 
 Z95 = 1.959964                     # two-sided 95% normal quantile (Wilson interval)
@@ -93,6 +93,7 @@ def bias_probe(model: LoadedModel, base: Recipe, prompts: list[str], n: int, att
     n = check_count("seeds", n, config)
     for p in prompts:
         validate(base.with_(prompt=p), config)
+    check_budget(base, model.device.type, config)
     batch_size = batch_size_for(model, base, batch_size, config)
     if not attributes:
         raise InputError("attributes", "at least one attribute with 2+ labels", attributes)

@@ -23,7 +23,7 @@ from explorer.concepts.vocabularies import builtin_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.batches import default_batch_size, render_recipes
-from explorer.generation.recipe import SEED_MAX, Origin, Recipe, Variation, validate
+from explorer.generation.recipe import SEED_MAX, Origin, Recipe, Variation, check_budget, validate
 from explorer.models.loaded import LoadedModel
 from explorer.outputs.png import save_png
 from explorer.text.encoding import encode_pooled
@@ -135,6 +135,7 @@ def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool 
     config = config or ExplorerConfig()
     # 1. validate
     validate(base, config)
+    check_budget(base, model.device.type, config)
     n = check_count("seeds", n, config)
     if base.seed + n > SEED_MAX:
         raise InputError("seed", f"a first seed <= {SEED_MAX - n} so that {n} consecutive seeds stay below 2^32",
@@ -179,6 +180,7 @@ def more_like_this(model: LoadedModel, source: Recipe, n: int, strength: float, 
     config = config or ExplorerConfig()
     # 1. validate
     validate(source, config)
+    check_budget(source, model.device.type, config)
     n = check_count("seeds", n, config)
     strength = check_float("strength", strength, 0.0, 1.0)
     first_seed = check_int("first_seed", first_seed, 0, SEED_MAX - 1)

@@ -27,7 +27,8 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.batches import default_batch_size, render_recipes
 from explorer.generation.conditioning import end_sequences, negative_sequences
-from explorer.generation.recipe import SEED_MAX, WALK_METHODS, WALK_SCHEDULES, Recipe, WalkFrame, validate
+from explorer.generation.recipe import (SEED_MAX, WALK_METHODS, WALK_SCHEDULES, Recipe, WalkFrame, check_budget,
+                                       validate)
 from explorer.models.loaded import LoadedModel
 from explorer.outputs.export import frames_mp4, steps_gif
 from explorer.outputs.files import reserve_path
@@ -188,6 +189,7 @@ def interpolate(model: LoadedModel, base: Recipe, prompts: list[str], seeds: lis
     check_choice("method", method, METHODS)
     check_choice("schedule", schedule, SCHEDULES)
     validate(base.with_(prompt=strip_prefix(prompts[0]), seed=seeds[0]), config)
+    check_budget(base, model.device.type, config)
     if batch_size is None:
         batch_size = default_batch_size(model, base.width, base.height, config)
     batch_size = check_int("batch_size", batch_size, 1, config.max_batch)

@@ -18,7 +18,6 @@ from explorer.errors import InputError
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.generate import generate
 from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
-from explorer.generation.recipe import check_budget
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.models.conditioning import Conditioning
 
@@ -69,7 +68,6 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
     """
     check_shared_settings(recipes)
     base = recipes[0]
-    check_budget(base, model.device.type)
     images, cancelled = [], False
     shape = (1, *latents.shape[1:])
 

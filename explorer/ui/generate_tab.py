@@ -10,7 +10,7 @@ import gradio as gr
 from explorer.errors import InputError
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
-from explorer.generation.recipe import SEED_MAX, Recipe, check_budget, validate
+from explorer.generation.recipe import SEED_MAX, Recipe, validate
 from explorer.generation.watch import settle_step
 from explorer.models.presets import SCHEDULERS
 from explorer.models.previews import PREVIEW_DECODERS
@@ -114,7 +114,6 @@ def build(ctx: AppContext) -> None:
             recipe = Recipe.from_dict(loaded).with_(**{k: getattr(recipe, k) for k in FIELD_NAMES if k != "prompt"},
                                                     model=ctx.model.name)
         validate(recipe, cfg)
-        check_budget(recipe, ctx.model.device.type, cfg)
         # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
         previews, last = [], 0.0
         stream, deadline = ctx.stream(lambda report: generate(ctx.model, recipe, on_step=report,

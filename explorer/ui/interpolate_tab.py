@@ -10,7 +10,7 @@ from explorer.errors import InputError
 from explorer.explore.curves import response_curves
 from explorer.explore.walks import METHODS, SCHEDULES, export_walk, interpolate, save_frames
 from explorer.generation.batches import default_batch_size
-from explorer.generation.recipe import SEED_MAX, check_budget, recipe_defaults
+from explorer.generation.recipe import SEED_MAX, recipe_defaults
 from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_status
 from explorer.plots.walks import response_figure
@@ -113,7 +113,6 @@ def build(ctx: AppContext) -> None:
         base = recipe_defaults(model, ends[0] if ends else "", negative_prompt=negative or "", seed=seed_list[0],
                                steps=as_int(steps), guidance=guidance, width=as_int(size), height=as_int(size),
                                scheduler=scheduler)
-        check_budget(base, model.device.type, cfg)
 
         # 2. walk in a worker thread; each finished batch is saved at once and streamed
         def job(report):

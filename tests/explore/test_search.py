@@ -184,3 +184,20 @@ def test_a_client_recipe_is_validated_and_must_name_the_loaded_model(client):
             client.predict(recipe.to_json(), api_name="/open_result")
     with pytest.raises(Exception, match="seed: expected an integer"):
         client.predict(good.to_json().replace('"seed": 3', '"seed": [1]'), api_name="/open_result")
+
+
+def test_the_compute_budget_is_the_configured_one_on_every_path(tiny_model, base):
+    """A per-image budget refuses searches, walks and blends up front; an operator's own budget is honoured."""
+    from explorer.config import ExplorerConfig
+    from explorer.explore.blends import compare
+    from explorer.explore.walks import interpolate
+
+    tight = ExplorerConfig(max_pixel_steps_cpu=64 * 64 * 1, max_pixel_steps_gpu=64 * 64 * 1)
+    recipe = base.with_(steps=2)
+    for run in (lambda: search(tiny_model, recipe, 2, config=tight),
+                lambda: interpolate(tiny_model, recipe, ["a cat", "a dog"], [0], 2, config=tight),
+                lambda: compare(tiny_model, "a cat", "a dog", recipe, vision=False, config=tight)):
+        with pytest.raises(InputError, match="steps: expected width x height x steps of at most 4,096"):
+            run()
+    roomy = ExplorerConfig(max_pixel_steps_cpu=10**12, max_pixel_steps_gpu=10**12, max_steps=150)
+    assert len(search(tiny_model, recipe, 1, config=roomy).results) == 1
