@@ -20,6 +20,16 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
+def tiny_xl():
+    """The built-in random miniature of SDXL: two text encoders, pooled and size conditioning."""
+    from explorer.models.loading import load_model
+
+    model = load_model("tiny-random-xl")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@pytest.fixture(scope="session")
 def app_config(tmp_path_factory):
     from explorer.config import ExplorerConfig
 

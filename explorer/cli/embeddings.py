@@ -61,21 +61,27 @@ def register(subparsers) -> None:
 def run_tokens(args) -> int:
     model = load(args)
     report = encoding.tokens(model, args.prompt)
-    tokens = [t for t in report.tokens if args.all or t.kind != "pad"]
+    reports = [report] + ([report.second] if report.second is not None else [])
     if args.json:
+        views = [{"encoder": r.encoder, "tokens": [asdict(t) for t in r.tokens if args.all or t.kind != "pad"]}
+                 for r in reports]
         print_json({"prompt": report.prompt, "limit": report.limit, "used": report.used,
                     "cut_text": report.cut_text, "summary": report.summary(),
                     "split_words": [{"word": w, "pieces": p} for w, p in report.split_words()],
-                    "tokens": [asdict(t) for t in tokens]})
+                    "tokens": views[0]["tokens"], "encoders": views})
         return 0
-    print(f"{'pos':>4}  {'token':<20} {'id':>6}  {'kind':<6} {'|input|':>8} {'|output|':>9}")
-    for t in tokens:
-        norm_in = "" if t.input_norm is None else f"{t.input_norm:.3f}"
-        norm_out = "" if t.output_norm is None else f"{t.output_norm:.3f}"
-        print(f"{t.position:>4}  {t.text:<20} {t.id:>6}  {t.kind:<6} {norm_in:>8} {norm_out:>9}")
-    padding = sum(1 for t in report.tokens if t.kind == "pad")
-    if padding and not args.all:
-        print(f"  … and {padding} padding tokens (--all lists them)")
+    for r in reports:
+        if len(reports) > 1:
+            print(f"{r.encoder}:")
+        print(f"{'pos':>4}  {'token':<20} {'id':>6}  {'kind':<6} {'|input|':>8} {'|output|':>9}")
+        for t in r.tokens:
+            if args.all or t.kind != "pad":
+                norm_in = "" if t.input_norm is None else f"{t.input_norm:.3f}"
+                norm_out = "" if t.output_norm is None else f"{t.output_norm:.3f}"
+                print(f"{t.position:>4}  {t.text:<20} {t.id:>6}  {t.kind:<6} {norm_in:>8} {norm_out:>9}")
+        padding = [t.text for t in r.tokens if t.kind == "pad"]
+        if padding and not args.all:
+            print(f"  … and {len(padding)} padding tokens {padding[0]!r} (--all lists them)")
     print(report.summary())
     return 0
 

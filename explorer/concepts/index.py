@@ -219,10 +219,10 @@ def encode_vocabulary(model, entries: list[str], progress: Progress | None = Non
 
 
 def model_cache_key(model) -> str:
-    """Folder name of a model's indexes: its name plus a fingerprint of the text encoder's weights."""
+    """Folder name of a model's indexes: its name plus a fingerprint of the pooled text encoder's weights."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model.name)).strip("_")[-60:] or "model"
     digest = hashlib.sha256()
-    params = list(model.text_encoder.state_dict().items())
+    params = list(model.adapter.pooled_encoder(model.pipe).state_dict().items())
     for name, tensor in params:                                                  # architecture
         digest.update(f"{name}{tuple(tensor.shape)}".encode())
     for name, tensor in params[:2] + params[-2:]:                                # a sample of the weights

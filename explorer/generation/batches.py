@@ -18,6 +18,7 @@ from explorer.errors import InputError
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.generate import generate
 from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
+from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.models.conditioning import Conditioning
 
@@ -106,6 +107,7 @@ def render_recipes(model, recipes: list, batch_size: int, cancel: threading.Even
                    on_batch: Callable[[int, list[Image.Image]], None] | None = None) -> tuple[list, bool]:
     """Images for recipes of any kind that share settings: each through conditioning_for and its own noise."""
     check_shared_settings(recipes)
+    check_fits_model(recipes[0], model)
     conditionings = [conditioning_for(model, r) for r in recipes]
     if any(c.composable for c in conditionings):          # AND takes its own loop: one recipe at a time
         return _one_by_one(model, recipes, conditionings, cancel, on_batch)

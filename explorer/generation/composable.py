@@ -2,7 +2,8 @@
 
 Liu et al. 2022, "Compositional Visual Generation with Composable Diffusion Models", eq. 10. The
 pipeline's own loop cannot do it (it combines exactly one conditional and one unconditional
-prediction), so this loop repeats StableDiffusionPipeline.__call__'s steps with the pipeline's own
+prediction), so this loop repeats StableDiffusionPipeline.__call__'s steps (for SDXL with the added
+conditions StableDiffusionXLPipeline makes: the pooled vectors and size ids) with the pipeline's own
 helpers (prepare_latents, prepare_extra_step_kwargs, the VAE decode): AND with one prompt of weight
 1 gives the pipeline's image (tests/generation/test_composable.py).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
+from explorer.models import vae
 from explorer.models.conditioning import Conditioning
 
 
@@ -39,15 +41,16 @@ def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watc
     x = pipe.prepare_latents(1, pipe.unet.config.in_channels, recipe.height, recipe.width, embeds.dtype,
                              model.device, generator, latents)                                # (1, 4, h, w)
     step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)
+    extra = model.adapter.unet_kwargs(pipe, conditioning, recipe.height, recipe.width, 1 + n)   # SDXL: pooled + sizes
     # 2. denoise: 1 + n UNet passes per step (batched), noise predictions composed
     for i, t in enumerate(scheduler.timesteps):
         x_in = scheduler.scale_model_input(torch.cat([x] * (1 + n)), t)                      # (1 + n, 4, h, w)
-        eps = pipe.unet(x_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+        eps = pipe.unet(x_in, t, encoder_hidden_states=embeds, return_dict=False, **extra)[0]
         eps = composed_noise(eps[:1], eps[1:], conditioning.weights, recipe.guidance)         # (1, 4, h, w)
         x = scheduler.step(eps, t, x, **step_kwargs, return_dict=False)[0]
         watcher(pipe, i, t, {"latents": x})
         if watcher.cancelled:
             break
     # 3. decode with the VAE, as the pipeline does
-    image = pipe.vae.decode(x / pipe.vae.config.scaling_factor, return_dict=False, generator=generator)[0]
+    image = vae.decode(pipe, x, generator)
     return pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=[True])[0]

@@ -19,7 +19,7 @@ from explorer.text.vectors import lerp, slerp
 
 
 def sequences(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
-    """The conditioning sequence (1, 77, d) of a plain prompt, refusing one the encoder would cut."""
+    """The packed sequence (1, L, d) of a plain prompt (models.families), refusing one the encoder would cut."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError(field_name, "a non-empty prompt", prompt)
     check_prompt_length(model, prompt, field_name)
@@ -27,13 +27,22 @@ def sequences(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
 
 
 def negative_sequences(model, negative_prompt: str) -> torch.Tensor:
-    """What guidance steers away from: the encoding of the negative prompt, or of "" (1, 77, d)."""
+    """What guidance steers away from: the encoding of the negative prompt, or of "" (1, L, d).
+
+    With no negative prompt, a family may use zeros instead (SDXL's force_zeros_for_empty_prompt),
+    as its pipeline does when called without one.
+    """
     check_prompt_length(model, negative_prompt, "negative_prompt")
-    return encoding.conditioning(model, negative_prompt or "")
+    empty = encoding.conditioning(model, negative_prompt or "")
+    if not negative_prompt:
+        zeros = model.adapter.empty_negative(model.pipe, empty)
+        if zeros is not None:
+            return zeros
+    return empty
 
 
 def end_sequences(model, end: str, renormalize: bool = True, field_name: str = "prompts") -> torch.Tensor:
-    """The conditioning (1, 77, d) of a walk's end: a plain prompt, or an expression after "="."""
+    """The packed sequence (1, L, d) of a walk's end: a plain prompt, or an expression after "="."""
     if is_expression(end):
         result = evaluate(model, strip_prefix(end), space="conditioning", renormalize=renormalize)
         return result.conditioning.to(model.device, model.dtype)
@@ -41,7 +50,10 @@ def end_sequences(model, end: str, renormalize: bool = True, field_name: str = "
 
 
 def interpolate_sequences(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:
-    """(1, 77, d) between two ends: lerp, or slerp per token (Shoemake 1985); the ends exactly at t = 0, 1."""
+    """(1, L, d) between two ends: lerp, or slerp per row (Shoemake 1985); the ends exactly at t = 0, 1.
+
+    Per row of the packed sequence: for SDXL the pooled vector moves along with the tokens.
+    """
     if t <= 0.0:
         return a
     if t >= 1.0:
@@ -50,13 +62,13 @@ def interpolate_sequences(a: torch.Tensor, b: torch.Tensor, t: float, method: st
 
 
 def slerp_sequences(model, a: str, b: str, t: float = 0.5) -> torch.Tensor:
-    """Per-token slerp between E(a) and E(b) along the feature axis (Shoemake 1985): (1, 77, d)."""
+    """Per-row slerp between E(a) and E(b) along the feature axis (Shoemake 1985): (1, L, d)."""
     return slerp(sequences(model, a, "a"), sequences(model, b, "b"), t, dim=-1)
 
 
 def conditioning_for(model, recipe) -> Conditioning:
     """Both guidance halves for any recipe, through the model family's adapter (recipe validated by the caller)."""
-    negative = negative_sequences(model, recipe.negative_prompt)                       # (1, 77, d)
+    negative = negative_sequences(model, recipe.negative_prompt)                       # (1, L, d)
     weights = None
     if recipe.walk is not None:                                      # a walk frame: between two ends
         walk = recipe.walk
@@ -66,7 +78,7 @@ def conditioning_for(model, recipe) -> Conditioning:
         embeds = slerp_sequences(model, recipe.blend.a, recipe.blend.b, recipe.blend.t)
     elif recipe.blend is not None and recipe.blend.operator == "and":    # Composable Diffusion: n sequences
         embeds = torch.cat([sequences(model, text, f"terms[{i}]")
-                            for i, text in enumerate((recipe.blend.a, recipe.blend.b))])   # (2, 77, d)
+                            for i, text in enumerate((recipe.blend.a, recipe.blend.b))])   # (2, L, d)
         weights = tuple(float(w) for w in recipe.blend.weights)
     elif recipe.expression:                                          # prompt arithmetic (lerp and sum panels too)
         if recipe.space == "pooled":
@@ -77,4 +89,4 @@ def conditioning_for(model, recipe) -> Conditioning:
         embeds = result.conditioning.to(model.device, model.dtype)
     else:
         embeds = sequences(model, recipe.prompt)
-    return model.adapter.make_conditioning(embeds, negative, weights)
+    return model.adapter.make_conditioning(model.pipe, embeds, negative, weights)

@@ -10,6 +10,7 @@ from PIL import Image
 from explorer.checks import check_int
 from explorer.errors import InputError
 from explorer.generation.noise import seed_noise
+from explorer.models import vae
 from explorer.models.loaded import LoadedModel
 from explorer.models.previews import PreviewDecoder
 
@@ -35,8 +36,7 @@ def encode_image(model: LoadedModel, image: Image.Image, width: int, height: int
     """z0 = E(x) * scaling_factor, the latent the UNet is trained on: (1, C, h, w)."""
     pipe = model.pipe
     pixels = pipe.image_processor.preprocess(image.convert("RGB"), height=height, width=width)
-    pixels = pixels.to(pipe.vae.device, pipe.vae.dtype)
-    return pipe.vae.encode(pixels).latent_dist.mean * pipe.vae.config.scaling_factor
+    return vae.encode(pipe, pixels)
 
 
 @torch.no_grad()

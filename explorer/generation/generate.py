@@ -17,7 +17,7 @@ from explorer.config import ExplorerConfig
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise
-from explorer.generation.recipe import Recipe, check_budget, validate
+from explorer.generation.recipe import Recipe, check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.watch import StepPreview, StepWatcher
 from explorer.models.conditioning import Conditioning
@@ -42,6 +42,7 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     """
     # 1. validate, within the device's compute budget
     validate(recipe, config)
+    check_fits_model(recipe, model)
     check_budget(recipe, model.device.type, config)
     # 2. encode: both guidance halves, whatever kind of recipe this is
     if conditioning is None:

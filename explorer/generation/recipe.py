@@ -274,6 +274,23 @@ def check_model(recipe: Recipe, model) -> Recipe:
     return recipe
 
 
+def check_fits_model(recipe: Recipe, model) -> Recipe:
+    """Settings the loaded model cannot take: sizes below its family's, guidance or steps a turbo model was not made for."""
+    family, preset = model.adapter, model.preset
+    for name in ("width", "height"):
+        value = getattr(recipe, name)
+        if value < family.min_size:
+            raise InputError(name, f"at least {family.min_size} pixels for {family.about} (it was trained at "
+                             f"{preset.size}; smaller images come out as noise or fragments)", value)
+    if preset.max_guidance is not None and recipe.guidance > preset.max_guidance:
+        raise InputError("guidance", f"at most {preset.max_guidance:g} for {model.name} (a distilled turbo model, "
+                         "trained without classifier-free guidance; 0 switches guidance off)", recipe.guidance)
+    if preset.max_steps is not None and recipe.steps > preset.max_steps:
+        raise InputError("steps", f"1 to {preset.max_steps} for {model.name} (a distilled turbo model makes its "
+                         "image in a few steps; more steps do not help it)", recipe.steps)
+    return recipe
+
+
 def check_budget(recipe: Recipe, device_type: str, config: ExplorerConfig | None = None) -> Recipe:
     """Refuse an image whose width x height x steps exceeds the device's compute budget (a fair queue)."""
     config = config or ExplorerConfig()

@@ -6,7 +6,23 @@ on it the same views start from its shapes, colours and planted bias, whose answ
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A whole recipe from the literature, offered as a Generate example."""
+
+    caption: str
+    prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    size: int
+
+    def row(self) -> list:
+        """[prompt, seed, steps, guidance, width, height] for the Generate tab's example table."""
+        return [self.prompt, self.seed, self.steps, self.guidance, self.size, self.size]
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,7 @@ class Examples:
     map_query: str                       # Map: query lines
     poles: tuple[str, str]               # Map: concept axis
     axis_prompt: str                     # Map: the prompt moved along the axis
+    figures: tuple[Figure, ...] = ()     # Generate: recipes of the literature's figures, for this model
 
 
 STABLE_DIFFUSION = Examples(
@@ -61,9 +78,25 @@ MINIWORLD = Examples(
     axis_prompt="a red circle",
 )
 
-BY_NAME = {"stable-diffusion": STABLE_DIFFUSION, "miniworld": MINIWORLD}
+# The figures of the source essays: SDXL 1.0, seed 0, 768 x 768 (guidance not stated: SDXL's default 5)
+SDXL_FIGURES = (
+    Figure("Wanderer above the sea of fog: steps 1-18 ('from step 7 the changes are gradual')",
+           "Wanderer above the sea of fog", 0, 18, 5.0, 768),
+    Figure("Park Avenue and 34th Street NYC, 20 steps", "Park Avenue and 34th Street NYC", 0, 20, 5.0, 768),
+    Figure("van Gogh as an astronaut, 15 steps", "van gogh self-portrait in an astronaut suit in the style of van gogh",
+           0, 15, 5.0, 768),
+)
+SDXL = replace(STABLE_DIFFUSION, prompt=SDXL_FIGURES[0].prompt, figures=SDXL_FIGURES)
+# SDXL-Turbo: the same scenes in one step at its native 512 x 512, without guidance
+SDXL_TURBO = replace(SDXL, figures=tuple(replace(f, caption=f"{f.caption.split(':')[0].split(',')[0]}, one step (turbo)",
+                                                 steps=1, guidance=0.0, size=512) for f in SDXL_FIGURES))
+
+BY_NAME = {"stable-diffusion": STABLE_DIFFUSION, "miniworld": MINIWORLD, "sdxl": SDXL, "sdxl-turbo": SDXL_TURBO}
 
 
 def examples_for(model) -> Examples:
-    """The examples that suit a loaded model (its family adapter names them)."""
-    return BY_NAME[model.adapter.examples]
+    """The examples that suit a loaded model (its family adapter names them; turbo presets get their own)."""
+    key = model.adapter.examples
+    if model.preset.max_steps is not None and f"{key}-turbo" in BY_NAME:
+        return BY_NAME[f"{key}-turbo"]
+    return BY_NAME[key]

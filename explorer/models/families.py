@@ -4,7 +4,14 @@ A feature never asks which family it runs on; it asks the adapter. An adapter en
 into the tensors the denoiser needs (`encode_sequences`, `make_conditioning`), reads a prompt's
 pooled text vector (`encode_pooled`, for similarities and concept maps), and names the family's
 preview map, tiny decoder, CLIP vision model and examples. diffusers keeps one pipeline class
-per family; so does the explorer. Adding a family (SDXL, SD3) means one more adapter here.
+per family; so does the explorer. Adding a family (SD3, FLUX) means one more adapter here.
+
+The text side of a family is one tensor per prompt, the *packed sequence* (B, L, d): the rows
+the UNet attends to, and for SDXL one row more holding the pooled vector the UNet also takes
+(zero-padded to d). Every operation the explorer applies to prompts — lerp, per-token slerp,
+weighted sums, per-token renormalisation — acts row by row, so on the packed sequence it applies
+the same operation to the pooled vector, exactly as it would on its own (zero padding changes no
+norm and no angle). `make_conditioning` unpacks it into the pipeline's keyword arguments.
 """
 from __future__ import annotations
 
@@ -16,14 +23,44 @@ from explorer.errors import InputError
 from explorer.models.conditioning import Conditioning
 from explorer.models.presets import MINIWORLD_DIR
 
-# Linear latent->RGB maps for the SD 1.x/2.x VAE (both share it), applied to the pipeline's scaled
-# latents; output in [-1, 1]. Source: ComfyUI comfy/latent_formats.py (SD15.latent_rgb_factors),
-# the same idea as AUTOMATIC1111's "Approx cheap" preview.
+TOKENS = 77                                # CLIP's text context: the rows the UNet attends to
+
+# Linear latent->RGB maps applied to the pipeline's scaled latents; output in [-1, 1]. Source: ComfyUI
+# comfy/latent_formats.py (SD15 and SDXL latent_rgb_factors, fitted there on each family's VAE), the same
+# idea as AUTOMATIC1111's "Approx cheap" preview. SD 1.x and 2.x share a VAE.
 SD_LATENT_RGB = {"factors": [[0.3512, 0.2297, 0.3227],
                              [0.3250, 0.4974, 0.2350],
                              [-0.2829, 0.1762, 0.2721],
                              [-0.2120, -0.2616, -0.7177]],
                  "bias": [0.0, 0.0, 0.0]}
+SDXL_LATENT_RGB = {"factors": [[0.3651, 0.4232, 0.4341],
+                               [-0.2533, -0.0042, 0.1068],
+                               [0.1076, 0.1111, -0.0362],
+                               [-0.3165, -0.2492, -0.2188]],
+                   "bias": [0.1084, -0.0175, -0.0011]}
+
+
+def run_text_transformer(encoder, inputs_embeds: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
+    """Token-input embeddings (B, 77, d) through a CLIP text transformer: (hidden states per layer, final output).
+
+    transformers 5's CLIPTextModel.forward takes only input_ids, so this repeats its steps
+    (modeling_clip.py, CLIPTextTransformer.forward): add position embeddings, build the causal mask,
+    run the encoder layers, apply the final layer norm. hidden[0] is the embedding output, hidden[-1]
+    the last layer's, as in `output_hidden_states=True`.
+    """
+    from transformers.masking_utils import create_causal_mask
+
+    text_model = getattr(encoder, "text_model", encoder)
+    inputs_embeds = inputs_embeds.to(device=encoder.device, dtype=encoder.dtype)
+    hidden = text_model.embeddings(inputs_embeds=inputs_embeds)            # + position embeddings
+    mask = create_causal_mask(config=text_model.config, inputs_embeds=hidden, attention_mask=None,
+                              past_key_values=None)
+    states = [hidden]
+    for layer in text_model.encoder.layers:
+        hidden = layer(hidden, mask, is_causal=True)
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        states.append(hidden)
+    return tuple(states), text_model.final_layer_norm(hidden)
 
 
 @dataclass(frozen=True)
@@ -37,24 +74,166 @@ class StableDiffusionFamily:
     taesd: str | None = None                   # hub id of the family's AutoencoderTiny
     vision: tuple[str, str] | None = None      # CLIP vision model: (source, one line for the UI)
     examples: str = "stable-diffusion"         # key of explorer.models.examples.BY_NAME
+    min_size: int = 32                         # smallest width/height the family makes sense at (pixels)
+    penultimate: bool = False                  # the UNet reads the encoders' penultimate hidden states (SDXL)
+    pooled_about: str = "the text encoder's pooled vector (its end token's final hidden state)"
 
+    # ------------------------------------------------------------ what the model has
+    def tokenizers(self, pipe) -> list:
+        """The tokenizers of the text encoders, in the pipeline's order."""
+        return [pipe.tokenizer]
+
+    def text_encoders(self, pipe) -> list:
+        return [pipe.text_encoder]
+
+    def pooled_tokenizer(self, pipe):
+        """The tokenizer of the encoder whose pooled vector the explorer reads back."""
+        return pipe.tokenizer
+
+    def pooled_encoder(self, pipe):
+        """The encoder whose pooled vector the explorer reads back (concept indexes are keyed by its weights)."""
+        return pipe.text_encoder
+
+    # ------------------------------------------------------------ encoding
     @torch.no_grad()
     def encode_sequences(self, pipe, prompts: list[str], device: torch.device) -> torch.Tensor:
-        """The sequences the UNet attends to, exactly as the pipeline's encode_prompt makes them: (B, 77, d)."""
+        """The packed sequences, exactly as the pipeline's encode_prompt makes them: (B, 77, d)."""
         embeds, _ = pipe.encode_prompt(prompts, device, 1, False)
         return embeds
 
+    def empty_negative(self, pipe, like: torch.Tensor) -> torch.Tensor | None:
+        """What an empty negative prompt encodes to when the family does not encode "" (None: encode it)."""
+        return None
+
     @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """The pooled text vector (the end token's final hidden state) of token ids: (B, d), float32 on the CPU."""
+        """The pooled text vector of `pooled_tokenizer`'s ids: (B, p), float32 on the CPU."""
         encoder = pipe.text_encoder
         out = encoder(input_ids.to(encoder.device), attention_mask=attention_mask.to(encoder.device))
         return out.pooler_output.float().cpu()
 
-    def make_conditioning(self, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
+    def pooled_from_sequence(self, pipe, packed: torch.Tensor, end: int) -> torch.Tensor:
+        """The pooled vector inside one packed sequence (L, d): here the end token's row (last_hidden_state
+        after the final layer norm, which is what pooler_output reads)."""
+        return packed[end]
+
+    def rows(self, packed: torch.Tensor) -> torch.Tensor:
+        """The token rows of packed sequences (..., 77, d), for per-token displays."""
+        return packed[..., :TOKENS, :]
+
+    # ------------------------------------------------------------ token space
+    @torch.no_grad()
+    def token_inputs(self, pipe, ids: list[torch.Tensor]) -> torch.Tensor:
+        """The token embeddings before the transformer, one table per encoder, side by side: (B, 77, D)."""
+        return torch.cat([encoder.get_input_embeddings()(i.to(encoder.device))
+                          for encoder, i in zip(self.text_encoders(pipe), ids)], dim=-1)
+
+    @torch.no_grad()
+    def encode_token_inputs(self, pipe, inputs: torch.Tensor, end) -> torch.Tensor:
+        """Token-input embeddings (B, 77, D) through the text transformer: packed sequences.
+
+        `end`: the end-token position where a pooled row is read (an int, or one per row).
+
+        For the rows of one prompt this equals encode_sequences(prompt) (tests/text/test_arithmetic.py).
+        """
+        return run_text_transformer(pipe.text_encoder, inputs)[1]
+
+    # ------------------------------------------------------------ the denoiser's inputs
+    def make_conditioning(self, pipe, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
                           weights: tuple[float, ...] | None = None) -> Conditioning:
         """Both guidance halves as the denoiser takes them: (B, 77, d) each (or n sequences for AND)."""
         return Conditioning(prompt_embeds, negative_prompt_embeds, weights=weights)
+
+    def unet_kwargs(self, pipe, conditioning: Conditioning, height: int, width: int, rows: int) -> dict:
+        """Extra UNet keyword arguments for `rows` stacked inputs (negative first, then the prompts)."""
+        return {}
+
+
+@dataclass(frozen=True)
+class StableDiffusionXLFamily(StableDiffusionFamily):
+    """SDXL (Podell et al. 2023): two CLIP text encoders and a pooled vector with size conditioning.
+
+    The UNet attends to the concatenation of both encoders' penultimate hidden states (768 + 1280 =
+    2048 per token) and also takes text_encoder_2's projected pooled vector (1280) plus six size ids
+    (original size, crop corner, target size). Packed sequence: (B, 78, 2048), row 77 = the pooled vector.
+    """
+
+    pipeline: str = "StableDiffusionXLPipeline"
+    penultimate: bool = True
+    latent_rgb: dict = field(default_factory=lambda: SDXL_LATENT_RGB)
+    examples: str = "sdxl"
+    pooled_about: str = "text_encoder_2's projected pooled vector (OpenCLIP ViT-bigG, the one SDXL's UNet also takes)"
+
+    def tokenizers(self, pipe) -> list:
+        return [pipe.tokenizer, pipe.tokenizer_2]
+
+    def text_encoders(self, pipe) -> list:
+        return [pipe.text_encoder, pipe.text_encoder_2]
+
+    def pooled_tokenizer(self, pipe):
+        return pipe.tokenizer_2
+
+    def pooled_encoder(self, pipe):
+        return pipe.text_encoder_2
+
+    @torch.no_grad()
+    def encode_sequences(self, pipe, prompts: list[str], device: torch.device) -> torch.Tensor:
+        embeds, _, pooled, _ = pipe.encode_prompt(prompts, device=device, num_images_per_prompt=1,
+                                                  do_classifier_free_guidance=False)
+        return self.pack(embeds, pooled)
+
+    def empty_negative(self, pipe, like: torch.Tensor) -> torch.Tensor | None:
+        """force_zeros_for_empty_prompt (SDXL 1.0 base): no negative prompt means zeros, not the encoding of ""."""
+        return torch.zeros_like(like) if pipe.config.get("force_zeros_for_empty_prompt", False) else None
+
+    @torch.no_grad()
+    def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        encoder = pipe.text_encoder_2
+        out = encoder(input_ids.to(encoder.device), attention_mask=attention_mask.to(encoder.device))
+        return out.text_embeds.float().cpu()
+
+    def pooled_from_sequence(self, pipe, packed: torch.Tensor, end: int) -> torch.Tensor:
+        return packed[TOKENS, :self.pooled_dim(pipe)]
+
+    @torch.no_grad()
+    def encode_token_inputs(self, pipe, inputs: torch.Tensor, end: int) -> torch.Tensor:
+        """Each encoder runs on its own slice of the inputs; penultimate states concatenated, pooled at `end`."""
+        width = pipe.text_encoder.config.hidden_size
+        states_1, _ = run_text_transformer(pipe.text_encoder, inputs[..., :width])
+        states_2, final_2 = run_text_transformer(pipe.text_encoder_2, inputs[..., width:])
+        rows = torch.arange(final_2.shape[0], device=final_2.device)
+        ends = torch.as_tensor(end, device=final_2.device).expand(final_2.shape[0])         # one per row, or shared
+        pooled = pipe.text_encoder_2.text_projection(final_2[rows, ends])                   # (B, 1280)
+        return self.pack(torch.cat([states_1[-2], states_2[-2]], dim=-1), pooled)
+
+    def make_conditioning(self, pipe, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
+                          weights: tuple[float, ...] | None = None) -> Conditioning:
+        (seq, pooled), (neg, neg_pooled) = self.unpack(pipe, prompt_embeds), self.unpack(pipe, negative_prompt_embeds)
+        return Conditioning(seq, neg, pooled, neg_pooled, weights=weights)
+
+    def unet_kwargs(self, pipe, conditioning: Conditioning, height: int, width: int, rows: int) -> dict:
+        """SDXL's added conditions as StableDiffusionXLPipeline.__call__ makes them: pooled text and size ids."""
+        text = torch.cat([conditioning.negative_pooled_prompt_embeds, conditioning.pooled_prompt_embeds])
+        ids = pipe._get_add_time_ids((height, width), (0, 0), (height, width), dtype=text.dtype,
+                                     text_encoder_projection_dim=int(pipe.text_encoder_2.config.projection_dim))
+        return {"added_cond_kwargs": {"text_embeds": text, "time_ids": ids.to(text.device).repeat(rows, 1)}}
+
+    # ------------------------------------------------------------ packing
+    @staticmethod
+    def pack(embeds: torch.Tensor, pooled: torch.Tensor) -> torch.Tensor:
+        """(B, 77, d) and (B, p) -> (B, 78, d): the pooled vector as one more row, zero-padded to d."""
+        row = torch.zeros(embeds.shape[0], 1, embeds.shape[-1], dtype=embeds.dtype, device=embeds.device)
+        row[:, 0, :pooled.shape[-1]] = pooled.to(embeds.dtype)
+        return torch.cat([embeds, row], dim=1)
+
+    def unpack(self, pipe, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 78, d) -> (B, 77, d), (B, p)."""
+        return packed[:, :TOKENS], packed[:, TOKENS, :self.pooled_dim(pipe)]
+
+    @staticmethod
+    def pooled_dim(pipe) -> int:
+        """The width of the pooled vector: text_encoder_2's projection (1280 in SDXL)."""
+        return int(pipe.text_encoder_2.config.projection_dim)
 
 
 FAMILIES: dict[str, StableDiffusionFamily] = {
@@ -66,12 +245,20 @@ FAMILIES: dict[str, StableDiffusionFamily] = {
         "sd2", "Stable Diffusion 2.x", taesd="madebyollin/taesd",
         vision=("laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
                 "OpenCLIP ViT-H/14 LAION-2B (~3.9 GB): the image tower matching SD 2.x's text encoder")),
+    "sdxl": StableDiffusionXLFamily(
+        "sdxl", "Stable Diffusion XL", taesd="madebyollin/taesdxl", min_size=512,
+        vision=("laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
+                "OpenCLIP ViT-bigG/14 LAION-2B (~10 GB): the image tower matching SDXL's text_encoder_2, "
+                "whose pooled vector the explorer reads")),
     "miniworld": StableDiffusionFamily(
         "miniworld", "the miniature world", examples="miniworld",
         vision=(str(MINIWORLD_DIR / "clip"),
                 "the miniworld CLIP, trained on the same shapes as the model (ships with the project)")),
     "tiny": StableDiffusionFamily(
         "tiny", "tiny random models (tests)",
+        vision=("builtin", "a random tiny CLIP (real classes, random weights: scores are noise, for tests)")),
+    "tiny-xl": StableDiffusionXLFamily(
+        "tiny-xl", "tiny random SDXL (tests)", examples="sdxl",
         vision=("builtin", "a random tiny CLIP (real classes, random weights: scores are noise, for tests)")),
 }
 

@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from explorer.errors import InputError, ModelLoadError
-from explorer.models.builtin import build_tiny_random
+from explorer.models.builtin import BUILDERS
 from explorer.models.families import family_adapter
 from explorer.models.loaded import LoadedModel
-from explorer.models.presets import DEFAULT_MODEL, DTYPES, MINIWORLD_DIR, PRESETS, resolve_preset
+from explorer.models.presets import (DEFAULT_MODEL, DTYPES, MINIWORLD_DIR, PRESETS, family_of_pipeline, hub_preset,
+                                     resolve_preset)
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +48,21 @@ def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None,
                fallback: bool = True) -> LoadedModel:
     """Load a model by preset name, hub id or folder; fall back to the offline model if unreachable."""
-    # 1. resolve the name and the hardware
+    # 1. resolve the name (the family from the model's own files) and the hardware
     preset = resolve_preset(name)
+    if name not in PRESETS and not Path(preset.source).is_dir():
+        preset = _with_hub_family(preset)
     torch_device = pick_device(device)
     torch_dtype = pick_dtype(torch_device, dtype)
     # 2. build or download
     try:
-        if preset.source == "builtin":
-            pipe = build_tiny_random()
+        if preset.source in BUILDERS:
+            pipe = BUILDERS[preset.source]()
             torch_dtype = torch.float32
         else:
             pipe = _from_pretrained(family_adapter(preset.family).pipeline, preset.source, torch_dtype)
     except (OSError, ValueError, RuntimeError) as error:
-        if not fallback or preset.source == "builtin":
+        if not fallback or preset.source in BUILDERS:
             raise ModelLoadError(f"model {name!r} could not be loaded: {error}") from error
         offline = offline_model_name()
         reason = _short_reason(error, preset.source)
@@ -91,6 +94,23 @@ def _short_reason(error: Exception, source: str = "") -> str:
     if any(word in text.lower() for word in ("cache", "connect", "resolve", "network", "offline")):
         return "the Hugging Face hub cannot be reached and the model is not in the local cache"
     return text[:200]
+
+
+def _with_hub_family(preset):
+    """Correct a hub id's guessed family from its model_index.json (a small download, cached by the hub library)."""
+    try:
+        from diffusers import DiffusionPipeline
+
+        index = DiffusionPipeline.load_config(preset.source)
+    except (OSError, ValueError, RuntimeError) as error:        # offline or not a pipeline: keep the guess
+        log.info("could not read %s/model_index.json (%s); family guessed from the name: %s",
+                 preset.source, str(error).splitlines()[0][:80] if str(error) else type(error).__name__,
+                 preset.family)
+        return preset
+    family = family_of_pipeline(index.get("_class_name"))
+    if family is None or family == preset.family or (family == "sd1" and preset.family == "sd2"):
+        return preset                                # sd1 vs sd2 needs the encoder config; keep the name's guess
+    return hub_preset(preset.source, family)
 
 
 def _from_pretrained(pipeline: str, source: str, torch_dtype: torch.dtype):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -29,6 +29,8 @@ class Preset:
     size: int            # default width and height in pixels
     scheduler: str       # default scheduler name (see SCHEDULERS)
     about: str           # one line for the UI
+    max_steps: int | None = None       # distilled (turbo) models: the steps they were made for
+    max_guidance: float | None = None  # distilled models were trained without classifier-free guidance
 
 
 PRESETS: dict[str, Preset] = {
@@ -37,11 +39,19 @@ PRESETS: dict[str, Preset] = {
     "sd21-base": Preset("stabilityai/stable-diffusion-2-1-base", "sd2", 25, 7.5, 512, "euler_a",
                         "Stable Diffusion 2.1 base (512x512, OpenCLIP ViT-H text encoder)"),
     "sd-turbo": Preset("stabilityai/sd-turbo", "sd2", 1, 0.0, 512, "euler_a",
-                       "SD-Turbo: one to four steps, no guidance (distilled from SD 2.1)"),
+                       "SD-Turbo: one to four steps, no guidance (distilled from SD 2.1)", max_steps=4, max_guidance=1.0),
+    "sdxl": Preset("stabilityai/stable-diffusion-xl-base-1.0", "sdxl", 20, 5.0, 768, "euler",
+                   "Stable Diffusion XL 1.0 base (trained at 1024, the source texts use 768; two text encoders: "
+                   "CLIP ViT-L and OpenCLIP ViT-bigG)"),
+    "sdxl-turbo": Preset("stabilityai/sdxl-turbo", "sdxl", 1, 0.0, 512, "euler_a",
+                         "SDXL-Turbo: one to four steps, no guidance, 512x512 (distilled from SDXL; for CPU rooms)",
+                         max_steps=4, max_guidance=1.0),
     "miniworld": Preset(str(MINIWORLD_DIR), "miniworld", 25, 5.0, 64, "ddim",
                         "miniworld: a tiny model trained by this project on coloured shapes (offline)"),
     "tiny-random": Preset("builtin", "tiny", 20, 7.5, 64, "ddim",
                           "tiny-random: random weights, same architecture (for tests; draws noise)"),
+    "tiny-random-xl": Preset("builtin-xl", "tiny-xl", 20, 5.0, 64, "euler",
+                             "tiny-random-xl: random weights, the SDXL architecture (for tests; draws noise)"),
 }
 DEFAULT_MODEL = "sd15"
 
@@ -72,18 +82,57 @@ def resolve_preset(name: str) -> Preset:
     if path.is_dir():
         if not (path / "model_index.json").is_file():
             raise InputError("model", "a diffusers folder containing model_index.json", name)
-        return Preset(str(path), guess_family(path), 25, 7.5, 512, "euler_a", f"local model {path.name}")
+        return replace(hub_preset(str(path), guess_family(path)), about=f"local model {path.name}")
     if name.count("/") == 1 and " " not in name:
-        family = "sd2" if "stable-diffusion-2" in name or "turbo" in name else "sd1"
-        return Preset(name, family, 25, 7.5, 512, "euler_a", f"{name} from the Hugging Face hub")
+        return hub_preset(name, guess_hub_family(name))
     raise InputError("model", f"a preset ({', '.join(PRESETS)}), a Hugging Face id (org/name) or an existing "
                      "local folder", name)
 
 
+def hub_preset(name: str, family: str) -> Preset:
+    """Defaults for a hub id of a family (turbo models: few steps, no guidance)."""
+    turbo = "turbo" in name.lower()
+    if family == "sdxl":
+        if turbo:
+            return Preset(name, family, 1, 0.0, 512, "euler_a", f"{name} (SDXL turbo) from the Hugging Face hub",
+                          max_steps=4, max_guidance=1.0)
+        return Preset(name, family, 20, 5.0, 768, "euler", f"{name} (SDXL) from the Hugging Face hub")
+    if turbo:
+        return Preset(name, family, 1, 0.0, 512, "euler_a", f"{name} (turbo) from the Hugging Face hub",
+                      max_steps=4, max_guidance=1.0)
+    return Preset(name, family, 25, 7.5, 512, "euler_a", f"{name} from the Hugging Face hub")
+
+
+def guess_hub_family(name: str) -> str:
+    """A first guess from the id alone; loading reads the model's model_index.json and corrects it."""
+    lowered = name.lower()
+    if "xl" in lowered:
+        return "sdxl"
+    return "sd2" if "stable-diffusion-2" in lowered or "turbo" in lowered else "sd1"
+
+
+def family_of_pipeline(class_name: str | None, text_hidden_size: int | None = None) -> str | None:
+    """The family of a diffusers pipeline class name (model_index.json's _class_name), None when not one of ours."""
+    if not class_name:
+        return None
+    if "XL" in class_name:
+        return "sdxl"
+    if class_name.startswith("StableDiffusion") and "3" not in class_name:
+        return "sd2" if text_hidden_size == 1024 else "sd1"
+    return None
+
+
 def guess_family(folder: Path) -> str:
-    """sd2 when the text encoder is OpenCLIP ViT-H sized (1024), else sd1."""
+    """From the folder's files: model_index.json's pipeline class, and the text encoder's width (sd1 vs sd2)."""
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        index = {}
     try:
         config = json.loads((folder / "text_encoder" / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
-        return "sd1"
+        config = {}
+    found = family_of_pipeline(index.get("_class_name"), config.get("hidden_size"))
+    if found is not None:
+        return found
     return "sd2" if config.get("hidden_size") == 1024 else "sd1"

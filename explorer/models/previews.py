@@ -6,6 +6,7 @@ import torch
 
 from explorer.cache import LRUCache
 from explorer.errors import InputError, ModelLoadError
+from explorer.models import vae
 
 PREVIEW_DECODERS = ("approx", "taesd", "full")
 TAESD_CACHED = 2           # tiny decoders kept in memory (one per family, device and dtype)
@@ -43,8 +44,7 @@ class PreviewDecoder:
         if self.kind == "taesd":
             images = self._taesd.decode(latents.to(self._taesd.device, self._taesd.dtype)).sample
         else:
-            vae = self.model.pipe.vae
-            images = vae.decode(latents.to(vae.device, vae.dtype) / vae.config.scaling_factor).sample
+            images = vae.decode(self.model.pipe, latents)
         return to_uint8(((images + 1) / 2).clamp(0, 1))
 
 
@@ -61,7 +61,7 @@ def _load_taesd(model):
     repo = model.adapter.taesd
     if repo is None:
         raise InputError("preview", f"one of {', '.join(available_decoders(model))} for this model (taesd exists "
-                         "for SD 1.x/2.x only)", "taesd")
+                         "for SD 1.x/2.x and SDXL only)", "taesd")
 
     def load():
         from diffusers import AutoencoderTiny

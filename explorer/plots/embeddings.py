@@ -9,11 +9,17 @@ KIND_COLORS = {"start": "#7f7f7f", "word": "#4c72b0", "end": "#dd8452", "pad": "
 
 
 def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[float],
-                       output_norms: list[float]) -> go.Figure:
-    """Bars per token position: |token embedding| before the transformer and |hidden state| after it."""
+                       output_norms: list[float], second_output_norms: list[float] | None = None) -> go.Figure:
+    """Bars per token position: |token embedding| before the transformer and |hidden state| after it.
+
+    With `second_output_norms` (SDXL's text_encoder_2) a second bar per token, beside the first encoder's.
+    """
     x = list(range(len(labels)))
     colors = [KIND_COLORS.get(k, "#4c72b0") for k in kinds]
-    fig = go.Figure([
+    second = [] if second_output_norms is None else [
+        go.Bar(x=x, y=second_output_norms, name="|output| of text_encoder_2", marker_color="#8172b3", opacity=0.7,
+               hovertemplate="%{x}: text_encoder_2 |output| %{y:.3f}<extra></extra>")]
+    fig = go.Figure(second + [
         go.Bar(x=x, y=output_norms, name="|output| (what the UNet attends to)", marker_color=colors,
                customdata=list(zip(labels, kinds)),
                hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]})<br>|output| %{y:.3f}<extra></extra>"),

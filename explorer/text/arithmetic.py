@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from explorer.errors import InputError
+from explorer.models.families import TOKENS
 from explorer.text import encoding
 from explorer.text.expressions import Expression, parse
 from explorer.text.tokens import check_prompt_length, tokenize
@@ -41,8 +42,8 @@ class ArithmeticResult:
     expression: Expression
     space: str
     renormalized: bool
-    conditioning: torch.Tensor | None        # (1, 77, d) what generation uses; None in the pooled space
-    raw_conditioning: torch.Tensor | None    # (1, 77, d) the same without renormalisation
+    conditioning: torch.Tensor | None        # (1, L, d) packed sequence generation uses; None in the pooled space
+    raw_conditioning: torch.Tensor | None    # (1, L, d) the same without renormalisation
     pooled: torch.Tensor                     # (1, d) readback for similarities and nearest concepts
     raw_pooled: torch.Tensor                 # (1, d) without renormalisation
     token_norms: torch.Tensor | None = None      # (77,) per-token norm of the mix where it is made (the
@@ -131,19 +132,23 @@ def evaluate(model, expression: str | Expression, space: str = "conditioning",
     # 2. gather the ingredients and 3. combine in the chosen space
     reports = [encoding.tokens(model, p) for p in expression.phrases]
     ends = [r.end_position for r in reports]
-    conds = [encoding.conditioning(model, p)[0].float().cpu() for p in expression.phrases]          # K x (77, d)
-    pooled_parts = [c[end] for c, end in zip(conds, ends)]                                 # K x (d,)
+    adapter, pipe = model.adapter, model.pipe
+    conds = [encoding.conditioning(model, p)[0].float().cpu() for p in expression.phrases]          # K x (L, d)
+    pooled_parts = [adapter.pooled_from_sequence(pipe, c, end) for c, end in zip(conds, ends)]    # K x (p,)
     if space == "pooled":
         raw = combine(pooled_parts, weights)                                               # (d,)
         _check_not_cancelled(expression, raw, pooled_parts, weights)
         result = _renormalized(raw, pooled_parts, weights) if renormalize else raw
         return ArithmeticResult(expression, space, renormalize, None, None, result[None], raw[None], notes=notes)
     if space == "conditioning":
-        raw = combine(conds, weights)                                                      # (77, d)
+        raw = combine(conds, weights)                                                      # (L, d)
         _check_not_cancelled(expression, raw, conds, weights)
         cond = _renormalized(raw, conds, weights) if renormalize else raw
-        norms = (cond.norm(dim=-1), raw.norm(dim=-1), mean_norm(conds, weights)[:, 0])     # 3 x (77,)
-        raw_pooled = combine(pooled_parts, weights)                                        # (d,)
+        norms = (cond.norm(dim=-1), raw.norm(dim=-1), mean_norm(conds, weights)[:, 0])     # 3 x (L,)
+        if cond.shape[0] > TOKENS:     # the packed pooled row was combined alike
+            notes.append(f"The same weighted sum was applied to the pooled vector the UNet also takes "
+                         f"({adapter.pooled_about}).")
+        raw_pooled = combine(pooled_parts, weights)                                        # (p,)
         pooled = _renormalized(raw_pooled, pooled_parts, weights) if renormalize else raw_pooled
     else:  # token
         inputs = [encoding.token_inputs(model, p)[0].float().cpu() for p in expression.phrases]      # K x (77, d)
@@ -152,11 +157,15 @@ def evaluate(model, expression: str | Expression, space: str = "conditioning",
         mixed = _renormalized(raw_inputs, inputs, weights) if renormalize else raw_inputs
         norms = (mixed.norm(dim=-1), raw_inputs.norm(dim=-1), mean_norm(inputs, weights)[:, 0])  # 3 x (77,)
         batch = torch.stack([mixed, raw_inputs]) if renormalize else mixed[None]           # (1 or 2, 77, d)
-        encoded = encoding.encode_from_token_inputs(model, batch).float().cpu()
-        cond, raw = encoded[0], encoded[-1]
         end = max(ends)
-        pooled, raw_pooled = cond[end], raw[end]
+        encoded = encoding.encode_from_token_inputs(model, batch, end).float().cpu()
+        cond, raw = encoded[0], encoded[-1]
+        pooled, raw_pooled = adapter.pooled_from_sequence(pipe, cond, end), adapter.pooled_from_sequence(pipe, raw, end)
+        if cond.shape[0] > TOKENS:
+            notes.append(f"The pooled vector the UNet also takes ({adapter.pooled_about}) was read from the "
+                         "encoded mix at its end token.")
     dtype = model.text_encoder.dtype
+    norms = tuple(n[:TOKENS] for n in norms)                        # per token (a packed pooled row is not one)
     return ArithmeticResult(expression, space, renormalize, cond[None].to(dtype), raw[None].to(dtype),
                             pooled[None], raw_pooled[None], *norms, notes)
 

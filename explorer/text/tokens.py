@@ -8,6 +8,7 @@ import torch
 from explorer.errors import InputError
 
 END_OF_WORD = "</w>"      # CLIP's BPE marks the last piece of each word with it
+ENCODER_NAMES = ("text_encoder", "text_encoder_2")     # diffusers' names, in the pipeline's order
 
 
 @dataclass
@@ -28,6 +29,8 @@ class TokenReport:
     limit: int            # the encoder's sequence length (77 for CLIP)
     used: int             # content tokens that fit (at most limit - 2)
     cut_text: str         # the part of the prompt the limit cuts off ("" when all fits)
+    encoder: str = "text_encoder"          # which encoder's norms these are
+    second: "TokenReport | None" = None    # families with two encoders (SDXL): the second tokenizer's view
 
     def rows(self) -> list[list]:
         return [[t.position, t.text, t.id, t.kind,
@@ -62,6 +65,12 @@ class TokenReport:
                      f"{' …' if len(split) > 8 else ''}. The encoder sees these fragments, not the words.")
         if self.cut_text:
             text += f" Cut by the {self.limit}-token limit: '{self.cut_text}'."
+        if self.second is not None:
+            pads = [f"'{pad.text}' for {r.encoder}" for r in (self, self.second)
+                    for pad in [t for t in r.tokens if t.kind == "pad"][:1]]
+            text += (f" This model reads the prompt twice, with {self.encoder} and {self.second.encoder}: the same "
+                     f"word pieces, padded differently ({', '.join(pads) or 'no padding here'}); the UNet attends "
+                     "to both encoders' vectors side by side.")
         return text
 
 
@@ -80,32 +89,46 @@ def _content_ids(model, text: str) -> list[int]:
 
 
 def check_prompt_length(model, text: str, field: str = "prompt") -> None:
-    """Refuse a prompt longer than the encoder reads, naming the words that would be cut."""
+    """Refuse a prompt longer than any of the model's text encoders reads, naming the words that would be cut."""
     if not text:
         return
-    tokenizer = model.tokenizer
-    ids = _content_ids(model, text)
-    room = tokenizer.model_max_length - 2
-    if len(ids) > room:
-        cut = tokenizer.decode(ids[room:]).strip()
-        raise InputError(field, f"at most {room} tokens (the text encoder reads {tokenizer.model_max_length}"
-                         " including its start and end tokens)", f"{len(ids)} tokens",
-                         hint=f"These words would be cut: '{cut}'")
+    names = ENCODER_NAMES if len(model.adapter.tokenizers(model.pipe)) > 1 else ("the text encoder",)
+    for name, tokenizer in zip(names, model.adapter.tokenizers(model.pipe)):
+        with model.lock:
+            ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        room = tokenizer.model_max_length - 2
+        if len(ids) > room:
+            cut = tokenizer.decode(ids[room:]).strip()
+            raise InputError(field, f"at most {room} tokens ({name} reads {tokenizer.model_max_length}"
+                             " including its start and end tokens)", f"{len(ids)} tokens",
+                             hint=f"These words would be cut: '{cut}'")
 
 
 def inspect_tokens(model, prompt: str) -> TokenReport:
-    """Tokens, ids, start/end/padding, where the limit cuts, and per-token vector norms."""
+    """Tokens, ids, start/end/padding, where the limit cuts, and per-token vector norms (every encoder's)."""
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError("prompt", "a non-empty prompt", prompt)
-    tokenizer, encoder = model.tokenizer, model.text_encoder
+    pipe = model.pipe
+    pairs = list(zip(model.adapter.tokenizers(pipe), model.adapter.text_encoders(pipe)))
+    names = ENCODER_NAMES if len(pairs) > 1 else ("text_encoder",)
+    reports = [_inspect_one(model, tokenizer, encoder, name, prompt)
+               for name, (tokenizer, encoder) in zip(names, pairs)]
+    for first, second in zip(reports, reports[1:]):
+        first.second = second
+    return reports[0]
+
+
+def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> TokenReport:
     limit = tokenizer.model_max_length
-    content = _content_ids(model, prompt)
+    with model.lock:
+        content = tokenizer(prompt, add_special_tokens=False, truncation=False)["input_ids"]
+        ids = tokenizer(prompt, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
     used = min(len(content), limit - 2)
-    ids = tokenize(model, prompt, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
     input_ids = ids["input_ids"].to(encoder.device)                     # (1, 77)
     with torch.no_grad():
         inputs = encoder.get_input_embeddings()(input_ids)[0]           # (77, d)
-        hidden = encoder(input_ids)[0][0]                               # (77, d)
+        out = encoder(input_ids, output_hidden_states=model.adapter.penultimate)
+        hidden = (out.hidden_states[-2] if model.adapter.penultimate else out[0])[0]   # (77, d) what the UNet reads
     names = tokenizer.convert_ids_to_tokens(input_ids[0].tolist())
     word_of = _word_indices(tokenizer.convert_ids_to_tokens(content))     # one per content token
     tokens = []
@@ -117,7 +140,7 @@ def inspect_tokens(model, prompt: str) -> TokenReport:
     for offset, (token_id, name) in enumerate(zip(cut_ids, tokenizer.convert_ids_to_tokens(cut_ids))):
         tokens.append(TokenInfo(limit + offset, name, token_id, "cut", word=word_of[limit - 2 + offset]))
     cut_text = tokenizer.decode(cut_ids).strip() if cut_ids else ""
-    return TokenReport(prompt, tokens, limit, used, cut_text)
+    return TokenReport(prompt, tokens, limit, used, cut_text, encoder=encoder_name)
 
 
 def _word_indices(pieces: list[str]) -> list[int]:

@@ -51,6 +51,8 @@ token's final state is the pooled vector. Norms: |input| is the token embedding'
 transformer, |output| the length of the hidden state the UNet attends to."""
 
 TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|"]
+TOKEN_HEADERS_XL = ["position", "token", "id", "kind", "word", "|input| 1", "|output| 1", "token 2", "id 2",
+                    "|input| 2", "|output| 2"]     # SDXL: text_encoder and text_encoder_2 side by side
 NEIGHBOR_HEADERS = ["concept", "category", "cosine"]
 BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP img–text A", "CLIP img–text B"]
 
@@ -127,6 +129,7 @@ def build(ctx: AppContext) -> None:
                 with gr.Accordion("Downloads: the seven PNGs", open=False):
                     blend_files = File(label="PNG files with recipes", file_count="multiple")
             # --- token inspector -------------------------------------------------------------------
+            two_encoders = len(model.adapter.tokenizers(model.pipe)) > 1          # SDXL
             with gr.Tab("Token inspector", id="tokens"):
                 explain("What the text encoder sees: the word pieces of a prompt, the start, end and padding "
                         "tokens, where the 77-token limit cuts, and the length of each token's vector.", TOKENS_MORE)
@@ -137,7 +140,7 @@ def build(ctx: AppContext) -> None:
                     inspect = gr.Button("Inspect", variant="primary", scale=1, elem_id="tokens-btn")
                 token_summary = gr.Markdown(elem_id="token-summary")
                 with gr.Row():
-                    token_table = gr.Dataframe(headers=TOKEN_HEADERS, label="Tokens", interactive=False,
+                    token_table = gr.Dataframe(headers=TOKEN_HEADERS_XL if two_encoders else TOKEN_HEADERS, label="Tokens", interactive=False,
                                                max_height=380)
                     token_plot = gr.Plot(label="Norm per token")
 
@@ -146,18 +149,20 @@ def build(ctx: AppContext) -> None:
     def on_tokens(prompt, show_padding):
         check_bool("show_padding", show_padding)
         report = encoding.tokens(model, prompt)
+        second = report.second                        # SDXL: the second tokenizer and encoder
         words = report.words()
         rows = []
-        for row, t in zip(report.rows(), report.tokens):
+        for i, (row, t) in enumerate(zip(report.rows(), report.tokens)):
             if show_padding or t.kind != "pad":
                 word = "" if t.word is None else words[t.word][0] + (" (split)" if len(words[t.word][1]) > 1 else "")
-                rows.append(row[:4] + [word] + row[4:])
-        shown = [t for t in report.tokens if t.kind != "cut"]
-        figure = token_norms_figure([t.text for t in shown[:report.end_position + 1]],
-                                    [t.kind for t in shown[:report.end_position + 1]],
-                                    [t.input_norm for t in shown[:report.end_position + 1]],
-                                    [t.output_norm for t in shown[:report.end_position + 1]])
-        return report.summary(), rows, figure
+                extra = [] if second is None else second.rows()[i][1:3] + second.rows()[i][4:]
+                rows.append(row[:4] + [word] + row[4:] + extra)
+        shown = [t for t in report.tokens if t.kind != "cut"][:report.end_position + 1]
+        figure = token_norms_figure([t.text for t in shown], [t.kind for t in shown], [t.input_norm for t in shown],
+                                    [t.output_norm for t in shown],
+                                    None if second is None else [t.output_norm for t in second.tokens[:len(shown)]])
+        headers = TOKEN_HEADERS if second is None else TOKEN_HEADERS_XL
+        return report.summary(), {"headers": headers, "data": rows}, figure
 
     @guard
     def on_arithmetic(text, space_name, renorm, seed_value, steps_value, guidance_value, vocab, k_value,

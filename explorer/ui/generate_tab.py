@@ -13,7 +13,7 @@ from explorer.generation.generate import generate
 from explorer.generation.recipe import SEED_MAX, Recipe, validate
 from explorer.generation.watch import settle_step
 from explorer.models.presets import SCHEDULERS
-from explorer.models.previews import PREVIEW_DECODERS
+from explorer.models.previews import available_decoders
 from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import save_generation
 from explorer.plots.steps import change_per_step_figure
@@ -56,19 +56,26 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
                     randomize = Checkbox(label="random seed", field="randomize", value=False, info="new seed each run")
-                steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps", elem_id="steps",
-                                  info="denoising steps")
-                guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance",
-                                     info="classifier-free guidance scale; 0-1 = none")
+                steps = Slider(1, preset.max_steps or cfg.max_steps, value=preset.steps, step=1, label="Steps",
+                               elem_id="steps", info="denoising steps")
+                guidance = Slider(0, cfg.max_guidance if preset.max_guidance is None else preset.max_guidance,
+                                  value=preset.guidance, step=0.5, label="Guidance",
+                                  info="classifier-free guidance scale; 0-1 = none")
+                smallest = max(cfg.min_size, ctx.model.adapter.min_size)      # SDXL: 512
                 with gr.Row():
-                    width = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Width")
-                    height = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Height")
+                    width = Slider(smallest, cfg.max_size, value=preset.size, step=8, label="Width")
+                    height = Slider(smallest, cfg.max_size, value=preset.size, step=8, label="Height")
                 with gr.Row():
                     scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    preview = Radio(list(PREVIEW_DECODERS), value="approx", label="Preview")
+                    preview = Radio(list(available_decoders(ctx.model)), value="approx", label="Preview")
                 with gr.Row():
                     run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
                     stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                if ctx.examples.figures:
+                    gr.Examples([f.row() for f in ctx.examples.figures], inputs=[prompt, seed, steps, guidance, width,
+                                                                             height],
+                                example_labels=[f.caption for f in ctx.examples.figures],
+                                label="The source texts' figures (click one, then Generate)")
                 with gr.Accordion("Load a recipe from a PNG", open=False):
                     upload = File(label="PNG written by latent-explorer", field="png", file_types=[".png"])
             with gr.Column(scale=3, min_width=400):
