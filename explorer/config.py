@@ -16,6 +16,7 @@ class ExplorerConfig:
     model: str = "sd15"                      # preset name, Hugging Face id or local folder
     device: str | None = None                # None: cuda, then mps, then cpu
     dtype: str | None = None                 # None: float16 on cuda/mps, float32 on cpu
+    low_memory: bool = False                 # CPU offload on CUDA, VAE slicing and tiling (models.loading)
     outputs_dir: Path = Path("outputs")      # every saved image lands here, never overwritten
     cache_dir: Path = field(default_factory=_default_cache_dir)  # concept indexes and the like
     max_size: int = 1024                     # largest width/height in pixels a request may ask for

@@ -22,11 +22,13 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                              f"(default {DEFAULT_MODEL}; falls back to the offline model without the hub)")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
+    parser.add_argument("--low-memory", action="store_true",
+                        help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
 
 
 def load(args):
     """The model asked for; when it cannot load, the offline model, and the run will exit 3 (see main)."""
-    model = load_model(args.model, args.device, args.dtype)
+    model = load_model(args.model, args.device, args.dtype, low_memory=getattr(args, "low_memory", False))
     if model.banner:
         print(f"note: {model.banner}", file=sys.stderr)
         args.fell_back_to = model.name

@@ -46,8 +46,13 @@ def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None,
-               fallback: bool = True) -> LoadedModel:
-    """Load a model by preset name, hub id or folder; fall back to the offline model if unreachable."""
+               fallback: bool = True, low_memory: bool = False) -> LoadedModel:
+    """Load a model by preset name, hub id or folder; fall back to the offline model if unreachable.
+
+    `low_memory` (for SDXL on small machines): diffusers' model CPU offload on CUDA (each part moves to
+    the GPU only while it runs) and VAE slicing and tiling everywhere (large images decoded in tiles:
+    much less memory, and pixels that differ slightly from an untiled decode at the tile seams).
+    """
     # 1. resolve the name (the family from the model's own files) and the hardware
     preset = resolve_preset(name)
     if name not in PRESETS and not Path(preset.source).is_dir():
@@ -70,11 +75,17 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
                   f"{offline!r} instead: {PRESETS[offline].about}. For real images, connect to the "
                   f"Hugging Face hub once (or pass --model with a local diffusers folder) and restart.")
         log.warning(banner)
-        loaded = load_model(offline, device, dtype, fallback=False)
+        loaded = load_model(offline, device, dtype, fallback=False, low_memory=low_memory)
         loaded.banner = banner
         return loaded
     # 3. place on the device
-    pipe = pipe.to(torch_device)
+    if low_memory and torch_device.type == "cuda":
+        pipe.enable_model_cpu_offload(device=torch_device)
+    else:
+        pipe = pipe.to(torch_device)
+    if low_memory:
+        pipe.vae.enable_slicing()
+        pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(desc=f"denoising ({name})", leave=False)
     return LoadedModel(pipe, name, preset, torch_device, torch_dtype)
 

@@ -30,6 +30,8 @@ def argument_parser() -> argparse.ArgumentParser:
                              f"(default: ${MODEL_VARIABLE}, else {DEFAULT_MODEL})")
     parser.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
+    parser.add_argument("--low-memory", action="store_true",
+                        help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
     parser.add_argument("--host", default=None,
                         help=f"bind address (default: ${HOST_VARIABLE}, else {DEFAULT_HOST}: this machine only)")
     parser.add_argument("--port", default=None,
@@ -66,6 +68,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         port = _port(PORT_VARIABLE, environ[PORT_VARIABLE])
     else:
         port = DEFAULT_PORT
-    return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, host=host, port=port,
+    return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
+                          host=host, port=port,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary))
