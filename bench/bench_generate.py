@@ -1,10 +1,10 @@
-"""Generation overhead on tiny-random, measured in one run (ratios, not absolute times).
+"""Generation overhead on tiny-random (or --model tiny-random-xl), measured in one run (ratios, not absolute times).
 
 (a) explorer.generate without step previews / plain diffusers pipeline call   — goal <= 1.03
 (b) explorer.generate with approx x_t and x0 previews on every step / plain   — goal <= 1.10
 
 Runs are interleaved (plain, explorer, explorer+previews, repeat) so machine noise hits all three
-alike; the ratio of the best times is the headline (noise only ever adds time), medians beside it. Usage: python bench/bench_generate.py [--repeats 15] [--steps 20]
+alike; the ratio of the best times is the headline (noise only ever adds time), medians beside it. Usage: python bench/bench_generate.py [--repeats 15] [--steps 20] [--model tiny-random-xl]
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--model", default="tiny-random", help="tiny-random (SD) or tiny-random-xl (SDXL)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's); use 1 when another process loads a core, since "
                              "a parallel section then waits a scheduler quantum for its second thread")
@@ -38,7 +39,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    model = load_model("tiny-random")
+    model = load_model(args.model)
     model.pipe.set_progress_bar_config(disable=True)
     recipe = recipe_defaults(model, "a watercolor painting of a lighthouse at dawn", seed=1, steps=args.steps,
                              width=args.size, height=args.size)

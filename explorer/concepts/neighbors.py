@@ -14,4 +14,5 @@ def nearest_concepts(model, text: str, k: int = 10, vocabulary: str = "concepts"
     expression, pooled = pooled_readback(model, text, kind, space)
     index = ConceptIndex.for_model(model, vocabulary, config=config)
     exclude = expression.phrases if exclude_terms else ()
-    return expression, pooled, index.nearest(pooled[0].numpy(), k, exclude=exclude), index.note
+    note = " ".join(part for part in (index.note, model.adapter.readback_note) if part)
+    return expression, pooled, index.nearest(pooled[0].numpy(), k, exclude=exclude), note

@@ -117,6 +117,11 @@ class StableDiffusionFamily:
         after the final layer norm, which is what pooler_output reads)."""
         return packed[end]
 
+    @property
+    def readback_note(self) -> str:
+        """One sentence for views that compare pooled vectors, where the family has more than one to choose."""
+        return ""
+
     def rows(self, packed: torch.Tensor) -> torch.Tensor:
         """The token rows of packed sequences (..., 77, d), for per-token displays."""
         return packed[..., :TOKENS, :]
@@ -172,6 +177,10 @@ class StableDiffusionXLFamily(StableDiffusionFamily):
 
     def pooled_tokenizer(self, pipe):
         return pipe.tokenizer_2
+
+    @property
+    def readback_note(self) -> str:
+        return f"Nearness is measured between pooled vectors: {self.pooled_about}."
 
     def pooled_encoder(self, pipe):
         return pipe.text_encoder_2

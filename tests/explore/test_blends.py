@@ -28,7 +28,7 @@ def test_and_with_one_prompt_is_plain_generation(tiny_model, scheduler):
                              negative_prompt="fog")
     plain = generate(tiny_model, recipe, watch=False)
     # AND of one prompt (weight 1): a composable Conditioning of one sequence, through the family's adapter
-    one_term = tiny_model.adapter.make_conditioning(sequences(tiny_model, "a lighthouse"),
+    one_term = tiny_model.adapter.make_conditioning(tiny_model.pipe, sequences(tiny_model, "a lighthouse"),
                                                     negative_sequences(tiny_model, "fog"), (1.0,))
     assert one_term.composable and len(one_term) == 1
     composed = generate(tiny_model, recipe, conditioning=one_term, watch=True)

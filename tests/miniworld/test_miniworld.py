@@ -109,7 +109,7 @@ def test_every_view_starts_from_examples_the_miniature_world_knows():
     from explorer.text.expressions import parse
 
     def on(family):
-        return SimpleNamespace(adapter=family_adapter(family))       # examples_for reads the model's adapter
+        return SimpleNamespace(adapter=family_adapter(family), preset=SimpleNamespace(max_steps=None))  # what examples_for reads
 
     assert examples_for(on("miniworld")) is MINIWORLD and examples_for(on("sd1")) is STABLE_DIFFUSION
     attributes = parse_attributes(MINIWORLD.attributes)
