@@ -65,7 +65,7 @@ def main() -> None:
     # the minimum is the run least disturbed by other processes (timeit's advice); medians for comparison
     best = {name: min(values) for name, values in times.items()}
     median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"torch threads {torch.get_num_threads()}, tiny-random, {args.steps} steps, {args.size}x{args.size}, "
+    print(f"torch threads {torch.get_num_threads()}, {args.model}, {args.steps} steps, {args.size}x{args.size}, "
           f"{args.repeats} interleaved repeats; best (median) seconds: "
           + ", ".join(f"{k} {best[k]:.3f} ({median[k]:.3f})" for k in times))
     for label, name, goal in (("(a) explorer / plain diffusers          ", "explorer", 1.03),

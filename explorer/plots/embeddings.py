@@ -20,14 +20,16 @@ def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[fl
         go.Bar(x=x, y=second_output_norms, name="|output| of text_encoder_2", marker_color="#8172b3", opacity=0.7,
                hovertemplate="%{x}: text_encoder_2 |output| %{y:.3f}<extra></extra>")]
     fig = go.Figure(second + [
-        go.Bar(x=x, y=output_norms, name="|output| (what the UNet attends to)", marker_color=colors,
+        go.Bar(x=x, y=output_norms, name="|output| (what the UNet attends to)" if second_output_norms is None
+               else "|output| of text_encoder (the UNet attends to both)", marker_color=colors,
                customdata=list(zip(labels, kinds)),
                hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]})<br>|output| %{y:.3f}<extra></extra>"),
         go.Scatter(x=x, y=input_norms, name="|input| (token embedding)", mode="lines+markers", yaxis="y2",
                    line=dict(color="#55a868"), customdata=labels,
                    hovertemplate="%{x}: %{customdata}<br>|input| %{y:.3f}<extra></extra>"),
     ])
-    fig.update_layout(**LAYOUT, title="Vector norm per token (grey: start/padding, orange: end)",
+    layout = {**LAYOUT, "margin": {**LAYOUT["margin"], "t": 95}} if second else LAYOUT    # room for a 3-entry legend
+    fig.update_layout(**layout, title="Vector norm per token (grey: start/padding, orange: end)",
                       xaxis=dict(title="token position", tickmode="array", tickvals=x,
                                  ticktext=[_short(label) for label in labels], tickangle=-60),
                       yaxis=dict(title="|hidden state|"),

@@ -51,8 +51,8 @@ token's final state is the pooled vector. Norms: |input| is the token embedding'
 transformer, |output| the length of the hidden state the UNet attends to."""
 
 TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|"]
-TOKEN_HEADERS_XL = ["position", "token", "id", "kind", "word", "|input| 1", "|output| 1", "token 2", "id 2",
-                    "|input| 2", "|output| 2"]     # SDXL: text_encoder and text_encoder_2 side by side
+TOKEN_HEADERS_XL = ["position", "token", "id", "kind", "word", "|input| 1", "|output| 1", "|input| 2",
+                    "|output| 2"]     # SDXL: text_encoder and text_encoder_2 side by side (token "a / b" where they differ)
 NEIGHBOR_HEADERS = ["concept", "category", "cosine"]
 BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP img–text A", "CLIP img–text B"]
 
@@ -139,10 +139,10 @@ def build(ctx: AppContext) -> None:
                     show_pad = Checkbox(label="show padding", value=False, scale=1)
                     inspect = gr.Button("Inspect", variant="primary", scale=1, elem_id="tokens-btn")
                 token_summary = gr.Markdown(elem_id="token-summary")
-                with gr.Row():
-                    token_table = gr.Dataframe(headers=TOKEN_HEADERS_XL if two_encoders else TOKEN_HEADERS, label="Tokens", interactive=False,
-                                               max_height=380)
-                    token_plot = gr.Plot(label="Norm per token")
+                # one above the other: the table needs the page's width for its norm columns
+                token_table = gr.Dataframe(headers=TOKEN_HEADERS_XL if two_encoders else TOKEN_HEADERS,
+                                           label="Tokens", interactive=False, max_height=380)
+                token_plot = gr.Plot(label="Norm per token")
 
     # --- handlers -----------------------------------------------------------------------------------
     @guard
@@ -155,8 +155,14 @@ def build(ctx: AppContext) -> None:
         for i, (row, t) in enumerate(zip(report.rows(), report.tokens)):
             if show_padding or t.kind != "pad":
                 word = "" if t.word is None else words[t.word][0] + (" (split)" if len(words[t.word][1]) > 1 else "")
-                extra = [] if second is None else second.rows()[i][1:3] + second.rows()[i][4:]
-                rows.append(row[:4] + [word] + row[4:] + extra)
+                row = list(row)
+                if second is not None:
+                    other = second.rows()[i]
+                    for column in (1, 2):               # token text and id: "first / second" where they differ
+                        if other[column] != row[column]:
+                            row[column] = f"{row[column]} / {other[column]}"
+                    row = row + other[4:]
+                rows.append(row[:4] + [word] + row[4:])
         shown = [t for t in report.tokens if t.kind != "cut"][:report.end_position + 1]
         figure = token_norms_figure([t.text for t in shown], [t.kind for t in shown], [t.input_norm for t in shown],
                                     [t.output_norm for t in shown],
