@@ -7,6 +7,7 @@ prepare the initial noise (generation.noise), denoise, package.
 from __future__ import annotations
 
 import threading
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -14,6 +15,7 @@ import torch
 from PIL import Image
 
 from explorer.config import ExplorerConfig
+from explorer.generation.attention import AttentionMaps, capture_attention, row_names, to_maps
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise
@@ -30,13 +32,15 @@ class Generation:
     recipe: Recipe
     steps: list[StepPreview] = field(default_factory=list)
     cancelled: bool = False       # True when stopped early: the image is the partial result
+    attention: AttentionMaps | None = None   # cross-attention maps per step (generate(..., attention=True))
 
 
 def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
              latents: torch.Tensor | None = None, on_step: Callable[[StepPreview], None] | None = None,
              cancel: threading.Event | None = None, watch: bool = True,
-             config: ExplorerConfig | None = None) -> Generation:
-    """Make the recipe's image; with `watch`, preview x_t and x0 at every step.
+             config: ExplorerConfig | None = None, attention: bool = False) -> Generation:
+    """Make the recipe's image; with `watch`, preview x_t and x0 at every step; with `attention`, record the
+    cross-attention maps of every step (generation.attention; the image is the same either way).
 
     `conditioning` and `latents` default to the recipe's own (pass arrays to explore without editing code).
     """
@@ -51,15 +55,21 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     if latents is None and not pipeline_draws_noise(recipe):
         latents = initial_noise(recipe, latent_shape(model, recipe), model.dtype)
     decode = PreviewDecoder(model, recipe.preview) if watch else None
-    # 4. denoise with a fresh scheduler, watching each step
-    with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode():
-        watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel)
+    # 4. denoise with a fresh scheduler, watching each step (and its cross-attention)
+    with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
+            (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store:
+        watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel,
+                              after_step=store.end_step if store is not None else None)
         if conditioning.composable:
             image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents)
         else:
             image = model.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=recipe.steps,
                                guidance_scale=recipe.guidance, width=recipe.width, height=recipe.height,
                                generator=torch.Generator("cpu").manual_seed(recipe.seed), latents=latents,
-                               callback_on_step_end=watcher if (watch or cancel) else None).images[0]
+                               callback_on_step_end=watcher if (watch or cancel or attention) else None).images[0]
     # 5. package
-    return Generation(image, recipe, watcher.previews, watcher.cancelled)
+    maps = None
+    if store is not None:
+        prompts = len(conditioning) if conditioning.composable else 1
+        maps = to_maps(store, row_names(conditioning.composable or recipe.guidance > 1, prompts))
+    return Generation(image, recipe, watcher.previews, watcher.cancelled, maps)

@@ -43,9 +43,10 @@ class StepWatcher:
     """Captures (x_t, x0) at each scheduler step and reports decoded previews via callback_on_step_end."""
 
     def __init__(self, scheduler, total: int, decode: PreviewDecoder | None,
-                 on_step: Callable[[StepPreview], None] | None = None, cancel: threading.Event | None = None):
+                 on_step: Callable[[StepPreview], None] | None = None, cancel: threading.Event | None = None,
+                 after_step: Callable[[], None] | None = None):
         self.scheduler, self.total, self.decode = scheduler, total, decode
-        self.on_step, self.cancel = on_step, cancel
+        self.on_step, self.cancel, self.after_step = on_step, cancel, after_step
         self.previews: list[StepPreview] = []
         self.cancelled = False
         self._pending: tuple | None = None
@@ -66,6 +67,8 @@ class StepWatcher:
 
     def __call__(self, pipe, i: int, t, callback_kwargs: dict) -> dict:
         """callback_on_step_end: turn the captured latents into a StepPreview."""
+        if self.after_step is not None:
+            self.after_step()                # e.g. close this step's attention maps
         if self.decode is not None and self._pending is not None:
             timestep, sample, x0 = self._pending
             # x_t of sigma-scaled schedulers (Euler) has std sqrt(1 + sigma^2): show it at unit scale

@@ -12,6 +12,7 @@ from explorer.errors import InputError
 from explorer.generation.generate import Generation
 from explorer.outputs.export import contact_sheet, steps_gif
 from explorer.outputs.files import reserve_path
+from explorer.outputs.heatmaps import attention_json, grid, overlay
 from explorer.outputs.png import png_info, save_png
 
 
@@ -52,10 +53,10 @@ def write_png(image: Image.Image, path: Path, recipe=None) -> Path:
     return path
 
 
-def write_json(path: Path, data) -> Path:
-    """Write JSON to a new path (exclusive create)."""
+def write_json(path: Path, data, compact: bool = False) -> Path:
+    """Write JSON to a new path (exclusive create); `compact` for large arrays (no indentation)."""
     with open(path, "x", encoding="utf-8") as file:
-        json.dump(data, file, indent=2, ensure_ascii=False, default=str)
+        json.dump(data, file, indent=None if compact else 2, ensure_ascii=False, default=str)
     return path
 
 
@@ -86,3 +87,40 @@ def save_sheet(folder: Path, stem: str, rows: list[tuple[str, list[Image.Image]]
     if not rows:
         return None
     return write_png(contact_sheet(rows, captions), new_file(folder / f"{stem}.png", "out_dir"))
+
+
+def _slug(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() else "-" for c in text.replace("</w>", "")).strip("-")
+    return cleaned[:40] or "token"
+
+
+def save_attention(result: Generation, views, folder: Path | str) -> list[Path]:
+    """image.png (with its recipe), one overlay PNG per word and special token, steps.png (rows: tokens,
+    columns: steps) and attention.json, into a folder; existing files are never overwritten."""
+    folder = Path(folder)
+    names = views.choices()
+    targets = {"image": new_file(folder / "image.png", "out_dir"), "steps": new_file(folder / "steps.png", "out_dir"),
+               "json": new_file(folder / "attention.json", "out_dir")}
+    overlays = [new_file(folder / f"word-{i:02d}-{_slug(name)}.png", "out_dir") for i, name in enumerate(names)]
+    paths = [write_png(result.image, targets["image"], result.recipe)]
+    aggregate = views.aggregate
+    for name, path in zip(names, overlays):
+        paths.append(write_png(overlay(result.image, aggregate[views.indices(name)].sum(axis=0)), path))
+    strips = [list(views.word_steps(name)) for name in names]
+    paths.append(write_png(grid(strips, names), targets["steps"]))
+    paths.append(write_json(targets["json"], attention_json(views.labels, views.kinds, aggregate, [ATTENTION_NOTE, *flat_note(views)]),
+                            compact=True))
+    return paths
+
+
+ATTENTION_NOTE = ("A map shows where the denoiser's cross-attention looked for a token (averaged over heads, layers "
+                  "and steps, DAAM-style): where the model attended, not what caused a pixel.")
+
+
+def flat_note(views) -> list[str]:
+    """A sentence naming the nearly flat maps, or nothing."""
+    flat = views.flat()
+    if not flat:
+        return []
+    return [f"Nearly flat (max/min below 1.5, attended about equally everywhere; the colours stretch small "
+            f"differences): {', '.join(flat)}."]

@@ -35,6 +35,8 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
+        for function, name in ctx.apis:              # endpoints without a button of their own
+            gr.api(function, api_name=name, concurrency_id="model")
         def on_unload(request: gr.Request):          # a closed page frees its session's lists and flags
             ctx.sessions.drop(request)
 

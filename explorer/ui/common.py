@@ -9,7 +9,7 @@ import queue
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -37,6 +37,7 @@ class AppContext:
     demo: gr.Blocks | None = None                   # the app (to see whether a user is still waiting)
     tabs: gr.Tabs | None = None                     # the tab strip (to switch tabs from a handler)
     generate_prompt: gr.Textbox | None = None       # the Generate tab's prompt (other tabs send prompts there)
+    apis: list = field(default_factory=list)        # (function, api_name): API-only endpoints, registered after the tabs
 
     @property
     def examples(self) -> Examples:

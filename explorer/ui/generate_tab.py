@@ -6,17 +6,24 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from PIL import Image as PILImage
 
+from explorer.checks import check_bool, check_choice
 from explorer.errors import InputError
+from explorer.explore.attention import attend
+from explorer.generation.attention import token_maps
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
 from explorer.generation.recipe import SEED_MAX, Recipe, validate
 from explorer.generation.watch import settle_step
 from explorer.models.presets import SCHEDULERS
 from explorer.models.previews import available_decoders
+from explorer.outputs.heatmaps import attention_json, heat, overlay
 from explorer.outputs.png import open_image, read_png, to_parameters
-from explorer.outputs.saving import save_generation
+from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_generation
 from explorer.plots.steps import change_per_step_figure
+from explorer.text import encoding
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
                                 as_int, check_upload, explain, guard, served)
 
@@ -33,6 +40,16 @@ scales how far each step moves toward the prompt and away from the negative prom
 by a fixed linear map from the 4 latent channels to RGB (`approx`, free), by the tiny TAESD decoder
 (`taesd`, a one-time download) or by the model's own VAE (`full`, exact but slower).
 Every image is saved with its recipe in the PNG (readable by AUTOMATIC1111-style PNG-info tools)."""
+
+ATTENTION_MORE = """At every cross-attention layer of the UNet each position of the latent image distributes its
+attention over the prompt's 77 token positions (softmax of query·key). Following DAAM (Tang et al. 2023),
+these probabilities are averaged over the attention heads, brought to one grid and averaged over the
+layers; the map over all steps is their mean. A word split into several pieces gets the sum of its pieces.
+Each map is stretched between its own minimum and maximum, so colours are not comparable between maps; the
+percentages are. The start token and the padding usually soak up most of the attention (they act as a
+"no-op" slot); that is the model's habit, not a finding about the picture. A bright region says the model
+looked there for this word, not that the word caused those pixels. Maps are recorded for plain prompts; the
+image is the same with or without them."""
 
 FORWARD_MORE = """Training runs the process the other way: a real image is encoded by the VAE to a latent
 x_0, and noise is mixed in, x_t = sqrt(ᾱ_t)·x_0 + sqrt(1-ᾱ_t)·ε (Ho et al. 2020, eq. 4). The UNet
@@ -94,6 +111,26 @@ def build(ctx: AppContext) -> None:
                     files = File(label="Downloads: PNG with recipe, steps GIF, contact sheet", file_count="multiple")
                     gallery = gr.Gallery(label="This session's images (click one to restore its recipe)",
                                          columns=8, height=140, format="png")
+        attention_state = gr.State(None)      # this user's last maps: {"image", "prompt", "negative"}
+        with gr.Accordion("Where each word looks: cross-attention maps", open=True, elem_id="attention"):
+            explain("Where in the picture the model's cross-attention looked for each word while denoising: "
+                    "bright = more attention. A map shows where the model attended, not what caused a pixel.",
+                    ATTENTION_MORE)
+            with gr.Row():
+                att_word = Dropdown([], label="Word", field="word", elem_id="att-word", allow_custom_value=True,
+                                    info="its pieces' maps summed")
+                att_half = Radio(["prompt", "negative"], value="prompt", label="Guidance half", field="half",
+                                 info="the negative half is what guidance steers away from")
+                att_special = Checkbox(label="start, end and padding tokens", field="special", value=True,
+                                       info="they soak up most of the attention")
+            att_note = gr.Markdown("Generate an image to see where each word is attended.", elem_id="att-note")
+            with gr.Row():
+                att_overlay = Image(label="Over the final image (all steps)", field="overlay", type="pil",
+                                    height=256, format="png", elem_id="att-overlay")
+                att_grid = gr.Gallery(label="Every word's map (all steps)", columns=4, height=300, format="png",
+                                      elem_id="att-grid")
+            att_steps = gr.Gallery(label="The chosen word's map at each step (aligned with x_t and x0 above)",
+                                   columns=10, height=150, format="png", elem_id="att-steps")
         with gr.Accordion("Forward process: how training adds noise", open=False):
             explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
                     "larger timesteps.", FORWARD_MORE)
@@ -123,8 +160,10 @@ def build(ctx: AppContext) -> None:
         validate(recipe, cfg)
         # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
         previews, last = [], 0.0
+        plain = not (recipe.expression or recipe.blend or recipe.walk)     # maps are labelled by words
         stream, deadline = ctx.stream(lambda report: generate(ctx.model, recipe, on_step=report,
-                                                              cancel=ctx.stop_event(request), config=cfg),
+                                                              cancel=ctx.stop_event(request), config=cfg,
+                                                              attention=plain),
                                       "generate", request)
         for kind, item in stream:
             if kind == "done":
@@ -135,7 +174,7 @@ def build(ctx: AppContext) -> None:
                 last = time.monotonic()
                 yield (gr.skip(), *_step_rows(previews), gr.skip(), f"Denoising… step {item.index + 1} of "
                        f"{item.total} (t = {item.timestep})", gr.skip(), gr.skip(), gr.skip(), gr.skip(),
-                       gr.skip(), gr.skip(), gr.skip())
+                       gr.skip(), gr.skip(), gr.skip(), gr.skip())
         result = item
         # 3. save everything: PNG with recipe, GIF and contact sheet of the steps
         files = save_generation(result, cfg.outputs_dir)
@@ -148,10 +187,46 @@ def build(ctx: AppContext) -> None:
         if settle is not None and not result.cancelled:
             note += f" The picture settles at step {settle + 1} (x0 changes < 10% of its largest change after it)."
         history = (history + [{"path": saved, "recipe": recipe.to_dict()}])[-HISTORY_KEPT:]
+        maps = _attention_state(ctx.model, result, saved) if plain and result.attention is not None else None
         yield (saved, *_step_rows(result.steps), change_per_step_figure(changes, settle),
                f"{note} Saved as `{files.png.name}` with its recipe (the PNG below, and in the server's outputs "
                "folder).", recipe.to_json(), to_parameters(recipe), outputs, [h["path"] for h in history], history,
-               recipe.seed, saved)
+               recipe.seed, saved, maps)
+
+    @guard
+    def on_attention_view(state, word, half, special):
+        check_bool("special", special)
+        if not state:
+            return gr.update(choices=[], value=None), None, [], [], (
+                "Maps are recorded for plain prompts: generate one to see where each word is attended.")
+        check_choice("half", half, [name for name in ("prompt", "negative") if state.get(name) is not None])
+        return attention_views(state, word, half, special)
+
+    @guard
+    def api_attention(prompt: str, negative_prompt: str = "", seed: int = 0, steps: int = preset.steps,
+                      guidance: float = preset.guidance, width: int = preset.size, height: int = preset.size,
+                      scheduler: str = preset.scheduler, request: gr.Request = None) -> dict:
+        """Cross-attention maps of a plain prompt: the tokens as the tokenizer shows them, one map per token
+        (aggregated over steps, at latent resolution), each word's share of attention, and the recipe."""
+        recipe = validate(Recipe(model=ctx.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
+                                 seed=as_int(seed), steps=as_int(steps), guidance=guidance, width=as_int(width),
+                                 height=as_int(height), scheduler=scheduler), cfg)
+        stream, _ = ctx.stream(lambda report: attend(ctx.model, recipe, cancel=ctx.stop_event(request), watch=False,
+                                                     config=cfg), "attention", request)
+        result = None
+        for kind, item in stream:          # run to the end (the stream closes its worker)
+            if kind == "done":
+                result = item
+        views = result.prompt
+        return {**attention_json(views.labels, views.kinds, views.aggregate, [ATTENTION_NOTE, *flat_note(views)]),
+                "shares": views.mass(), "flat": views.flat(), "steps": int(views.steps.shape[0]),
+                "cancelled": result.generation.cancelled, "recipe": recipe.to_dict()}
+
+    def on_attention_fresh(state, half, special):
+        """After a generation: the new prompt's first word (the dropdown's old word may not be in it)."""
+        if state is not None and state.get(half) is None:
+            half = "prompt"
+        return on_attention_view(state, None, half, special)
 
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()
@@ -182,19 +257,75 @@ def build(ctx: AppContext) -> None:
                                  width=ctx.model.preset.size, height=ctx.model.preset.size)
         return [(n.image, n.caption) for n in noised]
 
-    run.click(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded],
-                          [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery,
-                           history, seed, fwd_image],
-                          api_name="generate", concurrency_id="model")
-    prompt.submit(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded],
-                  [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery, history, seed,
-                   fwd_image], api_visibility="private", concurrency_id="model")
+    outputs = [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery, history, seed,
+               fwd_image, attention_state]
+    views = [att_word, att_overlay, att_grid, att_steps, att_note]
+    for event, settings in ((run.click, dict(api_name="generate")), (prompt.submit, dict(api_visibility="private"))):
+        event(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs, concurrency_id="model",
+              **settings).then(on_attention_fresh, [attention_state, att_half, att_special], views,
+                               api_visibility="private")
+    ctx.apis.append((api_attention, "attention"))
+    for control in (att_word, att_half, att_special):
+        control.input(on_attention_view, [attention_state, att_word, att_half, att_special], views,
+                      api_visibility="private")
     stop.click(on_stop, None, status, api_name="stop", queue=False)
     upload.change(on_upload, upload, [*fields, loaded], api_name="load_recipe")
     gallery.select(on_history_select, history, [*fields, loaded], api_visibility="private")
     fwd_run.click(on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, api_name="forward_process",
                   concurrency_id="model")
 
+
+
+def _attention_state(model, result, image_path: str) -> dict:
+    """What the attention views need of one generation, per session: the image and each half's maps (float16)."""
+    recipe = result.recipe
+    prompt = token_maps(result.attention, encoding.tokens(model, recipe.prompt), "prompt")
+    negative = None
+    if "negative" in result.attention.rows:
+        report = encoding.tokens(model, recipe.negative_prompt) if recipe.negative_prompt.strip() else None
+        negative = token_maps(result.attention, report, "negative")
+    for views in (prompt, negative):
+        if views is not None:
+            views.steps = views.steps.astype(np.float16)
+    return {"image": image_path, "prompt": prompt, "negative": negative}
+
+
+def attention_views(state: dict, word: str | None, half: str, special: bool):
+    """The word dropdown, the overlay, every word's map, the chosen word per step, and a note."""
+    views = state[half]
+    choices = views.choices(special)
+    shares = views.mass()
+    if not word:                                # the word that drew the most attention
+        word = max((w for w, _ in views.words), key=shares.get) if views.words else choices[0]
+    views.indices(word)                         # a word not in this prompt: an error naming the field "word"
+    picture = PILImage.open(state["image"]).convert("RGB")
+    if max(picture.size) < OVERLAY_MIN:         # small images shown large, with crisp pixels
+        scale = -(-OVERLAY_MIN // max(picture.size))
+        picture = picture.resize((picture.width * scale, picture.height * scale), PILImage.NEAREST)
+    aggregate = views.aggregate.astype(np.float32)
+    flat = set(views.flat())
+    grid = [(overlay(picture, aggregate[views.indices(name)].sum(axis=0)),
+             f"{_short(name)} {shares[name]:.0%}" + (" ~" if name in flat else "")) for name in choices]
+    steps = [(heat(m.astype(np.float32), (128, 128)), f"{i + 1}") for i, m in enumerate(views.word_steps(word))]
+    lines = [f"**{word}** ({half} half) drew {shares[word]:.0%} of all attention."]
+    if flat:
+        lines.append(f"Nearly flat maps (marked ~): {', '.join(sorted(flat, key=choices.index))}.")
+    if word in flat:
+        lines.append("Its map is **nearly flat** (max/min below 1.5): the model attended to it about equally "
+                     "everywhere; the colours stretch small differences.")
+    special_share = sum(shares[name] for name in views.choices(True) if name not in dict(views.words))
+    lines.append(f"Start, end and padding tokens together drew {special_share:.0%}.")
+    return (gr.update(choices=choices, value=word), overlay(picture, aggregate[views.indices(word)].sum(axis=0)),
+            grid, steps, " ".join(lines))
+
+
+OVERLAY_MIN = 256          # pixels: smaller results are enlarged (nearest neighbour) under their maps
+
+
+def _short(name: str) -> str:
+    """Short captions for the map grid: start, end, padding."""
+    return {"<|startoftext|>": "start", "<|endoftext|>": "end"}.get(name, "padding" if name.startswith("padding")
+                                                                     else name.replace("</w>", ""))
 
 
 def _step_rows(previews):

@@ -1,0 +1,53 @@
+"""`python -m explorer attention`: which word the model attends to where, written to a folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from explorer.cli.common import add_model_args, config_from, load, print_json
+from explorer.errors import InputError
+from explorer.explore.attention import attend
+from explorer.generation.recipe import recipe_defaults, validate
+from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_attention
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("attention", help="cross-attention maps: where each word of the prompt is attended",
+                              description="Generate an image and write, into --out-dir: image.png (with its "
+                                          "recipe), one heatmap overlay per word and special token, steps.png "
+                                          "(rows: tokens, columns: steps) and attention.json (tokens and one "
+                                          "map per token, aggregated over steps). " + ATTENTION_NOTE)
+    add_model_args(p)
+    p.add_argument("--prompt", required=True, help="what to draw")
+    p.add_argument("--negative", default="", help="negative prompt")
+    p.add_argument("--seed", type=int, default=0, help="integer in [0, 2^32) (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--size", type=int, default=None, help="width and height in pixels, multiple of 8")
+    p.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
+    p.add_argument("--out-dir", required=True, help="folder for the files (created; files never overwritten)")
+    p.add_argument("--json", action="store_true", help="print the words' shares of attention as JSON")
+    p.set_defaults(run=run_attention)
+
+
+def run_attention(args) -> int:
+    config = config_from(args)
+    folder = Path(args.out_dir)
+    if folder.exists() and not folder.is_dir():
+        raise InputError("out_dir", "a folder", str(folder), hint="it is a file")
+    model = load(args)
+    overrides = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("scheduler", args.scheduler),
+                                   ("width", args.size), ("height", args.size)) if v is not None}
+    recipe = validate(recipe_defaults(model, args.prompt, negative_prompt=args.negative, seed=args.seed,
+                                      **overrides), config)
+    result = attend(model, recipe, watch=False, config=config)
+    paths = save_attention(result.generation, result.prompt, folder)
+    shares = result.prompt.mass()
+    if args.json:
+        print_json({"files": [str(p) for p in paths], "shares": shares, "flat": result.prompt.flat()})
+        return 0
+    for path in paths:
+        print(f"wrote {path}")
+    print("share of attention: " + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
+    for line in flat_note(result.prompt):
+        print(line)
+    return 0

@@ -1,0 +1,250 @@
+"""Cross-attention maps: which word the denoiser attends to where, per token and per step.
+
+Following DAAM (Tang et al., "What the DAAM: Interpreting Stable Diffusion Using Cross Attention",
+ACL 2023, castorini/daam): at every cross-attention layer the softmax probabilities
+softmax(Q K^T / sqrt(d)) of each image position over the text tokens are averaged over heads,
+upsampled to one common grid, and averaged over layers; a word's map over time is the mean over
+steps. DAAM sums instead of averaging; the maps differ by a constant factor only.
+
+Capture does not copy the pipeline and does not change the image: each cross-attention module
+(`attn2`) keeps its own processor for its output, and a wrapper computes the probabilities beside
+it from the same inputs (`Attention.get_attention_scores`, which SDPA does not expose). Memory stays
+bounded: maps are aggregated as they come, at the latent resolution capped at MAX_GRID per side.
+"""
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from explorer.errors import InputError
+
+MAX_GRID = 64            # maps are kept at the latent resolution, at most this many cells per side
+FLAT = 1.5               # a map whose max / min is below this is "nearly flat": attended about equally everywhere
+
+
+@dataclass
+class AttentionMaps:
+    """What the denoiser's cross-attention looked at, for every text position (start, words, end, padding)."""
+
+    steps: np.ndarray            # (S, R, T, h, w) float32: per step, per UNet row, per token position
+    rows: list[str]              # what each UNet row is: "negative", "prompt" (AND: "prompt 1", "prompt 2", ...)
+    grid: tuple[int, int]        # (h, w) of the maps
+    layers: int = 0              # cross-attention layers averaged per step
+
+    @property
+    def aggregate(self) -> np.ndarray:
+        """(R, T, h, w): the mean over every step."""
+        return self.steps.mean(axis=0)
+
+    def row(self, name: str = "prompt") -> int:
+        if name not in self.rows:
+            raise InputError("half", f"one of {', '.join(self.rows)}", name)
+        return self.rows.index(name)
+
+
+@dataclass
+class _Store:
+    grid: tuple[int, int]                         # (h, w) every map is resampled to
+    latent: tuple[int, int]                       # (H, W) of the latents, to infer each layer's resolution
+    current: torch.Tensor | None = None           # (R, T, h, w) sum over this step's layers
+    layers: int = 0
+    steps: list[np.ndarray] = field(default_factory=list)
+    layers_per_step: int = 0
+
+    def record(self, probs: torch.Tensor) -> None:
+        """probs (R, heads, q, T) of one layer: mean over heads, onto the common grid, summed."""
+        rows, _, q, tokens = probs.shape
+        h, w = _layer_shape(q, *self.latent)
+        maps = probs.float().mean(dim=1).transpose(1, 2).reshape(rows, tokens, h, w)      # (R, T, h, w)
+        if (h, w) != self.grid:
+            maps = F.interpolate(maps, size=self.grid, mode="bilinear", align_corners=False)
+        self.current = maps if self.current is None else self.current + maps
+        self.layers += 1
+
+    def end_step(self) -> None:
+        if self.current is not None:
+            self.steps.append((self.current / self.layers).cpu().numpy())
+            self.layers_per_step = self.layers
+        self.current, self.layers = None, 0
+
+
+def _layer_shape(q: int, height: int, width: int) -> tuple[int, int]:
+    """The (h, w) of a layer with q positions: the latent size halved by the UNet's downsamplers (rounding up)."""
+    factor = 1
+    while factor <= max(height, width):
+        h, w = math.ceil(height / factor), math.ceil(width / factor)
+        if h * w == q:
+            return h, w
+        factor *= 2
+    side = int(round(math.sqrt(q)))
+    return side, max(1, q // side)
+
+
+class CapturingProcessor:
+    """Wraps a cross-attention processor: its output unchanged, the probabilities recorded beside it."""
+
+    def __init__(self, inner, store: _Store):
+        self.inner, self.store = inner, store
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 *args, **kwargs):
+        out = self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+        if encoder_hidden_states is not None:
+            self.store.record(_probabilities(attn, hidden_states, encoder_hidden_states, attention_mask, temb))
+        return out
+
+
+@torch.no_grad()
+def _probabilities(attn, hidden_states, encoder_hidden_states, attention_mask, temb) -> torch.Tensor:
+    """softmax(Q K^T * scale) as diffusers' AttnProcessor computes it: (B, heads, q, T)."""
+    if attn.spatial_norm is not None:
+        hidden_states = attn.spatial_norm(hidden_states, temb)
+    if hidden_states.ndim == 4:
+        batch, channel, height, width = hidden_states.shape
+        hidden_states = hidden_states.view(batch, channel, height * width).transpose(1, 2)
+    batch = encoder_hidden_states.shape[0]
+    mask = attn.prepare_attention_mask(attention_mask, encoder_hidden_states.shape[1], batch)
+    if attn.group_norm is not None:
+        hidden_states = attn.group_norm(hidden_states.transpose(1, 2)).transpose(1, 2)
+    if attn.norm_cross:
+        encoder_hidden_states = attn.norm_encoder_hidden_states(encoder_hidden_states)
+    query = attn.head_to_batch_dim(attn.to_q(hidden_states))
+    key = attn.head_to_batch_dim(attn.to_k(encoder_hidden_states))
+    probs = attn.get_attention_scores(query, key, mask)                      # (B * heads, q, T)
+    return probs.view(batch, attn.heads, probs.shape[1], probs.shape[2])
+
+
+def map_grid(height: int, width: int, vae_scale_factor: int) -> tuple[int, int]:
+    """The grid maps are kept at: the latent resolution, scaled down to at most MAX_GRID per side."""
+    h, w = height // vae_scale_factor, width // vae_scale_factor
+    scale = min(1.0, MAX_GRID / max(h, w))
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+@contextmanager
+def capture_attention(model, height: int, width: int) -> Iterator[_Store]:
+    """Record the cross-attention of every `attn2` module of the model's UNet while inside (hold the model's lock)."""
+    unet = model.pipe.unet
+    originals = dict(unet.attn_processors)
+    store = _Store(map_grid(height, width, model.vae_scale_factor),
+                   (height // model.vae_scale_factor, width // model.vae_scale_factor))
+    unet.set_attn_processor({name: CapturingProcessor(processor, store) if name.endswith("attn2.processor")
+                             else processor for name, processor in originals.items()})
+    try:
+        yield store
+    finally:
+        unet.set_attn_processor(originals)
+
+
+def to_maps(store: _Store, rows: list[str]) -> AttentionMaps:
+    """The recorded steps as AttentionMaps (no steps: an empty (0, R, T, h, w) array)."""
+    steps = np.stack(store.steps) if store.steps else np.zeros((0, len(rows), 0, *store.grid), np.float32)
+    return AttentionMaps(steps.astype(np.float32), rows, store.grid, store.layers_per_step)
+
+
+def row_names(guidance: bool, prompts: int = 1) -> list[str]:
+    """The UNet's batch rows, in the pipeline's order: the negative half first when guidance is on."""
+    names = ["prompt"] if prompts == 1 else [f"prompt {i + 1}" for i in range(prompts)]
+    return (["negative"] if guidance else []) + names
+
+
+def word_maps(maps: np.ndarray, positions: list[list[int]]) -> np.ndarray:
+    """(T, h, w) token maps -> (N, h, w): each word the sum of its pieces' maps (DAAM sums word pieces)."""
+    return np.stack([maps[p].sum(axis=0) for p in positions]) if positions else np.zeros((0, *maps.shape[1:]))
+
+
+def mass_inside(attention: np.ndarray, mask: np.ndarray) -> float:
+    """Share of a map's mass inside a boolean mask of the same shape (resample the mask first)."""
+    total = float(attention.sum())
+    return float(attention[mask].sum()) / total if total > 0 else 0.0
+
+
+@dataclass
+class TokenMaps:
+    """One UNet row's maps by token, as a person reads them: start, word pieces, end, and the padding summed."""
+
+    labels: list[str]                   # the token strings as the tokenizer shows them, then "padding (N)"
+    kinds: list[str]                    # "start", "word", "end", "pad"
+    steps: np.ndarray                   # (S, K, h, w)
+    words: list[tuple[str, list[int]]]  # each word of the prompt and the indices of its pieces in `labels`
+    half: str = "prompt"
+
+    @property
+    def aggregate(self) -> np.ndarray:
+        """(K, h, w): the mean over every step."""
+        return self.steps.mean(axis=0)
+
+    def choices(self, special: bool = True) -> list[str]:
+        """The names a person can pick: the words, then (with `special`) start, end and padding."""
+        names = [word for word, _ in self.words]
+        if special:
+            names += [label for label, kind in zip(self.labels, self.kinds) if kind != "word"]
+        return names
+
+    def indices(self, name: str) -> list[int]:
+        """Token indices of a word (its pieces) or of a special token, by the name `choices` gives."""
+        for word, positions in self.words:
+            if word == name:
+                return positions
+        for i, (label, kind) in enumerate(zip(self.labels, self.kinds)):
+            if kind != "word" and label == name:
+                return [i]
+        raise InputError("word", f"a word of the prompt or a special token: {', '.join(self.choices())}", name)
+
+    def word_steps(self, name: str) -> np.ndarray:
+        """(S, h, w): a word's map at every step (its pieces summed)."""
+        return self.steps[:, self.indices(name)].sum(axis=1)
+
+    def step(self, name: str, index: int) -> np.ndarray:
+        """(h, w): a word's map at one step (0-based)."""
+        total = self.steps.shape[0]
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < total:
+            raise InputError("step", f"an integer in [1, {total}] (the steps of this image)",
+                             index + 1 if isinstance(index, int) else index)
+        return self.word_steps(name)[index]
+
+    def contrast(self, name: str) -> float:
+        """max / min of a word's map over all steps (inf when some cell got no attention at all)."""
+        aggregate = self.aggregate[self.indices(name)].sum(axis=0)
+        low = float(aggregate.min())
+        return float(aggregate.max()) / low if low > 0 else float("inf")
+
+    def flat(self) -> list[str]:
+        """The words and tokens whose map is nearly flat (contrast below FLAT): no region stands out."""
+        return [name for name in self.choices() if self.contrast(name) < FLAT]
+
+    def mass(self) -> dict[str, float]:
+        """Share of all attention each word and special token received (mean over image positions and steps)."""
+        total = self.aggregate.reshape(self.aggregate.shape[0], -1).mean(axis=1)
+        return {name: float(total[self.indices(name)].sum()) for name in self.choices()}
+
+
+START, END = "<|startoftext|>", "<|endoftext|>"
+
+
+def token_maps(maps: AttentionMaps, report, half: str = "prompt") -> TokenMaps:
+    """Label one row of AttentionMaps with its prompt's token report (text.tokens.TokenReport; None for an
+    empty negative prompt, which is a start token, an end token and padding)."""
+    row = maps.steps[:, maps.row(half)]                                      # (S, T, h, w)
+    end = report.end_position if report is not None else 1
+    labels = [t.text for t in report.tokens[:end + 1]] if report is not None else [START, END]
+    kinds = [t.kind for t in report.tokens[:end + 1]] if report is not None else ["start", "end"]
+    pads = row.shape[1] - (end + 1)
+    steps = row[:, :end + 1]
+    if pads > 0:
+        labels.append(f"padding ({pads} tokens)")
+        kinds.append("pad")
+        steps = np.concatenate([steps, row[:, end + 1:].sum(axis=1, keepdims=True)], axis=1)
+    words = []
+    for w, (word, _) in enumerate(report.words() if report is not None else []):
+        positions = [i for i, t in enumerate(report.tokens[:end + 1]) if t.word == w and t.kind == "word"]
+        if positions:
+            seen = sum(1 for name, _ in words if name == word or name.startswith(f"{word} ("))
+            words.append((word if not seen else f"{word} ({seen + 1})", positions))   # "a", "a (2)"
+    return TokenMaps(labels, kinds, steps, words, half)
