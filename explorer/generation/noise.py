@@ -30,16 +30,40 @@ def pipeline_draws_noise(recipe) -> bool:
     return not varied and not recipe.variations
 
 
+def a1111_slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """AUTOMATIC1111's variation slerp (modules/processing.py `slerp`), kept exactly as it is there.
+
+    low, high: one image's noise (C, H, W). Norms and angles are taken along dim 1, i.e. per (channel,
+    column) over the rows, and when the vectors are nearly parallel on average it falls back to
+    `low * val + high * (1 - val)` (the weights swapped, as in A1111).
+    """
+    low_norm = low / torch.norm(low, dim=1, keepdim=True)
+    high_norm = high / torch.norm(high, dim=1, keepdim=True)
+    dot = (low_norm * high_norm).sum(1)
+    if dot.mean() > 0.9995:
+        return low * val + high * (1 - val)
+    omega = torch.acos(dot)
+    so = torch.sin(omega)
+    return (torch.sin((1.0 - val) * omega) / so).unsqueeze(1) * low + (torch.sin(val * omega) / so).unsqueeze(1) * high
+
+
+def _toward(noise: torch.Tensor, other: torch.Tensor, strength: float, how: str) -> torch.Tensor:
+    if how == "a1111":                                    # per image of the batch, as A1111 makes each image
+        return torch.stack([a1111_slerp(strength, a, b) for a, b in zip(noise, other)])
+    return slerp(noise.flatten(), other.flatten(), strength).reshape(noise.shape)
+
+
 def initial_noise(recipe, shape: tuple, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The recipe's initial noise: its seed's draw, slerped toward its variation seed, then each chained variation.
 
-    Slerp over the whole noise tensor (Shoemake 1985), not per channel.
+    `recipe.variation_slerp` "tensor" (the explorer's own recipes): slerp over the whole noise tensor
+    (Shoemake 1985); "a1111" (recipes read from AUTOMATIC1111 PNGs): A1111's own slerp, so its
+    variation seeds give its noise.
     """
+    how = getattr(recipe, "variation_slerp", "tensor")
     noise = seed_noise(recipe.seed, shape, dtype)
     if recipe.variation_seed is not None and recipe.variation_strength > 0:
-        other = seed_noise(recipe.variation_seed, shape, dtype)
-        noise = slerp(noise.flatten(), other.flatten(), recipe.variation_strength).reshape(shape)
+        noise = _toward(noise, seed_noise(recipe.variation_seed, shape, dtype), recipe.variation_strength, how)
     for variation in recipe.variations:
-        other = seed_noise(variation.seed, shape, dtype)
-        noise = slerp(noise.flatten(), other.flatten(), float(variation.strength)).reshape(shape)
+        noise = _toward(noise, seed_noise(variation.seed, shape, dtype), float(variation.strength), how)
     return noise

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -88,6 +89,30 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(desc=f"denoising ({name})", leave=False)
     return LoadedModel(pipe, name, preset, torch_device, torch_dtype)
+
+
+def wrap_pipeline(pipe, name: str = "my-pipeline", family: str | None = None, steps: int | None = None,
+                  guidance: float | None = None, size: int | None = None, scheduler: str | None = None) -> LoadedModel:
+    """Your own diffusers pipeline (already loaded, on its device) as a model every view of the explorer takes.
+
+    The family comes from the pipeline's class (StableDiffusionPipeline -> sd1/sd2 by the text encoder's
+    width, StableDiffusionXLPipeline -> sdxl) unless given; defaults follow the family's hub defaults.
+    Recipes made with it carry `name` as their model.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise InputError("name", "a non-empty model name (it is written into every recipe)", name)
+    text_width = getattr(getattr(getattr(pipe, "text_encoder", None), "config", None), "hidden_size", None)
+    found = family or family_of_pipeline(type(pipe).__name__, text_width)
+    if found is None:
+        raise InputError("pipe", "a StableDiffusionPipeline or StableDiffusionXLPipeline (or pass family=)",
+                         type(pipe).__name__)
+    base = hub_preset(name, found if found in ("sd1", "sd2", "sdxl") else "sd1")
+    preset = replace(base, family=found, about=f"{name} (your own {type(pipe).__name__})",
+                     **{k: v for k, v in dict(steps=steps, guidance=guidance, size=size, scheduler=scheduler).items()
+                        if v is not None})
+    device = getattr(pipe, "device", torch.device("cpu"))
+    dtype = getattr(pipe.unet, "dtype", torch.float32)
+    return LoadedModel(pipe, name, preset, torch.device(device), dtype)
 
 
 def offline_model_name() -> str:

@@ -41,7 +41,7 @@ SCHEDULE_TYPES = ("Automatic", "Uniform", "Karras", "Exponential", "Polyexponent
                   "Align Your Steps", "Simple", "Normal", "DDIM", "Beta")
 REPRODUCED_SCHEDULES = ("Automatic",)     # the sampler's own default: the explorer runs diffusers' default spacing
 MAPPED = ("Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model", "Variation seed",
-          "Variation seed strength", EXPRESSION_KEY)
+          "Variation seed strength", EXPRESSION_KEY, "RNG")
 HIRES_PREFIX = "Hires "
 EMPHASIS = re.compile(r"[()\[\]]|\bAND\b|\bBREAK\b")
 
@@ -68,6 +68,7 @@ class ParsedParameters:
     ignored: list[str] = field(default_factory=list)       # "Key: value", bare flags and prompt tags not used
     ignored_keys: list[str] = field(default_factory=list)  # the same, without values ("Clip skip", "<lora:x:1>")
     notes: list[str] = field(default_factory=list)         # what will differ from A1111's picture, and why
+    by_explorer: bool = False               # the explorer's own text (its noise rules), not A1111's
 
     def ignore(self, key: str, value: str | None = None) -> None:
         """List one thing the explorer does not use: a key (with its value) or a bare flag or tag."""
@@ -91,7 +92,8 @@ class ParsedParameters:
         if self.seed is not None:
             values["seed"] = self.seed
         if self.variation_seed is not None:
-            values.update(variation_seed=self.variation_seed, variation_strength=self.variation_strength or 0.0)
+            values.update(variation_seed=self.variation_seed, variation_strength=self.variation_strength or 0.0,
+                          variation_slerp="tensor" if self.by_explorer else "a1111")   # A1111's own slerp
         return Recipe(**values)
 
 
@@ -250,13 +252,11 @@ def parse_parameters(text: str) -> ParsedParameters:
 def _notes(parsed: ParsedParameters, values: dict[str, str]) -> None:
     """What in an A1111 picture the explorer does not make the same way (nothing for the explorer's own text)."""
     if _written_by_explorer(parsed, values):
+        parsed.by_explorer = True
         return
     if parsed.seed is not None and values.get("RNG", "GPU") != "CPU":
         parsed.notes.append("Seed: A1111 drew this seed's noise on the GPU (its default RNG); the explorer draws "
                             "it on the CPU, so the same seed gives different noise (A1111's RNG: CPU matches)")
-    if parsed.variation_seed is not None:
-        parsed.notes.append("Variation seed: A1111 slerps the noise column by column of each channel; the "
-                            "explorer slerps the whole noise tensor, so the variation differs")
     if any(key.startswith(HIRES_PREFIX) for key in values):
         parsed.notes.append("Hires fix is not reproduced: the explorer makes the first pass only, at Size")
     if "Clip skip" in values:

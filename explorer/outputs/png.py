@@ -28,13 +28,16 @@ def _a1111_value(value) -> str:
 
 def to_parameters(recipe: Recipe) -> str:
     """The recipe in the text format AUTOMATIC1111 writes into PNG files."""
-    items = {"Steps": recipe.steps, "Sampler": sampler_name(recipe.scheduler), "CFG scale": f"{recipe.guidance:g}",
-             "Seed": recipe.seed, "Size": f"{recipe.width}x{recipe.height}", "Model": recipe.model}
+    # "Schedule type: Automatic" = the sampler's own timestep spacing (A1111 >= 1.9 writes the field)
+    items = {"Steps": recipe.steps, "Sampler": sampler_name(recipe.scheduler), "Schedule type": "Automatic",
+             "CFG scale": f"{recipe.guidance:g}", "Seed": recipe.seed, "Size": f"{recipe.width}x{recipe.height}",
+             "Model": recipe.model}
     if recipe.variation_seed is not None and recipe.variation_strength > 0:
         items["Variation seed"] = recipe.variation_seed
         items["Variation seed strength"] = f"{recipe.variation_strength:g}"
     if recipe.expression:
         items["Prompt expression"] = recipe.expression
+    items["RNG"] = "CPU"                  # the initial noise comes from a CPU generator (A1111's "CPU" RNG setting)
     lines = [recipe.prompt]
     if recipe.negative_prompt:
         lines.append(f"Negative prompt: {recipe.negative_prompt}")

@@ -11,8 +11,7 @@ from PIL import Image as PILImage
 
 from explorer.checks import check_bool, check_choice
 from explorer.errors import InputError
-from explorer.explore.attention import attend
-from explorer.generation.attention import token_maps
+from explorer.explore.attention import attend, label_rows, labelled
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
 from explorer.generation.recipe import SEED_MAX, Recipe, validate
@@ -23,7 +22,6 @@ from explorer.outputs.heatmaps import attention_json, heat, overlay
 from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_generation
 from explorer.plots.steps import change_per_step_figure
-from explorer.text import encoding
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
                                 as_int, check_upload, explain, guard, served)
 
@@ -111,7 +109,7 @@ def build(ctx: AppContext) -> None:
                     files = File(label="Downloads: PNG with recipe, steps GIF, contact sheet", file_count="multiple")
                     gallery = gr.Gallery(label="This session's images (click one to restore its recipe)",
                                          columns=8, height=140, format="png")
-        attention_state = gr.State(None)      # this user's last maps: {"image", "prompt", "negative"}
+        attention_state = gr.State(None)      # this user's last maps: {"image", "halves": {row: TokenMaps}}
         with gr.Accordion("Where each word looks: cross-attention maps", open=True, elem_id="attention"):
             explain("Where in the picture the model's cross-attention looked for each word while denoising: "
                     "bright = more attention. A map shows where the model attended, not what caused a pixel.",
@@ -119,8 +117,9 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 att_word = Dropdown([], label="Word", field="word", elem_id="att-word", allow_custom_value=True,
                                     info="its pieces' maps summed")
-                att_half = Radio(["prompt", "negative"], value="prompt", label="Guidance half", field="half",
-                                 info="the negative half is what guidance steers away from")
+                att_half = Dropdown(["prompt", "negative"], value="prompt", label="Guidance half", field="half",
+                                    allow_custom_value=True,    # AND recipes have a row per term: prompt 1, 2
+                                    info="the negative half is what guidance steers away from; AND: one per term")
                 att_special = Checkbox(label="start, end and padding tokens", field="special", value=True,
                                        info="they soak up most of the attention")
             att_note = gr.Markdown("Generate an image to see where each word is attended.", elem_id="att-note")
@@ -160,7 +159,7 @@ def build(ctx: AppContext) -> None:
         validate(recipe, cfg)
         # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
         previews, last = [], 0.0
-        plain = not (recipe.expression or recipe.blend or recipe.walk)     # maps are labelled by words
+        plain = labelled(recipe)                    # maps are labelled by words: plain prompts and AND
         stream, deadline = ctx.stream(lambda report: generate(ctx.model, recipe, on_step=report,
                                                               cancel=ctx.stop_event(request), config=cfg,
                                                               attention=plain),
@@ -199,7 +198,7 @@ def build(ctx: AppContext) -> None:
         if not state:
             return gr.update(choices=[], value=None), None, [], [], (
                 "Maps are recorded for plain prompts: generate one to see where each word is attended.")
-        check_choice("half", half, [name for name in ("prompt", "negative") if state.get(name) is not None])
+        check_choice("half", half, list(state["halves"]))
         return attention_views(state, word, half, special)
 
     @guard
@@ -224,9 +223,11 @@ def build(ctx: AppContext) -> None:
 
     def on_attention_fresh(state, half, special):
         """After a generation: the new prompt's first word (the dropdown's old word may not be in it)."""
-        if state is not None and state.get(half) is None:
-            half = "prompt"
-        return on_attention_view(state, None, half, special)
+        if state is not None and half not in state["halves"]:
+            half = next(iter(state["halves"]))
+        views = on_attention_view(state, None, half, special)
+        rows = list(state["halves"]) if state is not None else ["prompt", "negative"]
+        return (*views, gr.update(choices=rows, value=half))
 
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()
@@ -262,7 +263,7 @@ def build(ctx: AppContext) -> None:
     views = [att_word, att_overlay, att_grid, att_steps, att_note]
     for event, settings in ((run.click, dict(api_name="generate")), (prompt.submit, dict(api_visibility="private"))):
         event(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs, concurrency_id="model",
-              **settings).then(on_attention_fresh, [attention_state, att_half, att_special], views,
+              **settings).then(on_attention_fresh, [attention_state, att_half, att_special], [*views, att_half],
                                api_visibility="private")
     ctx.apis.append((api_attention, "attention"))
     for control in (att_word, att_half, att_special):
@@ -277,22 +278,16 @@ def build(ctx: AppContext) -> None:
 
 
 def _attention_state(model, result, image_path: str) -> dict:
-    """What the attention views need of one generation, per session: the image and each half's maps (float16)."""
-    recipe = result.recipe
-    prompt = token_maps(result.attention, encoding.tokens(model, recipe.prompt), "prompt")
-    negative = None
-    if "negative" in result.attention.rows:
-        report = encoding.tokens(model, recipe.negative_prompt) if recipe.negative_prompt.strip() else None
-        negative = token_maps(result.attention, report, "negative")
-    for views in (prompt, negative):
-        if views is not None:
-            views.steps = views.steps.astype(np.float16)
-    return {"image": image_path, "prompt": prompt, "negative": negative}
+    """What the attention views need of one generation, per session: the image and each row's maps (float16)."""
+    halves = label_rows(model, result.recipe, result.attention)
+    for views in halves.values():
+        views.steps = views.steps.astype(np.float16)
+    return {"image": image_path, "halves": halves}
 
 
 def attention_views(state: dict, word: str | None, half: str, special: bool):
     """The word dropdown, the overlay, every word's map, the chosen word per step, and a note."""
-    views = state[half]
+    views = state["halves"][half]
     choices = views.choices(special)
     shares = views.mass()
     if not word:                                # the word that drew the most attention

@@ -82,7 +82,7 @@ def test_token_maps_label_words_pieces_and_padding(tiny_model, recipe):
     assert views.choices(special=False) == ["sankt", "martin"]
     np.testing.assert_allclose(views.word_steps("sankt"), views.steps[:, 1] + views.steps[:, 2], rtol=1e-6)
     assert abs(sum(views.mass().values()) - 1.0) < 1e-3
-    assert result.negative.labels[:3] == ["<|startoftext|>", "blurry</w>", "fog</w>"]
+    assert result.half("negative").labels[:3] == ["<|startoftext|>", "blurry</w>", "fog</w>"]
     with pytest.raises(InputError, match=r"^word: expected a word of the prompt"):
         views.indices("dragon")
     with pytest.raises(InputError, match=r"^step: expected an integer in \[1, 3\]"):
@@ -126,3 +126,16 @@ def test_api_attention_and_the_generate_views(client):
     assert set(data["shares"]) >= {"a", "red", "circle"}
     with pytest.raises(Exception, match=r"steps: expected an integer in \[1, 50\], received 0"):
         client.predict("a red circle", "", 1, 0, 7.5, 64, 64, "ddim", api_name="/attention")
+
+
+def test_and_terms_are_labelled_by_their_own_prompts_and_mixes_are_refused(tiny_model, recipe):
+    composed = recipe.with_(prompt="a red circle AND a blue square",
+                            blend=Blend("and", "a red circle", "a blue square"))
+    result = attend(tiny_model, composed, watch=False)
+    assert list(result.halves) == ["negative", "prompt 1", "prompt 2"]
+    assert result.half("prompt 2").choices(special=False) == ["a", "blue", "square"]
+    assert result.prompt is result.half("prompt 1")
+    with pytest.raises(InputError, match="half"):
+        result.half("prompt 3")
+    with pytest.raises(InputError, match="recipe: expected a plain prompt or an AND blend"):
+        attend(tiny_model, recipe.with_(blend=Blend("slerp", "a", "b")), watch=False)

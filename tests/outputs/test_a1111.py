@@ -47,13 +47,13 @@ def test_every_field_a1111_writes():
     assert set(parsed.ignored_keys) == set(UNMAPPED) | {"<lora:add_detail:0.8>"}
     # and what will differ is said
     notes = " ".join(parsed.notes)
-    for said in ("Karras", "GPU", "Hires fix", "Clip skip", "lora", "Variation seed"):
+    for said in ("Karras", "GPU", "Hires fix", "Clip skip", "lora"):     # the variation seed is reproduced
         assert said in notes, said
 
     recipe = parsed.to_recipe()
     assert recipe == Recipe(model="v1-5-pruned-emaonly", prompt=parsed.prompt, negative_prompt=parsed.negative_prompt,
                             seed=3141592653, steps=28, guidance=6.5, width=512, height=768, scheduler="dpm++2m",
-                            variation_seed=1234567, variation_strength=0.3)
+                            variation_seed=1234567, variation_strength=0.3, variation_slerp="a1111")
     assert parsed.to_recipe("tiny-random").model == "tiny-random"
     validate(parsed.to_recipe("tiny-random"))            # a valid recipe once the model is one the explorer has
 
@@ -171,3 +171,28 @@ def test_bad_values_name_the_field(line, field, received, tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "bad.png", pnginfo=info)
     with pytest.raises(InputError, match=f"^{field}: "):
         read_png_recipe(tmp_path / "bad.png")
+
+
+def test_a1111_variation_seeds_use_a1111s_own_slerp_and_the_explorers_keep_theirs():
+    import torch
+
+    from explorer.generation.noise import a1111_slerp, initial_noise, seed_noise
+
+    text = "a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 11, Size: 64x64, Model: v1-5, " \
+           "Variation seed: 7, Variation seed strength: 0.3, RNG: CPU"
+    parsed = parse_parameters(text)
+    recipe = parsed.to_recipe("tiny-random")
+    assert recipe.variation_slerp == "a1111" and not any("Variation" in n for n in parsed.notes)
+    shape = (1, 4, 8, 8)
+    a, b = seed_noise(11, shape)[0], seed_noise(7, shape)[0]
+    assert torch.equal(initial_noise(recipe, shape)[0], a1111_slerp(0.3, a, b))
+    assert not torch.allclose(initial_noise(recipe.with_(variation_slerp="tensor"), shape), initial_noise(recipe, shape))
+    assert torch.equal(a1111_slerp(0.0, a, b), a) and torch.allclose(a1111_slerp(1.0, a, b), b, atol=1e-5)
+    column = a1111_slerp(0.5, a, b)[0, :, 3]              # one (channel, column) is slerped on its own
+    expected = a1111_slerp(0.5, a[:1, :, 3:4], b[:1, :, 3:4])[0, :, 0]
+    assert torch.allclose(column, expected, atol=1e-6)
+    own = parse_parameters(to_parameters(Recipe(model="tiny-random", prompt="x", variation_seed=7,
+                                                variation_strength=0.3)))
+    assert own.to_recipe().variation_slerp == "tensor"                  # the explorer's PNG text keeps its noise
+    with pytest.raises(InputError, match="variation_slerp"):
+        validate(Recipe(model="m", prompt="x", variation_slerp="columns"))

@@ -38,6 +38,7 @@ def test_parameters_format_reads_back(tmp_path):
     assert parsed["Steps"] == "20" and parsed["Sampler"] == "Euler a" and parsed["CFG scale"] == "7"
     assert parsed["Seed"] == "2611690019" and parsed["Size"] == "512x640"
     assert parsed["Model"] == "org/model: v2"          # JSON-quoted because it contains ':'
+    assert parsed["Schedule type"] == "Automatic" and parsed["RNG"] == "CPU"     # as A1111 >= 1.9 writes them
 
 
 def test_no_negative_line_when_empty():
