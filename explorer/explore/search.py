@@ -166,7 +166,8 @@ def variation_recipes(source: Recipe, n: int, strength: float, first_seed: int) 
     for i in range(n):
         fresh = (first_seed + i) % SEED_MAX
         if source.variation_seed is None or source.variation_strength == 0:
-            recipes.append(source.with_(variation_seed=fresh, variation_strength=strength))
+            # A1111's own slerp, so the PNG's "Variation seed" makes the same noise in AUTOMATIC1111
+            recipes.append(source.with_(variation_seed=fresh, variation_strength=strength, variation_slerp="a1111"))
         else:       # a variation of a variation: chained (noise = slerp(source noise, fresh))
             recipes.append(source.with_(variations=source.variations + (Variation(fresh, strength),)))
     return recipes

@@ -13,40 +13,48 @@ from explorer.errors import InputError
 from explorer.models.conditioning import Conditioning
 from explorer.text import encoding
 from explorer.text.arithmetic import evaluate
+from explorer.text.emphasis import check_supported, has_syntax
 from explorer.text.phrases import is_expression, strip_prefix
 from explorer.text.tokens import check_prompt_length
 from explorer.text.vectors import lerp, slerp
 
 
-def sequences(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
-    """The packed sequence (1, L, d) of a plain prompt (models.families), refusing one the encoder would cut."""
+def sequences(model, prompt: str, field_name: str = "prompt", emphasis: str = "none") -> torch.Tensor:
+    """The packed sequence (1, L, d) of a plain prompt (models.families), refusing one the encoder would cut.
+
+    With emphasis "a1111", A1111's syntax is read (text.emphasis); a prompt without any syntax takes the
+    pipeline's own encoding either way, bit for bit.
+    """
     if not isinstance(prompt, str) or not prompt.strip():
         raise InputError(field_name, "a non-empty prompt", prompt)
+    if emphasis == "a1111":
+        check_supported(prompt, field_name)
+        if has_syntax(prompt):
+            return encoding.weighted(model, prompt, field_name)
     check_prompt_length(model, prompt, field_name)
     return encoding.conditioning(model, prompt)
 
 
-def negative_sequences(model, negative_prompt: str) -> torch.Tensor:
+def negative_sequences(model, negative_prompt: str, emphasis: str = "none") -> torch.Tensor:
     """What guidance steers away from: the encoding of the negative prompt, or of "" (1, L, d).
 
     With no negative prompt, a family may use zeros instead (SDXL's force_zeros_for_empty_prompt),
     as its pipeline does when called without one.
     """
-    check_prompt_length(model, negative_prompt, "negative_prompt")
+    if negative_prompt and negative_prompt.strip():
+        return sequences(model, negative_prompt, "negative_prompt", emphasis)
     empty = encoding.conditioning(model, negative_prompt or "")
-    if not negative_prompt:
-        zeros = model.adapter.empty_negative(model.pipe, empty)
-        if zeros is not None:
-            return zeros
-    return empty
+    zeros = model.adapter.empty_negative(model.pipe, empty) if not negative_prompt else None
+    return zeros if zeros is not None else empty
 
 
-def end_sequences(model, end: str, renormalize: bool = True, field_name: str = "prompts") -> torch.Tensor:
+def end_sequences(model, end: str, renormalize: bool = True, field_name: str = "prompts",
+                  emphasis: str = "none") -> torch.Tensor:
     """The packed sequence (1, L, d) of a walk's end: a plain prompt, or an expression after "="."""
     if is_expression(end):
         result = evaluate(model, strip_prefix(end), space="conditioning", renormalize=renormalize)
         return result.conditioning.to(model.device, model.dtype)
-    return sequences(model, end, field_name)
+    return sequences(model, end, field_name, emphasis)
 
 
 def interpolate_sequences(a: torch.Tensor, b: torch.Tensor, t: float, method: str) -> torch.Tensor:
@@ -61,23 +69,24 @@ def interpolate_sequences(a: torch.Tensor, b: torch.Tensor, t: float, method: st
     return slerp(a, b, t, dim=-1) if method == "slerp" else lerp(a, b, t)
 
 
-def slerp_sequences(model, a: str, b: str, t: float = 0.5) -> torch.Tensor:
+def slerp_sequences(model, a: str, b: str, t: float = 0.5, emphasis: str = "none") -> torch.Tensor:
     """Per-row slerp between E(a) and E(b) along the feature axis (Shoemake 1985): (1, L, d)."""
-    return slerp(sequences(model, a, "a"), sequences(model, b, "b"), t, dim=-1)
+    return slerp(sequences(model, a, "a", emphasis), sequences(model, b, "b", emphasis), t, dim=-1)
 
 
 def conditioning_for(model, recipe) -> Conditioning:
     """Both guidance halves for any recipe, through the model family's adapter (recipe validated by the caller)."""
-    negative = negative_sequences(model, recipe.negative_prompt)                       # (1, L, d)
+    emphasis = recipe.emphasis
+    negative = negative_sequences(model, recipe.negative_prompt, emphasis)             # (1, L, d)
     weights = None
     if recipe.walk is not None:                                      # a walk frame: between two ends
         walk = recipe.walk
-        ends = [end_sequences(model, end, recipe.renormalize) for end in (walk.a, walk.b)]
+        ends = [end_sequences(model, end, recipe.renormalize, emphasis=emphasis) for end in (walk.a, walk.b)]
         embeds = interpolate_sequences(ends[0], ends[1], float(walk.t), walk.method)
     elif recipe.blend is not None and recipe.blend.operator == "slerp":
-        embeds = slerp_sequences(model, recipe.blend.a, recipe.blend.b, recipe.blend.t)
+        embeds = slerp_sequences(model, recipe.blend.a, recipe.blend.b, recipe.blend.t, emphasis)
     elif recipe.blend is not None and recipe.blend.operator == "and":    # Composable Diffusion: n sequences
-        embeds = torch.cat([sequences(model, text, f"terms[{i}]")
+        embeds = torch.cat([sequences(model, text, f"terms[{i}]", emphasis)
                             for i, text in enumerate((recipe.blend.a, recipe.blend.b))])   # (2, L, d)
         weights = tuple(float(w) for w in recipe.blend.weights)
     elif recipe.expression:                                          # prompt arithmetic (lerp and sum panels too)
@@ -88,5 +97,5 @@ def conditioning_for(model, recipe) -> Conditioning:
         result = evaluate(model, recipe.expression, recipe.space, recipe.renormalize)
         embeds = result.conditioning.to(model.device, model.dtype)
     else:
-        embeds = sequences(model, recipe.prompt)
+        embeds = sequences(model, recipe.prompt, "prompt", emphasis)
     return model.adapter.make_conditioning(model.pipe, embeds, negative, weights)

@@ -24,7 +24,8 @@ BLEND_OPERATORS = ("a", "b", "concat", "lerp", "slerp", "sum", "and")   # see ex
 WALK_METHODS = ("slerp", "lerp")      # how a prompt walk moves the conditioning between its ends
 WALK_SCHEDULES = ("linear", "ease", "adaptive")
 ORIGINS = ("search", "probe", "axis")
-VARIATION_SLERPS = ("tensor", "a1111")   # how variation noise is slerped (generation.noise.initial_noise)
+VARIATION_SLERPS = ("tensor", "a1111")
+EMPHASES = ("a1111", "none")             # prompt syntax: A1111 emphasis (text.emphasis), or all literal text   # how variation noise is slerped (generation.noise.initial_noise)
 MAX_VARIATIONS = 16                   # chained variations ("more like this" of a variation of ...)
 MAX_PROMPT_CHARS = 2000               # longer text cannot fit 77 tokens anyway
 
@@ -96,6 +97,7 @@ class Recipe:
     variation_strength: float = 0.0           # 0 = seed's noise, 1 = variation_seed's noise
     variations: tuple[Variation, ...] = ()    # further variations, applied in order after the first
     variation_slerp: str = "tensor"           # "tensor": over the whole noise; "a1111": as AUTOMATIC1111 (per column)
+    emphasis: str = "a1111"                   # "(word:1.3)" etc. as A1111 reads them; "none": literal (earlier PNGs)
     blend: Blend | None = None                # a blend-comparator panel
     walk: WalkFrame | None = None             # a frame of a prompt walk
     origin: Origin | None = None              # where it came from (does not change the image)
@@ -115,6 +117,7 @@ class Recipe:
         data = dict(data)
         if "extra" in data:
             data = _from_legacy(data)
+        data.setdefault("emphasis", "none")     # recipes written before emphasis existed: brackets were literal
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -257,6 +260,7 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
         check_int("variation_seed", recipe.variation_seed, 0, SEED_MAX - 1)
     check_float("variation_strength", recipe.variation_strength, 0.0, 1.0)
     check_choice("variation_slerp", recipe.variation_slerp, VARIATION_SLERPS)
+    check_choice("emphasis", recipe.emphasis, EMPHASES)
     _validate_variations(recipe.variations)
     if recipe.blend is not None:
         _validate_blend(recipe.blend)

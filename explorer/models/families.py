@@ -106,6 +106,13 @@ class StableDiffusionFamily:
         return None
 
     @torch.no_grad()
+    def encode_ids(self, pipe, ids: list[torch.Tensor], weigh) -> torch.Tensor:
+        """Packed sequences (B, L, d) from token ids (one (B, 77) per tokenizer), as encode_prompt encodes them,
+        with `weigh(z)` applied to each encoder's token rows (A1111 emphasis, text.emphasis.apply)."""
+        encoder = pipe.text_encoder
+        return weigh(encoder(ids[0].to(encoder.device))[0])
+
+    @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """The pooled text vector of `pooled_tokenizer`'s ids: (B, p), float32 on the CPU."""
         encoder = pipe.text_encoder
@@ -194,6 +201,18 @@ class StableDiffusionXLFamily(StableDiffusionFamily):
     def empty_negative(self, pipe, like: torch.Tensor) -> torch.Tensor | None:
         """force_zeros_for_empty_prompt (SDXL 1.0 base): no negative prompt means zeros, not the encoding of ""."""
         return torch.zeros_like(like) if pipe.config.get("force_zeros_for_empty_prompt", False) else None
+
+    @torch.no_grad()
+    def encode_ids(self, pipe, ids: list[torch.Tensor], weigh) -> torch.Tensor:
+        """Each encoder's penultimate states (weighed on their own, as A1111 weighs each of SDXL's encoders),
+        side by side; the pooled vector of text_encoder_2 as it is (A1111 does not weigh it)."""
+        rows, pooled = [], None
+        for encoder, encoder_ids in zip(self.text_encoders(pipe), ids):
+            out = encoder(encoder_ids.to(encoder.device), output_hidden_states=True)
+            if out[0].ndim == 2:                  # CLIPTextModelWithProjection: text_embeds first
+                pooled = out[0]
+            rows.append(weigh(out.hidden_states[-2]))
+        return self.pack(torch.cat(rows, dim=-1), pooled)
 
     @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -43,7 +43,7 @@ REPRODUCED_SCHEDULES = ("Automatic",)     # the sampler's own default: the explo
 MAPPED = ("Steps", "Sampler", "Schedule type", "CFG scale", "Seed", "Size", "Model", "Variation seed",
           "Variation seed strength", EXPRESSION_KEY, "RNG")
 HIRES_PREFIX = "Hires "
-EMPHASIS = re.compile(r"[()\[\]]|\bAND\b|\bBREAK\b")
+UNREPRODUCED_SYNTAX = re.compile(r"\bAND\b|\bBREAK\b|\[[^\]]*\|[^\]]*\]|\[[^\]]*:[^\]]*:[^\]]*\]")
 
 
 @dataclass
@@ -262,8 +262,9 @@ def _notes(parsed: ParsedParameters, values: dict[str, str]) -> None:
     if "Clip skip" in values:
         parsed.notes.append(f"Clip skip: {values['Clip skip']} is not reproduced: the explorer uses the text "
                             "encoder's last layer")
-    if EMPHASIS.search(parsed.prompt) or EMPHASIS.search(parsed.negative_prompt):
-        parsed.notes.append("A1111 prompt syntax ((emphasis:1.2), [editing], AND, BREAK) is read as plain text")
+    if UNREPRODUCED_SYNTAX.search(parsed.prompt) or UNREPRODUCED_SYNTAX.search(parsed.negative_prompt):
+        parsed.notes.append("A1111 prompt syntax beyond emphasis (AND, BREAK, [from:to:when], [a|b]) is not "
+                            "reproduced: generating will name it; (word:1.2), (word) and [word] are")
 
 
 def _written_by_explorer(parsed: ParsedParameters, values: dict[str, str]) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-
 # "inferno"-like colour stops (matplotlib's inferno at 0, 0.25, 0.5, 0.75, 1)
 STOPS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32)
 CELL = 96                  # pixels per map in a strip

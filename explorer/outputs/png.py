@@ -7,6 +7,7 @@ A1111 itself (only `parameters`) is read through explorer.outputs.a1111.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin
@@ -26,6 +27,11 @@ def _a1111_value(value) -> str:
     return json.dumps(text, ensure_ascii=False) if any(c in text for c in ",:\n") else text
 
 
+def _escaped(text: str) -> str:
+    """Text with A1111's emphasis characters escaped (\\, (, ), [, ] -> \\\\, \\(, ...)."""
+    return re.sub(r"([\\()\[\]])", r"\\\1", text)
+
+
 def to_parameters(recipe: Recipe) -> str:
     """The recipe in the text format AUTOMATIC1111 writes into PNG files."""
     # "Schedule type: Automatic" = the sampler's own timestep spacing (A1111 >= 1.9 writes the field)
@@ -38,9 +44,10 @@ def to_parameters(recipe: Recipe) -> str:
     if recipe.expression:
         items["Prompt expression"] = recipe.expression
     items["RNG"] = "CPU"                  # the initial noise comes from a CPU generator (A1111's "CPU" RNG setting)
-    lines = [recipe.prompt]
+    literal = recipe.emphasis == "none"          # brackets meant as text: escaped, so A1111 reads them as text too
+    lines = [_escaped(recipe.prompt) if literal else recipe.prompt]
     if recipe.negative_prompt:
-        lines.append(f"Negative prompt: {recipe.negative_prompt}")
+        lines.append(f"Negative prompt: {_escaped(recipe.negative_prompt) if literal else recipe.negative_prompt}")
     lines.append(", ".join(f"{key}: {_a1111_value(value)}" for key, value in items.items()))
     return "\n".join(lines)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from explorer.text.tokens import TokenReport, inspect_tokens
+from explorer.errors import InputError
+from explorer.text import emphasis
+from explorer.text.tokens import ENCODER_NAMES, TokenReport, inspect_tokens
 
 
 # ---------------------------------------------------------------- cached, one prompt at a time
@@ -20,6 +22,11 @@ def conditioning(model, prompt: str) -> torch.Tensor:
 def pooled(model, prompt: str) -> torch.Tensor:
     """The pooled text vector the family reads back (adapter.pooled_about): (1, p) float32 on the CPU."""
     return model.encodings.get(("pooled", prompt), lambda: encode_pooled(model, [prompt]))
+
+
+def weighted(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
+    """The packed sequence of a prompt with A1111 emphasis syntax (text.emphasis): (1, L, d)."""
+    return model.encodings.get(("weighted", prompt), lambda: encode_weighted(model, prompt, field_name))
 
 
 def tokens(model, prompt: str) -> TokenReport:
@@ -56,6 +63,26 @@ def encode_pooled(model, prompts: list[str], batch_size: int = 64) -> torch.Tens
                               max_length=tokenizer.model_max_length, return_tensors="pt")
         outputs.append(model.adapter.encode_pooled(model.pipe, batch["input_ids"], batch["attention_mask"]))
     return torch.cat(outputs)
+
+
+@torch.no_grad()
+def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
+    """A1111 emphasis: each fragment tokenized on its own, the encoder's output rows times their weights, the
+    sequence rescaled to its original mean (text.emphasis; A1111 modules/sd_hijack_clip.py). (1, L, d)."""
+    emphasis.check_supported(prompt, field_name)
+    ids, weights = [], None
+    with model.lock:                        # the tokenizers' settings are shared state
+        for name, tokenizer in zip(ENCODER_NAMES, model.adapter.tokenizers(model.pipe)):
+            content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
+            room = tokenizer.model_max_length - 2
+            if len(content) > room:
+                raise InputError(field_name, f"at most {room} tokens ({name} reads {tokenizer.model_max_length} "
+                                 "including its start and end tokens)", f"{len(content)} tokens")
+            pad = room - len(content)
+            ids.append(torch.tensor([[tokenizer.bos_token_id, *content, tokenizer.eos_token_id]
+                                     + [tokenizer.pad_token_id] * pad]))
+            weights = torch.tensor([[1.0, *content_weights, 1.0] + [1.0] * pad])
+    return model.adapter.encode_ids(model.pipe, ids, lambda z: emphasis.apply(z, weights.to(z.device)))
 
 
 def token_ids(model, prompt: str | list[str]) -> list[torch.Tensor]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from explorer.errors import InputError
+from explorer.text import emphasis
 
 END_OF_WORD = "</w>"      # CLIP's BPE marks the last piece of each word with it
 ENCODER_NAMES = ("text_encoder", "text_encoder_2")     # diffusers' names, in the pipeline's order
@@ -20,6 +21,7 @@ class TokenInfo:
     input_norm: float | None = None    # |token embedding| before the transformer
     output_norm: float | None = None   # |hidden state| the UNet attends to
     word: int | None = None            # index of the word this piece belongs to (content tokens only)
+    weight: float = 1.0                # A1111 emphasis: (word:1.3) -> 1.3 (text.emphasis)
 
 
 @dataclass
@@ -31,11 +33,12 @@ class TokenReport:
     cut_text: str         # the part of the prompt the limit cuts off ("" when all fits)
     encoder: str = "text_encoder"          # which encoder's norms these are
     second: "TokenReport | None" = None    # families with two encoders (SDXL): the second tokenizer's view
+    note: str = ""                         # what in the prompt's syntax is not read (text.emphasis)
 
     def rows(self) -> list[list]:
         return [[t.position, t.text, t.id, t.kind,
                  None if t.input_norm is None else round(t.input_norm, 3),
-                 None if t.output_norm is None else round(t.output_norm, 3)] for t in self.tokens]
+                 None if t.output_norm is None else round(t.output_norm, 3), round(t.weight, 4)] for t in self.tokens]
 
     def words(self) -> list[tuple[str, list[str]]]:
         """Each word of the prompt as the tokenizer read it, with its pieces: [("sankt", ["san", "kt</w>"]), ...]."""
@@ -65,6 +68,13 @@ class TokenReport:
                      f"{' …' if len(split) > 8 else ''}. The encoder sees these fragments, not the words.")
         if self.cut_text:
             text += f" Cut by the {self.limit}-token limit: '{self.cut_text}'."
+        weighted = [(t.text.replace(END_OF_WORD, ""), t.weight) for t in self.tokens if t.weight != 1.0]
+        if weighted:
+            shown = ", ".join(f"{text} x{weight:.3g}" for text, weight in weighted[:12])
+            text += (f" Emphasis (A1111): {shown}{' …' if len(weighted) > 12 else ''}; each weighted token's output "
+                     "vector is multiplied by its weight, then the sequence is rescaled to its original mean.")
+        if self.note:
+            text += f" {self.note}"
         if self.second is not None:
             pads = [f"'{pad.text}' for {r.encoder}" for r in (self, self.second)
                     for pad in [t for t in r.tokens if t.kind == "pad"][:1]]
@@ -120,27 +130,39 @@ def inspect_tokens(model, prompt: str) -> TokenReport:
 
 def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> TokenReport:
     limit = tokenizer.model_max_length
+    note, weights = "", None
+    try:
+        emphasis.check_supported(prompt)
+    except InputError as error:                 # shown as text, and said
+        note = f"Not read as syntax: {error}."
     with model.lock:
-        content = tokenizer(prompt, add_special_tokens=False, truncation=False)["input_ids"]
-        ids = tokenizer(prompt, padding="max_length", max_length=limit, truncation=True, return_tensors="pt")
+        if has_syntax := (not note and emphasis.has_syntax(prompt)):
+            content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
+        else:
+            content = tokenizer(prompt, add_special_tokens=False, truncation=False)["input_ids"]
     used = min(len(content), limit - 2)
-    input_ids = ids["input_ids"].to(encoder.device)                     # (1, 77)
+    ids = [tokenizer.bos_token_id, *content[:used], tokenizer.eos_token_id] + [tokenizer.pad_token_id] * (limit - 2 - used)
+    if has_syntax:
+        weights = torch.tensor([[1.0, *content_weights[:used], 1.0] + [1.0] * (limit - 2 - used)])
+    input_ids = torch.tensor([ids], device=encoder.device)              # (1, 77) as the pipeline pads
     with torch.no_grad():
         inputs = encoder.get_input_embeddings()(input_ids)[0]           # (77, d)
         out = encoder(input_ids, output_hidden_states=model.adapter.penultimate)
-        hidden = (out.hidden_states[-2] if model.adapter.penultimate else out[0])[0]   # (77, d) what the UNet reads
+        hidden = (out.hidden_states[-2] if model.adapter.penultimate else out[0])   # (1, 77, d) what the UNet reads
+        hidden = (emphasis.apply(hidden, weights.to(hidden.device)) if weights is not None else hidden)[0]
     names = tokenizer.convert_ids_to_tokens(input_ids[0].tolist())
     word_of = _word_indices(tokenizer.convert_ids_to_tokens(content))     # one per content token
     tokens = []
     for position, (token_id, name) in enumerate(zip(input_ids[0].tolist(), names)):
         kind = "start" if position == 0 else "word" if position <= used else "end" if position == used + 1 else "pad"
         tokens.append(TokenInfo(position, name, token_id, kind, float(inputs[position].norm()),
-                                float(hidden[position].norm()), word_of[position - 1] if kind == "word" else None))
+                                float(hidden[position].norm()), word_of[position - 1] if kind == "word" else None,
+                                float(weights[0, position]) if weights is not None else 1.0))
     cut_ids = content[limit - 2:]
     for offset, (token_id, name) in enumerate(zip(cut_ids, tokenizer.convert_ids_to_tokens(cut_ids))):
         tokens.append(TokenInfo(limit + offset, name, token_id, "cut", word=word_of[limit - 2 + offset]))
     cut_text = tokenizer.decode(cut_ids).strip() if cut_ids else ""
-    return TokenReport(prompt, tokens, limit, used, cut_text, encoder=encoder_name)
+    return TokenReport(prompt, tokens, limit, used, cut_text, encoder=encoder_name, note=note)
 
 
 def _word_indices(pieces: list[str]) -> list[int]:

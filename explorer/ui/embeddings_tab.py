@@ -50,9 +50,9 @@ token and padded to 77 positions; content beyond 75 tokens is **cut** and never 
 token's final state is the pooled vector. Norms: |input| is the token embedding's length before the
 transformer, |output| the length of the hidden state the UNet attends to."""
 
-TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|"]
+TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|", "weight"]
 TOKEN_HEADERS_XL = ["position", "token", "id", "kind", "word", "|input| 1", "|output| 1", "|input| 2",
-                    "|output| 2"]     # SDXL: text_encoder and text_encoder_2 side by side (token "a / b" where they differ)
+                    "|output| 2", "weight"]   # SDXL: both encoders side by side (token "a / b" where they differ)
 NEIGHBOR_HEADERS = ["concept", "category", "cosine"]
 BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP img–text A", "CLIP img–text B"]
 
@@ -155,14 +155,14 @@ def build(ctx: AppContext) -> None:
         for i, (row, t) in enumerate(zip(report.rows(), report.tokens)):
             if show_padding or t.kind != "pad":
                 word = "" if t.word is None else words[t.word][0] + (" (split)" if len(words[t.word][1]) > 1 else "")
-                row = list(row)
+                row, weight = list(row[:6]), row[6]      # position, token, id, kind, |input|, |output|; weight
                 if second is not None:
                     other = second.rows()[i]
                     for column in (1, 2):               # token text and id: "first / second" where they differ
                         if other[column] != row[column]:
                             row[column] = f"{row[column]} / {other[column]}"
-                    row = row + other[4:]
-                rows.append(row[:4] + [word] + row[4:])
+                    row = row + other[4:6]
+                rows.append(row[:4] + [word] + row[4:] + [weight])
         shown = [t for t in report.tokens if t.kind != "cut"][:report.end_position + 1]
         figure = token_norms_figure([t.text for t in shown], [t.kind for t in shown], [t.input_norm for t in shown],
                                     [t.output_norm for t in shown],

@@ -62,7 +62,7 @@ def test_more_like_this_at_strength_0_is_the_source(tiny_model, base):
 
 def test_variations_of_a_variation_chain_in_variations(base):
     first = variation_recipes(base, 1, 0.3, 7)[0]
-    assert (first.variation_seed, first.variation_strength) == (7, 0.3)
+    assert (first.variation_seed, first.variation_strength, first.variation_slerp) == (7, 0.3, "a1111")
     second = variation_recipes(first, 2, 0.2, 9)
     assert second[1].variations == (Variation(10, 0.2),) and second[1].variation_seed == 7
 

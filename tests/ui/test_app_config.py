@@ -84,3 +84,34 @@ def test_settings_are_read_without_gradio():
             "assert 'gradio' not in sys.modules, 'gradio was imported'\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_gradio_reload_mode_serves_the_app_and_readme_has_a_spaces_header(tmp_path):
+    """`gradio app.py` (reload mode, as developers and Spaces-style hosting run it) serves the page."""
+    import shutil
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gradio = shutil.which("gradio", path=str(Path(sys.executable).parent)) or shutil.which("gradio")
+    env = {**os.environ, "LATENT_EXPLORER_MODEL": "tiny-random", "GRADIO_SERVER_PORT": str(port),
+           "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    server = subprocess.Popen([gradio, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline, status = time.monotonic() + 240, None
+        while time.monotonic() < deadline and status != 200:
+            time.sleep(2)
+            try:
+                status = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).status
+            except OSError:
+                assert server.poll() is None, "gradio app.py exited"
+        assert status == 200
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    header = (ROOT / "README.md").read_text(encoding="utf-8").split("---")[1]
+    assert "sdk: gradio" in header and "app_file: app.py" in header

@@ -47,7 +47,7 @@ def test_generate_regenerates_and_names_bad_sizes(xl_client, tiny_xl):
 
 def test_token_inspector_shows_both_encoders(xl_client):
     summary, table, _plot = xl_client.predict("Sankt Martin", True, api_name="/tokens")
-    assert table["headers"][-2:] == ["|input| 2", "|output| 2"] and len(table["headers"]) == 9
+    assert table["headers"][-3:] == ["|input| 2", "|output| 2", "weight"] and len(table["headers"]) == 10
     rows = _rows(table)
     assert rows[-1][1] == "<|endoftext|> / !" and rows[1][1] == "san"      # the two tokenizers pad differently
     assert "text_encoder_2" in summary
