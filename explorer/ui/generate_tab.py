@@ -98,10 +98,11 @@ def build(ctx: AppContext) -> None:
                 with gr.Row():
                     image = Image(label="Result", type="filepath", format="png", height=320, elem_id="result")
                     change_plot = gr.Plot(label="Change per step")
-                noisy = gr.Gallery(label="x_t — the noisy latent at each step", columns=10, height=150,
-                                   format="png", elem_id="xt-gallery")
-                x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=10,
-                                height=150, format="png", elem_id="x0-gallery")
+                # every step visible: as many rows as the steps need (height "auto"), numbers in the captions
+                noisy = gr.Gallery(label="x_t — the noisy latent at each step", columns=6, height="auto",
+                                   format="png", elem_id="xt-gallery", object_fit="contain")
+                x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=6,
+                                height="auto", format="png", elem_id="x0-gallery", object_fit="contain")
                 with gr.Accordion("Recipe, downloads and history", open=False):
                     recipe_json = Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
                     parameters = Textbox(label="PNG parameters (AUTOMATIC1111 format)", lines=3,
@@ -126,10 +127,10 @@ def build(ctx: AppContext) -> None:
             with gr.Row():
                 att_overlay = Image(label="Over the final image (all steps)", field="overlay", type="pil",
                                     height=256, format="png", elem_id="att-overlay")
-                att_grid = gr.Gallery(label="Every word's map (all steps)", columns=4, height=300, format="png",
+                att_grid = gr.Gallery(label="Every word's map (all steps)", columns=4, height="auto", format="png",
                                       elem_id="att-grid")
-            att_steps = gr.Gallery(label="The chosen word's map at each step (aligned with x_t and x0 above)",
-                                   columns=10, height=150, format="png", elem_id="att-steps")
+            att_steps = gr.Gallery(label="The chosen word's map at each step (numbered as x_t and x0 above)",
+                                   columns=10, height="auto", format="png", elem_id="att-steps")
         with gr.Accordion("Forward process: how training adds noise", open=False):
             explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
                     "larger timesteps.", FORWARD_MORE)

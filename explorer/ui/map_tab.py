@@ -12,7 +12,7 @@ from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_voca
 from explorer.concepts.index import ConceptIndex, building_progress
 from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
                                           concept_map, place_by_similarity, query_points, warm_status, warm_up)
-from explorer.concepts.vocabularies import BUILTIN, load_upload, resolve_vocabulary
+from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
 from explorer.models.vision import load_vision, vision_status
@@ -86,7 +86,8 @@ def build(ctx: AppContext) -> None:
                     method = Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
                                       label="Projection")
                 with gr.Row():
-                    k = Number(value=min(DEFAULT_K, k_max), label="k nearest concepts", field="k", elem_id="map-k",
+                    k = Number(value=min(DEFAULT_K, k_max, len(builtin_vocabulary(ctx.model).entries)),
+                               label="k nearest concepts", field="k", elem_id="map-k",     # fits the default list
                                   info=f"2 to {k_max}, at most the vocabulary's size")
                     path_points = Number(value=DEFAULT_PATH_POINTS, label="Points per path", field="path_points",
                                             info=f"2 to {MAX_PATH_POINTS}")
