@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from _timing import best_and_median, interleaved  # noqa: E402  (bench/ is this script's folder)
 
 from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import recipe_defaults  # noqa: E402
@@ -68,20 +67,14 @@ def main() -> None:
     recipe = recipe_defaults(model, "a red circle on the left", seed=1, steps=args.steps, scheduler="ddim")
     runs = {"without maps": lambda: generate(model, recipe, watch=False),
             "with maps": lambda: generate(model, recipe, watch=False, attention=True)}
-    for fn in runs.values():            # warm-up
-        fn()
-    times = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
+    times = interleaved(runs, args.repeats)
+    bests, medians = best_and_median(times)
     base = "SD 1.5 architecture (random weights)" if args.real_size else args.model
     print(f"{base}, {recipe.width}x{recipe.height}, {args.steps} steps, {args.repeats} interleaved repeats, torch "
           f"threads {torch.get_num_threads()}; best (median) seconds: " +
-          ", ".join(f"{k} {min(v):.3f} ({statistics.median(v):.3f})" for k, v in times.items()))
-    best = min(times["with maps"]) / min(times["without maps"])
-    median = statistics.median(times["with maps"]) / statistics.median(times["without maps"])
+          ", ".join(f"{k} {bests[k]:.3f} ({medians[k]:.3f})" for k in times))
+    best = bests["with maps"] / bests["without maps"]
+    median = medians["with maps"] / medians["without maps"]
     print(f"with maps / without = {best:.3f} best-of, {median:.3f} median  (goal <= 1.3)")
 
 

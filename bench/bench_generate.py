@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
+from _timing import best_and_median, interleaved  # noqa: E402  (bench/ is this script's folder)
 
 from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import recipe_defaults  # noqa: E402
@@ -54,17 +53,8 @@ def main() -> None:
     runs = {"plain diffusers": plain,
             "explorer": lambda: generate(model, recipe, watch=False),
             "explorer + approx previews": lambda: generate(model, recipe, watch=True)}
-    for fn in runs.values():          # warm-up: first calls allocate and build kernels
-        fn()
-    times = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, fn in runs.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    # the minimum is the run least disturbed by other processes (timeit's advice); medians for comparison
-    best = {name: min(values) for name, values in times.items()}
-    median = {name: statistics.median(values) for name, values in times.items()}
+    times = interleaved(runs, args.repeats)
+    best, median = best_and_median(times)
     print(f"torch threads {torch.get_num_threads()}, {args.model}, {args.steps} steps, {args.size}x{args.size}, "
           f"{args.repeats} interleaved repeats; best (median) seconds: "
           + ", ".join(f"{k} {best[k]:.3f} ({median[k]:.3f})" for k in times))

@@ -154,11 +154,6 @@ def row_names(guidance: bool, prompts: int = 1) -> list[str]:
     return (["negative"] if guidance else []) + names
 
 
-def word_maps(maps: np.ndarray, positions: list[list[int]]) -> np.ndarray:
-    """(T, h, w) token maps -> (N, h, w): each word the sum of its pieces' maps (DAAM sums word pieces)."""
-    return np.stack([maps[p].sum(axis=0) for p in positions]) if positions else np.zeros((0, *maps.shape[1:]))
-
-
 def mass_inside(attention: np.ndarray, mask: np.ndarray) -> float:
     """Share of a map's mass inside a boolean mask of the same shape (resample the mask first)."""
     total = float(attention.sum())
@@ -209,15 +204,16 @@ class TokenMaps:
                              index + 1 if isinstance(index, int) else index)
         return self.word_steps(name)[index]
 
-    def contrast(self, name: str) -> float:
+    def contrast(self, name: str, aggregate: np.ndarray | None = None) -> float:
         """max / min of a word's map over all steps (inf when some cell got no attention at all)."""
-        aggregate = self.aggregate[self.indices(name)].sum(axis=0)
+        aggregate = (self.aggregate if aggregate is None else aggregate)[self.indices(name)].sum(axis=0)
         low = float(aggregate.min())
         return float(aggregate.max()) / low if low > 0 else float("inf")
 
     def flat(self) -> list[str]:
         """The words and tokens whose map is nearly flat (contrast below FLAT): no region stands out."""
-        return [name for name in self.choices() if self.contrast(name) < FLAT]
+        aggregate = self.aggregate                                      # the mean over steps, once
+        return [name for name in self.choices() if self.contrast(name, aggregate) < FLAT]
 
     def mass(self) -> dict[str, float]:
         """Share of all attention each word and special token received (mean over image positions and steps)."""

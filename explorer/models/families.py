@@ -129,10 +129,6 @@ class StableDiffusionFamily:
         """One sentence for views that compare pooled vectors, where the family has more than one to choose."""
         return ""
 
-    def rows(self, packed: torch.Tensor) -> torch.Tensor:
-        """The token rows of packed sequences (..., 77, d), for per-token displays."""
-        return packed[..., :TOKENS, :]
-
     # ------------------------------------------------------------ token space
     @torch.no_grad()
     def token_inputs(self, pipe, ids: list[torch.Tensor]) -> torch.Tensor:

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 # "inferno"-like colour stops (matplotlib's inferno at 0, 0.25, 0.5, 0.75, 1)
 STOPS = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32)
-CELL = 96                  # pixels per map in a strip
+CELL = 96                  # pixels per map in a grid of steps
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
@@ -41,18 +41,6 @@ def overlay(image: Image.Image, attention: np.ndarray, alpha: float = 0.6) -> Im
     """The map's heat over a darkened copy of the image."""
     base = image.convert("RGB")
     return Image.blend(base, heat(attention, base.size), alpha)
-
-
-def strip(maps: list[np.ndarray], labels: list[str] | None = None, cell: int = CELL) -> Image.Image:
-    """Maps side by side (one per step), each normalised on its own, with a label under each."""
-    label_height = 14 if labels else 0
-    out = Image.new("RGB", (cell * max(1, len(maps)), cell + label_height), "white")
-    draw = ImageDraw.Draw(out)
-    for i, m in enumerate(maps):
-        out.paste(heat(m, (cell, cell)), (i * cell, 0))
-        if labels:
-            draw.text((i * cell + 3, cell + 1), labels[i], fill="black")
-    return out
 
 
 def grid(rows: list[list[np.ndarray]], row_labels: list[str], cell: int = CELL) -> Image.Image:

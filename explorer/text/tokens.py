@@ -94,10 +94,6 @@ def tokenize(model, *args, **kwargs):
         return model.tokenizer(*args, **kwargs)
 
 
-def _content_ids(model, text: str) -> list[int]:
-    return tokenize(model, text, add_special_tokens=False, truncation=False)["input_ids"]
-
-
 def check_prompt_length(model, text: str, field: str = "prompt") -> None:
     """Refuse a prompt longer than any of the model's text encoders reads, naming the words that would be cut."""
     if not text:
