@@ -25,6 +25,7 @@ from explorer.models.vision import load_vision, vision_status
 from explorer.text import encoding
 from explorer.text.arithmetic import evaluate
 from explorer.text.expressions import MAX_WEIGHT
+from explorer.text.known import check_readable, words_note
 from explorer.text.phrases import quote_checked
 from explorer.text.tokens import check_prompt_length
 from explorer.text.vectors import cosine_similarity, slerp
@@ -70,7 +71,7 @@ class BlendComparison:
     vision_note: str                    # which vision model scored the images, or why none did
     batched: bool                       # the prompt-embeds panels went through one pipeline call
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)     # beside the result: words the model does not know
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,6 +138,7 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     panels = panel_recipes(model, a, b, base, and_weights)
     validate(panels[0].recipe, config)
     check_budget(panels[0].recipe, model.device.type, config)
+    check_readable(model, [a, b], "a, b")           # A and B that differ only in words the model never saw
     # 2. generate: batched where the operator is a prompt_embeds and the scheduler draws no step noise
     embeds_panels = [p for p in panels if p.operator != "and"]
     batched = batched and base.scheduler not in STOCHASTIC_SCHEDULERS and \
@@ -157,7 +159,8 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
         panel.sim_b = float(cosine_similarity(readback, pb)[0])
     # 4. image-text similarity, where the model family has a CLIP vision model
     note = score_images(model, panels, a, b) if vision else "image-text similarity not asked for"
-    return BlendComparison(a, b, panels, note, batched, time.perf_counter() - started)
+    notes = [words for words in (words_note(model, [a, b]),) if words]
+    return BlendComparison(a, b, panels, note, batched, time.perf_counter() - started, notes)
 
 
 def score_images(model, panels: list[Panel], a: str, b: str) -> str:

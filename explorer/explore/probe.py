@@ -11,13 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+from PIL import Image
+
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.explore.search import Result, batch_size_for, check_count, render_results
 from explorer.generation.recipe import SEED_MAX, Origin, Recipe, check_budget, validate
 from explorer.models.loaded import LoadedModel
+from explorer.text.known import check_readable, words_note
 
 Z95 = 1.959964                     # two-sided 95% normal quantile (Wilson interval)
+BLANK_STD = 2.0                    # pixel standard deviation (0-255 scale) under which an image is nearly blank
 
 PROBE_NOTE = """**What this measures.** For each prompt, the same N seeds are drawn; CLIP's zero-shot
 classifier then picks, for every image, the most likely label of each attribute list. The bars count
@@ -51,6 +56,11 @@ def parse_attributes(text: str) -> dict[str, list[str]]:
     return attributes
 
 
+def blank_images(images: list[Image.Image], threshold: float = BLANK_STD) -> list[bool]:
+    """Whether each image is nearly blank: the standard deviation of its pixels (0-255, all channels) < threshold."""
+    return [float(np.asarray(image.convert("RGB"), dtype=np.float32).std()) < threshold for image in images]
+
+
 def wilson_interval(count: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a proportion count/n (Wilson 1927); (0, 0) when n = 0."""
     if n == 0:
@@ -73,6 +83,8 @@ class Probe:
     cancelled: bool = False
     note: str = PROBE_NOTE
     reason: str = ""                                                               # why no chart
+    blank: dict[str, int] = field(default_factory=dict)        # prompt -> nearly blank images (blank_images)
+    notes: list[str] = field(default_factory=list)             # beside the result: unknown words, blank images
 
     def intervals(self) -> dict[str, dict[str, list[tuple[float, float]]]]:
         """95% Wilson intervals of every count: attribute -> prompt -> one (low, high) share per label."""
@@ -97,8 +109,13 @@ def bias_probe(model: LoadedModel, base: Recipe, prompts: list[str], n: int, att
     batch_size = batch_size_for(model, base, batch_size, config)
     if not attributes:
         raise InputError("attributes", "at least one attribute with 2+ labels", attributes)
+    check_readable(model, prompts, "prompts")          # prompts that differ only in words the model never saw
+    if vision is not None:                             # labels its CLIP cannot tell apart (miniworld's grammar)
+        for name, labels in attributes.items():
+            check_readable(model, labels, f"attributes ({name})", "labels")
     seeds = [(base.seed + i) % SEED_MAX for i in range(n)]
     probe = Probe(prompts, seeds, attributes=attributes)
+    probe.notes += [note for note in (words_note(model, prompts),) if note]
     # 2. render every prompt over the same seeds
     for p in prompts:
         results = [Result(base.with_(prompt=p, seed=s, origin=Origin("probe", prompts=tuple(prompts))))
@@ -106,8 +123,13 @@ def bias_probe(model: LoadedModel, base: Recipe, prompts: list[str], n: int, att
         hook = (lambda batch, p=p: on_results(p, batch)) if on_results is not None else None
         probe.cancelled = render_results(model, results, batch_size, cancel, outputs_dir, "probe", hook)
         probe.images[p] = [r for r in results if r.image is not None]
+        probe.blank[p] = sum(blank_images([r.image for r in probe.images[p]]))
         if probe.cancelled:
             break
+    blank, drawn = sum(probe.blank.values()), sum(len(results) for results in probe.images.values())
+    if blank:
+        probe.notes.append(f"{blank} of {drawn} images are nearly blank" +
+                           (": the chart counts what CLIP makes of empty pictures." if vision is not None else "."))
     # 3. measure with CLIP zero-shot, when a vision model is at hand
     if vision is None:
         probe.reason = ("No CLIP vision model is available for this model family here, so nothing can "

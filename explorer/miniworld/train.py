@@ -36,7 +36,7 @@ from explorer.miniworld.losses import (cosine_lr, ema_update, fit_latent_rgb, mi
 from explorer.miniworld.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
 from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITION_PHRASES, POSITIONS, SHAPES,  # noqa: E402
                                       SIZE_WORDS, SIZES, Dataset, PaintMixes, full_caption, make_dataset,
-                                      make_paint_mixes, parse_caption)
+                                      make_paint_mixes, parse_caption, vocabulary)
 
 CLIP_TOKENS = 24                     # caption length while training CLIP (its pooled output ignores padding)
 ATTRIBUTES = (("shape", SHAPES), ("colour", tuple(COLOURS)), ("size", tuple(SIZES)),
@@ -317,6 +317,15 @@ def write_concepts(out: Path) -> None:
     (out / "concepts.txt").write_text("\n".join(lines) + "\n")
 
 
+WORDS_HEADER = ("# Every word of the miniature world's captions (explorer/miniworld/world.py vocabulary()): the words "
+                "this model was trained on, one a line.")
+
+
+def write_words(out: Path) -> None:
+    """words.txt: the grammar's words, so the explorer can say which words of a prompt the model never saw."""
+    (out / "words.txt").write_text("\n".join([WORDS_HEADER, *vocabulary()]) + "\n")
+
+
 @contextmanager
 def timed(name: str, record: dict[str, tuple[float, float]]):
     """Record (wall-clock seconds, CPU seconds over all threads) of a block under `name`."""
@@ -363,6 +372,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     # 5. save the pipeline folder and its extras
     C.save_pipeline(out, tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, unet=unet, scheduler=scheduler)
     write_concepts(out)
+    write_words(out)
     save_samples(out, steps=2 if cfg.unet_steps < 10 else 25, seeds=2 if cfg.unet_steps < 10 else 6)
     shutil.rmtree(out / "_checkpoint", ignore_errors=True)
     times["total"] = tuple(sum(t[i] for t in times.values()) for i in range(2))

@@ -16,6 +16,7 @@ norm and no angle). `make_conditioning` unpacks it into the pipeline's keyword a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -77,6 +78,7 @@ class StableDiffusionFamily:
     min_size: int = 32                         # smallest width/height the family makes sense at (pixels)
     penultimate: bool = False                  # the UNet reads the encoders' penultimate hidden states (SDXL)
     pooled_about: str = "the text encoder's pooled vector (its end token's final hidden state)"
+    training_words: tuple[str, ...] | None = None  # every word of its training captions (None: not known, as for SD)
 
     # ------------------------------------------------------------ what the model has
     def tokenizers(self, pipe) -> list:
@@ -260,6 +262,14 @@ class StableDiffusionXLFamily(StableDiffusionFamily):
         return int(pipe.text_encoder_2.config.projection_dim)
 
 
+def read_word_list(path: Path) -> tuple[str, ...] | None:
+    """The words of a word list (one a line, `#` comments), lower case; None when the model ships none."""
+    if not path.is_file():
+        return None
+    lines = (line.strip().lower() for line in path.read_text(encoding="utf-8").splitlines())
+    return tuple(line for line in lines if line and not line.startswith("#"))
+
+
 FAMILIES: dict[str, StableDiffusionFamily] = {
     "sd1": StableDiffusionFamily(
         "sd1", "Stable Diffusion 1.x", taesd="madebyollin/taesd",
@@ -277,7 +287,8 @@ FAMILIES: dict[str, StableDiffusionFamily] = {
     "miniworld": StableDiffusionFamily(
         "miniworld", "the miniature world", examples="miniworld",
         vision=(str(MINIWORLD_DIR / "clip"),
-                "the miniworld CLIP, trained on the same shapes as the model (ships with the project)")),
+                "the miniworld CLIP, trained on the same shapes as the model (ships with the project)"),
+        training_words=read_word_list(MINIWORLD_DIR / "words.txt")),   # written by explorer/miniworld/train.py
     "tiny": StableDiffusionFamily(
         "tiny", "tiny random models (tests)",
         vision=("builtin", "a random tiny CLIP (real classes, random weights: scores are noise, for tests)")),
