@@ -41,7 +41,7 @@ def main() -> None:
     model = load_model(args.model)
     model.pipe.set_progress_bar_config(disable=True)
     recipe = recipe_defaults(model, "a watercolor painting of a lighthouse at dawn", seed=1, steps=args.steps,
-                             width=args.size, height=args.size)
+                             width=args.size, height=args.size, preview="approx")     # (b): the preset may say full
 
     def plain():
         pipe = model.pipe

@@ -36,7 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--width", type=int, default=None, help="pixels, multiple of 8")
     p.add_argument("--height", type=int, default=None, help="pixels, multiple of 8")
     p.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
-    p.add_argument("--preview", default="approx", help="step preview decoder: approx, taesd or full")
+    p.add_argument("--preview", default=None, help="step preview decoder: approx, taesd or full (default: the "
+                   "model's own, e.g. full on miniworld where approx colours are off)")
     p.add_argument("--from-png", default=None, help="take the recipe from a PNG written by the explorer")
     p.add_argument("--out", default=None, help="PNG path (must not exist); default: a new file in --outputs")
     p.add_argument("--outputs", default="outputs", help="folder for outputs without --out (default outputs/)")
@@ -70,7 +71,8 @@ def _recipe(args, model):
     if args.prompt is None and args.expr is None:
         raise InputError("prompt", "a non-empty prompt (--prompt), an expression (--expr) or --from-png", None)
     overrides = {k: v for k, v in dict(steps=args.steps, guidance=args.guidance, width=args.width,
-                                         height=args.height, scheduler=args.scheduler).items() if v is not None}
+                                         height=args.height, scheduler=args.scheduler,
+                                         preview=args.preview).items() if v is not None}
     if args.expr is not None:       # prompt arithmetic: the recipe records the expression and its space
         check_space(args.space)
         overrides.update(expression=args.expr, space=args.space, renormalize=not args.raw)
@@ -78,8 +80,7 @@ def _recipe(args, model):
     else:
         prompt = args.prompt
     seed = args.seed if args.seed is not None else random.randrange(2**32)
-    return recipe_defaults(model, prompt, negative_prompt=args.negative, seed=seed,
-                           preview=args.preview, **overrides)
+    return recipe_defaults(model, prompt, negative_prompt=args.negative, seed=seed, **overrides)
 
 
 def run_generate(args) -> int:

@@ -343,10 +343,10 @@ def _validate_walk(walk: WalkFrame) -> None:
 
 
 def recipe_defaults(model, prompt: str, **overrides) -> Recipe:
-    """A recipe with the model preset's defaults for steps, guidance, size and scheduler."""
+    """A recipe with the model preset's defaults for steps, guidance, size, scheduler and step preview decoder."""
     preset = model.preset
     base = dict(model=model.name, prompt=prompt, steps=preset.steps, guidance=preset.guidance,
-                width=preset.size, height=preset.size, scheduler=preset.scheduler)
+                width=preset.size, height=preset.size, scheduler=preset.scheduler, preview=preset.preview)
     base.update(overrides)
     return Recipe(**base)
 

@@ -6,6 +6,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from explorer.models import previews
+
 
 def positives_matrix(scenes: torch.Tensor, named: torch.Tensor) -> torch.Tensor:
     """(B, B) bool: image i is a positive for caption j when every attribute caption j names matches image i.
@@ -56,12 +58,7 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 def fit_latent_rgb(latents: torch.Tensor, rgb: torch.Tensor) -> tuple[list[list[float]], list[float]]:
     """Least-squares linear map latents (N, C, h, w) -> RGB (N, 3, h, w): factors (C, 3) and bias (3,).
 
-    The "approx cheap" preview of AUTOMATIC1111 / ComfyUI's latent_rgb_factors, fitted, not guessed.
+    explorer.models.previews.fit_latent_rgb (ComfyUI's latent_rgb_factors, fitted, not guessed), as a pair.
     """
-    x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]).double()      # (N*h*w, C)
-    y = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()                         # (N*h*w, 3)
-    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)        # (N*h*w, C + 1)
-    solution = torch.linalg.lstsq(design, y).solution                           # (C + 1, 3)
-    factors = [[round(float(v), 5) for v in row] for row in solution[:-1]]
-    bias = [round(float(v), 5) for v in solution[-1]]
-    return factors, bias
+    fitted = previews.fit_latent_rgb(latents, rgb)
+    return fitted["factors"], fitted["bias"]

@@ -31,6 +31,10 @@ class Preset:
     about: str           # one line for the UI
     max_steps: int | None = None       # distilled (turbo) models: the steps they were made for
     max_guidance: float | None = None  # distilled models were trained without classifier-free guidance
+    # default step preview decoder (one of explorer.models.previews.PREVIEW_DECODERS): "approx" costs nothing;
+    # "full" (the VAE, 2 decodes a watched step) where approx cannot match the final image's colours within
+    # 10/255 (bench/approx_colour.py: miniworld); SD's full decode costs 1-2 UNet steps at 512 px on a CPU
+    preview: str = "approx"
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,7 +51,7 @@ PRESETS: dict[str, Preset] = {
                          "SDXL-Turbo: one to four steps, no guidance, 512x512 (distilled from SDXL; for CPU rooms)",
                          max_steps=4, max_guidance=1.0),
     "miniworld": Preset(str(MINIWORLD_DIR), "miniworld", 25, 5.0, 64, "ddim",
-                        "miniworld: a tiny model trained by this project on coloured shapes (offline)"),
+                        "miniworld: a tiny model trained by this project on coloured shapes (offline)", preview="full"),
     "tiny-random": Preset("builtin", "tiny", 20, 7.5, 64, "ddim",
                           "tiny-random: random weights, same architecture (for tests; draws noise)"),
     "tiny-random-xl": Preset("builtin-xl", "tiny-xl", 20, 5.0, 64, "euler",

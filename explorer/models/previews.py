@@ -20,6 +20,26 @@ def approx_rgb(latents: torch.Tensor, factors, bias) -> torch.Tensor:
     return ((rgb + 1) / 2).clamp(0, 1)
 
 
+def fit_latent_rgb(latents: torch.Tensor, rgb: torch.Tensor) -> dict:
+    """Least-squares affine map from latents (N, C, h, w) to RGB (N, 3, h, w) in [-1, 1], the map approx_rgb applies.
+
+    How ComfyUI's latent_rgb_factors and AUTOMATIC1111's "Approx cheap" factors are made: a linear
+    regression from each latent pixel to the decoded image averaged over that pixel's area.
+    Returns {"factors": (C, 3), "bias": (3,)} as lists, the format of a model's latent_rgb.json.
+    """
+    x = latents.permute(0, 2, 3, 1).reshape(-1, latents.shape[1]).double()      # (N*h*w, C)
+    y = rgb.permute(0, 2, 3, 1).reshape(-1, 3).double()                         # (N*h*w, 3)
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)        # (N*h*w, C + 1)
+    solution = torch.linalg.lstsq(design, y).solution                           # (C + 1, 3)
+    return {"factors": [[round(float(v), 5) for v in row] for row in solution[:-1]],
+            "bias": [round(float(v), 5) for v in solution[-1]]}
+
+
+def to_latent_resolution(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Images (B, 3, H, W) -> (B, 3, H/factor, W/factor), each pixel the mean of its factor x factor area."""
+    return torch.nn.functional.avg_pool2d(images.float(), factor)
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """RGB (B, 3, H, W) in [0, 1] -> uint8 (B, H, W, 3)."""
     return (images.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)

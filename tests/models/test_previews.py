@@ -1,0 +1,72 @@
+"""Step previews: the latent->RGB fit on an analytic case, and miniworld's default preview has the final image's colours."""
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from explorer.generation.conditioning import conditioning_for
+from explorer.generation.recipe import recipe_defaults
+from explorer.generation.schedulers import scheduler_in_pipeline
+from explorer.models import vae
+from explorer.models.conditioning import Conditioning
+from explorer.models.loading import load_model
+from explorer.models.presets import MINIWORLD_DIR, PRESETS
+from explorer.models.previews import PREVIEW_DECODERS, PreviewDecoder, approx_rgb, fit_latent_rgb, to_latent_resolution
+
+COLOUR_BAR = 10 / 255          # issue 16: a preview within ~10/255 mean error of the VAE's image
+needs_miniworld = pytest.mark.skipif(not (MINIWORLD_DIR / "model_index.json").is_file(),
+                                     reason="assets/miniworld not trained yet")
+
+
+def test_fit_recovers_a_linear_map_exactly():
+    gen = torch.Generator().manual_seed(0)
+    latents = torch.randn(6, 4, 8, 8, generator=gen)                             # (N, C, h, w)
+    factors, bias = torch.randn(4, 3, generator=gen) * 0.3, torch.tensor([0.1, -0.2, 0.05])
+    rgb = torch.einsum("nchw,cr->nrhw", latents, factors) + bias.view(1, 3, 1, 1)  # (N, 3, h, w) in about [-1, 1]
+    fitted = fit_latent_rgb(latents, rgb)
+    assert np.allclose(fitted["factors"], factors, atol=1e-4) and np.allclose(fitted["bias"], bias, atol=1e-4)
+    # approx_rgb applies the map as it was fitted: [-1, 1] shown as [0, 1]
+    assert torch.allclose(approx_rgb(latents, **fitted), ((rgb + 1) / 2).clamp(0, 1), atol=1e-4)
+
+
+def test_area_average_to_latent_resolution():
+    images = torch.arange(16.0).view(1, 1, 4, 4).repeat(1, 3, 1, 1)
+    assert to_latent_resolution(images, 2)[0, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]
+
+
+def test_every_preset_names_a_preview_decoder_and_recipes_take_it():
+    assert all(preset.preview in PREVIEW_DECODERS for preset in PRESETS.values())
+    assert {PRESETS[name].preview for name in ("sd15", "sd21-base", "sdxl")} == {"approx"}   # full ~ a UNet step
+    model = SimpleNamespace(name="tiny-random", preset=replace(PRESETS["tiny-random"], preview="full"))
+    assert recipe_defaults(model, "a fox").preview == "full"
+    assert recipe_defaults(model, "a fox", preview="approx").preview == "approx"
+
+
+@pytest.fixture(scope="module")
+def miniworld():
+    model = load_model("miniworld")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@needs_miniworld
+def test_miniworld_default_preview_has_the_final_image_colours(miniworld):
+    # 1. final latents of two generations (generate()'s pipeline call, output_type="latent"; few steps)
+    recipes = [recipe_defaults(miniworld, "a large red circle in the middle", seed=0, steps=6),
+               recipe_defaults(miniworld, "a small blue square on the left", seed=1, steps=6)]
+    conditioning = Conditioning.cat([conditioning_for(miniworld, r) for r in recipes])
+    with scheduler_in_pipeline(miniworld, recipes[0].scheduler), torch.inference_mode():
+        latents = miniworld.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=6, guidance_scale=5.0,
+                                 width=64, height=64, output_type="latent",
+                                 generator=[torch.Generator("cpu").manual_seed(r.seed) for r in recipes]).images
+    # 2. the default preview against the VAE's image, at the preview's resolution (area average)
+    preview = PreviewDecoder(miniworld, recipes[0].preview)(latents).astype(np.float32) / 255   # (B, h', w', 3)
+    final = ((vae.decode(miniworld.pipe, latents).float() + 1) / 2).clamp(0, 1)                  # (B, 3, 64, 64)
+    reference = to_latent_resolution(final, final.shape[-1] // preview.shape[2]).permute(0, 2, 3, 1).numpy()
+    error = float(np.abs(preview - reference).mean())
+    assert error <= COLOUR_BAR, (f"miniworld's default preview {recipes[0].preview!r} is {error * 255:.1f}/255 "
+                                 f"from the VAE's image (bar {COLOUR_BAR * 255:g}/255; bench/approx_colour.py)")
