@@ -46,6 +46,10 @@ class ExplorerConfig:
     max_request_seconds_gpu: float = 300.0   # the same on an accelerator
     max_queued_per_session: int = 3          # requests one user may have waiting or running at once
     max_sessions: int = 500                  # users whose state (history, lists, stop flags) is kept; oldest dropped
+    # --- the archive: existing images beside generated ones (explorer.archive) ---
+    archive_roots: tuple = ()                # folders UI/API users may index (--archive-root); the CLI may index any
+    max_archive_images: int = 100_000        # most images in one archive: exact search (one matrix product) stays fast
+    max_archive_results: int = 100           # most archive images (k) one retrieval or nearest-image query returns
 
     def pixel_step_budget(self, device_type: str) -> int:
         """width x height x steps one image may cost on this kind of device."""

@@ -231,13 +231,19 @@ class Dataset:
         return float(np.mean(hits)) if hits else 0.0
 
 
-def make_dataset(n: int, seed: int = 0) -> Dataset:
-    """n scenes with captions and images, the same for the same seed."""
+def make_scenes(n: int, seed: int = 0) -> tuple[list[Scene], list[str]]:
+    """The n scenes and captions of make_dataset(n, seed), without drawing them (render(scene) draws one)."""
     if n < 1:
         raise ValueError(f"n: expected a positive number of images, received {n}")
     rng = np.random.default_rng(seed)
     scenes = [sample_scene(rng) for _ in range(n)]
-    captions = [caption(s, rng) for s in scenes]
+    captions = [caption(s, rng) for s in scenes]          # drawn after all scenes: captions depend on n
+    return scenes, captions
+
+
+def make_dataset(n: int, seed: int = 0) -> Dataset:
+    """n scenes with captions and images, the same for the same seed."""
+    scenes, captions = make_scenes(n, seed)
     images = np.stack([render(s) for s in scenes])
     return Dataset(images, captions, scenes)
 

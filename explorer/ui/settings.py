@@ -41,6 +41,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vocabulary", action="append", default=[], metavar="PATH",
                         help="a concept list (assets/concepts format) shared with every user; repeat for several. "
                              "Lists users upload stay theirs alone")
+    parser.add_argument("--archive-root", action="append", default=[], metavar="DIR",
+                        help="a folder (and its subfolders) of images users may search as an archive; repeat for "
+                             "several. Without it, only the model's own archive (miniworld: its training set)")
     return parser
 
 
@@ -71,4 +74,5 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
                           host=host, port=port,
                           share=args.share, outputs_dir=Path(args.outputs),
-                          shared_vocabularies=tuple(Path(p) for p in args.vocabulary))
+                          shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
+                          archive_roots=tuple(Path(p) for p in args.archive_root))

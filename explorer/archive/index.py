@@ -1,0 +1,192 @@
+"""The archive index: each image of a source as a unit CLIP image embedding, cached on disk, searched exactly.
+
+Built once per (CLIP vision model, source content) with progress(done, total), kept in memory and in
+cache_dir/archives/<vision model>/<content>.npz (written atomically; a file that cannot be read is
+rebuilt). Search is exact: one matrix-vector product and a partial sort (up to max_archive_images).
+
+    index = load_archive(training_source(model.folder), load_vision(model))
+    rows, scores = index.top_k(vision.text_embeds(["a red circle"])[0], k=8)
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+from explorer.archive.novelty import nearest_other_distances, sample_rows
+from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_note
+from explorer.cache import LRUCache
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError
+
+log = logging.getLogger(__name__)
+
+EMBED_CHUNK = 256                  # images decoded and embedded between two progress reports
+CACHE_FORMAT = 1                   # bump when the .npz layout or the image preprocessing changes
+ARCHIVES_CACHED = 4                # indexes kept in memory (100,000 x 768 float32 is 307 MB)
+_MEMORY = LRUCache(ARCHIVES_CACHED)
+_BUILD_LOCK = threading.Lock()     # one build at a time (a request waits for a warm-up's build, then reuses it)
+
+Progress = Callable[[int, int], None]          # progress(done, total)
+Source = FolderSource | TrainingSetSource
+
+
+@dataclass
+class ArchiveIndex:
+    """Unit CLIP image embeddings (N, d) of an archive's usable images, with their ids and captions."""
+
+    source: Source                             # where the images are (to show one)
+    ids: list[str]                             # N ids: relative paths or "train/00042"
+    captions: list[str | None]                 # N captions (None: the image has none)
+    embeddings: np.ndarray                     # (N, d) float32, every row of norm 1
+    spacing: np.ndarray                        # (s,) nearest-other-image distances of a fixed sample (novelty)
+    vision_key: str                            # the CLIP vision model's cache folder name
+    skipped: Counter = field(default_factory=Counter)   # files left out, by reason (sources.SKIP_REASONS)
+    path: Path | None = None                   # the cache file
+    note: str = ""                             # how it was built or loaded, what was skipped
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    def top_k(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-k rows by cosine to a unit query (d,): (rows best first, their scores); ties by row."""
+        scores = self.embeddings @ np.asarray(query, np.float32)                # (N,)
+        top = np.arange(len(scores)) if k >= len(scores) else np.argpartition(-scores, k - 1)[:k]
+        order = np.lexsort((top, -scores[top]))
+        return top[order], scores[top[order]]
+
+    def image(self, row: int) -> Image.Image:
+        """The archive image of a row, RGB (read from its file, or drawn again)."""
+        return self.source.open(self.ids[row])
+
+    def file(self, row: int) -> Path | None:
+        """The file of a row (None for drawn images such as miniworld's training set)."""
+        return self.source.path(self.ids[row])
+
+
+def load_archive(source: Source, vision, config: ExplorerConfig | None = None, progress: Progress | None = None,
+                 memory: bool = True) -> ArchiveIndex:
+    """The index of a source for a CLIP vision model: from memory, else the disk cache, else built and cached."""
+    config = config or ExplorerConfig()
+    # 1. keys: which vision model, which images
+    vision_key = vision_cache_key(vision)
+    path = Path(config.cache_dir) / "archives" / vision_key / f"{source.content_key[:32]}.npz"
+    key = (vision_key, source.content_key, str(path))
+    if memory and key in _MEMORY:                       # without waiting for another archive's build
+        return _MEMORY.peek(key)
+    with _BUILD_LOCK:
+        if memory and key in _MEMORY:                   # built while this request waited
+            return _MEMORY.peek(key)
+        # 2. the disk cache
+        index, problem = read_cache(path, source, vision_key)
+        if index is None:
+            # 3. embed every image, 4. the novelty scale, 5. write the cache
+            started = time.perf_counter()
+            ids, captions, embeddings, skipped = embed_source(source, vision, progress)
+            spacing = nearest_other_distances(embeddings, sample_rows(len(ids)))
+            index = ArchiveIndex(source, ids, captions, embeddings, spacing, vision_key, skipped, path)
+            saved = write_cache(path, index)
+            index.note = (f"{problem} " if problem else "") + f"Indexed {len(ids):,} images of the {source.name} " \
+                f"in {time.perf_counter() - started:.1f} s" + \
+                ("; cached on disk." if saved else " (the cache folder is not writable: not cached).")
+        index.skipped = source.skipped + index.skipped                      # scan-time + read-time counts
+        if skipped_note(index.skipped):
+            index.note += f" {skipped_note(index.skipped).capitalize()}."
+        _MEMORY.put(key, index)
+        return index
+
+
+def embed_source(source: Source, vision, progress: Progress | None = None, chunk: int = EMBED_CHUNK
+                 ) -> tuple[list[str], list[str | None], np.ndarray, Counter]:
+    """Read and embed every image of a source in chunks: (ids, captions, embeddings (N, d), read-time skips)."""
+    ids, captions, parts, skipped = [], [], [], Counter()
+    for start in range(0, len(source), chunk):
+        entries = source.read(start, start + chunk, skipped)
+        if entries:
+            ids += [e.id for e in entries]
+            captions += [e.caption for e in entries]
+            parts.append(vision.image_embeds([e.image for e in entries]))        # (c, d) unit rows
+        if progress is not None:
+            progress(min(start + chunk, len(source)), len(source))
+    if not ids:
+        raise InputError("archive", "a folder with at least one readable image", source.name,
+                         hint=skipped_note(source.skipped + skipped))
+    return ids, captions, np.concatenate(parts).astype(np.float32), skipped
+
+
+def vision_cache_key(vision) -> str:
+    """Folder name of a vision model's archives: its name plus a fingerprint of the image tower's weights."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(vision.name)).strip("_")[-60:] or "clip"
+    digest = hashlib.sha256(f"{vision.image_size}".encode())
+    params = list(vision.clip.vision_model.state_dict().items()) + \
+        list(vision.clip.visual_projection.state_dict().items())
+    for name, tensor in params:                                                  # architecture
+        digest.update(f"{name}{tuple(tensor.shape)}".encode())
+    for name, tensor in params[:2] + params[-2:]:                                # a sample of the weights
+        digest.update(tensor.detach().flatten()[:8192].float().cpu().numpy().tobytes())
+    return f"{slug}-{digest.hexdigest()[:12]}"
+
+
+def read_cache(path: Path, source: Source, vision_key: str) -> tuple[ArchiveIndex | None, str]:
+    """The cached index, or (None, why it could not be used: '' when there is none)."""
+    if not path.is_file():
+        return None, ""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            embeddings = np.ascontiguousarray(data["embeddings"], dtype=np.float32)
+            spacing = np.asarray(data["spacing"], dtype=np.float32)
+        if meta.get("format") != CACHE_FORMAT or meta.get("content") != source.content_key or \
+                meta.get("vision") != vision_key:
+            raise ValueError("it belongs to another archive, vision model or format")
+        ids, captions = list(meta["ids"]), list(meta["captions"])
+        if embeddings.ndim != 2 or not len(ids) == len(captions) == embeddings.shape[0] or \
+                not np.all(np.isfinite(embeddings)):
+            raise ValueError(f"its embeddings have shape {embeddings.shape} for {len(ids)} ids, or are not finite")
+        skipped = Counter({str(k): int(v) for k, v in meta["skipped"].items()})
+    except Exception as error:  # noqa: BLE001 - any unreadable file (zip, json, shape) is rebuilt
+        return None, (f"The cached archive index {path.name} was unreadable ({type(error).__name__}: {error}); "
+                      "rebuilt it.")
+    index = ArchiveIndex(source, ids, captions, embeddings, spacing, vision_key, skipped, path,
+                         note=f"Loaded {len(ids):,} images of the {source.name} from the disk cache.")
+    return index, ""
+
+
+def write_cache(path: Path, index: ArchiveIndex) -> bool:
+    """Write atomically (temp file, then rename) so a crash never leaves a half-written cache."""
+    meta = json.dumps({"format": CACHE_FORMAT, "content": index.source.content_key, "vision": index.vision_key,
+                       "name": index.name, "ids": index.ids, "captions": index.captions,
+                       "skipped": dict(index.skipped), "dim": index.dim}, ensure_ascii=False)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        buffer = io.BytesIO()
+        np.savez(buffer, embeddings=index.embeddings, spacing=index.spacing, meta=np.array(meta))
+        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(buffer.getvalue())
+        os.replace(temp, path)
+        return True
+    except OSError as error:
+        log.warning("could not write the archive index cache %s: %s", path, error)
+        return False

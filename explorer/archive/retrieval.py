@@ -1,0 +1,129 @@
+"""What the archive answers: existing images for a text, and the archive images nearest to a picture.
+
+    archive, vision = open_archive(model)                            # miniworld: its training set
+    retrieve(archive, vision, "a red circle", k=8).hits              # ranked by image-text cosine
+    nearest_images(archive, vision, picture, k=8).novelty.sentence   # nearest images, and how near
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from explorer.archive.index import ArchiveIndex, Progress, load_archive
+from explorer.archive.novelty import Novelty, novelty
+from explorer.archive.sources import allowed_folder, default_source, folder_source
+from explorer.checks import check_int, check_text
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError, ModelLoadError
+from explorer.models.vision import VisionModel, load_vision, vision_status
+
+MAX_QUERY_CHARS = 2000             # longest retrieval text (CLIP reads the first 77 tokens)
+
+
+@dataclass
+class ArchiveHit:
+    """One archive image: where it is, its caption, and its cosine similarity to the query."""
+
+    rank: int                      # 1 = most similar
+    row: int                       # row in the archive index
+    id: str                        # relative path in the folder, or "train/00042"
+    caption: str | None
+    similarity: float              # cosine of the CLIP embeddings (image-text or image-image)
+    path: Path | None = None       # the file (None for drawn images: miniworld's training set)
+
+    def to_dict(self, paths: bool = True) -> dict:
+        """JSON-able; `paths=False` leaves the server's file path out (the HTTP API)."""
+        data = {"rank": self.rank, "id": self.id, "caption": self.caption, "similarity": round(self.similarity, 4)}
+        return {**data, "path": None if self.path is None else str(self.path)} if paths else data
+
+
+@dataclass
+class Retrieval:
+    """Existing images for a text, best first."""
+
+    query: str
+    archive: str                   # the archive's name
+    hits: list[ArchiveHit]
+    note: str
+
+
+@dataclass
+class NearestImages:
+    """The archive images nearest to a picture, and how near the nearest is on the archive's own scale."""
+
+    archive: str
+    hits: list[ArchiveHit]
+    novelty: Novelty
+    note: str
+
+
+def open_archive(model, archive: str | Path | None = None, config: ExplorerConfig | None = None,
+                 progress: Progress | None = None, limit: int | None = None, any_folder: bool = False
+                 ) -> tuple[ArchiveIndex, VisionModel]:
+    """The archive a request names ('' or None: the model's own) with the CLIP vision model that indexes it.
+
+    `any_folder` (the CLI, whose user owns the machine): any folder; otherwise only folders inside
+    config.archive_roots. `limit`: only the first images (a quick look; tests).
+    """
+    config = config or ExplorerConfig()
+    if limit is not None:
+        check_int("limit", limit, 1, config.max_archive_images)
+    # 1. the CLIP vision model of the model's family
+    vision = load_vision(model)
+    if vision is None:
+        raise ModelLoadError(f"archive: an archive is searched with the model family's CLIP vision model. "
+                             f"{vision_status(model)}")
+    # 2. the source: the model's own archive, or a folder
+    if archive is None or str(archive).strip() == "":
+        source = default_source(model, limit)
+        if source is None:
+            raise InputError("archive", "a folder of images (--archive DIR)", archive or "",
+                             hint=f"the model {model.name!r} has no archive of its own (miniworld's is its "
+                                  "training set)")
+    elif any_folder:
+        source = folder_source(archive, config.max_archive_images, config.max_image_pixels, limit=limit)
+    else:
+        folder, root = allowed_folder(str(archive), config.archive_roots)
+        source = folder_source(folder, config.max_archive_images, config.max_image_pixels, within=root, limit=limit)
+    # 3. the index: memory, disk cache, or built
+    return load_archive(source, vision, config, progress), vision
+
+
+def retrieve(archive: ArchiveIndex, vision: VisionModel, text: str, k: int = 8,
+             config: ExplorerConfig | None = None) -> Retrieval:
+    """The k archive images whose CLIP image embedding is most cosine-similar to the text's."""
+    # 1. validate
+    text = check_text("prompt", text, max_chars=MAX_QUERY_CHARS, noun="text to search the archive for")
+    k = _check_k(k, archive, config)
+    # 2. embed the text, 3. rank every image
+    rows, scores = archive.top_k(vision.text_embeds([text])[0], k)
+    note = (f"{k} of {len(archive):,} images of the {archive.name}, ranked by the cosine of their CLIP image "
+            f"embedding to the CLIP text embedding of the prompt (exact search).")
+    return Retrieval(text, archive.name, _hits(archive, rows, scores), note)
+
+
+def nearest_images(archive: ArchiveIndex, vision: VisionModel, image: Image.Image, k: int = 8,
+                   config: ExplorerConfig | None = None) -> NearestImages:
+    """The k archive images nearest to a picture (CLIP image cosine) and its novelty against the archive."""
+    # 1. validate
+    if not isinstance(image, Image.Image):
+        raise InputError("image", "a picture (PIL image)", type(image).__name__)
+    k = _check_k(k, archive, config)
+    # 2. embed the picture, 3. rank, 4. compare with the archive's own spacing
+    rows, scores = archive.top_k(vision.image_embeds([image])[0], k)
+    figure = novelty(1.0 - float(scores[0]), archive.spacing)
+    note = (f"{k} of {len(archive):,} images of the {archive.name} nearest to the picture (cosine of CLIP image "
+            f"embeddings, exact search).")
+    return NearestImages(archive.name, _hits(archive, rows, scores), figure, note)
+
+
+def _check_k(k, archive: ArchiveIndex, config: ExplorerConfig | None) -> int:
+    most = min(len(archive), (config or ExplorerConfig()).max_archive_results)
+    return check_int("k", k, 1, most, f" (the archive holds {len(archive):,} images)")
+
+
+def _hits(archive: ArchiveIndex, rows, scores) -> list[ArchiveHit]:
+    return [ArchiveHit(rank, int(row), archive.ids[row], archive.captions[row], float(score), archive.file(row))
+            for rank, (row, score) in enumerate(zip(rows, scores), 1)]

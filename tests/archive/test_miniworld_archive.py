@@ -1,0 +1,124 @@
+"""miniworld's own archive: its training set drawn again, retrieval that matches the scenes, nearest images of a
+generated picture that the pixel oracle agrees with, and the `archive` verb."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from explorer.archive.sources import TRAINING_RECORD, default_source, training_source
+from explorer.miniworld import oracle
+from explorer.miniworld.world import make_dataset, make_scenes, matches, parse_caption
+from explorer.models.presets import MINIWORLD_DIR
+from tests.archive.conftest import LIMIT, needs_miniworld
+
+pytestmark = needs_miniworld
+
+
+@pytest.fixture(scope="module")
+def red_circles(miniworld):
+    """Three generated "a red circle" pictures (10 steps)."""
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import recipe_defaults
+
+    return [generate(miniworld, recipe_defaults(miniworld, "a red circle", seed=seed, steps=10), watch=False).image
+            for seed in range(3)]
+
+
+def test_the_archive_is_the_training_set_train_py_used():
+    record = json.loads((MINIWORLD_DIR / TRAINING_RECORD).read_text())["config"]
+    assert (record["images"], record["seed"]) == (20000, 0)
+    source = training_source(MINIWORLD_DIR)
+    assert len(source) == 20000 and source.name == "miniworld training set (20,000 images)"
+    # make_dataset is make_scenes + render: the archive's images are train.py's images, pixel for pixel
+    small = make_dataset(50, 3)
+    scenes, captions = make_scenes(50, 3)
+    assert scenes == small.scenes and captions == small.captions
+    first = make_dataset(30, record["seed"])                    # scenes (not captions) do not depend on n
+    assert source.scenes[:30] == first.scenes
+    assert all(np.array_equal(np.asarray(source.open(f"train/{i:05d}")), first.images[i]) for i in (0, 7, 29))
+    limited = training_source(MINIWORLD_DIR, limit=100)
+    assert limited.captions == source.captions[:100] and limited.content_key != source.content_key
+    assert source.path("train/00001") is None
+
+
+def test_retrieval_returns_training_images_whose_scenes_match(training_archive):
+    from explorer.archive.retrieval import retrieve
+
+    archive, vision = training_archive
+    assert len(archive) == LIMIT and archive.ids[42] == "train/00042"
+    scenes = archive.source.scenes
+    for prompt in ("a red circle", "a blue square", "a green cross", "a big yellow triangle"):
+        result = retrieve(archive, vision, prompt, k=10)
+        hits = [matches(parse_caption(prompt), scenes[hit.row]) for hit in result.hits]
+        assert sum(hits) >= 9, (prompt, [(h.id, h.caption) for h in result.hits])
+        assert all(h.caption == archive.source.captions[h.row] for h in result.hits)
+        assert [h.similarity for h in result.hits] == sorted((h.similarity for h in result.hits), reverse=True)
+
+
+def test_nearest_images_of_a_generated_red_circle_are_red_circles(training_archive, red_circles):
+    from explorer.archive.retrieval import nearest_images
+
+    archive, vision = training_archive
+    readings = []
+    for picture in red_circles:
+        result = nearest_images(archive, vision, picture, k=5)
+        readings += [oracle.read(np.asarray(archive.image(hit.row))) for hit in result.hits]
+        assert all(archive.source.scenes[h.row].shape == "circle" for h in result.hits)
+        figure = result.novelty
+        assert figure.ratio is not None and figure.sample == LIMIT and "not provenance" in figure.sentence
+        assert figure.distance == pytest.approx(1 - result.hits[0].similarity, abs=1e-5)
+    share = sum(r.agrees(colour="red", shape="circle") for r in readings) / len(readings)
+    assert share >= 0.9, readings
+    # a training image itself lies at distance 0: ratio 0, nearer than any archive image to another
+    own = nearest_images(archive, vision, archive.image(42), k=1)
+    assert own.novelty.ratio == pytest.approx(0, abs=1e-3) and own.novelty.closer_share == 0.0
+
+
+def test_archive_verb_prints_json(miniworld, training_archive, red_circles, archive_cache, tmp_path, monkeypatch,
+                                  capsys):
+    from explorer.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(archive_cache))          # the fixture's index: no second build
+    assert main(["archive", "--model", "miniworld", "--prompt", "a red circle", "--k", "3", "--limit", str(LIMIT),
+                 "--json"]) == 0
+    out = capsys.readouterr()
+    data = json.loads(out.out)
+    assert data["prompt"] == "a red circle" and len(data["results"]) == 3
+    assert set(data["results"][0]) == {"rank", "id", "caption", "similarity", "path"}
+    assert data["results"][0]["id"].startswith("train/") and data["results"][0]["path"] is None
+    picture = tmp_path / "red.png"
+    red_circles[0].save(picture)
+    assert main(["archive", "--model", "miniworld", "--image", str(picture), "--k", "2", "--limit", str(LIMIT),
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["novelty"]["ratio"] is not None and "not provenance" in data["novelty"]["sentence"]
+    assert len(data["results"]) == 2
+    assert main(["archive", "--model", "miniworld", "--prompt", "a red circle", "--k", "0", "--limit", "10"]) == 2
+    assert "k: expected an integer in [1, 10]" in capsys.readouterr().err
+
+
+def test_archive_verb_without_a_default_archive_asks_for_a_folder(tmp_path, monkeypatch, capsys):
+    from explorer.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["archive", "--model", "tiny-random", "--prompt", "a cat"]) == 2
+    err = capsys.readouterr().err
+    assert "archive: expected a folder of images (--archive DIR)" in err and "no archive of its own" in err
+    assert main(["archive", "--model", "tiny-random", "--image", str(tmp_path / "none.png")]) == 2
+    assert "image: expected an existing image file" in capsys.readouterr().err
+    folder = tmp_path / "pics"
+    folder.mkdir()
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
+        from PIL import Image
+
+        Image.new("RGB", (16, 16), colour).save(folder / f"{i}.png")
+        (folder / f"{i}.txt").write_text(f"picture {i}")
+    assert main(["archive", "--model", "tiny-random", "--prompt", "a cat", "--archive", str(folder), "--k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "picture 0" in out and "picture 1" in out and str(folder) in out
+
+
+def test_other_models_have_no_default_archive(tiny_model):
+    assert default_source(tiny_model) is None
