@@ -6,7 +6,7 @@ import gradio as gr
 from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.models.loaded import LoadedModel
-from explorer.ui import embeddings_tab, generate_tab, interpolate_tab, map_tab, search_tab
+from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_tab, map_tab, search_tab
 from explorer.ui.common import AppContext
 from explorer.ui.sessions import Sessions, limit_queue_per_session
 
@@ -18,6 +18,26 @@ CSS = """
 .banner p { color: #5c4300; margin: 0; }
 .status p { margin: 2px 0; }
 footer { display: none !important; }
+.header p { font-size: 1.05em; margin: 0; }
+.header strong:first-child { font-size: 1.25em; }
+/* a refused request keeps the previous results visible: no "Error" cover over the outputs (the message is in
+   the status line beside the button) */
+.wrap:has(> span.error) { display: none !important; }
+.status p { font-size: 1.02em; }
+/* small pictures shown large, pixels crisp (a 64 px result fills its box instead of sitting in a corner) */
+.pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
+.api-twin { display: none !important; }
+/* step galleries: every step on screen (no fixed-height scroller), numbers under the pictures, not over them */
+.steps .grid-wrap { height: auto !important; max-height: none !important; min-height: 0 !important;
+                    overflow: visible !important; }
+.steps .grid-container { grid-template-columns: repeat(var(--grid-cols), minmax(0, 1fr)) !important;
+                         grid-auto-rows: auto !important; margin-top: 30px; }
+.steps .thumbnail-item { display: flex; flex-direction: column; aspect-ratio: auto; height: auto !important;
+                         min-width: 0; }
+.steps .thumbnail-item img { image-rendering: pixelated; aspect-ratio: 1; width: 100%; height: auto; }
+.steps .caption-label { position: static !important; transform: none; max-width: 100%; margin: 0 auto;
+                        background: none; padding: 0; font-size: 0.8em; }
+.captioned .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip; }
 """
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
@@ -28,13 +48,18 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
     ctx = AppContext(model, config, Sessions(config.max_sessions, config.max_session_vocabularies,
                                              shared_shelf(config)))
     with gr.Blocks(title="latent-explorer") as demo:
-        gr.Markdown(f"# latent-explorer\nA prompt is not a command but a search in the latent space of a "
-                    f"diffusion model. Model: **{model.name}** — {model.preset.about}.")
+        about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
+        gr.Markdown(f"**latent-explorer** · the latent space of a diffusion model · model **{model.name}**: {about}",
+                    elem_classes=["header"], elem_id="header")
         gr.Markdown(f"**Offline model in use.** {model.banner}", visible=bool(model.banner),
                     elem_classes=["banner"], elem_id="banner")
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
+        with gr.Row(visible=False):
+            for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.common.listen)
+                twin.render()
+        archive_api.register(ctx)                    # /archive_retrieve, /archive_nearest (explorer.archive)
         for function, name in ctx.apis:              # endpoints without a button of their own
             gr.api(function, api_name=name, concurrency_id="model")
         def on_unload(request: gr.Request):          # a closed page frees its session's lists and flags

@@ -19,6 +19,7 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
+from explorer.text.known import words_note
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
 MAX_TEXT_CHARS = 20_000     # longest text any field takes (prompts are cut at 77 tokens long before this)
@@ -38,11 +39,19 @@ class AppContext:
     tabs: gr.Tabs | None = None                     # the tab strip (to switch tabs from a handler)
     generate_prompt: gr.Textbox | None = None       # the Generate tab's prompt (other tabs send prompts there)
     apis: list = field(default_factory=list)        # (function, api_name): API-only endpoints, registered after the tabs
+    twins: list = field(default_factory=list)       # invisible buttons of the API twins (rendered after the tabs)
 
     @property
     def examples(self) -> Examples:
         """The starting inputs that suit the loaded model (the miniature world's grammar on miniworld)."""
         return examples_for(self.model)
+
+    def listen(self, *args, **kwargs):
+        """common.listen, its API twins rendered after the tabs."""
+        return listen(*args, pending=self.twins, **kwargs)
+
+    def api_twin(self, *args, **kwargs) -> None:
+        api_twin(*args, pending=self.twins, **kwargs)
 
     def session(self, request: gr.Request | None) -> Session:
         return self.sessions.get(request)
@@ -109,6 +118,80 @@ def guard(fn):
             except Exception as error:  # noqa: BLE001
                 raise translate(error) from error
     return wrapper
+
+
+def refusal(error: Exception) -> str:
+    """A refused request as the status line shows it: one bold line, a multi-line message (an expression with
+    its caret under the fault) in a monospaced block so the caret stays under the character it points at."""
+    text = getattr(error, "message", None) or str(error)
+    if "\n" in text:
+        first, rest = text.split("\n", 1)
+        return f"**⚠ Not run — {first}**\n\n```text\n{rest}\n```\n\nThe results shown are from before."
+    return f"**⚠ Not run — {text}** The results shown are from before."
+
+
+def keep_work(fn, count: int, at: int, appended: bool):
+    """The page's version of a guarded handler: an error becomes the status line at `at` and every other output
+    is left as it was (gr.skip), so a bad input never wipes a result, a plot or a field. `appended`: the status
+    is not one of the handler's own outputs; it is cleared on success."""
+    def refused(error: gr.Error):
+        values = [gr.skip()] * count
+        values[at] = refusal(error)
+        return values[0] if count == 1 else tuple(values)
+
+    def extend(out):
+        if not appended:
+            return out
+        values = (out,) if count == 2 else tuple(out)       # a handler of one output returns that one value
+        return (*values, "")
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                for out in fn(*args, **kwargs):
+                    yield extend(out)
+            except gr.Error as error:
+                yield refused(error)
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return extend(fn(*args, **kwargs))
+            except gr.Error as error:
+                return refused(error)
+    return wrapper
+
+
+def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None, pending: list | None = None,
+           **kwargs):
+    """Bind a guarded handler twice: for the page (private; errors land in `status`, beside the button, and keep
+    every other output) and, under `api_name`, for API clients (an invisible twin button: errors are raised,
+    so gradio_client and HTTP callers get them as errors). Returns the page's event (for .then)."""
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    appended = status not in outputs
+    page_outputs = [*outputs, status] if appended else outputs
+    page_fn = keep_work(fn, len(page_outputs), page_outputs.index(status), appended)
+    triggers = list(triggers) if isinstance(triggers, (list, tuple)) else [triggers]
+    event = gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **kwargs)
+    if api_name:
+        api_twin(fn, inputs, outputs, api_name, pending=pending, **kwargs)
+    return event
+
+
+def api_twin(fn, inputs, outputs, api_name: str, pending: list | None = None, **kwargs) -> None:
+    """An endpoint for API clients only, on an invisible button: errors raised as errors, outputs as given.
+    With `pending`, the button is rendered later by whoever holds the list (gr.Tabs may hold only tabs)."""
+    twin = gr.Button(visible=False, elem_classes=["api-twin"], render=pending is None)
+    twin.click(fn, inputs, outputs, api_name=api_name, **kwargs)
+    if pending is not None:
+        pending.append(twin)
+
+
+def words_flag(model, texts) -> str:
+    """The words the loaded model does not know (or reads only in pieces), as a flagged line beside a result."""
+    note = words_note(model, texts)
+    return f"\n\n⚑ {note}" if note else ""
 
 
 def explain(sentence: str, more: str) -> None:

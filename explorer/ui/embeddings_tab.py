@@ -12,10 +12,11 @@ from explorer.generation.recipe import recipe_defaults
 from explorer.outputs.png import save_png
 from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figure
 from explorer.text import encoding
+from explorer.text.known import about_tokenizer
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
-                                as_int, explain, guard, served)
+                                as_int, explain, guard, keep_work, served, words_flag)
 
 ARITH_MORE = f"""The text encoder turns a prompt into an **embedding**: a sequence of 77 vectors (one per token
 position) that the UNet attends to at every denoising **step**. Because the sequences are vectors, prompts can be
@@ -42,7 +43,9 @@ embedding (pooled readback) to A and to B, and, where a CLIP vision model is ava
 family, the image–text similarity of the picture to A and to B. The six embedding panels run as one batch
 (equal to separate runs within float tolerance, at most 1/255 per pixel); each PNG carries its own recipe."""
 
-TOKENS_MORE = """CLIP's tokenizer splits text into word pieces from a vocabulary of 49,408 byte-pair tokens
+TOKENS_MORE = """{tokenizer}
+
+CLIP's tokenizer splits text into word pieces from a vocabulary of 49,408 byte-pair tokens
 learned on English captions. A word it knows becomes one token (`cat</w>`, where `</w>` marks a word's end);
 an unfamiliar word, often a German or other non-English one such as *Sankt*, is cut into fragments
 (`san` + `kt</w>`), and the encoder only sees those fragments. Every prompt is framed by a start token and an end
@@ -71,15 +74,16 @@ def build(ctx: AppContext) -> None:
                         expression = Textbox(label="Expression", value=ctx.examples.expression, lines=2,
                                                 elem_id="expression",
                                                 info='phrases in quotes or bare words; + - * and numbers')
+                        with gr.Row():
+                            run = gr.Button("Compute and generate", variant="primary", elem_id="arith-btn")
+                            readback = gr.Button("Nearest concepts only", elem_id="neighbors-btn")
+                        arith_status = gr.Markdown("Ready.", elem_id="arith-status", elem_classes=["status"])
                         gr.Examples([[e] for e in ctx.examples.expressions], inputs=expression, label="Examples")
                         space = Radio(list(SPACE_NOTES), value="conditioning", label="Space",
                                          info="conditioning: the 77-token sequences · token: token embeddings "
                                               "before the transformer · pooled: one vector (readback only)")
                         renormalize = Checkbox(value=True, label="Renormalise to the ingredients' norm per token", field="renormalize",
                                                   info="off = the raw sum, which can spike")
-                        with gr.Row():
-                            run = gr.Button("Compute and generate", variant="primary", elem_id="arith-btn")
-                            readback = gr.Button("Nearest concepts only", elem_id="neighbors-btn")
                         with gr.Row():
                             seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
                             steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
@@ -94,10 +98,9 @@ def build(ctx: AppContext) -> None:
                                             info="prompt: one plain prompt, no arithmetic")
                             exclude = Checkbox(value=False, label="Leave out the expression's own phrases", field="exclude_terms")
                     with gr.Column(scale=3, min_width=400):
-                        arith_status = gr.Markdown("Ready.", elem_id="arith-status", elem_classes=["status"])
                         with gr.Row():
-                            arith_image = Image(label="Generated image", type="filepath",
-                                                   format="png", height=260, elem_id="arith-image", scale=2)
+                            arith_image = Image(label="Generated image", type="filepath", elem_classes=["pixels"],
+                                                format="png", height=260, elem_id="arith-image", scale=2)
                             neighbors = gr.Dataframe(headers=NEIGHBOR_HEADERS, label="Nearest concepts (pooled space)",
                                                      interactive=False, wrap=True, max_height=260, scale=3)
                         norms_plot = gr.Plot(label="Norm per token: raw sum vs. result")
@@ -122,7 +125,8 @@ def build(ctx: AppContext) -> None:
                     blend_run = gr.Button("Compare the seven operators", variant="primary", elem_id="blend-btn")
                 blend_status = gr.Markdown("Ready.", elem_id="blend-status", elem_classes=["status"])
                 blend_gallery = gr.Gallery(label="Panels, one seed (click to enlarge; each PNG carries its recipe)",
-                                           columns=7, height=200, format="png", elem_id="blend-gallery")
+                                           columns=7, height="auto", format="png", elem_id="blend-gallery",
+                                           elem_classes=["steps", "captioned"])
                 blend_table = gr.Dataframe(headers=BLEND_HEADERS, label="What each operator does, and how close "
                                            "the result stays to A and B", interactive=False, wrap=True,
                                            column_widths=["17%", "43%", "10%", "10%", "10%", "10%"])
@@ -132,7 +136,8 @@ def build(ctx: AppContext) -> None:
             two_encoders = len(model.adapter.tokenizers(model.pipe)) > 1          # SDXL
             with gr.Tab("Token inspector", id="tokens"):
                 explain("What the text encoder sees: the word pieces of a prompt, the start, end and padding "
-                        "tokens, where the 77-token limit cuts, and the length of each token's vector.", TOKENS_MORE)
+                        "tokens, where the 77-token limit cuts, and the length of each token's vector.",
+                        TOKENS_MORE.format(tokenizer=f"**The loaded model:** {about_tokenizer(model)}"))
                 with gr.Row():
                     token_prompt = Textbox(label="Prompt", value=ctx.examples.tokens,
                                               scale=4, elem_id="token-prompt")
@@ -168,7 +173,7 @@ def build(ctx: AppContext) -> None:
                                     [t.output_norm for t in shown],
                                     None if second is None else [t.output_norm for t in second.tokens[:len(shown)]])
         headers = TOKEN_HEADERS if second is None else TOKEN_HEADERS_XL
-        return report.summary(), {"headers": headers, "data": rows}, figure
+        return report.summary() + words_flag(model, [prompt]), {"headers": headers, "data": rows}, figure
 
     @guard
     def on_arithmetic(text, space_name, renorm, seed_value, steps_value, guidance_value, vocab, k_value,
@@ -198,6 +203,8 @@ def build(ctx: AppContext) -> None:
                          "UNet attends to a 77-token sequence. Use it to read back nearest concepts.")
         if index_note:
             lines.append(index_note)
+        if flag := words_flag(model, phrases):
+            lines.append(flag.strip())
         where = "token embeddings (before the transformer)" if space_name == "token" else "conditioning"
         figure = None
         if result.token_norms is not None:
@@ -212,15 +219,22 @@ def build(ctx: AppContext) -> None:
         check_bool("exclude_terms", exclude_terms)
         rows, note = _neighbors(model, text, kind, space_name, _vocabulary(vocab, request), k_value, exclude_terms,
                                 cfg)
-        return rows, note or f"{len(rows)} nearest concepts in '{vocab}'."
+        return rows, (note or f"{len(rows)} nearest concepts in '{vocab}'.") + words_flag(model, [text])
 
     @guard
     def on_blend(text_a, text_b, seed_value, steps_value, guidance_value, weight_a, weight_b,
-                 progress=gr.Progress()):
+                 progress=gr.Progress(track_tqdm=True)):
         base = recipe_defaults(model, text_a or "", seed=as_int(seed_value), steps=as_int(steps_value),
                                guidance=guidance_value)
         progress(0.05, desc="generating seven panels")
-        result = compare(model, text_a, text_b, base, and_weights=(weight_a, weight_b), config=cfg)
+        done = []                       # the denoising bar (track_tqdm) moves within a batch, this between panels
+
+        def on_panel(panel):
+            done.append(panel)
+            progress((len(done), 7), desc=f"panel {len(done)} of 7: {panel.title}")
+
+        result = compare(model, text_a, text_b, base, and_weights=(weight_a, weight_b), config=cfg,
+                         on_panel=on_panel)
         gallery, files, rows = [], [], []
         for panel in result.panels:
             stem = f"{panel.recipe.seed}-{panel.operator}"
@@ -232,6 +246,7 @@ def build(ctx: AppContext) -> None:
         how = "the six embedding panels in one batched pipeline call" if result.batched else "one call per panel"
         status = (f"Seed {base.seed}: seven panels in {result.seconds:.1f} s ({how}). Text similarity: cosine of "
                   f"each panel's pooled embedding to A and B. Image: {result.vision_note}.")
+        status += "".join(f"\n\n⚑ {note}" for note in result.notes)
         return gallery, rows, files, status
 
     def _vocabulary(name, request):
@@ -242,18 +257,27 @@ def build(ctx: AppContext) -> None:
 
     arith_inputs = [expression, space, renormalize, seed, steps, guidance, vocabulary, k]
     arith_outputs = [arith_status, arith_image, neighbors, norms_plot, arith_recipe, phrase_pick]
-    run.click(on_arithmetic, arith_inputs, arith_outputs, api_name="arithmetic", concurrency_id="model")
-    expression.submit(on_arithmetic, arith_inputs, arith_outputs, api_visibility="private", concurrency_id="model")
-    readback.click(on_neighbors, [expression, kind, space, vocabulary, k, exclude], [neighbors, arith_status],
-                   api_name="neighbors", concurrency_id="model")
-    blend_run.click(on_blend, [a, b, b_seed, b_steps, b_guidance, w_a, w_b],
-                    [blend_gallery, blend_table, blend_files, blend_status], api_name="blend", concurrency_id="model")
-    inspect.click(on_tokens, [token_prompt, show_pad], [token_summary, token_table, token_plot], api_name="tokens",
-                  concurrency_id="model")
-    token_prompt.submit(on_tokens, [token_prompt, show_pad], [token_summary, token_table, token_plot],
-                        api_visibility="private", concurrency_id="model")
+    ctx.listen([run.click, expression.submit], on_arithmetic, arith_inputs, arith_outputs, status=arith_status,
+           api_name="arithmetic", concurrency_id="model")
+    neighbor_inputs = [expression, kind, space, vocabulary, k, exclude]
+
+    @guard
+    def on_neighbors_page(text, kind, space_name, vocab, k_value, exclude_terms, request: gr.Request):
+        """The page: the image, plot and recipe of an earlier expression are cleared, not left beside new rows."""
+        return (*on_neighbors(text, kind, space_name, vocab, k_value, exclude_terms, request), None, None, "")
+
+    ctx.listen(readback.click, on_neighbors_page, neighbor_inputs,
+           [neighbors, arith_status, arith_image, norms_plot, arith_recipe], status=arith_status,
+           concurrency_id="model")
+    ctx.api_twin(on_neighbors, neighbor_inputs, [neighbors, arith_status], "neighbors", concurrency_id="model")
+    ctx.listen(blend_run.click, on_blend, [a, b, b_seed, b_steps, b_guidance, w_a, w_b],
+           [blend_gallery, blend_table, blend_files, blend_status], status=blend_status, api_name="blend",
+           concurrency_id="model")
+    token_outputs = [token_summary, token_table, token_plot]
+    ctx.listen([inspect.click, token_prompt.submit], on_tokens, [token_prompt, show_pad], token_outputs,
+           status=token_summary, api_name="tokens", concurrency_id="model")
     to_tokens.click(on_to_tokens, phrase_pick, [inner, token_prompt], api_visibility="private").then(
-        on_tokens, [token_prompt, show_pad], [token_summary, token_table, token_plot], api_visibility="private",
+        keep_work(on_tokens, 3, 0, False), [token_prompt, show_pad], token_outputs, api_visibility="private",
         concurrency_id="model")
 
 

@@ -23,9 +23,10 @@ from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_generation
 from explorer.plots.steps import change_per_step_figure
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
-                                as_int, check_upload, explain, guard, served)
+                                as_int, check_upload, explain, guard, served, words_flag)
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
+STEP_COLUMNS = 10          # step galleries: 25 steps fit in three rows beside the settings
 HISTORY_KEPT = 48          # images in a session's history strip (older ones stay in outputs/)
 
 MORE = """Diffusion models draw by **denoising**: they start from pure Gaussian noise (the initial *latent*,
@@ -67,7 +68,11 @@ def build(ctx: AppContext) -> None:
                 prompt = Textbox(label="Prompt", lines=2, value=ctx.examples.prompt,
                                     elem_id="prompt")
                 ctx.generate_prompt = prompt
-                negative = Textbox(label="Negative prompt", lines=1, placeholder="what guidance steers away from")
+                with gr.Row():
+                    run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="status")
+                negative = Textbox(label="Negative prompt", lines=1, value="", placeholder="what guidance steers away from")
                 with gr.Row():
                     seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
                     randomize = Checkbox(label="random seed", field="randomize", value=False, info="new seed each run")
@@ -82,10 +87,8 @@ def build(ctx: AppContext) -> None:
                     height = Slider(smallest, cfg.max_size, value=preset.size, step=8, label="Height")
                 with gr.Row():
                     scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    preview = Radio(list(available_decoders(ctx.model)), value="approx", label="Preview")
-                with gr.Row():
-                    run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                    stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+                    preview = Radio(list(available_decoders(ctx.model)), value=preset.preview, label="Preview",
+                                    info="how step previews are decoded")
                 if ctx.examples.figures:
                     gr.Examples([f.row() for f in ctx.examples.figures], inputs=[prompt, seed, steps, guidance, width,
                                                                              height],
@@ -94,15 +97,17 @@ def build(ctx: AppContext) -> None:
                 with gr.Accordion("Load a recipe from a PNG", open=False):
                     upload = File(label="PNG written by latent-explorer", field="png", file_types=[".png"])
             with gr.Column(scale=3, min_width=400):
-                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="status")
                 with gr.Row():
-                    image = Image(label="Result", type="filepath", format="png", height=320, elem_id="result")
+                    image = Image(label="Result", type="filepath", format="png", height=320, elem_id="result",
+                                  elem_classes=["pixels"])
                     change_plot = gr.Plot(label="Change per step")
                 # every step visible: as many rows as the steps need (height "auto"), numbers in the captions
-                noisy = gr.Gallery(label="x_t — the noisy latent at each step", columns=6, height="auto",
-                                   format="png", elem_id="xt-gallery", object_fit="contain")
-                x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=6,
-                                height="auto", format="png", elem_id="x0-gallery", object_fit="contain")
+                noisy = gr.Gallery(label="x_t — the noisy latent at each step (step: timestep t)", columns=STEP_COLUMNS,
+                                   height="auto", format="png", elem_id="xt-gallery", object_fit="contain",
+                                   elem_classes=["steps"])
+                x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=STEP_COLUMNS,
+                                height="auto", format="png", elem_id="x0-gallery", object_fit="contain",
+                                elem_classes=["steps"])
                 with gr.Accordion("Recipe, downloads and history", open=False):
                     recipe_json = Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
                     parameters = Textbox(label="PNG parameters (AUTOMATIC1111 format)", lines=3,
@@ -130,7 +135,8 @@ def build(ctx: AppContext) -> None:
                 att_grid = gr.Gallery(label="Every word's map (all steps)", columns=4, height="auto", format="png",
                                       elem_id="att-grid")
             att_steps = gr.Gallery(label="The chosen word's map at each step (numbered as x_t and x0 above)",
-                                   columns=10, height="auto", format="png", elem_id="att-steps")
+                                   columns=STEP_COLUMNS, height="auto", format="png", elem_id="att-steps",
+                                   elem_classes=["steps"])
         with gr.Accordion("Forward process: how training adds noise", open=False):
             explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
                     "larger timesteps.", FORWARD_MORE)
@@ -141,6 +147,7 @@ def build(ctx: AppContext) -> None:
                     fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels", field="levels")
                     fwd_decoder = Radio(["full", "approx"], value="full", label="Decoder")
                     fwd_run = gr.Button("Noise it")
+                    fwd_status = gr.Markdown("", elem_classes=["status"])
             fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height=170, format="png")
 
     fields = [prompt, negative, seed, steps, guidance, width, height, scheduler, preview]
@@ -189,8 +196,8 @@ def build(ctx: AppContext) -> None:
         history = (history + [{"path": saved, "recipe": recipe.to_dict()}])[-HISTORY_KEPT:]
         maps = _attention_state(ctx.model, result, saved) if plain and result.attention is not None else None
         yield (saved, *_step_rows(result.steps), change_per_step_figure(changes, settle),
-               f"{note} Saved as `{files.png.name}` with its recipe (the PNG below, and in the server's outputs "
-               "folder).", recipe.to_json(), to_parameters(recipe), outputs, [h["path"] for h in history], history,
+               f"{note} Saved as `{files.png.name}` with its recipe (download it under *Recipe, downloads and "
+               "history*)." + words_flag(ctx.model, [recipe.prompt, recipe.negative_prompt]), recipe.to_json(), to_parameters(recipe), outputs, [h["path"] for h in history], history,
                recipe.seed, saved, maps)
 
     @guard
@@ -237,13 +244,14 @@ def build(ctx: AppContext) -> None:
     @guard
     def on_upload(path):
         if not path:
-            return [gr.skip()] * (len(fields) + 1)
+            return [gr.skip()] * (len(fields) + 2)
         check_upload("png", path, cfg)
         recipe, ignored = read_png(path, cfg.max_image_pixels)
         recipe = validate(recipe.with_(model=ctx.model.name), cfg)
-        gr.Info(f"Loaded the recipe of {Path(str(path)).name}: seed {recipe.seed}, {recipe.steps} steps."
-                + (" Not used here: " + "; ".join(ignored) if ignored else ""), duration=8)
-        return [*_fields_from(recipe), recipe.to_dict()]
+        note = (f"Loaded the recipe of {Path(str(path)).name}: seed {recipe.seed}, {recipe.steps} steps. Press "
+                "Generate to make it." + (" Not used here: " + "; ".join(ignored) if ignored else ""))
+        gr.Info(note, duration=8)
+        return [*_fields_from(recipe), recipe.to_dict(), f"**{note}**"]
 
     def on_history_select(history, evt: gr.SelectData):
         recipe = Recipe.from_dict(history[evt.index]["recipe"])
@@ -262,19 +270,17 @@ def build(ctx: AppContext) -> None:
     outputs = [image, noisy, x0, change_plot, status, recipe_json, parameters, files, gallery, history, seed,
                fwd_image, attention_state]
     views = [att_word, att_overlay, att_grid, att_steps, att_note]
-    for event, settings in ((run.click, dict(api_name="generate")), (prompt.submit, dict(api_visibility="private"))):
-        event(on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs, concurrency_id="model",
-              **settings).then(on_attention_fresh, [attention_state, att_half, att_special], [*views, att_half],
-                               api_visibility="private")
+    ctx.listen([run.click, prompt.submit], on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs,
+           status=status, api_name="generate", concurrency_id="model").then(
+        on_attention_fresh, [attention_state, att_half, att_special], [*views, att_half], api_visibility="private")
     ctx.apis.append((api_attention, "attention"))
-    for control in (att_word, att_half, att_special):
-        control.input(on_attention_view, [attention_state, att_word, att_half, att_special], views,
-                      api_visibility="private")
+    ctx.listen([c.input for c in (att_word, att_half, att_special)], on_attention_view,
+           [attention_state, att_word, att_half, att_special], views, status=att_note)
     stop.click(on_stop, None, status, api_name="stop", queue=False)
-    upload.change(on_upload, upload, [*fields, loaded], api_name="load_recipe")
+    ctx.listen(upload.change, on_upload, upload, [*fields, loaded, status], status=status, api_name="load_recipe")
     gallery.select(on_history_select, history, [*fields, loaded], api_visibility="private")
-    fwd_run.click(on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, api_name="forward_process",
-                  concurrency_id="model")
+    ctx.listen(fwd_run.click, on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, status=fwd_status,
+           api_name="forward_process", concurrency_id="model")
 
 
 
@@ -325,7 +331,7 @@ def _short(name: str) -> str:
 
 
 def _step_rows(previews):
-    return ([(p.noisy, f"{p.index + 1}: t={p.timestep}") for p in previews],
+    return ([(p.noisy, f"{p.index + 1}: {p.timestep}") for p in previews],
             [(p.x0, f"{p.index + 1}") for p in previews])
 
 

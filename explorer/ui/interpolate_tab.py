@@ -15,7 +15,7 @@ from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_status
 from explorer.plots.walks import response_figure
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Radio, Slider, Textbox, as_int,
-                                explain, guard, served)
+                                explain, guard, served, words_flag)
 
 MORE = """A prompt is a point in the model's *embedding* space: the text encoder turns it into a sequence
 of 77 token vectors (the *conditioning*) that the UNet attends to at every denoising *step*. Between
@@ -71,6 +71,10 @@ def build(ctx: AppContext) -> None:
                                    info="one seed: prompt walk; several (e.g. 0 1 2): seed walk; as many as "
                                         "prompts: both")
                 with gr.Row():
+                    run = gr.Button("Walk", variant="primary", elem_id="walk-btn")
+                    stop = gr.Button("Stop", variant="stop", elem_id="walk-stop")
+                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="walk-status")
+                with gr.Row():
                     frames = Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment", field="frames",
                                        info=f"ends included; at most {cfg.max_frames} frames in all")
                     batch = Slider(1, cfg.max_batch, step=1, label="Batch size", field="batch_size",
@@ -80,7 +84,7 @@ def build(ctx: AppContext) -> None:
                     method = Radio(list(METHODS), value="slerp", label="Interpolation method", field="method")
                     schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing (schedule)", field="schedule")
                 with gr.Accordion("Generation settings", open=False):
-                    negative = Textbox(label="Negative prompt", lines=1)
+                    negative = Textbox(label="Negative prompt", lines=1, value="")
                     steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
                     guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
                                          label="Guidance scale", field="guidance")
@@ -88,11 +92,7 @@ def build(ctx: AppContext) -> None:
                     scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
                 use_clip = Checkbox(label="Score pictures with CLIP (optional)", field="use_clip", value=False,
                                        info=vision_status(model))
-                with gr.Row():
-                    run = gr.Button("Walk", variant="primary", elem_id="walk-btn")
-                    stop = gr.Button("Stop", variant="stop", elem_id="walk-stop")
             with gr.Column(scale=3, min_width=400):
-                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="walk-status")
                 film = gr.Gallery(label="Filmstrip (click a frame for its recipe)", columns=8, height=190,
                                   format="png", elem_id="walk-film")
                 with gr.Row():
@@ -143,7 +143,7 @@ def build(ctx: AppContext) -> None:
             note += " " + vision_status(model)
         note += (f" {flips}." if flips else "") + (" " + " ".join(curves.notes) if curves.notes else "")
         note += deadline.note() + " Every frame is saved with its recipe (the downloads below)." + \
-            (f" {out['mp4_error']}" if "mp4_error" in out else "")
+            (f" {out['mp4_error']}" if "mp4_error" in out else "") + words_flag(model, ends)
         recipes = [f.recipe.to_dict() for f in done]
         gallery = [(served(f.path), f"{f.position:.2f}") for f in done]
         yield (gallery, served(out["gif"]) if "gif" in out else None, served(out["mp4"]) if "mp4" in out else None,
@@ -160,8 +160,8 @@ def build(ctx: AppContext) -> None:
         return json.dumps(recipes[evt.index], indent=2, ensure_ascii=False)
 
     inputs = [prompts, seeds, frames, batch, method, schedule, negative, steps, guidance, size, scheduler, use_clip]
-    run.click(on_walk, inputs, [film, gif, mp4, curve, status, files, recipes_state], api_name="interpolate",
-              concurrency_id="model")
+    ctx.listen(run.click, on_walk, inputs, [film, gif, mp4, curve, status, files, recipes_state], status=status,
+           api_name="interpolate", concurrency_id="model")
     stop.click(on_stop, None, status, api_name="stop_walk", queue=False)
     film.select(on_select, recipes_state, frame_recipe, api_visibility="private")
 

@@ -20,7 +20,7 @@ from explorer.outputs.png import save_png
 from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
 from explorer.text.phrases import EXPRESSION_PREFIX, is_expression, quote
 from explorer.ui.common import (AppContext, Checkbox, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int,
-                                check_upload, explain, guard)
+                                check_upload, explain, guard, words_flag)
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 TABLE_ROWS = 40            # nearest concepts listed beside the map
@@ -80,6 +80,8 @@ def build(ctx: AppContext) -> None:
                 query = Textbox(label="Query: one per line", lines=3, elem_id="map-query",
                                    value=ctx.examples.map_query,
                                    info='a prompt, "= expression" or "start -> end" (a path)')
+                draw = gr.Button("Draw map", variant="primary", elem_id="map-draw")
+                status = gr.Markdown(warm_status, elem_classes=["status"], elem_id="map-status")  # at each page load
                 with gr.Row():
                     vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label="Vocabulary",
                                              allow_custom_value=False, elem_id="map-vocabulary")
@@ -91,7 +93,6 @@ def build(ctx: AppContext) -> None:
                                   info=f"2 to {k_max}, at most the vocabulary's size")
                     path_points = Number(value=DEFAULT_PATH_POINTS, label="Points per path", field="path_points",
                                             info=f"2 to {MAX_PATH_POINTS}")
-                draw = gr.Button("Draw map", variant="primary", elem_id="map-draw")
                 with gr.Accordion("Add your own vocabulary", open=False):
                     gr.Markdown("A UTF-8 text file, one phrase per line; `# comment` lines and `[category]` "
                                 f"lines as in assets/concepts; at most {cfg.max_vocabulary} unique entries.")
@@ -106,7 +107,6 @@ def build(ctx: AppContext) -> None:
                     to_generate = gr.Button("Generate it", size="sm", elem_id="map-to-generate",
                                             visible=ctx.generate_prompt is not None)
             with gr.Column(scale=4, min_width=480):
-                status = gr.Markdown(warm_status, elem_classes=["status"], elem_id="map-status")  # at each page load
                 map_html = gr.HTML(value="", html_template='<div class="concept-map" style="width:100%;'
                                    'min-height:600px"></div>', js_on_load=JS_ON_LOAD, elem_id="concept-map",
                                    head=f'<script src="gradio_api/file={PLOTLY_JS}"></script>', min_height=600)
@@ -130,8 +130,8 @@ def build(ctx: AppContext) -> None:
                         steps = Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label="Steps")
                     place = Checkbox(label="Place the image on the map (needs a CLIP vision model)", field="place", value=True)
                     run = gr.Button("Generate at this position", variant="primary", elem_id="axis-generate")
+                    axis_status = gr.Markdown("", elem_classes=["status"], elem_id="axis-status")
                 with gr.Column(scale=4, min_width=480):
-                    axis_status = gr.Markdown("", elem_classes=["status"])
                     with gr.Row():
                         axis_plot = gr.Plot(label="Concepts furthest toward each pole")
                         image = Image(label="Image at this position", type="pil", format="png", height=320)
@@ -157,7 +157,7 @@ def build(ctx: AppContext) -> None:
         rows = _table(result)
         message = (f"{index.note} {result.n_concepts} concepts + {len(queries)} query points, "
                    f"{result.method.upper()} fitted in {result.seconds:.2f} s. {notes}\n\n"
-                   f"*{PROJECTION_NOTES[result.method]}*")
+                   f"*{PROJECTION_NOTES[result.method]}*") + words_flag(model, [q.label for q in queries])
         return concept_map_figure(result).to_json(), rows, message, result
 
     @guard
@@ -187,7 +187,8 @@ def build(ctx: AppContext) -> None:
         index = index_for(name, progress, request)
         ranking = rank_vocabulary(index, make_axis(model, a, b))
         return axis_figure(ranking), (f"{len(ranking.labels)} entries of '{index.vocabulary.name}' ranked from "
-                                      f"'{ranking.pole_a}' (0) to '{ranking.pole_b}' (1).")
+                                      f"'{ranking.pole_a}' (0) to '{ranking.pole_b}' (1)."
+                                      + words_flag(model, [a, b]))
 
     @guard
     def on_generate(text, a, b, amount_value, seed_value, steps_value, place_value, result):
@@ -196,7 +197,7 @@ def build(ctx: AppContext) -> None:
         # 2. generate and save with the recipe
         generation = generate(model, recipe, watch=False, config=cfg)
         saved = save_png(generation.image, recipe, cfg.outputs_dir)
-        message = f"{recipe.expression or recipe.prompt} — saved as `{saved.name}`."
+        message = f"{recipe.expression or recipe.prompt} — saved as `{saved.name}`." + words_flag(model, [text, a, b])
         figure = gr.skip()
         # 3. place the image on the current map when a CLIP vision model is there
         if place_value and result is not None:
@@ -207,11 +208,10 @@ def build(ctx: AppContext) -> None:
         return generation.image, message, figure, result
 
     map_inputs = [query, vocabulary, k, method, path_points]
-    draw.click(on_map, map_inputs, [map_html, table, status, current], api_name="concept_map",
-               concurrency_id="model")
-    query.submit(on_map, map_inputs, [map_html, table, status, current], api_visibility="private",
-                 concurrency_id="model")
-    add.click(on_add_vocabulary, [upload, upload_name], [vocabulary, status], api_name="add_vocabulary")
+    ctx.listen([draw.click, query.submit], on_map, map_inputs, [map_html, table, status, current], status=status,
+           api_name="concept_map", concurrency_id="model")
+    ctx.listen(add.click, on_add_vocabulary, [upload, upload_name], [vocabulary, status], status=status,
+           api_name="add_vocabulary")
     map_html.pick(on_pick, None, picked, api_visibility="private")
     table.select(on_table_select, None, picked, api_visibility="private")
     set_prompt.click(lambda c: (c, c) if c else (gr.skip(), gr.skip()), picked, [prompt, query],
@@ -220,13 +220,11 @@ def build(ctx: AppContext) -> None:
     if ctx.generate_prompt is not None and ctx.tabs is not None:     # the picked concept, in the Generate tab
         to_generate.click(lambda c: (c, gr.Tabs(selected="generate")) if c else (gr.skip(), gr.skip()), picked,
                           [ctx.generate_prompt, ctx.tabs], api_visibility="private")
-    rank.click(on_rank, [pole_a, pole_b, vocabulary], [axis_plot, axis_status], api_name="axis",
-               concurrency_id="model")
+    ctx.listen(rank.click, on_rank, [pole_a, pole_b, vocabulary], [axis_plot, axis_status], status=axis_status,
+           api_name="axis", concurrency_id="model")
     generate_inputs = [prompt, pole_a, pole_b, amount, seed, steps, place, current]
-    run.click(on_generate, generate_inputs, [image, axis_status, map_html, current], api_name="axis_generate",
-              concurrency_id="model")
-    amount.release(on_generate, generate_inputs, [image, axis_status, map_html, current],
-                   api_visibility="private", concurrency_id="model")
+    ctx.listen([run.click, amount.release], on_generate, generate_inputs, [image, axis_status, map_html, current],
+           status=axis_status, api_name="axis_generate", concurrency_id="model")
 
 
 def _place_image(model, result, picture, label: str):

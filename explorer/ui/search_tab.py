@@ -17,8 +17,21 @@ from explorer.models.vision import load_vision, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, as_int, explain,
-                                guard, served)
+                                guard, keep_work, served, words_flag)
+from explorer.ui import archive_api
 from explorer.ui.interpolate_tab import parse_prompts
+
+ARCHIVE_SENTENCE = ("Generative search *makes* new images for the query (above); retrieval *finds* existing ones: "
+                    "the archive's images ranked by how close CLIP puts each picture to the query's text. Nearness "
+                    "in CLIP space, not provenance: a close archive image is not the generation's source.")
+
+
+def archive_choices(model, config) -> list[tuple[str, str]]:
+    """The archives a user may search: the model's own (miniworld: its training images) and the operator's folders
+    (--archive-root); nothing else on the server can be named from the page."""
+    own = [("its training images", "")] if model.preset.family == "miniworld" else []
+    return own + [(str(root), str(root)) for root in config.archive_roots] or [("none: --archive-root DIR", "")]
+
 
 FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
 
@@ -51,13 +64,17 @@ def build(ctx: AppContext) -> None:
                 query = Textbox(label="Query (prompt)", field="prompt", value=ctx.examples.query, lines=2,
                                    elem_id="search-query")
                 with gr.Row():
+                    run = gr.Button("Search", variant="primary", elem_id="search-btn")
+                    stop = gr.Button("Stop", variant="stop")
+                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="search-status")
+                with gr.Row():
                     count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results (seeds)", field="seeds",
                                       info=f"seeds per search, at most {cfg.max_seeds}")
                     first_seed = Number(label="First seed", field="seed", value=0)
                 use_clip = Checkbox(label="Rank and describe with CLIP (optional)", field="use_clip", value=vision_on_disk(model),
                                        info=vision_status(model), elem_id="search-clip")
                 with gr.Accordion("Generation settings", open=False):
-                    negative = Textbox(label="Negative prompt", lines=1)
+                    negative = Textbox(label="Negative prompt", lines=1, value="")
                     steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
                     guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale", field="guidance")
                     size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
@@ -65,16 +82,27 @@ def build(ctx: AppContext) -> None:
                     batch = Slider(1, cfg.max_batch, step=1, label="Batch size", field="batch_size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info="images per UNet pass")
-                with gr.Row():
-                    run = gr.Button("Search", variant="primary", elem_id="search-btn")
-                    stop = gr.Button("Stop", variant="stop")
                 related = Radio([], label="Related searches (nearest concepts; click to search)",
                                    elem_id="related")
             with gr.Column(scale=3, min_width=400):
-                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="search-status")
-                results = gr.Gallery(label="Results (click one to open it)", columns=4, height=330, format="png",
-                                     elem_id="search-results")
+                results = gr.Gallery(label="Results (click one to open it)", columns=4, height="auto", format="png",
+                                     elem_id="search-results", elem_classes=["steps"])
                 found = gr.Markdown("", elem_id="search-found")
+                archives = archive_choices(model, cfg)
+                with gr.Accordion("Found, not made: the same query over the archive of existing images",
+                                  open=bool(archives[0][1]) or model.preset.family == "miniworld"):
+                    gr.Markdown(ARCHIVE_SENTENCE, elem_classes=["explain"])
+                    with gr.Row():
+                        archive = Dropdown(archives, value=archives[0][1],
+                                           label="Archive", field="archive", allow_custom_value=False, scale=2)
+                        archive_k = Slider(1, 32, value=8, step=1, label="Archive images", field="k", scale=2)
+                        archive_btn = gr.Button("Search the archive", scale=1, elem_id="archive-btn")
+                        nearest_btn = gr.Button("Nearest to the selected result", scale=1, elem_id="nearest-btn")
+                    archive_note = gr.Markdown("", elem_classes=["status"], elem_id="archive-status")
+                    archive_gallery = gr.Gallery(label="Existing images (cosine similarity · caption)", columns=8,
+                                                 height="auto", format="png", elem_id="archive-gallery",
+                                                 elem_classes=["steps", "captioned"])
+                    selected_image = gr.State(None)       # the file of the result last clicked (this session)
                 with gr.Accordion("Selected result: its recipe, its steps, more like it", open=True):
                     recipe_json = Code(label="Recipe (JSON) — click a result, or paste one", field="recipe", language="json",
                                           lines=4, elem_id="selected-recipe")
@@ -102,8 +130,9 @@ def build(ctx: AppContext) -> None:
                     probe_count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
                                             label="Seeds per prompt", field="seeds")
                     probe_run = gr.Button("Run probe", variant="primary", elem_id="probe-btn")
+                    probe_status = gr.Markdown("Uses the settings and first seed above.", elem_id="probe-status",
+                                               elem_classes=["status"])
                 with gr.Column(scale=3, min_width=400):
-                    probe_status = gr.Markdown("Uses the settings and first seed above.", elem_id="probe-status")
                     probe_grid = gr.Gallery(label="Images: one row per prompt", columns=8, height=260, format="png")
                     probe_chart = gr.Plot(label="Counts per attribute label")
                     with gr.Accordion("Counts and mean probabilities (JSON)", open=False):
@@ -147,6 +176,7 @@ def build(ctx: AppContext) -> None:
                 f"{len(page.results)} results for '{page.query}'. ")
         note += "Ranked by CLIP image-text similarity to the query. " if page.ranked else ""
         note += " ".join(page.notes) + (f" {vision_status(model)}" if use_clip and vision is None else "")
+        note += words_flag(model, [recipe.prompt, recipe.negative_prompt])
         choices = [label for label, _, _ in page.related]
         yield ([(served(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
                note, gr.update(choices=choices, value=None), _found(page.results))
@@ -181,6 +211,24 @@ def build(ctx: AppContext) -> None:
             return gr.skip()
         return json.dumps(recipes[evt.index], indent=2, ensure_ascii=False)
 
+    def on_pick_image(evt: gr.SelectData):
+        value = evt.value if isinstance(evt.value, dict) else {}
+        return (value.get("image") or {}).get("path") or gr.skip()
+
+    @guard
+    def on_archive(prompt, name, k_value, progress=gr.Progress()):
+        items, note = archive_api.archive_gallery(ctx, prompt, as_int(k_value), name,
+                                                  progress=lambda d, t: progress((d, t), desc="indexing the archive"))
+        return items, f"**Found:** {note}"
+
+    @guard
+    def on_nearest(path, name, k_value, progress=gr.Progress()):
+        if not path:
+            raise InputError("image", "a result to compare (click one in the results above)", path)
+        items, sentence = archive_api.nearest_gallery(ctx, path, as_int(k_value), name,
+                                                      progress=lambda d, t: progress((d, t), desc="indexing"))
+        return items, f"**Nearest existing images to the selected result.** {sentence}"
+
     def on_related(label):
         return label or gr.skip()
 
@@ -203,39 +251,44 @@ def build(ctx: AppContext) -> None:
         probe = item
         # 3. counts and chart, or why none
         grid = [(served(r.path), _probe_caption(r)) for rs in probe.images.values() for r in rs]
+        flags = "".join(f"\n\n⚑ {note}" for note in probe.notes)
         if not probe.measured:
             reason = probe.reason if use_clip else "Tick 'Rank and describe with CLIP' above to measure " \
                                                    "attributes; without a vision model only the grids are shown."
-            yield grid, None, reason + (f" {vision_status(model)}" if use_clip else ""), None
+            yield grid, None, reason + (f" {vision_status(model)}" if use_clip else "") + flags, None
             return
         yield (grid, bias_panel(probe.attributes, probe.counts, probe.intervals(), len(probe.seeds)),
                f"Measured with {vision.name}. " + ("Stopped early: counts cover finished images. "
                                                    if probe.cancelled else "") + "Read the note above on what "
-               "these counts can and cannot say.",
+               "these counts can and cannot say." + flags,
                json.dumps({"counts": probe.counts, "mean_probability": probe.mean_probability}, indent=1))
 
     settings = [negative, first_seed, steps, guidance, size, scheduler]
     search_outputs = [results, page_state, status, related, found]
-    run.click(on_search, [query, *settings, count, batch, use_clip], search_outputs,
-              api_name="search", concurrency_id="model")
-    query.submit(on_search, [query, *settings, count, batch, use_clip], search_outputs,
-                 api_visibility="private", concurrency_id="model")
+    ctx.listen([run.click, query.submit], on_search, [query, *settings, count, batch, use_clip], search_outputs,
+           status=status, api_name="search", concurrency_id="model")
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()
         return "Stopping after the current batch… finished results are kept."
 
     stop.click(on_stop, None, status, api_name="stop_search", queue=False)
     results.select(on_select, page_state, recipe_json, api_visibility="private")
+    results.select(on_pick_image, None, selected_image, api_visibility="private")
+    ctx.listen(archive_btn.click, on_archive, [query, archive, archive_k], [archive_gallery, archive_note],
+               status=archive_note, concurrency_id="model")
+    ctx.listen(nearest_btn.click, on_nearest, [selected_image, archive, archive_k], [archive_gallery, archive_note],
+               status=archive_note, concurrency_id="model")
     variations.select(on_select, variation_state, recipe_json, api_visibility="private")
     related.select(on_related, related, query, api_visibility="private").then(
-        on_search, [query, *settings, count, batch, use_clip], search_outputs,
-        api_visibility="private", concurrency_id="model")
-    more_btn.click(on_more, [recipe_json, more_count, strength, batch, use_clip],
-                   [variations, variation_state, status], api_name="more_like_this", concurrency_id="model")
-    open_btn.click(on_open, recipe_json, [steps_gallery, status], api_name="open_result", concurrency_id="model")
-    probe_run.click(on_probe, [probe_prompts, attributes, probe_count, *settings, batch, use_clip],
-                    [probe_grid, probe_chart, probe_status, probe_json], api_name="bias_probe",
-                    concurrency_id="model")
+        keep_work(on_search, len(search_outputs), 2, False), [query, *settings, count, batch, use_clip],
+        search_outputs, api_visibility="private", concurrency_id="model")
+    ctx.listen(more_btn.click, on_more, [recipe_json, more_count, strength, batch, use_clip],
+           [variations, variation_state, status], status=status, api_name="more_like_this", concurrency_id="model")
+    ctx.listen(open_btn.click, on_open, recipe_json, [steps_gallery, status], status=status, api_name="open_result",
+           concurrency_id="model")
+    ctx.listen(probe_run.click, on_probe, [probe_prompts, attributes, probe_count, *settings, batch, use_clip],
+           [probe_grid, probe_chart, probe_status, probe_json], status=probe_status, api_name="bias_probe",
+           concurrency_id="model")
 
 
 def _probe_caption(result) -> str:

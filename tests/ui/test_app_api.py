@@ -75,9 +75,9 @@ def test_a_loaded_recipe_keeps_its_kind(app_url):
 
     client = Client(app_url, verbose=False)              # a fresh session: the loaded recipe is per session
     png = LEGACY / "blend-and.png"
-    prompt, negative, seed, steps, guidance, width, height, scheduler, preview = \
+    prompt, negative, seed, steps, guidance, width, height, scheduler, preview, note = \
         client.predict(handle_file(str(png)), api_name="/load_recipe")
-    assert prompt == "van Gogh AND astronaut"
+    assert prompt == "van Gogh AND astronaut" and note.startswith("**Loaded the recipe of blend-and.png")
     out = client.predict(prompt, negative, seed, False, steps, guidance, width, height, scheduler, preview,
                          api_name="/generate")
     assert read_png_recipe(out[0]).blend.operator == "and"
