@@ -133,7 +133,7 @@ def build(ctx: AppContext) -> None:
                 att_overlay = Image(label="Over the final image (all steps)", field="overlay", type="pil",
                                     height=256, format="png", elem_id="att-overlay")
                 att_grid = gr.Gallery(label="Every word's map (all steps)", columns=4, height="auto", format="png",
-                                      elem_id="att-grid")
+                                      elem_id="att-grid", elem_classes=["steps", "captioned"])
             att_steps = gr.Gallery(label="The chosen word's map at each step (numbered as x_t and x0 above)",
                                    columns=STEP_COLUMNS, height="auto", format="png", elem_id="att-steps",
                                    elem_classes=["steps"])
@@ -148,7 +148,8 @@ def build(ctx: AppContext) -> None:
                     fwd_decoder = Radio(["full", "approx"], value="full", label="Decoder")
                     fwd_run = gr.Button("Noise it")
                     fwd_status = gr.Markdown("", elem_classes=["status"])
-            fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height=170, format="png")
+            fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height="auto", format="png",
+                                     elem_classes=["steps", "captioned"])
 
     fields = [prompt, negative, seed, steps, guidance, width, height, scheduler, preview]
 

@@ -93,8 +93,8 @@ def build(ctx: AppContext) -> None:
                 use_clip = Checkbox(label="Score pictures with CLIP (optional)", field="use_clip", value=False,
                                        info=vision_status(model))
             with gr.Column(scale=3, min_width=400):
-                film = gr.Gallery(label="Filmstrip (click a frame for its recipe)", columns=8, height=190,
-                                  format="png", elem_id="walk-film")
+                film = gr.Gallery(label="Filmstrip (click a frame for its recipe)", columns=8, height="auto",
+                                  format="png", elem_id="walk-film", elem_classes=["steps"])
                 with gr.Row():
                     gif = Image(label="Animated GIF", type="filepath", height=220)
                     mp4 = gr.Video(label="MP4", height=220)

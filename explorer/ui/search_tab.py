@@ -113,8 +113,9 @@ def build(ctx: AppContext) -> None:
                                                label="Variations (seeds)", field="seeds", scale=2)
                         more_btn = gr.Button("More like this", variant="secondary", scale=1)
                     steps_gallery = gr.Gallery(label="x0 at each step of the selected result", columns=10,
-                                               height=130, format="png")
-                variations = gr.Gallery(label="More like this", columns=6, height=170, format="png")
+                                               height="auto", format="png", elem_classes=["steps"])
+                variations = gr.Gallery(label="More like this", columns=6, height="auto", format="png",
+                                        elem_classes=["steps"])
                 with gr.Accordion("Recipes of the results and variations (JSON, in gallery order)", open=False):
                     page_state = gr.JSON(label="Results", value=[], height=160)
                     variation_state = gr.JSON(label="Variations", value=[], height=160)
@@ -133,7 +134,8 @@ def build(ctx: AppContext) -> None:
                     probe_status = gr.Markdown("Uses the settings and first seed above.", elem_id="probe-status",
                                                elem_classes=["status"])
                 with gr.Column(scale=3, min_width=400):
-                    probe_grid = gr.Gallery(label="Images: one row per prompt", columns=8, height=260, format="png")
+                    probe_grid = gr.Gallery(label="Images: one row per prompt", columns=8, height="auto", format="png",
+                                            elem_classes=["steps", "captioned"])
                     probe_chart = gr.Plot(label="Counts per attribute label")
                     with gr.Accordion("Counts and mean probabilities (JSON)", open=False):
                         probe_json = Code(label="Counts (JSON)", language="json", lines=4, max_lines=12)
