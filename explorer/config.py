@@ -30,6 +30,7 @@ class ExplorerConfig:
     host: str = "127.0.0.1"                  # bind address; 0.0.0.0 only when asked for
     port: int = 7860                         # HTTP port of the UI and API
     share: bool = False                      # gradio share link (opt-in: it opens a public URL)
+    lang: str | None = None                  # UI language for every browser, "de" or "en"; None: each browser's own
     queue_size: int = 32                     # waiting requests before the queue says "full"
     max_vocabulary: int = 60_000             # most entries in one concept vocabulary (CLIP's whole words: ~33k)
     max_map_neighbors: int = 1000            # most nearby concepts (k) drawn in one concept map

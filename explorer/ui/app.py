@@ -6,11 +6,14 @@ import gradio as gr
 from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.models.loaded import LoadedModel
-from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_tab, map_tab, search_tab
+from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab,
+                         search_tab)
 from explorer.ui.common import AppContext
+from explorer.ui.i18n import build_i18n, t
 from explorer.ui.sessions import Sessions, limit_queue_per_session
 
-TABS = [generate_tab, embeddings_tab, interpolate_tab, search_tab, map_tab]   # each has build(ctx): one tab
+# each has build(ctx): one tab; the lesson comes last: its chapters drive the views the others built
+TABS = [generate_tab, embeddings_tab, interpolate_tab, search_tab, map_tab, lesson_tab]
 
 CSS = """
 .explain p { font-size: 1.02em; margin: 0 0 4px 0; }
@@ -27,6 +30,7 @@ footer { display: none !important; }
 /* small pictures shown large, pixels crisp (a 64 px result fills its box instead of sitting in a corner) */
 .pixels img { image-rendering: pixelated; width: 100%; height: 100%; object-fit: contain; }
 .api-twin { display: none !important; }
+.question p { font-style: italic; font-size: 1.05em; }
 /* step galleries: every step on screen (no fixed-height scroller), numbers under the pictures, not over them */
 .steps .grid-wrap { height: auto !important; max-height: none !important; min-height: 0 !important;
                     overflow: visible !important; }
@@ -49,9 +53,9 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
                                              shared_shelf(config)))
     with gr.Blocks(title="latent-explorer") as demo:
         about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
-        gr.Markdown(f"**latent-explorer** · the latent space of a diffusion model · model **{model.name}**: {about}",
+        gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
                     elem_classes=["header"], elem_id="header")
-        gr.Markdown(f"**Offline model in use.** {model.banner}", visible=bool(model.banner),
+        gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
                     elem_classes=["banner"], elem_id="banner")
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
@@ -82,6 +86,8 @@ def shared_shelf(config: ExplorerConfig) -> Shelf:
 
 def launch_kwargs(config: ExplorerConfig) -> dict:
     """launch() settings: outputs/ is deliberately not an allowed path (each user gets links to their own files
-    only), uploads are capped, and session state is kept for at most max_sessions users."""
+    only), uploads are capped, session state is kept for at most max_sessions users, and the page speaks German or
+    English (the browser's language, or --lang for every browser)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
-                max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions)
+                max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
+                i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()))     # the lesson's texts too

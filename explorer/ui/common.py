@@ -20,12 +20,29 @@ from explorer.errors import InputError, ModelLoadError
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
 from explorer.text.known import words_note
+from explorer.ui.i18n import english, t
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
 MAX_TEXT_CHARS = 20_000     # longest text any field takes (prompts are cut at 77 tokens long before this)
 WATCH_EVERY_S = 0.25        # how often a streaming handler checks its deadline and whether the user is still there
 
 log = logging.getLogger("explorer.ui")
+
+
+@dataclass
+class View:
+    """A view the lesson can drive: the tab path to show it, its fields by name, and its page handler."""
+
+    name: str                                       # "generate", "arithmetic", "tokens", ...
+    fields: dict                                    # field name -> input component the lesson may set
+    tabs: list = field(default_factory=list)        # [(gr.Tabs, tab id), ...] from the outer strip inward
+    fn: Callable | None = None                      # the page's handler (errors in the status line)
+    raw: Callable | None = None                     # the guarded handler itself (errors raised: the API)
+    raw_outputs: list = field(default_factory=list)  # the handler's own outputs (without an appended status)
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    status: object = None                           # the view's status line
+    opens: list = field(default_factory=list)       # accordions to open when the lesson shows this view
 
 
 @dataclass
@@ -40,15 +57,17 @@ class AppContext:
     generate_prompt: gr.Textbox | None = None       # the Generate tab's prompt (other tabs send prompts there)
     apis: list = field(default_factory=list)        # (function, api_name): API-only endpoints, registered after the tabs
     twins: list = field(default_factory=list)       # invisible buttons of the API twins (rendered after the tabs)
+    views: dict = field(default_factory=dict)       # name -> View: what the lesson's "show me" fills and runs
 
     @property
     def examples(self) -> Examples:
         """The starting inputs that suit the loaded model (the miniature world's grammar on miniworld)."""
         return examples_for(self.model)
 
-    def listen(self, *args, **kwargs):
-        """common.listen, its API twins rendered after the tabs."""
-        return listen(*args, pending=self.twins, **kwargs)
+    def listen(self, *args, view: View | None = None, **kwargs):
+        """common.listen, its API twins rendered after the tabs; `view` (its name, fields and tabs): the lesson
+        may fill those fields and run this handler as the page does (explorer.ui.lesson_tab)."""
+        return listen(*args, pending=self.twins, view=view, views=self.views, **kwargs)
 
     def api_twin(self, *args, **kwargs) -> None:
         api_twin(*args, pending=self.twins, **kwargs)
@@ -164,7 +183,7 @@ def keep_work(fn, count: int, at: int, appended: bool):
 
 
 def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None, pending: list | None = None,
-           **kwargs):
+           view: View | None = None, views: dict | None = None, **kwargs):
     """Bind a guarded handler twice: for the page (private; errors land in `status`, beside the button, and keep
     every other output) and, under `api_name`, for API clients (an invisible twin button: errors are raised,
     so gradio_client and HTTP callers get them as errors). Returns the page's event (for .then)."""
@@ -174,6 +193,11 @@ def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None
     page_fn = keep_work(fn, len(page_outputs), page_outputs.index(status), appended)
     triggers = list(triggers) if isinstance(triggers, (list, tuple)) else [triggers]
     event = gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **kwargs)
+    if view is not None and views is not None:
+        view.fn, view.raw, view.status = page_fn, fn, status
+        view.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        view.outputs, view.raw_outputs = page_outputs, outputs
+        views[view.name] = view
     if api_name:
         api_twin(fn, inputs, outputs, api_name, pending=pending, **kwargs)
     return event
@@ -194,19 +218,21 @@ def words_flag(model, texts) -> str:
     return f"\n\n⚑ {note}" if note else ""
 
 
-def explain(sentence: str, more: str) -> None:
-    """One sentence on what a view shows, and an expandable paragraph for more."""
+def explain(sentence, *more) -> None:
+    """One sentence on what a view shows, and an expandable paragraph for more (texts: i18n keys, t(...);
+    several parts where one is not static, e.g. what the loaded model says about itself)."""
     gr.Markdown(sentence, elem_classes=["explain"])
-    with gr.Accordion("More about this view", open=False):
-        gr.Markdown(more)
+    with gr.Accordion(t("common.more"), open=False):
+        for part in more:
+            gr.Markdown(part)
 
 
 def _field_name(component) -> str:
-    """The field's one name in every message: `field=` where given, else the label up to '(' or ':'."""
+    """The field's one name in every message: `field=` where given, else the English label up to '(' or ':'."""
     explicit = getattr(component, "field_name", None)
     if explicit:
         return explicit
-    label = str(component.label or "value")
+    label = english(component.label or "value")
     return label.split(" (")[0].split(":")[0].strip().lower().replace(" ", "_")
 
 

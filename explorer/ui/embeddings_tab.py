@@ -12,46 +12,12 @@ from explorer.generation.recipe import recipe_defaults
 from explorer.outputs.png import save_png
 from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figure
 from explorer.text import encoding
-from explorer.text.known import about_tokenizer
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
-from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
+from explorer.text.known import about_tokenizer
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, View,
                                 as_int, explain, guard, keep_work, served, words_flag)
-
-ARITH_MORE = f"""The text encoder turns a prompt into an **embedding**: a sequence of 77 vectors (one per token
-position) that the UNet attends to at every denoising **step**. Because the sequences are vectors, prompts can be
-added, subtracted and weighted like vectors. Write phrases in quotes or as bare words, numbers as weights:
-`"van gogh" + astronaut`, `0.6 * "a photo of a cat" + 0.4 * "an oil painting"`, `king - man + woman`.
-Weights lie in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}], at most {MAX_TERMS} phrases and {MAX_CHARS} characters.
-
-**Space** — where the sum is made: *conditioning* (the default) adds the 77-token sequences position by
-position; *token* adds the token embeddings before the transformer and then encodes the mix (the transformer's
-attention then mixes the words); *pooled* adds the single pooled vector of each prompt (its end token's final
-state) — that one is for reading back nearest concepts only: the UNet needs a sequence, so it cannot generate.
-
-**Renormalise** — a sum of two prompts is about twice as long as either, and the UNet has only seen embeddings
-of the usual length: raw sums "spike" (over-saturated, broken images). Renormalising rescales each token to
-the ingredients' mean norm; the plot shows both. **Nearest concepts** compares the result's pooled readback
-with every entry of a concept vocabulary (cosine similarity)."""
-
-BLEND_MORE = """Seven ways to combine two prompts A and B, all from the same seed (the same initial noise
-latent), so differences come from the operator alone. The first six give the pipeline a different
-conditioning embedding; **AND** (Composable Diffusion, Liu et al. 2022) instead runs one UNet pass per prompt
-at every step and combines the predicted noise: ε = ε_u + Σ_i w_i·g·(ε_i − ε_u), where ε_u is the
-unconditional prediction and g the guidance scale. Under each panel: the cosine similarity of its text
-embedding (pooled readback) to A and to B, and, where a CLIP vision model is available for the model
-family, the image–text similarity of the picture to A and to B. The six embedding panels run as one batch
-(equal to separate runs within float tolerance, at most 1/255 per pixel); each PNG carries its own recipe."""
-
-TOKENS_MORE = """{tokenizer}
-
-CLIP's tokenizer splits text into word pieces from a vocabulary of 49,408 byte-pair tokens
-learned on English captions. A word it knows becomes one token (`cat</w>`, where `</w>` marks a word's end);
-an unfamiliar word, often a German or other non-English one such as *Sankt*, is cut into fragments
-(`san` + `kt</w>`), and the encoder only sees those fragments. Every prompt is framed by a start token and an end
-token and padded to 77 positions; content beyond 75 tokens is **cut** and never reaches the model. The end
-token's final state is the pooled vector. Norms: |input| is the token embedding's length before the
-transformer, |output| the length of the hidden state the UNet attends to."""
+from explorer.ui.i18n import t
 
 TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|", "weight"]
 TOKEN_HEADERS_XL = ["position", "token", "id", "kind", "word", "|input| 1", "|output| 1", "|input| 2",
@@ -63,91 +29,91 @@ BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP i
 def build(ctx: AppContext) -> None:
     model, cfg, preset = ctx.model, ctx.config, ctx.model.preset
     vocabularies = ctx.sessions.shared.names()
-    with gr.Tab("Embeddings", id="embeddings"):
+    with gr.Tab(t("embeddings.tab"), id="embeddings"):
         with gr.Tabs() as inner:
             # --- prompt arithmetic -----------------------------------------------------------------
-            with gr.Tab("Prompt arithmetic", id="arithmetic"):
-                explain("Add, subtract and weight prompts as embedding vectors, see which concepts the result "
-                        "lies near, and generate from it.", ARITH_MORE)
+            with gr.Tab(t("arithmetic.tab"), id="arithmetic"):
+                explain(t("arithmetic.explain"),
+                        t("arithmetic.more", weight=f"{MAX_WEIGHT:g}", terms=MAX_TERMS, chars=MAX_CHARS))
                 with gr.Row():
                     with gr.Column(scale=2, min_width=320):
-                        expression = Textbox(label="Expression", value=ctx.examples.expression, lines=2,
+                        expression = Textbox(label=t("arithmetic.expression"), value=ctx.examples.expression, lines=2,
                                                 elem_id="expression",
-                                                info='phrases in quotes or bare words; + - * and numbers')
+                                                info=t("arithmetic.expression.info"))
                         with gr.Row():
-                            run = gr.Button("Compute and generate", variant="primary", elem_id="arith-btn")
-                            readback = gr.Button("Nearest concepts only", elem_id="neighbors-btn")
-                        arith_status = gr.Markdown("Ready.", elem_id="arith-status", elem_classes=["status"])
-                        gr.Examples([[e] for e in ctx.examples.expressions], inputs=expression, label="Examples")
-                        space = Radio(list(SPACE_NOTES), value="conditioning", label="Space",
-                                         info="conditioning: the 77-token sequences · token: token embeddings "
-                                              "before the transformer · pooled: one vector (readback only)")
-                        renormalize = Checkbox(value=True, label="Renormalise to the ingredients' norm per token", field="renormalize",
-                                                  info="off = the raw sum, which can spike")
+                            run = gr.Button(t("arithmetic.run"), variant="primary", elem_id="arith-btn")
+                            readback = gr.Button(t("arithmetic.readback"), elem_id="neighbors-btn")
+                        arith_status = gr.Markdown(t("common.ready"), elem_id="arith-status", elem_classes=["status"])
+                        gr.Examples([[e] for e in ctx.examples.expressions], inputs=expression,
+                                    label=t("arithmetic.examples"))
+                        space = Radio(list(SPACE_NOTES), value="conditioning", label=t("arithmetic.space"),
+                                         info=t("arithmetic.space.info"))
+                        renormalize = Checkbox(value=True, label=t("arithmetic.renormalize"), field="renormalize",
+                                                  info=t("arithmetic.renormalize.info"))
                         with gr.Row():
-                            seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
-                            steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
+                            seed = Number(label=t("common.seed"), value=0, info=t("common.seed.info"))
+                            steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label=t("common.steps"))
                             guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
-                                                 label="Guidance scale", field="guidance")
+                                                 label=t("common.guidance_scale"), field="guidance")
                         with gr.Row():
-                            vocabulary = Dropdown(vocabularies, value=vocabularies[0], label="Concept vocabulary", field="vocabulary",
+                            vocabulary = Dropdown(vocabularies, value=vocabularies[0], label=t("arithmetic.vocabulary"), field="vocabulary",
                                                      allow_custom_value=True)
-                            k = Slider(1, 50, value=10, step=1, label="Nearest concepts (k)", field="k")
+                            k = Slider(1, 50, value=10, step=1, label=t("arithmetic.k"), field="k")
                         with gr.Row():
-                            kind = Radio(["expression", "prompt"], value="expression", label="Read the text as", field="kind",
-                                            info="prompt: one plain prompt, no arithmetic")
-                            exclude = Checkbox(value=False, label="Leave out the expression's own phrases", field="exclude_terms")
+                            kind = Radio(["expression", "prompt"], value="expression", label=t("arithmetic.kind"), field="kind",
+                                            info=t("arithmetic.kind.info"))
+                            exclude = Checkbox(value=False, label=t("arithmetic.exclude"), field="exclude_terms")
                     with gr.Column(scale=3, min_width=400):
                         with gr.Row():
-                            arith_image = Image(label="Generated image", type="filepath", elem_classes=["pixels"],
+                            arith_image = Image(label=t("arithmetic.image"), type="filepath", elem_classes=["pixels"],
                                                 format="png", height=260, elem_id="arith-image", scale=2)
-                            neighbors = gr.Dataframe(headers=NEIGHBOR_HEADERS, label="Nearest concepts (pooled space)",
-                                                     interactive=False, wrap=True, max_height=260, scale=3)
-                        norms_plot = gr.Plot(label="Norm per token: raw sum vs. result")
+                            neighbors = gr.Dataframe(headers=NEIGHBOR_HEADERS, label=t("arithmetic.neighbors"),
+                                                     interactive=False, wrap=True, max_height=260, scale=3,
+                                                     column_widths=["62%", "22%", "16%"])     # no cut column
+                        norms_plot = gr.Plot(label=t("arithmetic.norms"))
                         with gr.Row():
-                            phrase_pick = Dropdown([], label="Phrase", field="phrase", scale=3, allow_custom_value=True)
-                            to_tokens = gr.Button("Inspect its tokens →", scale=1)
-                        with gr.Accordion("Recipe", open=False):
-                            arith_recipe = Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
+                            phrase_pick = Dropdown([], label=t("arithmetic.phrase"), field="phrase", scale=3,
+                                                   allow_custom_value=True)
+                            to_tokens = gr.Button(t("arithmetic.to_tokens"), scale=1)
+                        with gr.Accordion(t("arithmetic.recipe_box"), open=False):
+                            arith_recipe = Code(label=t("common.recipe_json"), language="json", lines=6,
+                                                buttons=["copy"])
             # --- blend comparator ------------------------------------------------------------------
-            with gr.Tab("Blend comparator", id="blend"):
-                explain("Seven ways to blend two prompts, side by side from one seed: which operator keeps both "
-                        "ingredients in the embedding, and which in the picture?", BLEND_MORE)
+            with gr.Tab(t("blend.tab"), id="blend"):
+                explain(t("blend.explain"), t("blend.more"))
                 with gr.Row():
                     a = Textbox(label="A", value=ctx.examples.blend[0], elem_id="blend-a")
                     b = Textbox(label="B", value=ctx.examples.blend[1], elem_id="blend-b")
-                    b_seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
-                    b_steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
-                    b_guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance")
+                    b_seed = Number(label=t("common.seed"), value=0, info=t("common.seed.info"))
+                    b_steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label=t("common.steps"))
+                    b_guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
+                                        label=t("common.guidance"))
                 with gr.Row():
-                    w_a = Number(label="AND weight of A", field="and_weights[0]", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
-                    w_b = Number(label="AND weight of B", field="and_weights[1]", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
-                    blend_run = gr.Button("Compare the seven operators", variant="primary", elem_id="blend-btn")
-                blend_status = gr.Markdown("Ready.", elem_id="blend-status", elem_classes=["status"])
-                blend_gallery = gr.Gallery(label="Panels, one seed (click to enlarge; each PNG carries its recipe)",
+                    w_a = Number(label=t("blend.weight_a"), field="and_weights[0]", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
+                    w_b = Number(label=t("blend.weight_b"), field="and_weights[1]", value=1.0, info=f"in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]")
+                    blend_run = gr.Button(t("blend.run"), variant="primary", elem_id="blend-btn")
+                blend_status = gr.Markdown(t("common.ready"), elem_id="blend-status", elem_classes=["status"])
+                blend_gallery = gr.Gallery(label=t("blend.gallery"),
                                            columns=7, height="auto", format="png", elem_id="blend-gallery",
                                            elem_classes=["steps", "captioned"])
-                blend_table = gr.Dataframe(headers=BLEND_HEADERS, label="What each operator does, and how close "
-                                           "the result stays to A and B", interactive=False, wrap=True,
+                blend_table = gr.Dataframe(headers=BLEND_HEADERS, label=t("blend.table"), interactive=False, wrap=True,
                                            column_widths=["17%", "43%", "10%", "10%", "10%", "10%"])
-                with gr.Accordion("Downloads: the seven PNGs", open=False):
-                    blend_files = File(label="PNG files with recipes", file_count="multiple")
+                with gr.Accordion(t("blend.downloads"), open=False):
+                    blend_files = File(label=t("blend.files"), file_count="multiple")
             # --- token inspector -------------------------------------------------------------------
             two_encoders = len(model.adapter.tokenizers(model.pipe)) > 1          # SDXL
-            with gr.Tab("Token inspector", id="tokens"):
-                explain("What the text encoder sees: the word pieces of a prompt, the start, end and padding "
-                        "tokens, where the 77-token limit cuts, and the length of each token's vector.",
-                        TOKENS_MORE.format(tokenizer=f"**The loaded model:** {about_tokenizer(model)}"))
+            with gr.Tab(t("tokens.tab"), id="tokens"):
+                explain(t("tokens.explain"), f"{t('tokens.loaded')} {about_tokenizer(model)}", t("tokens.more"))
                 with gr.Row():
-                    token_prompt = Textbox(label="Prompt", value=ctx.examples.tokens,
+                    token_prompt = Textbox(label=t("common.prompt"), value=ctx.examples.tokens,
                                               scale=4, elem_id="token-prompt")
-                    show_pad = Checkbox(label="show padding", value=False, scale=1)
-                    inspect = gr.Button("Inspect", variant="primary", scale=1, elem_id="tokens-btn")
+                    show_pad = Checkbox(label=t("tokens.show_padding"), value=False, scale=1)
+                    inspect = gr.Button(t("tokens.run"), variant="primary", scale=1, elem_id="tokens-btn")
                 token_summary = gr.Markdown(elem_id="token-summary")
                 # one above the other: the table needs the page's width for its norm columns
                 token_table = gr.Dataframe(headers=TOKEN_HEADERS_XL if two_encoders else TOKEN_HEADERS,
-                                           label="Tokens", interactive=False, max_height=380)
-                token_plot = gr.Plot(label="Norm per token")
+                                           label=t("tokens.table"), interactive=False, max_height=380)
+                token_plot = gr.Plot(label=t("tokens.plot"))
 
     # --- handlers -----------------------------------------------------------------------------------
     @guard
@@ -157,9 +123,10 @@ def build(ctx: AppContext) -> None:
         second = report.second                        # SDXL: the second tokenizer and encoder
         words = report.words()
         rows = []
-        for i, (row, t) in enumerate(zip(report.rows(), report.tokens)):
-            if show_padding or t.kind != "pad":
-                word = "" if t.word is None else words[t.word][0] + (" (split)" if len(words[t.word][1]) > 1 else "")
+        for i, (row, token) in enumerate(zip(report.rows(), report.tokens)):
+            if show_padding or token.kind != "pad":
+                word = "" if token.word is None else \
+                    words[token.word][0] + (" (split)" if len(words[token.word][1]) > 1 else "")
                 row, weight = list(row[:6]), row[6]      # position, token, id, kind, |input|, |output|; weight
                 if second is not None:
                     other = second.rows()[i]
@@ -258,7 +225,9 @@ def build(ctx: AppContext) -> None:
     arith_inputs = [expression, space, renormalize, seed, steps, guidance, vocabulary, k]
     arith_outputs = [arith_status, arith_image, neighbors, norms_plot, arith_recipe, phrase_pick]
     ctx.listen([run.click, expression.submit], on_arithmetic, arith_inputs, arith_outputs, status=arith_status,
-           api_name="arithmetic", concurrency_id="model")
+           api_name="arithmetic", concurrency_id="model",
+           view=View("arithmetic", dict(expression=expression, seed=seed, steps=steps),
+                     [(ctx.tabs, "embeddings"), (inner, "arithmetic")]))
     neighbor_inputs = [expression, kind, space, vocabulary, k, exclude]
 
     @guard
@@ -272,10 +241,12 @@ def build(ctx: AppContext) -> None:
     ctx.api_twin(on_neighbors, neighbor_inputs, [neighbors, arith_status], "neighbors", concurrency_id="model")
     ctx.listen(blend_run.click, on_blend, [a, b, b_seed, b_steps, b_guidance, w_a, w_b],
            [blend_gallery, blend_table, blend_files, blend_status], status=blend_status, api_name="blend",
-           concurrency_id="model")
+           concurrency_id="model",
+           view=View("blend", dict(a=a, b=b, seed=b_seed, steps=b_steps), [(ctx.tabs, "embeddings"), (inner, "blend")]))
     token_outputs = [token_summary, token_table, token_plot]
     ctx.listen([inspect.click, token_prompt.submit], on_tokens, [token_prompt, show_pad], token_outputs,
-           status=token_summary, api_name="tokens", concurrency_id="model")
+           status=token_summary, api_name="tokens", concurrency_id="model",
+           view=View("tokens", dict(prompt=token_prompt), [(ctx.tabs, "embeddings"), (inner, "tokens")]))
     to_tokens.click(on_to_tokens, phrase_pick, [inner, token_prompt], api_visibility="private").then(
         keep_work(on_tokens, 3, 0, False), [token_prompt, show_pad], token_outputs, api_visibility="private",
         concurrency_id="model")

@@ -22,133 +22,107 @@ from explorer.outputs.heatmaps import attention_json, heat, overlay
 from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_generation
 from explorer.plots.steps import change_per_step_figure
-from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox,
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, View,
                                 as_int, check_upload, explain, guard, served, words_flag)
+from explorer.ui.i18n import t
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 STEP_COLUMNS = 10          # step galleries: 25 steps fit in three rows beside the settings
 HISTORY_KEPT = 48          # images in a session's history strip (older ones stay in outputs/)
 
-MORE = """Diffusion models draw by **denoising**: they start from pure Gaussian noise (the initial *latent*,
-fixed by the *seed*) and, over a number of *steps*, the UNet predicts the noise in the current latent
-x_t; the scheduler removes part of it. At every step the model also implies a guess of the finished
-picture, **x0** (the *predicted original sample*). The top row shows x_t, the noisy latent the UNet saw;
-the bottom row shows x0. Early guesses are blurry averages of everything the prompt could mean; the
-picture *settles* when x0 stops changing (the plot's dashed line). *Guidance* (classifier-free guidance)
-scales how far each step moves toward the prompt and away from the negative prompt. Previews are decoded
-by a fixed linear map from the 4 latent channels to RGB (`approx`, free), by the tiny TAESD decoder
-(`taesd`, a one-time download) or by the model's own VAE (`full`, exact but slower).
-Every image is saved with its recipe in the PNG (readable by AUTOMATIC1111-style PNG-info tools)."""
-
-ATTENTION_MORE = """At every cross-attention layer of the UNet each position of the latent image distributes its
-attention over the prompt's 77 token positions (softmax of query·key). Following DAAM (Tang et al. 2023),
-these probabilities are averaged over the attention heads, brought to one grid and averaged over the
-layers; the map over all steps is their mean. A word split into several pieces gets the sum of its pieces.
-Each map is stretched between its own minimum and maximum, so colours are not comparable between maps; the
-percentages are. The start token and the padding usually soak up most of the attention (they act as a
-"no-op" slot); that is the model's habit, not a finding about the picture. A bright region says the model
-looked there for this word, not that the word caused those pixels. Maps are recorded for plain prompts; the
-image is the same with or without them."""
-
-FORWARD_MORE = """Training runs the process the other way: a real image is encoded by the VAE to a latent
-x_0, and noise is mixed in, x_t = sqrt(ᾱ_t)·x_0 + sqrt(1-ᾱ_t)·ε (Ho et al. 2020, eq. 4). The UNet
-learns to predict ε from x_t. At t = 999 almost nothing of the image is left: that is where sampling
-starts. The captions give the share of signal and noise (their amplitudes, sqrt(ᾱ) and sqrt(1-ᾱ))."""
-
 
 def build(ctx: AppContext) -> None:
     preset, cfg = ctx.model.preset, ctx.config
-    with gr.Tab("Generate", id="generate"):
-        explain("Type a prompt and watch the model turn noise into a picture, step by step: the noisy "
-                "latent x_t and the model's current guess x0 of the final image.", MORE)
+    with gr.Tab(t("generate.tab"), id="generate"):
+        explain(t("generate.explain"), t("generate.more"))
         history = gr.State([])
         loaded = gr.State(None)        # the full recipe last loaded (a PNG or the history): its kind is kept
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                prompt = Textbox(label="Prompt", lines=2, value=ctx.examples.prompt,
+                prompt = Textbox(label=t("common.prompt"), lines=2, value=ctx.examples.prompt,
                                     elem_id="prompt")
                 ctx.generate_prompt = prompt
                 with gr.Row():
-                    run = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-                    stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="status")
-                negative = Textbox(label="Negative prompt", lines=1, value="", placeholder="what guidance steers away from")
+                    run = gr.Button(t("generate.run"), variant="primary", elem_id="generate-btn")
+                    stop = gr.Button(t("common.stop"), variant="stop", elem_id="stop-btn")
+                status = gr.Markdown(t("common.ready"), elem_classes=["status"], elem_id="status")
+                negative = Textbox(label=t("common.negative_prompt"), lines=1, value="",
+                                   placeholder=t("generate.negative.placeholder"))
                 with gr.Row():
-                    seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
-                    randomize = Checkbox(label="random seed", field="randomize", value=False, info="new seed each run")
-                steps = Slider(1, preset.max_steps or cfg.max_steps, value=preset.steps, step=1, label="Steps",
-                               elem_id="steps", info="denoising steps")
+                    seed = Number(label=t("common.seed"), value=0, info=t("common.seed.info"))
+                    randomize = Checkbox(label=t("generate.random_seed"), field="randomize", value=False,
+                                         info=t("generate.random_seed.info"))
+                steps = Slider(1, preset.max_steps or cfg.max_steps, value=preset.steps, step=1,
+                               label=t("common.steps"), elem_id="steps", info=t("generate.steps.info"))
                 guidance = Slider(0, cfg.max_guidance if preset.max_guidance is None else preset.max_guidance,
-                                  value=preset.guidance, step=0.5, label="Guidance",
-                                  info="classifier-free guidance scale; 0-1 = none")
+                                  value=preset.guidance, step=0.5, label=t("common.guidance"),
+                                  info=t("generate.guidance.info"))
                 smallest = max(cfg.min_size, ctx.model.adapter.min_size)      # SDXL: 512
                 with gr.Row():
-                    width = Slider(smallest, cfg.max_size, value=preset.size, step=8, label="Width")
-                    height = Slider(smallest, cfg.max_size, value=preset.size, step=8, label="Height")
+                    width = Slider(smallest, cfg.max_size, value=preset.size, step=8, label=t("generate.width"))
+                    height = Slider(smallest, cfg.max_size, value=preset.size, step=8, label=t("generate.height"))
                 with gr.Row():
-                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    preview = Radio(list(available_decoders(ctx.model)), value=preset.preview, label="Preview",
-                                    info="how step previews are decoded")
+                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label=t("common.scheduler"))
+                    preview = Radio(list(available_decoders(ctx.model)), value=preset.preview,
+                                    label=t("generate.preview"), info=t("generate.preview.info"))
                 if ctx.examples.figures:
                     gr.Examples([f.row() for f in ctx.examples.figures], inputs=[prompt, seed, steps, guidance, width,
                                                                              height],
                                 example_labels=[f.caption for f in ctx.examples.figures],
-                                label="The source texts' figures (click one, then Generate)")
-                with gr.Accordion("Load a recipe from a PNG", open=False):
-                    upload = File(label="PNG written by latent-explorer", field="png", file_types=[".png"])
+                                label=t("generate.figures"))
+                with gr.Accordion(t("generate.load_png"), open=False):
+                    upload = File(label=t("generate.png"), field="png", file_types=[".png"])
             with gr.Column(scale=3, min_width=400):
                 with gr.Row():
-                    image = Image(label="Result", type="filepath", format="png", height=320, elem_id="result",
-                                  elem_classes=["pixels"])
-                    change_plot = gr.Plot(label="Change per step")
+                    image = Image(label=t("generate.result"), type="filepath", format="png", height=320,
+                                  elem_id="result", elem_classes=["pixels"])
+                    change_plot = gr.Plot(label=t("generate.change_plot"))
                 # every step visible: as many rows as the steps need (height "auto"), numbers in the captions
-                noisy = gr.Gallery(label="x_t — the noisy latent at each step (step: timestep t)", columns=STEP_COLUMNS,
+                noisy = gr.Gallery(label=t("generate.noisy"), columns=STEP_COLUMNS,
                                    height="auto", format="png", elem_id="xt-gallery", object_fit="contain",
                                    elem_classes=["steps"])
-                x0 = gr.Gallery(label="x0 — the model's predicted final image at each step", columns=STEP_COLUMNS,
+                x0 = gr.Gallery(label=t("generate.x0"), columns=STEP_COLUMNS,
                                 height="auto", format="png", elem_id="x0-gallery", object_fit="contain",
                                 elem_classes=["steps"])
-                with gr.Accordion("Recipe, downloads and history", open=False):
-                    recipe_json = Code(label="Recipe (JSON)", language="json", lines=6, buttons=["copy"])
-                    parameters = Textbox(label="PNG parameters (AUTOMATIC1111 format)", lines=3,
+                with gr.Accordion(t("generate.recipe_box"), open=False):
+                    recipe_json = Code(label=t("common.recipe_json"), language="json", lines=6, buttons=["copy"])
+                    parameters = Textbox(label=t("generate.parameters"), lines=3,
                                             buttons=["copy"])
-                    files = File(label="Downloads: PNG with recipe, steps GIF, contact sheet", file_count="multiple")
-                    gallery = gr.Gallery(label="This session's images (click one to restore its recipe)",
+                    files = File(label=t("generate.files"), file_count="multiple")
+                    gallery = gr.Gallery(label=t("generate.history"),
                                          columns=8, height=140, format="png")
         attention_state = gr.State(None)      # this user's last maps: {"image", "halves": {row: TokenMaps}}
-        with gr.Accordion("Where each word looks: cross-attention maps", open=True, elem_id="attention"):
-            explain("Where in the picture the model's cross-attention looked for each word while denoising: "
-                    "bright = more attention. A map shows where the model attended, not what caused a pixel.",
-                    ATTENTION_MORE)
+        with gr.Accordion(t("attention.title"), open=True, elem_id="attention"):
+            explain(t("attention.explain"), t("attention.more"))
             with gr.Row():
-                att_word = Dropdown([], label="Word", field="word", elem_id="att-word", allow_custom_value=True,
-                                    info="its pieces' maps summed")
-                att_half = Dropdown(["prompt", "negative"], value="prompt", label="Guidance half", field="half",
+                att_word = Dropdown([], label=t("attention.word"), field="word", elem_id="att-word",
+                                    allow_custom_value=True, info=t("attention.word.info"))
+                att_half = Dropdown(["prompt", "negative"], value="prompt", label=t("attention.half"), field="half",
                                     allow_custom_value=True,    # AND recipes have a row per term: prompt 1, 2
-                                    info="the negative half is what guidance steers away from; AND: one per term")
-                att_special = Checkbox(label="start, end and padding tokens", field="special", value=True,
-                                       info="they soak up most of the attention")
-            att_note = gr.Markdown("Generate an image to see where each word is attended.", elem_id="att-note")
+                                    info=t("attention.half.info"))
+                att_special = Checkbox(label=t("attention.special"), field="special", value=True,
+                                       info=t("attention.special.info"))
+            att_note = gr.Markdown(t("attention.note"), elem_id="att-note")
             with gr.Row():
-                att_overlay = Image(label="Over the final image (all steps)", field="overlay", type="pil",
+                att_overlay = Image(label=t("attention.overlay"), field="overlay", type="pil",
                                     height=256, format="png", elem_id="att-overlay")
-                att_grid = gr.Gallery(label="Every word's map (all steps)", columns=4, height="auto", format="png",
+                att_grid = gr.Gallery(label=t("attention.grid"), columns=4, height="auto", format="png",
                                       elem_id="att-grid", elem_classes=["steps", "captioned"])
-            att_steps = gr.Gallery(label="The chosen word's map at each step (numbered as x_t and x0 above)",
+            att_steps = gr.Gallery(label=t("attention.steps"),
                                    columns=STEP_COLUMNS, height="auto", format="png", elem_id="att-steps",
                                    elem_classes=["steps"])
-        with gr.Accordion("Forward process: how training adds noise", open=False):
-            explain("The training-time half of diffusion: an image is encoded to a latent and noised at ever "
-                    "larger timesteps.", FORWARD_MORE)
+        with gr.Accordion(t("forward.title"), open=False) as forward:
+            explain(t("forward.explain"), t("forward.more"))
             with gr.Row():
-                fwd_image = Image(label="Image to noise (the last result, or upload one)", field="image", type="filepath",
+                fwd_image = Image(label=t("forward.image"), field="image", type="filepath",
                                      height=200, format="png")
                 with gr.Column():
-                    fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label="Noise levels", field="levels")
-                    fwd_decoder = Radio(["full", "approx"], value="full", label="Decoder")
-                    fwd_run = gr.Button("Noise it")
+                    fwd_levels = Slider(2, 16, value=cfg.forward_levels, step=1, label=t("forward.levels"),
+                                        field="levels")
+                    fwd_decoder = Radio(["full", "approx"], value="full", label=t("forward.decoder"))
+                    fwd_run = gr.Button(t("forward.run"))
                     fwd_status = gr.Markdown("", elem_classes=["status"])
-            fwd_gallery = gr.Gallery(label="x_t at increasing timesteps t", columns=8, height="auto", format="png",
+            fwd_gallery = gr.Gallery(label=t("forward.gallery"), columns=8, height="auto", format="png",
                                      elem_classes=["steps", "captioned"])
 
     fields = [prompt, negative, seed, steps, guidance, width, height, scheduler, preview]
@@ -272,7 +246,9 @@ def build(ctx: AppContext) -> None:
                fwd_image, attention_state]
     views = [att_word, att_overlay, att_grid, att_steps, att_note]
     ctx.listen([run.click, prompt.submit], on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs,
-           status=status, api_name="generate", concurrency_id="model").then(
+           status=status, api_name="generate", concurrency_id="model",
+           view=View("generate", dict(prompt=prompt, negative=negative, seed=seed, steps=steps, guidance=guidance,
+                                      width=width, height=height, scheduler=scheduler), [(ctx.tabs, "generate")])).then(
         on_attention_fresh, [attention_state, att_half, att_special], [*views, att_half], api_visibility="private")
     ctx.apis.append((api_attention, "attention"))
     ctx.listen([c.input for c in (att_word, att_half, att_special)], on_attention_view,
@@ -281,7 +257,8 @@ def build(ctx: AppContext) -> None:
     ctx.listen(upload.change, on_upload, upload, [*fields, loaded, status], status=status, api_name="load_recipe")
     gallery.select(on_history_select, history, [*fields, loaded], api_visibility="private")
     ctx.listen(fwd_run.click, on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, status=fwd_status,
-           api_name="forward_process", concurrency_id="model")
+           api_name="forward_process", concurrency_id="model",
+           view=View("forward", dict(image=fwd_image, levels=fwd_levels), [(ctx.tabs, "generate")], opens=[forward]))
 
 
 

@@ -15,27 +15,8 @@ from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_status
 from explorer.plots.walks import response_figure
 from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Radio, Slider, Textbox, as_int,
-                                explain, guard, served, words_flag)
-
-MORE = """A prompt is a point in the model's *embedding* space: the text encoder turns it into a sequence
-of 77 token vectors (the *conditioning*) that the UNet attends to at every denoising *step*. Between
-two prompts lie conditionings no one typed; this view walks through them while the initial *latent*
-noise (the seed) stays fixed: **lerp** moves in a straight line, **slerp** along the sphere, token by
-token. A **seed walk** does the opposite: the prompt stays, and the initial noise is slerped from one
-seed to the next (the same operation as AUTOMATIC1111's *variation seed*, so every frame's recipe is an
-ordinary seed + variation seed + strength). Give as many seeds as prompts to move both at once.
-
-**Ends.** One per line. A line starting with `=` is a prompt-arithmetic expression, e.g.
-`= "a castle" - "stone" + "glass"`, evaluated in conditioning space.
-
-**Schedules.** *linear* spaces frames evenly; *ease* puts more frames near the ends; *adaptive* first
-renders a coarse walk and then spends frames where the picture changes fastest.
-
-**Response curve.** For each frame, its similarity to each end: on the input side (the pooled text
-vector for prompt walks, the initial noise for seed walks), in pixels, and, when a CLIP vision model is
-loaded, between the picture and the end prompts. A dashed line marks where the picture *flips*: where
-its nearest end changes. Frames are rendered through the UNet in batches (faster than one call each);
-each frame is saved as a PNG with its recipe, plus an animated GIF, an MP4 and a JSON of recipes."""
+                                View, explain, guard, served, words_flag)
+from explorer.ui.i18n import t
 
 
 def parse_seeds(text) -> list[int]:
@@ -59,51 +40,50 @@ def parse_prompts(text) -> list[str]:
 
 def build(ctx: AppContext) -> None:
     preset, cfg, model = ctx.model.preset, ctx.config, ctx.model
-    with gr.Tab("Interpolate", id="interpolate"):
-        explain("Walk from one prompt to another (or one seed to another) and see where the picture flips: "
-                "the conditioning embedding or the initial latent noise is interpolated, frame by frame.", MORE)
+    with gr.Tab(t("interpolate.tab"), id="interpolate"):
+        explain(t("interpolate.explain"), t("interpolate.more"))
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                prompts = Textbox(label="Ends: one prompt per line (= starts an expression)", field="prompts", lines=3,
+                prompts = Textbox(label=t("interpolate.prompts"), field="prompts", lines=3,
                                      value="\n".join(ctx.examples.walk),
                                      elem_id="walk-prompts")
-                seeds = Textbox(label="Seeds", value="0", elem_id="walk-seeds",
-                                   info="one seed: prompt walk; several (e.g. 0 1 2): seed walk; as many as "
-                                        "prompts: both")
+                seeds = Textbox(label=t("interpolate.seeds"), value="0", elem_id="walk-seeds",
+                                   info=t("interpolate.seeds.info"))
                 with gr.Row():
-                    run = gr.Button("Walk", variant="primary", elem_id="walk-btn")
-                    stop = gr.Button("Stop", variant="stop", elem_id="walk-stop")
-                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="walk-status")
+                    run = gr.Button(t("interpolate.run"), variant="primary", elem_id="walk-btn")
+                    stop = gr.Button(t("common.stop"), variant="stop", elem_id="walk-stop")
+                status = gr.Markdown(t("common.ready"), elem_classes=["status"], elem_id="walk-status")
                 with gr.Row():
-                    frames = Slider(2, cfg.max_frames, value=8, step=1, label="Frames per segment", field="frames",
-                                       info=f"ends included; at most {cfg.max_frames} frames in all")
-                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size", field="batch_size",
+                    frames = Slider(2, cfg.max_frames, value=8, step=1, label=t("interpolate.frames"), field="frames",
+                                       info=t("interpolate.frames.info", max_frames=cfg.max_frames))
+                    batch = Slider(1, cfg.max_batch, step=1, label=t("common.batch_size"), field="batch_size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
-                                      info="frames per UNet pass (default from free memory)")
+                                      info=t("interpolate.batch.info"))
                 with gr.Row():
-                    method = Radio(list(METHODS), value="slerp", label="Interpolation method", field="method")
-                    schedule = Radio(list(SCHEDULES), value="linear", label="Frame spacing (schedule)", field="schedule")
-                with gr.Accordion("Generation settings", open=False):
-                    negative = Textbox(label="Negative prompt", lines=1, value="")
-                    steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
+                    method = Radio(list(METHODS), value="slerp", label=t("interpolate.method"), field="method")
+                    schedule = Radio(list(SCHEDULES), value="linear", label=t("interpolate.schedule"),
+                                     field="schedule")
+                with gr.Accordion(t("common.generation_settings"), open=False):
+                    negative = Textbox(label=t("common.negative_prompt"), lines=1, value="")
+                    steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label=t("common.steps"))
                     guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
-                                         label="Guidance scale", field="guidance")
-                    size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
-                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                use_clip = Checkbox(label="Score pictures with CLIP (optional)", field="use_clip", value=False,
+                                         label=t("common.guidance_scale"), field="guidance")
+                    size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label=t("common.size"))
+                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label=t("common.scheduler"))
+                use_clip = Checkbox(label=t("interpolate.use_clip"), field="use_clip", value=False,
                                        info=vision_status(model))
             with gr.Column(scale=3, min_width=400):
-                film = gr.Gallery(label="Filmstrip (click a frame for its recipe)", columns=8, height="auto",
+                film = gr.Gallery(label=t("interpolate.film"), columns=8, height="auto",
                                   format="png", elem_id="walk-film", elem_classes=["steps"])
                 with gr.Row():
-                    gif = Image(label="Animated GIF", type="filepath", height=220)
-                    mp4 = gr.Video(label="MP4", height=220)
-                curve = gr.Plot(label="Response curve: similarity of each frame to each end")
-                with gr.Accordion("Frame recipes and downloads", open=False):
-                    frame_recipe = Code(label="Selected frame's recipe", language="json", lines=6)
-                    files = File(label="PNG frames (with recipes), GIF, MP4, recipes JSON",
+                    gif = Image(label=t("interpolate.gif"), type="filepath", height=220)
+                    mp4 = gr.Video(label=t("interpolate.mp4"), height=220)
+                curve = gr.Plot(label=t("interpolate.curve"))
+                with gr.Accordion(t("interpolate.downloads"), open=False):
+                    frame_recipe = Code(label=t("interpolate.frame_recipe"), language="json", lines=6)
+                    files = File(label=t("interpolate.files"),
                                     file_count="multiple")
-                    recipes_state = gr.JSON(label="All frames' recipes", value=[], height=200)
+                    recipes_state = gr.JSON(label=t("interpolate.recipes"), value=[], height=200)
 
     @guard
     def on_walk(prompts_text, seeds_text, frames, batch, method, schedule, negative, steps, guidance, size,
@@ -161,7 +141,8 @@ def build(ctx: AppContext) -> None:
 
     inputs = [prompts, seeds, frames, batch, method, schedule, negative, steps, guidance, size, scheduler, use_clip]
     ctx.listen(run.click, on_walk, inputs, [film, gif, mp4, curve, status, files, recipes_state], status=status,
-           api_name="interpolate", concurrency_id="model")
+           api_name="interpolate", concurrency_id="model",
+           view=View("interpolate", dict(prompts=prompts, seeds=seeds, frames=frames), [(ctx.tabs, "interpolate")]))
     stop.click(on_stop, None, status, api_name="stop_walk", queue=False)
     film.select(on_select, recipes_state, frame_recipe, api_visibility="private")
 

@@ -19,30 +19,13 @@ from explorer.models.vision import load_vision, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
 from explorer.text.phrases import EXPRESSION_PREFIX, is_expression, quote
-from explorer.ui.common import (AppContext, Checkbox, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int,
-                                check_upload, explain, guard, words_flag)
+from explorer.ui.common import (AppContext, Checkbox, Dropdown, File, Image, Number, Radio, Slider, Textbox, View,
+                                as_int, check_upload, explain, guard, words_flag)
+from explorer.ui.i18n import t
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 TABLE_ROWS = 40            # nearest concepts listed beside the map
 UMAP_WAIT_S = 0.5          # a UMAP request waits this long for the background warm-up before using PCA
-
-MORE = """Each concept in the vocabulary is encoded once by the model's text encoder into its **pooled
-embedding** (the end token's final hidden state, one vector per phrase) and kept in an index on disk.
-For your query the *k* concepts with the highest cosine similarity are projected from the
-embedding's hundreds of dimensions to two, together with the query points: prompts (stars),
-expression results (diamonds) with arrows from their ingredients, interpolation paths (lines) and,
-when a CLIP vision model is loaded, generated images (squares, placed among the concepts CLIP finds
-most similar to them). **UMAP** keeps neighbourhoods but not global distances; **PCA** is linear and
-instant but flattens many directions onto each other. The map is fitted once: new points are placed
-into the same map without refitting. Query syntax, one per line: a prompt; `= king - man + woman`
-(an expression); `a cat -> a dog` (a path). Click a point (or a row of the table) to pick a concept."""
-
-AXIS_MORE = """A concept axis is the direction from one pole's pooled embedding to the other's. Every
-vocabulary entry is placed along it like the Embedding Projector's custom projection:
-position = (e − a)·(b − a) / |b − a|², 0 at the first pole and 1 at the second. The slider moves the
-prompt along the same direction in the conditioning space the UNet attends to:
-prompt + amount × (second pole − first pole), renormalised per token; the saved PNG's recipe is
-that expression, so it regenerates the image."""
 
 JS_ON_LOAD = """
 function draw() {
@@ -71,70 +54,68 @@ def build(ctx: AppContext) -> None:
     warm_plotly()                           # before any thread: plotly imports pandas lazily
     warm_up(model, cfg)                     # index, query path and numba's JIT warm while the user reads the page
     k_max = cfg.max_map_neighbors
-    with gr.Tab("Map", id="map"):
-        explain("A map of the embedding space: which concepts sit near a prompt, where an arithmetic result "
-                "lands, what path an interpolation takes.", MORE)
+    with gr.Tab(t("map.tab"), id="map"):
+        explain(t("map.explain"), t("map.more"))
         current = gr.State(None)                           # this session's MapResult (kept for new points)
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                query = Textbox(label="Query: one per line", lines=3, elem_id="map-query",
+                query = Textbox(label=t("map.query"), lines=3, elem_id="map-query",
                                    value=ctx.examples.map_query,
-                                   info='a prompt, "= expression" or "start -> end" (a path)')
-                draw = gr.Button("Draw map", variant="primary", elem_id="map-draw")
+                                   info=t("map.query.info"))
+                draw = gr.Button(t("map.draw"), variant="primary", elem_id="map-draw")
                 status = gr.Markdown(warm_status, elem_classes=["status"], elem_id="map-status")  # at each page load
                 with gr.Row():
-                    vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label="Vocabulary",
+                    vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label=t("map.vocabulary"),
                                              allow_custom_value=False, elem_id="map-vocabulary")
                     method = Radio([("UMAP", "umap"), ("PCA (instant)", "pca")], value="umap",
-                                      label="Projection")
+                                      label=t("map.projection"))
                 with gr.Row():
                     k = Number(value=min(DEFAULT_K, k_max, len(builtin_vocabulary(ctx.model).entries)),
-                               label="k nearest concepts", field="k", elem_id="map-k",     # fits the default list
-                                  info=f"2 to {k_max}, at most the vocabulary's size")
-                    path_points = Number(value=DEFAULT_PATH_POINTS, label="Points per path", field="path_points",
-                                            info=f"2 to {MAX_PATH_POINTS}")
-                with gr.Accordion("Add your own vocabulary", open=False):
-                    gr.Markdown("A UTF-8 text file, one phrase per line; `# comment` lines and `[category]` "
-                                f"lines as in assets/concepts; at most {cfg.max_vocabulary} unique entries.")
-                    upload = File(label="Vocabulary (.txt)", field="vocabulary file", file_types=[".txt"])
-                    upload_name = Textbox(label="Name", field="vocabulary name", placeholder="defaults to the file name")
-                    add = gr.Button("Add vocabulary")
-                picked = Textbox(label="Picked concept (click a point or a table row)", elem_id="map-picked",
+                               label=t("map.k"), field="k", elem_id="map-k",     # fits the default list
+                                  info=t("map.k.info", k_max=k_max))
+                    path_points = Number(value=DEFAULT_PATH_POINTS, label=t("map.path_points"), field="path_points",
+                                            info=t("map.path_points.info", max_points=MAX_PATH_POINTS))
+                with gr.Accordion(t("map.add_box"), open=False):
+                    gr.Markdown(t("map.add_note", max_entries=cfg.max_vocabulary))
+                    upload = File(label=t("map.upload"), field="vocabulary file", file_types=[".txt"])
+                    upload_name = Textbox(label=t("map.upload_name"), field="vocabulary name",
+                                          placeholder=t("map.upload_name.placeholder"))
+                    add = gr.Button(t("map.add"))
+                picked = Textbox(label=t("map.picked"), elem_id="map-picked",
                                     interactive=True)
                 with gr.Row():
-                    set_prompt = gr.Button("Set as prompt", size="sm")
-                    add_term = gr.Button("Add to expression", size="sm")
-                    to_generate = gr.Button("Generate it", size="sm", elem_id="map-to-generate",
+                    set_prompt = gr.Button(t("map.set_prompt"), size="sm")
+                    add_term = gr.Button(t("map.add_term"), size="sm")
+                    to_generate = gr.Button(t("map.to_generate"), size="sm", elem_id="map-to-generate",
                                             visible=ctx.generate_prompt is not None)
             with gr.Column(scale=4, min_width=480):
                 map_html = gr.HTML(value="", html_template='<div class="concept-map" style="width:100%;'
                                    'min-height:600px"></div>', js_on_load=JS_ON_LOAD, elem_id="concept-map",
                                    head=f'<script src="gradio_api/file={PLOTLY_JS}"></script>', min_height=600)
-                table = gr.Dataframe(headers=["concept", "category", "cosine"], label="Nearest concepts",
+                table = gr.Dataframe(headers=["concept", "category", "cosine"], label=t("map.table"),
                                      interactive=False, max_height=260, elem_id="map-table")
-        with gr.Accordion("Concept axis: from one pole to another", open=True):
-            explain("Define a direction by two poles, see the vocabulary ranked along it, and move a prompt "
-                    "along it to generate the image there.", AXIS_MORE)
+        with gr.Accordion(t("axis.title"), open=True):
+            explain(t("axis.explain"), t("axis.more"))
             with gr.Row():
                 with gr.Column(scale=2, min_width=300):
                     with gr.Row():
-                        pole_a = Textbox(label="First pole", field="pole_a", value=ctx.examples.poles[0], elem_id="axis-a")
-                        pole_b = Textbox(label="Second pole", field="pole_b", value=ctx.examples.poles[1], elem_id="axis-b")
-                    rank = gr.Button("Rank the vocabulary")
-                    prompt = Textbox(label="Prompt to move (or = expression)", field="prompt", value=ctx.examples.axis_prompt,
+                        pole_a = Textbox(label=t("axis.pole_a"), field="pole_a", value=ctx.examples.poles[0], elem_id="axis-a")
+                        pole_b = Textbox(label=t("axis.pole_b"), field="pole_b", value=ctx.examples.poles[1], elem_id="axis-b")
+                    rank = gr.Button(t("axis.rank"))
+                    prompt = Textbox(label=t("axis.prompt"), field="prompt", value=ctx.examples.axis_prompt,
                                         elem_id="axis-prompt")
-                    amount = Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label="Amount along the axis", field="amount",
-                                       info="0 = the prompt; +1 adds (second − first pole); −1 subtracts it")
+                    amount = Slider(-MAX_AMOUNT, MAX_AMOUNT, value=0.0, step=0.1, label=t("axis.amount"), field="amount",
+                                       info=t("axis.amount.info"))
                     with gr.Row():
-                        seed = Number(label="Seed", value=0, info="integer in [0, 2^32)")
-                        steps = Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label="Steps")
-                    place = Checkbox(label="Place the image on the map (needs a CLIP vision model)", field="place", value=True)
-                    run = gr.Button("Generate at this position", variant="primary", elem_id="axis-generate")
+                        seed = Number(label=t("common.seed"), value=0, info=t("common.seed.info"))
+                        steps = Slider(1, cfg.max_steps, value=model.preset.steps, step=1, label=t("common.steps"))
+                    place = Checkbox(label=t("axis.place"), field="place", value=True)
+                    run = gr.Button(t("axis.run"), variant="primary", elem_id="axis-generate")
                     axis_status = gr.Markdown("", elem_classes=["status"], elem_id="axis-status")
                 with gr.Column(scale=4, min_width=480):
                     with gr.Row():
-                        axis_plot = gr.Plot(label="Concepts furthest toward each pole")
-                        image = Image(label="Image at this position", type="pil", format="png", height=320)
+                        axis_plot = gr.Plot(label=t("axis.plot"))
+                        image = Image(label=t("axis.image"), type="pil", format="png", height=320)
 
     def index_for(name, progress, request):
         vocabulary = resolve_vocabulary(model, name, ctx.session(request).shelf)     # this user's lists only
@@ -209,7 +190,8 @@ def build(ctx: AppContext) -> None:
 
     map_inputs = [query, vocabulary, k, method, path_points]
     ctx.listen([draw.click, query.submit], on_map, map_inputs, [map_html, table, status, current], status=status,
-           api_name="concept_map", concurrency_id="model")
+           api_name="concept_map", concurrency_id="model",
+           view=View("map", dict(query=query, k=k), [(ctx.tabs, "map")]))
     ctx.listen(add.click, on_add_vocabulary, [upload, upload_name], [vocabulary, status], status=status,
            api_name="add_vocabulary")
     map_html.pick(on_pick, None, picked, api_visibility="private")

@@ -7,7 +7,7 @@ import json
 import gradio as gr
 
 from explorer.errors import InputError
-from explorer.explore.probe import PROBE_NOTE, bias_probe, parse_attributes
+from explorer.explore.probe import bias_probe, parse_attributes
 from explorer.explore.search import more_like_this, search
 from explorer.generation.batches import default_batch_size
 from explorer.generation.generate import generate
@@ -16,129 +16,107 @@ from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
-from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, as_int, explain,
-                                guard, keep_work, served, words_flag)
 from explorer.ui import archive_api
+from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, View, as_int,
+                                explain, guard, keep_work, served, words_flag)
+from explorer.ui.i18n import t
 from explorer.ui.interpolate_tab import parse_prompts
 
-ARCHIVE_SENTENCE = ("Generative search *makes* new images for the query (above); retrieval *finds* existing ones: "
-                    "the archive's images ranked by how close CLIP puts each picture to the query's text. Nearness "
-                    "in CLIP space, not provenance: a close archive image is not the generation's source.")
 
-
-def archive_choices(model, config) -> list[tuple[str, str]]:
+def archive_choices(model, config) -> list[tuple]:
     """The archives a user may search: the model's own (miniworld: its training images) and the operator's folders
     (--archive-root); nothing else on the server can be named from the page."""
-    own = [("its training images", "")] if model.preset.family == "miniworld" else []
-    return own + [(str(root), str(root)) for root in config.archive_roots] or [("none: --archive-root DIR", "")]
+    own = [(t("archive.own"), "")] if model.preset.family == "miniworld" else []
+    return own + [(str(root), str(root)) for root in config.archive_roots] or [(t("archive.none"), "")]
 
 
 FRESH_SEED_OFFSET = 1_000_003      # "more like this" varies toward seeds source.seed + this + i
 
-MORE = """A prompt does not retrieve one picture: it picks out a region of the model's latent space, and each
-*seed* (the initial *latent* noise) lands somewhere in that region. A results page shows N seeds for one
-prompt. Click a result to see its recipe; *Steps of this result* makes it again and shows every
-denoising *step*; *More like this* slerps its initial noise toward fresh seeds at the chosen strength
-(0 = the same picture, 1 = unrelated noise), AUTOMATIC1111's variation seeds.
-
-With the optional CLIP vision model (a separate image tower matching the model's text encoder,
-downloaded on first use), results are ranked by the cosine similarity of the picture's image
-*embedding* to the query's text embedding, and each result lists the concepts (from the curated
-vocabulary) its picture is nearest to: what the search found, in words. *Related searches* are the
-concepts nearest to the query in the model's own pooled text space."""
-
-PROBE_MORE = PROBE_NOTE + """
-
-**How.** The same seeds are used for every prompt (a paired comparison). Each attribute line reads
-`name: label | label | ...`; CLIP scores every image against each label (softmax over the labels with
-CLIP's temperature) and the highest one counts. Without a CLIP vision model the grids are still shown."""
-
 
 def build(ctx: AppContext) -> None:
     preset, cfg, model = ctx.model.preset, ctx.config, ctx.model
-    with gr.Tab("Search", id="search"):
-        explain("A prompt as a search: N seeds give N results from the same region of latent space; rank them "
-                "with CLIP, open one, or explore around it.", MORE)
+    with gr.Tab(t("search.tab"), id="search"):
+        explain(t("search.explain"), t("search.more"))
         with gr.Row():
             with gr.Column(scale=2, min_width=300):
-                query = Textbox(label="Query (prompt)", field="prompt", value=ctx.examples.query, lines=2,
+                query = Textbox(label=t("search.query"), field="prompt", value=ctx.examples.query, lines=2,
                                    elem_id="search-query")
                 with gr.Row():
-                    run = gr.Button("Search", variant="primary", elem_id="search-btn")
-                    stop = gr.Button("Stop", variant="stop")
-                status = gr.Markdown("Ready.", elem_classes=["status"], elem_id="search-status")
+                    run = gr.Button(t("search.run"), variant="primary", elem_id="search-btn")
+                    stop = gr.Button(t("common.stop"), variant="stop")
+                status = gr.Markdown(t("common.ready"), elem_classes=["status"], elem_id="search-status")
                 with gr.Row():
-                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label="Results (seeds)", field="seeds",
-                                      info=f"seeds per search, at most {cfg.max_seeds}")
-                    first_seed = Number(label="First seed", field="seed", value=0)
-                use_clip = Checkbox(label="Rank and describe with CLIP (optional)", field="use_clip", value=vision_on_disk(model),
+                    count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1, label=t("search.count"), field="seeds",
+                                      info=t("search.count.info", max_seeds=cfg.max_seeds))
+                    first_seed = Number(label=t("search.first_seed"), field="seed", value=0)
+                use_clip = Checkbox(label=t("search.use_clip"), field="use_clip", value=vision_on_disk(model),
                                        info=vision_status(model), elem_id="search-clip")
-                with gr.Accordion("Generation settings", open=False):
-                    negative = Textbox(label="Negative prompt", lines=1, value="")
-                    steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label="Steps")
-                    guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label="Guidance scale", field="guidance")
-                    size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label="Size (pixels)")
-                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label="Scheduler")
-                    batch = Slider(1, cfg.max_batch, step=1, label="Batch size", field="batch_size",
+                with gr.Accordion(t("common.generation_settings"), open=False):
+                    negative = Textbox(label=t("common.negative_prompt"), lines=1, value="")
+                    steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label=t("common.steps"))
+                    guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5,
+                                      label=t("common.guidance_scale"), field="guidance")
+                    size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label=t("common.size"))
+                    scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label=t("common.scheduler"))
+                    batch = Slider(1, cfg.max_batch, step=1, label=t("common.batch_size"), field="batch_size",
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
-                                      info="images per UNet pass")
-                related = Radio([], label="Related searches (nearest concepts; click to search)",
+                                      info=t("search.batch.info"))
+                related = Radio([], label=t("search.related"),
                                    elem_id="related")
             with gr.Column(scale=3, min_width=400):
-                results = gr.Gallery(label="Results (click one to open it)", columns=4, height="auto", format="png",
+                results = gr.Gallery(label=t("search.results"), columns=4, height="auto", format="png",
                                      elem_id="search-results", elem_classes=["steps"])
                 found = gr.Markdown("", elem_id="search-found")
                 archives = archive_choices(model, cfg)
-                with gr.Accordion("Found, not made: the same query over the archive of existing images",
+                with gr.Accordion(t("archive.title"),
                                   open=bool(archives[0][1]) or model.preset.family == "miniworld"):
-                    gr.Markdown(ARCHIVE_SENTENCE, elem_classes=["explain"])
+                    gr.Markdown(t("archive.explain"), elem_classes=["explain"])
                     with gr.Row():
                         archive = Dropdown(archives, value=archives[0][1],
-                                           label="Archive", field="archive", allow_custom_value=False, scale=2)
-                        archive_k = Slider(1, 32, value=8, step=1, label="Archive images", field="k", scale=2)
-                        archive_btn = gr.Button("Search the archive", scale=1, elem_id="archive-btn")
-                        nearest_btn = gr.Button("Nearest to the selected result", scale=1, elem_id="nearest-btn")
+                                           label=t("archive.archive"), field="archive", allow_custom_value=False, scale=2)
+                        archive_k = Slider(1, 32, value=8, step=1, label=t("archive.k"), field="k", scale=2)
+                        archive_btn = gr.Button(t("archive.run"), scale=1, elem_id="archive-btn")
+                        nearest_btn = gr.Button(t("archive.nearest"), scale=1, elem_id="nearest-btn")
                     archive_note = gr.Markdown("", elem_classes=["status"], elem_id="archive-status")
-                    archive_gallery = gr.Gallery(label="Existing images (cosine similarity · caption)", columns=8,
+                    archive_gallery = gr.Gallery(label=t("archive.gallery"), columns=8,
                                                  height="auto", format="png", elem_id="archive-gallery",
                                                  elem_classes=["steps", "captioned"])
                     selected_image = gr.State(None)       # the file of the result last clicked (this session)
-                with gr.Accordion("Selected result: its recipe, its steps, more like it", open=True):
-                    recipe_json = Code(label="Recipe (JSON) — click a result, or paste one", field="recipe", language="json",
+                with gr.Accordion(t("search.selected"), open=True):
+                    recipe_json = Code(label=t("search.recipe"), field="recipe", language="json",
                                           lines=4, elem_id="selected-recipe")
                     with gr.Row(equal_height=True):
-                        open_btn = gr.Button("Steps of this result", scale=1)
-                        strength = Slider(0, 1, value=0.25, step=0.05, label="Variation strength", field="strength", scale=2)
+                        open_btn = gr.Button(t("search.open"), scale=1)
+                        strength = Slider(0, 1, value=0.25, step=0.05, label=t("search.strength"), field="strength", scale=2)
                         more_count = Slider(1, cfg.max_seeds, value=min(4, cfg.max_seeds), step=1,
-                                               label="Variations (seeds)", field="seeds", scale=2)
-                        more_btn = gr.Button("More like this", variant="secondary", scale=1)
-                    steps_gallery = gr.Gallery(label="x0 at each step of the selected result", columns=10,
+                                               label=t("search.variation_count"), field="seeds", scale=2)
+                        more_btn = gr.Button(t("search.more_like_this"), variant="secondary", scale=1)
+                    steps_gallery = gr.Gallery(label=t("search.steps"), columns=10,
                                                height="auto", format="png", elem_classes=["steps"])
-                variations = gr.Gallery(label="More like this", columns=6, height="auto", format="png",
+                variations = gr.Gallery(label=t("search.more_like_this"), columns=6, height="auto", format="png",
                                         elem_classes=["steps"])
-                with gr.Accordion("Recipes of the results and variations (JSON, in gallery order)", open=False):
-                    page_state = gr.JSON(label="Results", value=[], height=160)
-                    variation_state = gr.JSON(label="Variations", value=[], height=160)
-        with gr.Accordion("Bias probe: compare what the model draws for different prompts", open=False):
-            explain("The same seeds for each prompt; CLIP's zero-shot classifier counts which attribute label "
-                    "each picture is closest to.", PROBE_MORE)
+                with gr.Accordion(t("search.recipes"), open=False):
+                    page_state = gr.JSON(label=t("search.page_state"), value=[], height=160)
+                    variation_state = gr.JSON(label=t("search.variation_state"), value=[], height=160)
+        with gr.Accordion(t("probe.title"), open=False) as probe_box:
+            explain(t("probe.explain"), t("probe.more"))
             with gr.Row():
                 with gr.Column(scale=2, min_width=300):
-                    probe_prompts = Textbox(label="Prompts to compare (one per line)", field="prompts", lines=3,
+                    probe_prompts = Textbox(label=t("probe.prompts"), field="prompts", lines=3,
                                                value="\n".join(ctx.examples.probe))
-                    attributes = Textbox(label="Attributes: 'name: label | label' per line", field="attributes", lines=3,
+                    attributes = Textbox(label=t("probe.attributes"), field="attributes", lines=3,
                                             value=ctx.examples.attributes)
                     probe_count = Slider(1, cfg.max_seeds, value=min(8, cfg.max_seeds), step=1,
-                                            label="Seeds per prompt", field="seeds")
-                    probe_run = gr.Button("Run probe", variant="primary", elem_id="probe-btn")
-                    probe_status = gr.Markdown("Uses the settings and first seed above.", elem_id="probe-status",
+                                            label=t("probe.count"), field="seeds")
+                    probe_run = gr.Button(t("probe.run"), variant="primary", elem_id="probe-btn")
+                    probe_status = gr.Markdown(t("probe.status"), elem_id="probe-status",
                                                elem_classes=["status"])
                 with gr.Column(scale=3, min_width=400):
-                    probe_grid = gr.Gallery(label="Images: one row per prompt", columns=8, height="auto", format="png",
+                    probe_grid = gr.Gallery(label=t("probe.grid"), columns=8, height="auto", format="png",
                                             elem_classes=["steps", "captioned"])
-                    probe_chart = gr.Plot(label="Counts per attribute label")
-                    with gr.Accordion("Counts and mean probabilities (JSON)", open=False):
-                        probe_json = Code(label="Counts (JSON)", language="json", lines=4, max_lines=12)
+                    probe_chart = gr.Plot(label=t("probe.chart"))
+                    with gr.Accordion(t("probe.counts_box"), open=False):
+                        probe_json = Code(label=t("probe.counts"), language="json", lines=4, max_lines=12)
 
     def base(prompt, negative, seed, steps, guidance, size, scheduler):
         return recipe_defaults(model, prompt or "", negative_prompt=negative or "", seed=as_int(seed),
@@ -268,7 +246,8 @@ def build(ctx: AppContext) -> None:
     settings = [negative, first_seed, steps, guidance, size, scheduler]
     search_outputs = [results, page_state, status, related, found]
     ctx.listen([run.click, query.submit], on_search, [query, *settings, count, batch, use_clip], search_outputs,
-           status=status, api_name="search", concurrency_id="model")
+           status=status, api_name="search", concurrency_id="model",
+           view=View("search", dict(query=query, seeds=count), [(ctx.tabs, "search")]))
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()
         return "Stopping after the current batch… finished results are kept."
@@ -290,7 +269,8 @@ def build(ctx: AppContext) -> None:
            concurrency_id="model")
     ctx.listen(probe_run.click, on_probe, [probe_prompts, attributes, probe_count, *settings, batch, use_clip],
            [probe_grid, probe_chart, probe_status, probe_json], status=probe_status, api_name="bias_probe",
-           concurrency_id="model")
+           concurrency_id="model", view=View("probe", dict(prompts=probe_prompts, attributes=attributes, seeds=probe_count),
+                                             [(ctx.tabs, "search")], opens=[probe_box]))
 
 
 def _probe_caption(result) -> str:

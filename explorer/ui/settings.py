@@ -19,6 +19,7 @@ DEFAULT_PORT = 7860
 HOST_VARIABLE = "GRADIO_SERVER_NAME"   # gradio's own variables, as Hugging Face Spaces and Docker images set them
 PORT_VARIABLE = "GRADIO_SERVER_PORT"
 MODEL_VARIABLE = "LATENT_EXPLORER_MODEL"
+LANGUAGES = ("en", "de")              # the UI's languages: assets/i18n/<lang>.json (explorer.ui.i18n)
 
 
 def argument_parser() -> argparse.ArgumentParser:
@@ -37,6 +38,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", default=None,
                         help=f"HTTP port, 1-65535 (default: ${PORT_VARIABLE}, else {DEFAULT_PORT})")
     parser.add_argument("--share", action="store_true", help="open a public gradio.live link (opt-in)")
+    parser.add_argument("--lang", default=None,
+                        help=f"the UI's language for every browser: {' or '.join(LANGUAGES)} (default: each "
+                             "browser's own, German or English)")
     parser.add_argument("--outputs", default="outputs", help="folder for saved images (never overwritten)")
     parser.add_argument("--vocabulary", action="append", default=[], metavar="PATH",
                         help="a concept list (assets/concepts format) shared with every user; repeat for several. "
@@ -58,7 +62,7 @@ def _port(source: str, value) -> int:
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> ExplorerConfig:
     """The app's configuration: command-line options first, then the environment (gradio's GRADIO_SERVER_NAME
     and GRADIO_SERVER_PORT, LATENT_EXPLORER_MODEL), then the defaults. A bad port raises InputError naming
-    --port or the variable it came from."""
+    --port or the variable it came from; a --lang other than de or en raises one naming --lang."""
     environ = os.environ if environ is None else environ
     args = argument_parser().parse_args(argv)
     model = args.model or environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
@@ -71,8 +75,10 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         port = _port(PORT_VARIABLE, environ[PORT_VARIABLE])
     else:
         port = DEFAULT_PORT
+    if args.lang is not None and args.lang not in LANGUAGES:
+        raise InputError("--lang", f"one of {', '.join(LANGUAGES)}", args.lang)
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
-                          host=host, port=port,
+                          host=host, port=port, lang=args.lang,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
                           archive_roots=tuple(Path(p) for p in args.archive_root))

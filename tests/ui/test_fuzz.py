@@ -8,11 +8,13 @@ import re
 import time
 
 import pytest
+from gradio.i18n import I18nData
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
 from explorer.generation.recipe import Recipe
+from explorer.ui.i18n import english
 
 # a field-naming message: "<field>: expected <allowed>, received <value>"
 NAMED = re.compile(r"(^|\n|\s)[\w.\[\] ]{1,40}: expected .+, received ")
@@ -46,13 +48,19 @@ def files(tmp_path_factory, client):
     return {"words": root / "words.txt", "text": root / "notes.txt", "bomb": root / "bomb.png", "image": image}
 
 
+def english_label(parameter) -> str:
+    """A parameter's label in English (an i18n label arrives as {"__type__": "translation_metadata", "key": ...})."""
+    label = parameter.get("label") or ""
+    return english(I18nData(label["key"])) if isinstance(label, dict) else str(label)
+
+
 def good_value(parameter, files, recipe_json):
     name = parameter["parameter_name"]
     if name in SMALL:
         return SMALL[name]
     if kind(parameter) == "filepath":
         return handle_file(str(files["words"] if name == "path" and parameter["component"] == "File"
-                               and "vocab" in parameter.get("label", "").lower() else files["image"]))
+                               and "vocab" in english_label(parameter).lower() else files["image"]))
     if name == "recipe_text":
         return recipe_json
     return parameter["parameter_default"]

@@ -1,0 +1,1 @@
+"""The lesson: the source essays' walk through diffusion as chapters a teacher reads out and shows live."""

@@ -1,0 +1,114 @@
+"""Lesson chapters from data files (assets/lessons/<lang>.json): what to read out, what to show, what to ask.
+
+A chapter names a *view* of the app (generate, forward, tokens, arithmetic, blend, interpolate, search, probe, map)
+and the *fields* to fill before running it. Field values may name the loaded model's own examples in braces
+(`{prompt}`, `{expression}`, `{blend_a}`, `{probe}` ... see `example_values`), so one chapter works on every
+model family; `families` overrides fields per family (the examples' key: stable-diffusion, sdxl, miniworld).
+A teacher edits or adds a chapter by editing the JSON file; `load_lesson` checks it and names what is wrong.
+
+    lesson = load_lesson("de")
+    values = lesson.chapters[0].values(examples_for(model), model.adapter.examples)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from explorer.errors import InputError
+from explorer.models.examples import Examples
+from explorer.models.presets import ASSETS
+
+LESSONS_DIR = ASSETS / "lessons"
+LANGUAGES = ("en", "de")
+VIEWS = {                         # view -> the fields a chapter may set (the view's inputs by name)
+    "generate": {"prompt", "negative", "seed", "steps", "guidance", "width", "height", "scheduler"},
+    "forward": {"image", "levels"},
+    "tokens": {"prompt"},
+    "arithmetic": {"expression", "seed", "steps"},
+    "blend": {"a", "b", "seed", "steps"},
+    "interpolate": {"prompts", "seeds", "frames"},
+    "search": {"query", "seeds"},
+    "probe": {"prompts", "attributes", "seeds"},
+    "map": {"query", "k"},
+}
+MAKE_IMAGE = "@generated"         # forward's image: a picture made from the model's own example prompt
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    title: str
+    read: str                     # one or two sentences to read out
+    question: str                 # for the class
+    view: str                     # a key of VIEWS
+    show: dict                    # field -> value (may name examples in braces)
+    families: dict = field(default_factory=dict)   # examples key -> {field: value} overrides
+
+    def values(self, examples: Examples, family: str) -> dict:
+        """The fields to set for the loaded model: the family's overrides over the chapter's, examples filled in."""
+        names = example_values(examples)
+        merged = {**self.show, **self.families.get(family, {})}
+        return {name: value.format_map(names) if isinstance(value, str) and value != MAKE_IMAGE else value
+                for name, value in merged.items()}
+
+
+@dataclass(frozen=True)
+class Lesson:
+    lang: str
+    title: str
+    intro: str
+    show_label: str               # the "show me" button's text
+    question_label: str
+    random_note: str              # said on a model with random weights
+    chapters: tuple[Chapter, ...]
+
+
+def example_values(examples: Examples) -> dict[str, str]:
+    """The examples a chapter may name: every text field of Examples (tuples one per line), blend's A and B,
+    the poles, and the first literature figure's prompt where the model has one."""
+    values = {}
+    for f in fields(Examples):
+        value = getattr(examples, f.name)
+        if isinstance(value, str):
+            values[f.name] = value
+        elif f.name != "figures":
+            values[f.name] = "\n".join(value)
+    values.update(blend_a=examples.blend[0], blend_b=examples.blend[1], walk_a=examples.walk[0],
+                  walk_b=examples.walk[1])
+    values["figure_prompt"] = examples.figures[0].prompt if examples.figures else examples.prompt
+    return values
+
+
+def load_lesson(lang: str = "en", folder: Path | str | None = None) -> Lesson:
+    """The lesson in one language from <folder>/<lang>.json, checked: every chapter has its texts, a known view
+    and only that view's fields."""
+    if lang not in LANGUAGES:
+        raise InputError("lang", f"one of {', '.join(LANGUAGES)}", lang)
+    path = Path(folder or LESSONS_DIR) / f"{lang}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    chapters = tuple(_chapter(raw, i, path.name) for i, raw in enumerate(data.get("chapters", [])))
+    if not chapters:
+        raise InputError(f"{path.name}: chapters", "at least one chapter", 0)
+    ids = [c.id for c in chapters]
+    if len(set(ids)) != len(ids):
+        raise InputError(f"{path.name}: chapters", "distinct chapter ids", ids)
+    return Lesson(lang, data["title"], data["intro"], data["show_label"], data["question_label"],
+                  data["random_note"], chapters)
+
+
+def _chapter(raw: dict, index: int, source: str) -> Chapter:
+    where = f"{source}: chapter {index + 1}"
+    missing = [key for key in ("id", "title", "read", "question", "view", "show") if key not in raw]
+    if missing:
+        raise InputError(where, "the keys id, title, read, question, view, show", f"missing {', '.join(missing)}")
+    if raw["view"] not in VIEWS:
+        raise InputError(f"{where}: view", f"one of {', '.join(VIEWS)}", raw["view"])
+    allowed = VIEWS[raw["view"]]
+    for overrides in [raw["show"], *raw.get("families", {}).values()]:
+        unknown = sorted(set(overrides) - allowed)
+        if unknown:
+            raise InputError(f"{where}: show", f"fields of the {raw['view']} view ({', '.join(sorted(allowed))})",
+                             unknown)
+    return Chapter(raw["id"], raw["title"], raw["read"], raw["question"], raw["view"], dict(raw["show"]),
+                   dict(raw.get("families", {})))

@@ -1,0 +1,109 @@
+"""The Lesson tab: chapters a teacher reads out, each with a "show me" that opens the right view, fills it with a
+prepared example for the loaded model and runs it there (the view's own handler, as if its button were pressed).
+
+Chapter texts come from assets/lessons/<lang>.json (explorer.lesson.chapters); their order, views and examples
+from en.json, the German texts from de.json. The texts reach the page as gr.I18n keys (`lesson_tables`), so the
+lesson speaks the browser's language like the rest of the UI."""
+from __future__ import annotations
+
+import inspect
+
+import gradio as gr
+from gradio.i18n import I18nData
+
+from explorer.generation.generate import generate
+from explorer.generation.recipe import recipe_defaults
+from explorer.lesson.chapters import LANGUAGES, MAKE_IMAGE, Chapter, load_lesson
+from explorer.outputs.png import save_png
+from explorer.text.known import has_random_weights
+from explorer.ui.common import AppContext, View, served
+
+MAKE_IMAGE_STEPS = 20          # the forward chapter's picture, when the Generate tab has none yet
+
+
+def lesson_tables() -> dict[str, dict[str, str]]:
+    """The lesson's texts as translation tables (language -> key -> text), for gr.I18n."""
+    tables = {}
+    for lang in LANGUAGES:
+        lesson = load_lesson(lang)
+        table = {"lesson.tab": {"en": "Lesson", "de": "Lektion"}[lang], "lesson.title": lesson.title,
+                 "lesson.intro": lesson.intro, "lesson.show": lesson.show_label,
+                 "lesson.question": lesson.question_label, "lesson.random_note": lesson.random_note}
+        for chapter in lesson.chapters:
+            table.update({f"lesson.{chapter.id}.title": chapter.title, f"lesson.{chapter.id}.read": chapter.read,
+                          f"lesson.{chapter.id}.question": chapter.question})
+        tables[lang] = table
+    return tables
+
+
+def build(ctx: AppContext) -> None:
+    lesson = load_lesson("en")                       # the structure; texts by key, in the browser's language
+    with gr.Tab(I18nData("lesson.tab"), id="lesson"):
+        gr.Markdown(I18nData("lesson.title"), elem_classes=["explain"])
+        gr.Markdown(I18nData("lesson.intro"))
+        if has_random_weights(ctx.model):
+            gr.Markdown(I18nData("lesson.random_note"), elem_classes=["banner"])
+        for number, chapter in enumerate(lesson.chapters):
+            view = ctx.views.get(chapter.view)
+            with gr.Accordion(I18nData(f"lesson.{chapter.id}.title"), open=number == 0):
+                gr.Markdown(I18nData(f"lesson.{chapter.id}.read"))
+                with gr.Row(equal_height=True):
+                    button = gr.Button(I18nData("lesson.show"), variant="primary", scale=0, min_width=180,
+                                       elem_id=f"lesson-{chapter.id}", interactive=view is not None)
+                    gr.Markdown(I18nData(f"lesson.{chapter.id}.question"), elem_classes=["question"])   # italic
+            if view is not None:
+                _wire(ctx, button, chapter, view)
+
+
+def _wire(ctx: AppContext, button: gr.Button, chapter: Chapter, view: View) -> None:
+    """The page: fill the view, switch to it, run its page handler (errors in its status line). The API
+    (/lesson_<id>): the same fields and the raw handler, so a chapter that fails is an error."""
+    layout = [tabs for tabs, _ in view.tabs] + list(view.opens)
+    fields = list(dict.fromkeys(view.fields.values()))
+    button.click(_show(ctx, chapter, view, view.fn, view.outputs, view.inputs, layout=True), view.inputs,
+                 list(dict.fromkeys([*fields, *layout, *view.outputs])), api_visibility="private",
+                 concurrency_id="model")
+    filled = {view.fields[name] for name in chapter.values(ctx.examples, ctx.model.adapter.examples)}
+    given = [c for c in view.inputs if c not in filled]        # the API asks only for what the chapter leaves open
+    ctx.api_twin(_show(ctx, chapter, view, view.raw, view.raw_outputs, given, layout=False), given,
+                 list(dict.fromkeys([*fields, *view.raw_outputs])), f"lesson_{chapter.id}", concurrency_id="model")
+
+
+def _show(ctx: AppContext, chapter: Chapter, view: View, fn, outputs, given: list, layout: bool):
+    """A generator handler: first the filled fields and the opened view, then the view's own results."""
+    takes = inspect.signature(fn).parameters
+    wants_request, wants_progress = "request" in takes, "progress" in takes
+    streams = inspect.isgeneratorfunction(fn)
+
+    def show(*values, request: gr.Request = None, progress=gr.Progress()):
+        # 1. the chapter's example for this model, in the view's fields
+        fill = chapter.values(ctx.examples, ctx.model.adapter.examples)
+        args = [None] * len(view.inputs)
+        for component, value in zip(given, values):
+            args[view.inputs.index(component)] = value
+        if fill.get("image") == MAKE_IMAGE:
+            current = args[view.inputs.index(view.fields["image"])]
+            fill["image"] = current or _make_image(ctx)
+        for name, value in fill.items():
+            args[view.inputs.index(view.fields[name])] = value
+        shown = {view.fields[name]: value for name, value in fill.items()}
+        if layout:                                  # the page: open the view where the results appear
+            shown.update({tabs: gr.Tabs(selected=tab_id) for tabs, tab_id in view.tabs})
+            shown.update({accordion: gr.Accordion(open=True) for accordion in view.opens})
+        yield shown
+        # 2. run the view as its button would
+        kwargs = {**({"request": request} if wants_request else {}), **({"progress": progress} if wants_progress
+                                                                        else {})}
+        results = fn(*args, **kwargs)
+        for out in (results if streams else [results]):
+            yield dict(zip(outputs, out if len(outputs) > 1 else (out,)))
+
+    return show
+
+
+def _make_image(ctx: AppContext) -> str:
+    """A picture of the model's own example prompt, for the forward chapter when none was generated yet."""
+    recipe = recipe_defaults(ctx.model, ctx.examples.prompt, seed=0,
+                             steps=min(ctx.model.preset.steps, MAKE_IMAGE_STEPS))
+    result = generate(ctx.model, recipe, watch=False, config=ctx.config)
+    return served(save_png(result.image, recipe, ctx.config.outputs_dir, stem="lesson"))
