@@ -2,6 +2,8 @@
 pressed through the API on each offline model; one app per model serves both sweeps (index, UMAP's JIT paid once)."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from explorer.lesson.chapters import load_lesson
@@ -25,12 +27,15 @@ def classroom(request, app_config):
 
 
 def _failures(client, api_names) -> dict:
-    failed = {}
+    failed, seconds = {}, {}
     for api_name in api_names:
+        started = time.perf_counter()
         try:
             client.predict(api_name=api_name)
         except Exception as error:  # noqa: BLE001 - collected, so one run names every failing action
             failed[api_name] = str(error)[:300]
+        seconds[api_name] = round(time.perf_counter() - started, 1)
+    print("seconds per action:", seconds)
     return failed
 
 
