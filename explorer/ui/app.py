@@ -9,7 +9,7 @@ from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab,
                          search_tab)
 from explorer.ui.common import AppContext
-from explorer.ui.i18n import build_i18n, t
+from explorer.ui.i18n import build_i18n, localize, t
 from explorer.ui.sessions import Sessions, limit_queue_per_session
 
 # each has build(ctx): one tab; the lesson comes last: its chapters drive the views the others built
@@ -70,6 +70,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
             ctx.sessions.drop(request)
 
         demo.unload(on_unload)
+        localize(demo, ctx.language, ctx.page_texts)    # what gr.I18n cannot translate, at each page load
     demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)
     limit_queue_per_session(demo, config.max_queued_per_session)
     ctx.demo = demo

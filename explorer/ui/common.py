@@ -20,7 +20,9 @@ from explorer.errors import InputError, ModelLoadError
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
 from explorer.text.known import words_note
-from explorer.ui.i18n import english, t
+from explorer.ui.i18n import (english, in_session_language, kinds_of, label_in, page_language, show_outputs,
+                              t, table_headers, with_request)
+from explorer.ui.messages import Catalogue, catalogue
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
 MAX_TEXT_CHARS = 20_000     # longest text any field takes (prompts are cut at 77 tokens long before this)
@@ -58,6 +60,7 @@ class AppContext:
     apis: list = field(default_factory=list)        # (function, api_name): API-only endpoints, registered after the tabs
     twins: list = field(default_factory=list)       # invisible buttons of the API twins (rendered after the tabs)
     views: dict = field(default_factory=dict)       # name -> View: what the lesson's "show me" fills and runs
+    page_texts: list = field(default_factory=list)  # (component, fn): a text made at each page load, in its language
 
     @property
     def examples(self) -> Examples:
@@ -65,9 +68,14 @@ class AppContext:
         return examples_for(self.model)
 
     def listen(self, *args, view: View | None = None, **kwargs):
-        """common.listen, its API twins rendered after the tabs; `view` (its name, fields and tabs): the lesson
-        may fill those fields and run this handler as the page does (explorer.ui.lesson_tab)."""
-        return listen(*args, pending=self.twins, view=view, views=self.views, **kwargs)
+        """common.listen, its API twins rendered after the tabs, the page in each session's language; `view` (its
+        name, fields and tabs): the lesson may fill those fields and run this handler as the page does
+        (explorer.ui.lesson_tab)."""
+        return listen(*args, pending=self.twins, view=view, views=self.views, language=self.language, **kwargs)
+
+    def language(self, request: gr.Request | None) -> str:
+        """The language of this request's page: --lang, else the browser's (explorer.ui.i18n.page_language)."""
+        return page_language(request, self.config.lang)
 
     def api_twin(self, *args, **kwargs) -> None:
         api_twin(*args, pending=self.twins, **kwargs)
@@ -139,9 +147,12 @@ def guard(fn):
     return wrapper
 
 
-def refusal(error: Exception) -> str:
+def refusal(error: Exception, words: Catalogue | None = None, labels: dict[str, str] | None = None) -> str:
     """A refused request as the status line shows it: one bold line, a multi-line message (an expression with
-    its caret under the fault) in a monospaced block so the caret stays under the character it points at."""
+    its caret under the fault) in a monospaced block so the caret stays under the character it points at.
+    `words`: a session's other language (explorer.ui.messages), `labels` naming fields as its page does."""
+    if words is not None and not words.english:
+        return words.refusal(words.message(error, labels))
     text = getattr(error, "message", None) or str(error)
     if "\n" in text:
         first, rest = text.split("\n", 1)
@@ -149,13 +160,25 @@ def refusal(error: Exception) -> str:
     return f"**⚠ Not run — {text}** The results shown are from before."
 
 
-def keep_work(fn, count: int, at: int, appended: bool):
+def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list | None = None, fields: dict | None = None,
+              language: Callable | None = None):
     """The page's version of a guarded handler: an error becomes the status line at `at` and every other output
     is left as it was (gr.skip), so a bad input never wipes a result, a plot or a field. `appended`: the status
-    is not one of the handler's own outputs; it is cleared on success."""
-    def refused(error: gr.Error):
+    is not one of the handler's own outputs; it is cleared on success.
+
+    The page speaks the session's language (`language(request)`, default: the browser's): a German session sees
+    the refusal and the text outputs in German (explorer.ui.messages). `outputs`: the components (which values are
+    status lines, captions or tables; without them, only the status); `fields`: field name -> input component,
+    so a refusal names a field by its label on the page."""
+    kinds = kinds_of(outputs) if outputs is not None else [("Markdown" if i == at else None) for i in range(count)]
+    headers = table_headers(outputs) if outputs is not None else {}
+    language = language or page_language
+
+    def refused(error: gr.Error, words: Catalogue):
+        labels = None if words.english else {name: label_in(component.label, words.lang)
+                                             for name, component in (fields or {}).items() if component.label}
         values = [gr.skip()] * count
-        values[at] = refusal(error)
+        values[at] = refusal(error, words, labels)
         return values[0] if count == 1 else tuple(values)
 
     def extend(out):
@@ -167,32 +190,44 @@ def keep_work(fn, count: int, at: int, appended: bool):
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            args, kwargs, request = split(args, kwargs)
+            words = catalogue(language(request))
             try:
                 for out in fn(*args, **kwargs):
-                    yield extend(out)
+                    yield show_outputs(extend(out), kinds, words, headers)
             except gr.Error as error:
-                yield refused(error)
+                yield refused(error, words)
     else:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            args, kwargs, request = split(args, kwargs)
+            words = catalogue(language(request))
             try:
-                return extend(fn(*args, **kwargs))
+                return show_outputs(extend(fn(*args, **kwargs)), kinds, words, headers)
             except gr.Error as error:
-                return refused(error)
+                return refused(error, words)
+    wrapper, split = with_request(fn, wrapper)
     return wrapper
 
 
 def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None, pending: list | None = None,
-           view: View | None = None, views: dict | None = None, **kwargs):
+           view: View | None = None, views: dict | None = None, language: Callable | None = None, **kwargs):
     """Bind a guarded handler twice: for the page (private; errors land in `status`, beside the button, and keep
-    every other output) and, under `api_name`, for API clients (an invisible twin button: errors are raised,
-    so gradio_client and HTTP callers get them as errors). Returns the page's event (for .then)."""
+    every other output; text in the session's language, `language(request)`) and, under `api_name`, for API
+    clients (an invisible twin button: errors are raised, so gradio_client and HTTP callers get them as errors;
+    English). Returns the page's event: handlers chained with .then show their text in the session's language too."""
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     appended = status not in outputs
     page_outputs = [*outputs, status] if appended else outputs
-    page_fn = keep_work(fn, len(page_outputs), page_outputs.index(status), appended)
+    given = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    fields = {}
+    for component in given:                      # field name -> the input it names (the first, where two share it)
+        if isinstance(component, _NamedErrors):
+            fields.setdefault(_field_name(component), component)
+    page_fn = keep_work(fn, len(page_outputs), page_outputs.index(status), appended, outputs=page_outputs,
+                        fields=fields, language=language)
     triggers = list(triggers) if isinstance(triggers, (list, tuple)) else [triggers]
-    event = gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **kwargs)
+    event = PageEvent(gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **kwargs), language)
     if view is not None and views is not None:
         view.fn, view.raw, view.status = page_fn, fn, status
         view.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -201,6 +236,21 @@ def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None
     if api_name:
         api_twin(fn, inputs, outputs, api_name, pending=pending, **kwargs)
     return event
+
+
+class PageEvent:
+    """A page event (gradio's Dependency): `.then(fn, inputs, outputs)` shows fn's text in the session's language
+    too (e.g. the attention maps' note after a generation); everything else is the event's own."""
+
+    def __init__(self, event, language: Callable | None = None):
+        self.event, self.language = event, language
+
+    def then(self, fn, inputs=None, outputs=None, **kwargs):
+        shown = in_session_language(fn, outputs, self.language) if outputs else fn
+        return self.event.then(shown, inputs, outputs, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.event, name)
 
 
 def api_twin(fn, inputs, outputs, api_name: str, pending: list | None = None, **kwargs) -> None:
@@ -262,7 +312,7 @@ class _NamedErrors:
 
     def refuse(self, payload, allowed: str | None = None):
         error = InputError(_field_name(self), allowed or self.allowed(), _shown(payload))
-        raise gr.Error(str(error), print_exception=False)
+        raise gr.Error(str(error), print_exception=False) from error       # the page reads the parts (keep_work)
 
     def preprocess(self, payload):
         self.check(payload)

@@ -248,8 +248,8 @@ def build(ctx: AppContext) -> None:
            status=token_summary, api_name="tokens", concurrency_id="model",
            view=View("tokens", dict(prompt=token_prompt), [(ctx.tabs, "embeddings"), (inner, "tokens")]))
     to_tokens.click(on_to_tokens, phrase_pick, [inner, token_prompt], api_visibility="private").then(
-        keep_work(on_tokens, 3, 0, False), [token_prompt, show_pad], token_outputs, api_visibility="private",
-        concurrency_id="model")
+        keep_work(on_tokens, 3, 0, False, outputs=token_outputs, language=ctx.language), [token_prompt, show_pad],
+        token_outputs, api_visibility="private", concurrency_id="model")
 
 
 def _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg):

@@ -1,28 +1,42 @@
-"""German and English for the page's static text: gr.I18n tables read from assets/i18n/<lang>.json.
+"""The page's language, German or English: static text through gr.I18n, what the server returns through a catalogue.
 
-The tabs label their components with `t("common.prompt")`; the front end shows each key's text in the browser's
-language (German for de, de-DE, de-AT ...; English for every other language, and for a key a table lacks).
-`--lang de|en` shows one language to every browser. Only static text is translated: what handlers return
-(status lines, error messages, captions) stays English, and prompts stay in whatever language the user types.
+Static text (labels, info lines, buttons, explanations) comes from gr.I18n tables read from assets/i18n/<lang>.json:
+the tabs label their components with `t("common.prompt")`, and the front end shows each key's text in the
+browser's language (German for de, de-DE, de-AT ...; English for every other language, and for a key a table
+lacks). `--lang de|en` shows one language to every browser.
+
+What handlers return cannot go through gr.I18n: status lines, notes, refusals, gallery captions, table headers
+and cells. A page event's handler is wrapped (explorer.ui.common.listen, `in_session_language`) so that for a
+German session (`page_language`: --lang, else the request's Accept-Language header) those outputs pass through
+the message catalogue (explorer.ui.messages, assets/i18n/messages.de.json) on their way to the page; `localize`
+does the same at each page load for what is built from code (radio choice names, table headers, example
+captions, the loaded model's description). The library stays English, and so does the API: an endpoint's
+results and errors (gradio_client, HTTP) are the library's own words, whatever the caller's language. Prompts
+stay in whatever language the user types.
 
     gr.Textbox(label=t("common.prompt"))
     gr.Slider(info=t("interpolate.frames.info", max_frames=64))     # {max_frames} in both tables
-    english(component.label)                                        # "Prompt": error messages name fields in English
+    english(component.label)                                        # "Prompt": field names come from English labels
+    page_language(request, config.lang)                             # "de" or "en" for one request
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import re
+from typing import Callable
 
 import gradio as gr
 from gradio.i18n import I18nData
 
 from explorer.errors import InputError
 from explorer.models.presets import ASSETS
+from explorer.ui.messages import Catalogue, accept_language, catalogue
 from explorer.ui.settings import LANGUAGES
 
 I18N_DIR = ASSETS / "i18n"
-ENGLISH = "en"                   # the front end's fallback language, and the language of every message
+ENGLISH = "en"                   # the front end's fallback language, the library's and the API's
 MARKER = re.compile(r"__i18n__(\{[^}]*\})")     # an I18nData inside a string (how gradio sends it to the page)
 
 
@@ -78,9 +92,11 @@ class _Translations(gr.I18n):
     """gr.I18n whose tables are assembled when the page asks for them: texts filled by t(key, **values) while
     the tabs were built are included, however the app was started."""
 
-    def __init__(self, sources: dict[str, str], extra: dict[str, dict[str, str]] | None = None):
+    def __init__(self, sources: dict[str, str], extra: dict[str, dict[str, str]] | None = None,
+                 forced: str | None = None):
         super().__init__()
         self.sources, self.extra = sources, extra or {}        # locale -> the language shown there
+        self.forced = forced                                    # --lang: every page's language (None: the browser's)
 
     @property
     def translations_dict(self) -> dict[str, dict[str, str]]:
@@ -98,4 +114,159 @@ def build_i18n(lang: str | None = None, extra: dict[str, dict[str, str]] | None 
         return _Translations({code: code for code in LANGUAGES}, extra)
     if lang not in LANGUAGES:
         raise InputError("lang", f"one of {', '.join(LANGUAGES)}", lang)
-    return _Translations({code: lang for code in LANGUAGES}, extra)
+    return _Translations({code: lang for code in LANGUAGES}, extra, forced=lang)
+
+
+# --------------------------------------------------------------------------- what the server returns
+def page_language(request, forced: str | None = None) -> str:
+    """The language of one request's page: `forced` (--lang) when set, else the browser's (its Accept-Language
+    header: German for de, de-DE, de-AT ..., English otherwise)."""
+    if forced:
+        return forced
+    headers = getattr(request, "headers", None) or {}
+    return accept_language(headers.get("accept-language"))
+
+
+def label_in(label, lang: str) -> str:
+    """A field's label as a message names it in `lang`: up to " (" or ":" ("Seeds (ganze Zahlen)" -> "Seeds")."""
+    return in_language(label, lang).split(" (")[0].split(":")[0].strip()
+
+
+def shown(value, kind: str | None, words: Catalogue):
+    """One output value as a session sees it: a status line or note (Markdown), captions (Gallery), table headers
+    and cells (Dataframe) in `words`' language; every other value, and every English session's, unchanged."""
+    if words.english or kind is None or value is None:
+        return value
+    if isinstance(value, dict) and value.get("__type__") == "update":      # gr.update / gr.skip
+        inner = value.get("value")
+        return {**value, "value": shown(inner, kind, words)} if isinstance(inner, (str, list, dict)) else value
+    if kind == "Markdown" and isinstance(value, str):
+        return words.text(value)
+    if kind == "Gallery" and isinstance(value, list):
+        return [(item[0], words.label(item[1])) if isinstance(item, tuple) and len(item) == 2
+                and isinstance(item[1], str) else item for item in value]
+    if kind == "Dataframe" and isinstance(value, dict) and "data" in value:
+        return {**value, "headers": [words.header(h) for h in value.get("headers") or []],
+                "data": [[words.label(c) for c in row] for row in value["data"]]}
+    return value
+
+
+def show_outputs(out, kinds: list, words: Catalogue, headers: dict | None = None):
+    """A handler's return value (one value, a tuple, or a dict by component) with each output `shown`. `kinds`:
+    the outputs' component class names; `headers`: a table's own headers, for rows returned without them."""
+    if words.english or (isinstance(out, dict) and len(kinds) > 1):    # a dict by component: left as it is
+        return out
+    headers = headers or {}
+
+    def one(value, index):
+        if kinds[index] == "Dataframe" and isinstance(value, list) and index in headers:
+            value = {"headers": headers[index], "data": value}
+        return shown(value, kinds[index], words)
+
+    if len(kinds) == 1:
+        return one(out, 0)
+    return tuple(one(value, i) for i, value in enumerate(out))
+
+
+def with_request(fn, wrapper):
+    """`wrapper` (functools.wraps of fn) made to receive the gr.Request gradio fills by annotation, whether or not
+    fn takes one. Returns (wrapper, split): split(args, kwargs) -> (fn's args, fn's kwargs, the request)."""
+    parameters = list(inspect.signature(fn).parameters.values())
+    names = [p.name for p in parameters]
+    if "request" in names:
+        at = names.index("request")
+
+        def split(args, kwargs):
+            return args, kwargs, kwargs["request"] if "request" in kwargs else (args[at] if len(args) > at else None)
+        return wrapper, split
+    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*parameters, inspect.Parameter(
+        "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
+    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
+
+    def split(args, kwargs):
+        kwargs = dict(kwargs)
+        request = kwargs.pop("request", None)
+        if len(args) > len(parameters):
+            request, args = args[len(parameters)], args[:len(parameters)]
+        return args, kwargs, request
+    return wrapper, split
+
+
+def kinds_of(outputs) -> list:
+    """The class names of output components ("Markdown", "Gallery", ...), as `shown` tells them apart."""
+    return [type(component).__name__ for component in outputs]
+
+
+def table_headers(outputs) -> dict[int, list]:
+    """Output position -> the headers of each table among `outputs` (rows returned alone get them back)."""
+    return {i: list(c.headers) for i, c in enumerate(outputs) if type(c).__name__ == "Dataframe" and c.headers}
+
+
+def in_session_language(fn, outputs, language: Callable | None = None):
+    """A page handler whose text outputs each session sees in its language (`language(request)`, default: the
+    browser's). For page events only: an API endpoint keeps the library's English."""
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    kinds, headers = kinds_of(outputs), table_headers(outputs)
+    language = language or page_language
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            args, kwargs, request = split(args, kwargs)
+            words = catalogue(language(request))
+            for out in fn(*args, **kwargs):
+                yield show_outputs(out, kinds, words, headers)
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            args, kwargs, request = split(args, kwargs)
+            return show_outputs(fn(*args, **kwargs), kinds, catalogue(language(request)), headers)
+    wrapper, split = with_request(fn, wrapper)
+    return wrapper
+
+
+def localize(demo: gr.Blocks, language: Callable, computed: list | None = None) -> None:
+    """At each page load, what the front end cannot translate, in the session's language: radio choice names,
+    table headers, example captions, and static texts built from code (the loaded model's description, the
+    vision model's status). `computed`: [(component, fn)] whose value fn() is made at each load (both languages).
+    Call inside the Blocks, after every tab is built."""
+    others = [lang for lang in LANGUAGES if lang != ENGLISH]
+    changes = {lang: {key: _properties(block, catalogue(lang)) for key, block in demo.blocks.items()}
+               for lang in others}                                  # language -> block id -> properties
+    targets = [key for key in demo.blocks if any(changes[lang][key] for lang in others)]
+    computed = list(computed or [])
+    if not targets and not computed:
+        return
+
+    def on_load(request: gr.Request):
+        lang = language(request)
+        values = [gr.update(**changes[lang][key]) if lang in changes and changes[lang][key] else gr.skip()
+                  for key in targets]
+        return [*values, *(catalogue(lang).text(fn()) for _, fn in computed)]
+
+    outputs = [demo.blocks[key] for key in targets] + [component for component, _ in computed]
+    demo.load(on_load, None, outputs, api_visibility="private", queue=False)
+
+
+def _properties(block, words: Catalogue) -> dict:
+    """The properties a page load sets on one block in `words`' language ({} where nothing changes: the block holds
+    no English, or only i18n keys, which the front end translates itself)."""
+    kind = type(block).__name__
+    if kind == "Radio":
+        choices = [(words.choice(name) if isinstance(name, str) else name, value) for name, value in block.choices]
+        return {"choices": choices} if choices != list(block.choices) else {}
+    if kind == "Dataframe" and block.headers:
+        headers = [words.header(name) for name in block.headers]
+        return {"value": {"headers": headers, "data": []}} if headers != list(block.headers) else {}
+    if kind == "Dataset" and getattr(block, "sample_labels", None):
+        labels = [words.label(label) for label in block.sample_labels]
+        return {"sample_labels": labels} if labels != list(block.sample_labels) else {}
+    if kind == "Markdown" and isinstance(block.value, str) and block.value:
+        keys_shown = in_language(block.value, words.lang)
+        text = words.text(keys_shown)
+        return {"value": text} if text != keys_shown else {}
+    info = getattr(block, "info", None)
+    if isinstance(info, str) and not MARKER.search(info):
+        text = words.text(info)
+        return {"info": text} if text != info else {}
+    return {}

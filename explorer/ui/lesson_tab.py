@@ -98,7 +98,23 @@ def _show(ctx: AppContext, chapter: Chapter, view: View, fn, outputs, given: lis
         for out in (results if streams else [results]):
             yield dict(zip(outputs, out if len(outputs) > 1 else (out,)))
 
-    return show
+    return _filled_by_gradio(show, len(given)) if layout else show
+
+
+def _filled_by_gradio(show, count: int):
+    """show(*values, request=, progress=) as the page calls it: gradio fills a request (the user's session and
+    language) and a progress bar only into positional parameters, so these come after the `count` values."""
+    def page(*args):
+        yield from show(*args[:count], request=args[count] if len(args) > count else None,
+                        progress=args[count + 1] if len(args) > count + 1 else gr.Progress())
+
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    page.__signature__ = inspect.Signature(
+        [inspect.Parameter(f"value_{i}", positional) for i in range(count)]
+        + [inspect.Parameter("request", positional, default=None, annotation=gr.Request),
+           inspect.Parameter("progress", positional, default=gr.Progress())])
+    page.__annotations__ = {"request": gr.Request}
+    return page
 
 
 def _make_image(ctx: AppContext) -> str:

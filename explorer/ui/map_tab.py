@@ -63,7 +63,8 @@ def build(ctx: AppContext) -> None:
                                    value=ctx.examples.map_query,
                                    info=t("map.query.info"))
                 draw = gr.Button(t("map.draw"), variant="primary", elem_id="map-draw")
-                status = gr.Markdown(warm_status, elem_classes=["status"], elem_id="map-status")  # at each page load
+                status = gr.Markdown("", elem_classes=["status"], elem_id="map-status")
+                ctx.page_texts.append((status, warm_status))     # at each page load, in its language
                 with gr.Row():
                     vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label=t("map.vocabulary"),
                                              allow_custom_value=False, elem_id="map-vocabulary")

@@ -261,8 +261,8 @@ def build(ctx: AppContext) -> None:
                status=archive_note, concurrency_id="model")
     variations.select(on_select, variation_state, recipe_json, api_visibility="private")
     related.select(on_related, related, query, api_visibility="private").then(
-        keep_work(on_search, len(search_outputs), 2, False), [query, *settings, count, batch, use_clip],
-        search_outputs, api_visibility="private", concurrency_id="model")
+        keep_work(on_search, len(search_outputs), 2, False, outputs=search_outputs, language=ctx.language),
+        [query, *settings, count, batch, use_clip], search_outputs, api_visibility="private", concurrency_id="model")
     ctx.listen(more_btn.click, on_more, [recipe_json, more_count, strength, batch, use_clip],
            [variations, variation_state, status], status=status, api_name="more_like_this", concurrency_id="model")
     ctx.listen(open_btn.click, on_open, recipe_json, [steps_gallery, status], status=status, api_name="open_result",

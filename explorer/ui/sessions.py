@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from explorer.cache import LRUCache
 from explorer.concepts.vocabularies import Shelf
 from explorer.errors import InputError
+from explorer.ui.i18n import page_language
+from explorer.ui.messages import catalogue
 
 
 @dataclass
@@ -60,7 +62,8 @@ def limit_queue_per_session(demo, limit: int) -> None:
     """Refuse a request when its session already has `limit` requests waiting or running (a fair queue).
 
     gradio's queue counts all users together; this wraps its `push` (gradio internals: `_queue`,
-    `active_jobs`, `event_queue_per_concurrency_id`) to count one session's events.
+    `active_jobs`, `event_queue_per_concurrency_id`) to count one session's events. The refusal speaks the
+    page's language (--lang as launched, i.e. demo.i18n_instance.forced, else the browser's).
     """
     queue = demo._queue
     original = queue.push
@@ -76,9 +79,11 @@ def limit_queue_per_session(demo, limit: int) -> None:
         if session is not None and pending(session) >= limit:
             error = InputError("queue", f"at most {limit} requests of yours waiting or running at once (a shared "
                                "queue: wait for one to finish, or press Stop)", f"request number {limit + 1}")
+            forced = getattr(getattr(demo, "i18n_instance", None), "forced", None)
+            message = catalogue(page_language(request, forced)).error(error)
             # answered as a validation error (HTTP 422): gradio's clients show its message, naming the field
             detail = [{"__type__": "validate", "is_valid": False, "parameter_name": "queue",
-                       "message": str(error).split(": ", 1)[1]}]
+                       "message": message.split(": ", 1)[1]}]
             return False, detail, "validator_error"
         return await original(body, request, username)
 

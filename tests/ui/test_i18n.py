@@ -1,6 +1,6 @@
 """German and English UI (issue 17): every static text of the page is an i18n key with a text in both tables, a
-German browser sees German, `--lang de` shows German to every browser, and error messages stay English with
-the field names they always had."""
+German browser sees German, `--lang de` shows German to every browser, and the API's error messages stay English
+with the field names they always had (what a German page gets back: test_i18n_pages.py, test_messages.py)."""
 from __future__ import annotations
 
 import json
@@ -231,7 +231,7 @@ def test_lang_de_shows_german_to_an_english_browser(browser, forced):
         context.close()
 
 
-# --- messages stay English ---------------------------------------------------------------------------------------
+# --- the API's messages stay English ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("field, value, message", [
     ("steps", 0, "steps: expected a number in [1, 50], received 0"),

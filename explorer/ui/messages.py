@@ -1,0 +1,201 @@
+"""German for what the server returns to the page: refusals, status lines, notes, captions and table headers.
+
+The library speaks English (its errors and notes are what the API, the CLI and the tests read). The page's
+wrapper (explorer.ui.common.keep_work) hands each refusal and each status output of a German session to a
+`Catalogue`, which rewrites the English it knows into German from assets/i18n/messages.de.json:
+
+    catalogue("de").text("Done: seed 0, 25 steps.")         # "Fertig: Seed 0, 25 Schritte."
+    catalogue("de").error(InputError("steps", "an integer in [1, 50]", 0), {"steps": "Schritte"})
+    # -> "Schritte: erwartet eine ganze Zahl in [1, 50], erhalten 0" (the field as the page labels it)
+    catalogue("en").text(anything)                           # unchanged: English is the source
+
+A template is the English text with `{name}` where a value goes (`{name:num}` a number, `{name:word}` one
+word, `{name:any}` possibly empty); the German template places the same values as they are, or translated:
+`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range. The sections: `allowed`, `received`
+and `labels` hold short texts matched whole (the first that matches); `text` holds sentences and fragments found
+anywhere in a status line (the longest first, so a sentence goes before the fragments it contains); `choices`
+and `headers` the exact names of radio choices and table columns. English that no
+template matches is shown as it is. This module does not import gradio.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from explorer.errors import InputError
+from explorer.models.presets import ASSETS
+
+ENGLISH, GERMAN = "en", "de"
+CATALOGUE_DIR = ASSETS / "i18n"
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(\w+)(?::(\w+))?\}")             # {name} or {name:kind} in English
+_SLOT = re.compile(r"\{\{|\}\}|\{(\w+)(?:!(\w))?\}")                    # {name}, {name!t|l|a} in German
+_KINDS = {"": r".+?", "any": r".*?", "num": r"[-+−]?\d[\d.,]*(?:e[-+]?\d+)?", "word": r"[\w.+-]+"}
+_LANGUAGE = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$")
+
+
+def accept_language(header: str | None) -> str:
+    """The session's language from an Accept-Language header: German when the browser's first choice (highest q)
+    is German (de, de-DE, de-AT ...), English otherwise, as the front end picks its tables."""
+    choices = []
+    for order, part in enumerate((header or "").split(",")):
+        found = _LANGUAGE.match(part)
+        if found:
+            try:
+                weight = float(found.group(2)) if found.group(2) else 1.0
+            except ValueError:
+                continue
+            if weight > 0:                                                  # q=0: "not this one"
+                choices.append((-weight, order, found.group(1).lower()))
+    if not choices:
+        return ENGLISH
+    return GERMAN if min(choices)[2] == GERMAN else ENGLISH
+
+
+def compile_template(english: str, anchored: bool) -> re.Pattern:
+    """An English template as a regular expression: literal text, and a named group per {name}."""
+    parts, seen, position = [], set(), 0
+    for found in _PLACEHOLDER.finditer(english):
+        parts.append(re.escape(english[position:found.start()]))
+        position = found.end()
+        if found.group(0) in ("{{", "}}"):
+            parts.append(re.escape(found.group(0)[0]))
+            continue
+        name, kind = found.group(1), found.group(2) or ""
+        if kind not in _KINDS:
+            raise ValueError(f"{english!r}: unknown placeholder kind {kind!r} (one of {', '.join(_KINDS)})")
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>{_KINDS[kind]})")
+        seen.add(name)
+    parts.append(re.escape(english[position:]))
+    body = "".join(parts)
+    return re.compile(rf"^(?:{body})$" if anchored else body)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    pattern: re.Pattern
+    german: str
+    english: str
+
+
+class Catalogue:
+    """One language's renderings of the server's English messages (English itself: the identity)."""
+
+    def __init__(self, lang: str, table: dict | None = None):
+        self.lang = lang
+        table = table or {}
+        self.frames: dict[str, str] = table.get("frames", {})
+        self.choices: dict[str, str] = table.get("choices", {})
+        self.headers: dict[str, str] = table.get("headers", {})
+        self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
+                                for english, german in table.get(name, {}).items() if not english.startswith("_")]
+                         for name in ("allowed", "received", "labels", "text")}
+        # sentences before the fragments they contain ("' for " inside "Added 'x' for you ..."): longest first
+        self.sections["text"].sort(key=lambda entry: -len(_PLACEHOLDER.sub("", entry.english)))
+        for name in ("allowed", "received", "labels", "text"):       # every German slot names an English value
+            for entry in self.sections[name]:
+                names = set(entry.pattern.groupindex)
+                for slot in _SLOT.finditer(entry.german):
+                    if slot.group(1) and slot.group(1) not in names:
+                        raise ValueError(f"{entry.english!r}: the German text uses {{{slot.group(1)}}}, "
+                                         "which the English does not have")
+
+    @property
+    def english(self) -> bool:
+        return self.lang == ENGLISH
+
+    # ------------------------------------------------------------ texts
+    def _fill(self, entry: _Entry, found: re.Match) -> str:
+        def slot(match: re.Match) -> str:
+            if match.group(0) in ("{{", "}}"):
+                return match.group(0)[0]
+            value = found.group(match.group(1)) or ""
+            return {"t": self.text, "l": self.label, "a": self.allowed}.get(match.group(2), str)(value)
+
+        return _SLOT.sub(slot, entry.german)
+
+    def _whole(self, section: str, value: str) -> str | None:
+        for entry in self.sections[section]:
+            found = entry.pattern.match(value)
+            if found:
+                return self._fill(entry, found)
+        return None
+
+    def text(self, value: str) -> str:
+        """A status line or note: every known English sentence in it replaced by its German."""
+        if self.english or not isinstance(value, str) or not value:
+            return value
+        for entry in self.sections["text"]:
+            if entry.pattern.search(value):
+                value = entry.pattern.sub(lambda found, entry=entry: self._fill(entry, found), value)
+        return value
+
+    def label(self, value: str) -> str:
+        """A short text shown whole (a caption, a table cell, an example's name): its German, else as it is."""
+        if self.english or not isinstance(value, str) or not value:
+            return value
+        return self._whole("labels", value) or value
+
+    def choice(self, name: str) -> str:
+        return name if self.english else self.choices.get(name, name)
+
+    def header(self, name: str) -> str:
+        return name if self.english else self.headers.get(name, name)
+
+    # ------------------------------------------------------------ errors
+    def allowed(self, value: str) -> str:
+        """What a field takes, as an error message says it ("an integer in [1, 50]")."""
+        if self.english:
+            return value
+        return self._whole("allowed", value) or self.text(value)
+
+    def received(self, value) -> object:
+        """A received value that the library describes in words ("12 characters") in German; others unchanged."""
+        if self.english or not isinstance(value, str):
+            return value
+        return self._whole("received", value) or value
+
+    def error(self, error: InputError, fields: Mapping[str, str] | None = None) -> str:
+        """An InputError's message: the field as the page labels it (else its English name in backticks), what
+        it takes, what it got, the hint. English: str(error), unchanged."""
+        if self.english:
+            return str(error)
+        fields = fields or {}
+        field = fields.get(error.field) or f"`{error.field}`"
+        position = getattr(error, "position", None)              # an ExpressionError: its caret lines follow
+        received = self.received(error.received)
+        values = dict(field=field, allowed=self.allowed(error.allowed), position=position,
+                      received=received if position is not None else repr(received))
+        message = self.frames["error_at" if position is not None else "error"].format(**values)
+        if error.hint:
+            message += self.frames["hint"].format(hint=self.text(error.hint))
+        if position is not None and "\n" in str(error):
+            message += "\n" + str(error).split("\n", 1)[1]
+        return message
+
+    def message(self, error: BaseException, fields: Mapping[str, str] | None = None) -> str:
+        """Any refused request's message: an InputError (or the gr.Error raised from one) by its parts, else the
+        text (a model that failed to load, "Something went wrong (...)")."""
+        source = error if isinstance(error, InputError) else error.__cause__
+        if isinstance(source, InputError):
+            return self.error(source, fields)
+        text = getattr(error, "message", None) or str(error)
+        return self.text(text)
+
+    def refusal(self, text: str) -> str:
+        """The status line of a refused request (the message already in this language)."""
+        if "\n" in text:
+            first, rest = text.split("\n", 1)
+            return self.frames["refusal_block"].format(first=first, rest=rest)
+        return self.frames["refusal"].format(message=text)
+
+
+@functools.lru_cache(maxsize=None)
+def catalogue(lang: str) -> Catalogue:
+    """The catalogue of a language: English is the identity, German is read from messages.de.json once."""
+    if lang == ENGLISH:
+        return Catalogue(ENGLISH)
+    with open(CATALOGUE_DIR / f"messages.{lang}.json", encoding="utf-8") as file:
+        return Catalogue(lang, json.load(file))

@@ -1,0 +1,176 @@
+"""German pages (issue 17, item 2): a German session's page events return German refusals, status lines, captions
+and table headers; an English session's are the library's own English, byte for byte; the page load puts German
+into what the front end cannot translate. Through the page's own handlers with a German request, and in a German
+browser."""
+from __future__ import annotations
+
+import pytest
+
+from explorer.ui.i18n import in_language, t
+
+
+class Request:
+    """What gradio hands a handler: the browser's headers (Accept-Language) and its session."""
+
+    def __init__(self, language: str):
+        self.headers = {"accept-language": language}
+        self.session_hash = f"test-{language}"
+
+
+GERMAN, ENGLISH = Request("de-DE,de;q=0.9,en;q=0.8"), Request("en-US,en;q=0.9")
+
+
+@pytest.fixture(scope="module")
+def demo(tiny_model, app_config):
+    from explorer.ui.app import build_demo
+
+    return build_demo(tiny_model, app_config)
+
+
+def _event(demo, name: str, output: str | None = None):
+    """The page's (private) event whose handler is `name` (and which writes the element `output`)."""
+    found = [d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == name and d.api_visibility == "private"
+             and (output is None or any(getattr(demo.blocks[o] if isinstance(o, int) else o, "elem_id", None) ==
+                                        output for o in d.outputs))]
+    assert found, f"no page event runs {name}"
+    return found[0]                   # (a handler bound twice, e.g. tokens by its button and from arithmetic, is one)
+
+
+def _status(event, demo, out, elem_id: str | None = None):
+    """The value an event's handler returned for its status line (the Markdown with `elem_id`, else the last)."""
+    blocks = [demo.blocks[o] if isinstance(o, int) else o for o in event.outputs]
+    at = next(i for i, b in enumerate(blocks) if getattr(b, "elem_id", None) == elem_id) if elem_id else \
+        max(i for i, b in enumerate(blocks) if type(b).__name__ == "Markdown")
+    return out[at]
+
+
+def _last(results):
+    return list(results)[-1]
+
+
+def _generate(demo, prompt: str, request):
+    import gradio as gr
+
+    event = _event(demo, "on_generate", "status")
+    out = _last(event.fn(prompt, "", 3, False, 2, 7.5, 64, 64, "ddim", "approx", [], None, request, gr.Progress()))
+    return _status(event, demo, out, "status"), out
+
+
+def test_a_german_page_refuses_and_reports_in_german(demo):
+    refused, out = _generate(demo, "   ", GERMAN)
+    assert refused == ("**⚠ Nicht ausgeführt — Prompt: erwartet einen nicht leeren Prompt, erhalten '   '** "
+                       "Die angezeigten Ergebnisse stammen von vorher.")
+    assert sum(1 for value in out if value == {"__type__": "update"}) == len(out) - 1     # the rest kept
+    done, _ = _generate(demo, "a red boat", GERMAN)
+    assert done.startswith("Fertig: Seed 3, 2 Schritte. Gespeichert als `") and "mit seinem Rezept" in done
+    assert "Dieses Modell hat zufällige Gewichte" in done and "Done" not in done and "Saved" not in done
+
+
+def test_an_english_page_is_unchanged(demo):
+    refused, _ = _generate(demo, "   ", ENGLISH)
+    assert refused == ("**⚠ Not run — prompt: expected a non-empty prompt, received '   '** "
+                       "The results shown are from before.")
+    done, _ = _generate(demo, "a red boat", ENGLISH)
+    assert done.startswith("Done: seed 3, 2 steps. Saved as `") and done.endswith(
+        "\n\n⚑ This model has random weights: it knows no words; its pictures are noise.")
+
+
+def test_a_refusal_names_the_field_by_its_german_label(demo):
+    import gradio as gr
+
+    blend = _event(demo, "on_blend")
+    out = blend.fn("a red fox", "a cat", 0, 2, 7.5, 99.0, 1.0, gr.Progress(), GERMAN)   # request: added last
+    label = in_language(t("blend.weight_a"), "de")                               # "AND-Gewicht von A"
+    assert _status(blend, demo, out, "blend-status") == (
+        f"**⚠ Nicht ausgeführt — {label}: erwartet eine Zahl in [-10, 10], erhalten 99.0** "
+        "Die angezeigten Ergebnisse stammen von vorher.")
+    out = blend.fn("a red fox", "a cat", 0, 2, 7.5, 99.0, 1.0, gr.Progress(), ENGLISH)
+    assert "— and_weights[0]: expected a number in [-10, 10], received 99.0**" in _status(blend, demo, out,
+                                                                                           "blend-status")
+
+
+def test_an_expression_refusal_keeps_its_caret_in_german(demo):
+    import gradio as gr
+
+    arithmetic = _event(demo, "on_arithmetic")
+    out = arithmetic.fn('"a cat" + (dog', "conditioning", True, 0, 2, 7.5, "builtin", 5, GERMAN, gr.Progress())
+    status = _status(arithmetic, demo, out, "arith-status")
+    assert status.startswith("**⚠ Nicht ausgeführt — Ausdruck: erwartet ')' an Position ")
+    assert "```text\n" in status and "^" in status and status.endswith("Die angezeigten Ergebnisse stammen von vorher.")
+
+
+def test_the_page_load_shows_german_where_gr_i18n_cannot(demo):
+    load = _event(demo, "on_load")
+    blocks = [demo.blocks[o] if isinstance(o, int) else o for o in load.outputs]
+    german = list(zip(blocks, load.fn(GERMAN)))
+    by_elem = {block.elem_id: value for block, value in german if block.elem_id}
+    assert by_elem["map-table"]["value"]["headers"] == ["Konzept", "Kategorie", "Kosinus"]
+    assert by_elem["map-status"].startswith("UMAP") and not any(
+        word in by_elem["map-status"] for word in ("ready", "compiling", "warmed"))
+    radio = next(value for block, value in german if type(block).__name__ == "Radio")
+    assert radio["choices"] == [("UMAP", "umap"), ("PCA (sofort)", "pca")]              # values stay the code's
+    assert "zufällige Gewichte, dieselbe Architektur" in by_elem["header"]["value"]
+    assert "__i18n__" not in by_elem["header"]["value"]
+    english = list(zip(blocks, load.fn(ENGLISH)))                # the front end translates nothing: all skipped
+    assert all(value == {"__type__": "update"} for block, value in english if block.elem_id != "map-status")
+    assert dict((b.elem_id, v) for b, v in english)["map-status"].startswith("UMAP")
+
+
+def test_handlers_chained_after_a_page_event_speak_german_too(demo):
+    fresh = _event(demo, "on_attention_fresh")                  # runs after each generation (.then)
+    out = fresh.fn(None, "prompt", True, GERMAN)
+    assert "Karten werden für einfache Prompts aufgezeichnet" in out[4]
+    assert fresh.fn(None, "prompt", True, ENGLISH)[4].startswith("Maps are recorded for plain prompts")
+
+
+def test_the_token_table_has_german_headers_and_the_lesson_runs_in_german(demo):
+    tokens = _event(demo, "on_tokens")
+    summary, table, _ = tokens.fn("a red fox", False, GERMAN)
+    assert "Wortstück-Token" in summary and table["headers"][:3] == ["Position", "Token", "ID"]
+    assert tokens.fn("a red fox", False, ENGLISH)[1]["headers"][:3] == ["position", "token", "id"]
+    lesson = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "page" and any(
+        getattr(demo.blocks.get(o) if isinstance(o, int) else o, "elem_id", None) == "token-summary"
+        for o in d.outputs))                                    # the "english" chapter's "Show me"
+    shown = [value for step in lesson.fn("a red fox", False, GERMAN) for value in step.values()
+             if isinstance(value, str)]
+    assert any("Wortstück-Token" in value for value in shown), shown
+
+
+# --- in a browser ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui.test_browser import CHROMIUM, FLAGS         # skips here when Debian's chromium is missing
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_a_german_browser_reads_refusals_and_status_lines_in_german(browser, app_url):
+    context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    try:
+        page.goto(app_url)
+        page.wait_for_selector("#generate-btn", timeout=60_000)
+        steps = page.locator("#steps input[type=number]")
+        steps.fill("2")
+        steps.press("Enter")
+        page.fill("#prompt textarea", "   ")
+        page.click("#generate-btn")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Nicht ausgeführt')",
+                               timeout=60_000)
+        assert "Prompt: erwartet einen nicht leeren Prompt" in page.inner_text("#status")
+        page.fill("#prompt textarea", "a small red boat")
+        page.click("#generate-btn")
+        page.wait_for_function("document.querySelector('#status').innerText.includes('Fertig: Seed')",
+                               timeout=120_000)
+        assert "Schritte" in page.inner_text("#status") and "Done" not in page.inner_text("#status")
+        page.get_by_role("tab", name="Karte", exact=True).click()
+        page.get_by_text("PCA (sofort)").first.wait_for(timeout=30_000)
+        assert "Konzept" in page.inner_text("#map-table")
+    finally:
+        context.close()

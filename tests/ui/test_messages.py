@@ -1,0 +1,354 @@
+"""German for what the server returns (issue 17, item 2): the catalogue renders every message the library and the
+handlers can put on a page in German, and English sessions and the API see the library's own words.
+
+The coverage tests read explorer/ with `ast`: every InputError (and ExpressionError, and explorer.checks call) a
+page can show, and every status line, note and caption template, made concrete by filling each `{value}` with a
+sample. Each must come out of the German catalogue without English words left (quoted values and code names
+aside)."""
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from pathlib import Path
+
+import pytest
+
+from explorer.errors import InputError
+from explorer.text.expressions import ExpressionError, parse
+from explorer.ui.i18n import TABLES, page_language
+from explorer.ui.messages import Catalogue, accept_language, catalogue, compile_template
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "explorer"
+DE, EN = catalogue("de"), catalogue("en")
+SAMPLE = "7"                      # what a {value} of a template becomes in a sample
+# never shown on a page: the command line (English, like its --help), the server's start-up settings, training
+NOT_ON_A_PAGE = ("explorer/cli/", "explorer/ui/settings.py", "explorer/miniworld/")
+# shown, but not messages: figures keep English titles and axes; example prompts are English by design (their
+# captions are checked in test_example_captions_have_german)
+NOT_MESSAGE_MODULES = ("explorer/plots/", "explorer/models/examples.py")
+# a programming error's message reaches a page only inside "Something went wrong (...)", as it is
+INTERNAL_ERRORS = {"ValueError", "RuntimeError", "TypeError", "AssertionError", "KeyError", "OSError",
+                   "NotImplementedError", "IndexError", "FileExistsError", "FileNotFoundError"}
+# English words that German does not use (German shares "in", "an", "was", "so", "also", "will", "Name" ...)
+ENGLISH = set("""the of and or is are were with for from not by this that these those its it to be been has have had
+each every only than which where when what who after before done saved expected received stopped found results
+result step steps image images picture pictures model words word entries entry number numbers integer least most
+one two three any all no none file files folder list lists between into per such as at on off out here there
+would can cannot should must your yours you our we they their them his her then if else but use used using shown
+show map maps ranked loaded encoded indexed skipped nearly blank tick measured try write remove join quote press
+click open draw generate generating choose could does did do read reads knows know never saw trained
+same different differ differs whole split pieces still kept keeps running went wrong report please instead will
+""".split()) - {"will"}
+GLOSSARY_NOT = re.compile(r"Latenz|Einbettung|Konditionierung|Führung|Anleitung|\bStufe|Samen|Startwert|"
+                          r"Eingabeaufforderung|Wortschatz|Rauschunterdrückung|Entrauschung\b")
+
+
+def english_left(text: str) -> list[str]:
+    """The English words in a text, quoted values ('...', "...", `...`) and code-like tokens (x_y, a.b, (w:1.2))
+    aside; all-capital words (AND, BREAK) are syntax, not English."""
+    text = re.sub(r"'[^'\n]*'|\"[^\"\n]*\"|`[^`\n]*`", " ", text)
+    found = []
+    for token in text.split():
+        token = token.strip(",;.!?…*:")
+        token = token if "(" in token and ")" in token or "[" in token else token.strip("()")    # (w) [w]: syntax
+        if re.fullmatch(r"[A-Za-zÄÖÜäöüß]+(?:-[A-Za-zÄÖÜäöüß]+)*", token) and not token.isupper() and \
+                token.lower() in ENGLISH:
+            found.append(token)
+    return found
+
+
+# --------------------------------------------------------------------------- reading the source
+def _python_files():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(ROOT).as_posix()
+        if not relative.startswith(NOT_ON_A_PAGE):
+            yield relative, ast.parse(path.read_text(encoding="utf-8"))
+
+
+def _assignments(tree) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    found.setdefault(target.id, []).append(node.value)
+    return found
+
+
+def samples(node, names: dict, depth: int = 0) -> list[str]:
+    """The concrete texts a string expression can make, each unknown value as SAMPLE ([] if it is not text)."""
+    if depth > 6 or node is None:
+        return [SAMPLE]
+    if isinstance(node, ast.Constant):
+        return [node.value] if isinstance(node.value, str) else [SAMPLE]
+    if isinstance(node, ast.IfExp):
+        return samples(node.body, names, depth + 1) + samples(node.orelse, names, depth + 1)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return [a + b for a, b in itertools.product(samples(node.left, names, depth + 1),
+                                                    samples(node.right, names, depth + 1))][:32]
+    if isinstance(node, ast.Name) and node.id in names and depth < 3:
+        return [s for value in names[node.id] for s in samples(value, names, depth + 1)][:32]
+    if isinstance(node, ast.JoinedStr):
+        parts = []
+        for value in node.values:
+            if isinstance(value, ast.Constant):
+                parts.append([value.value])
+            elif isinstance(value.value, (ast.IfExp, ast.JoinedStr, ast.Constant)) or _words(value.value, names):
+                parts.append(samples(value.value, names, depth + 1))
+            else:
+                parts.append([repr(SAMPLE) if value.conversion == ord("r") else SAMPLE])
+        return ["".join(p) for p in itertools.product(*parts)][:32]
+    return [SAMPLE]
+
+
+def _words(node, names: dict) -> bool:
+    """A variable that only ever holds literal text (`where = "a CPU" if cpu else "this accelerator"`)."""
+    def literal(value) -> bool:
+        return isinstance(value, ast.Constant) and isinstance(value.value, str) or \
+            isinstance(value, ast.IfExp) and literal(value.body) and literal(value.orelse)
+
+    return isinstance(node, ast.Name) and bool(names.get(node.id)) and all(literal(v) for v in names[node.id])
+
+
+def _call_name(node) -> str:
+    return node.func.id if isinstance(node.func, ast.Name) else node.func.attr if isinstance(node.func, ast.Attribute) \
+        else ""
+
+
+def error_sites():
+    """(where, field of InputError, [allowed samples], [received samples], [hint samples]) for every construction
+    of an InputError or ExpressionError, and every explorer.checks call with its own note or noun."""
+    for relative, tree in _python_files():
+        names = _assignments(tree)
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name, where = _call_name(node), f"{relative}:{node.lineno}"
+            args, kwargs = node.args, {k.arg: k.value for k in node.keywords}
+            if name == "InputError" and relative != "explorer/checks.py":
+                yield where, samples(args[1] if len(args) > 1 else kwargs.get("allowed"), names), \
+                    samples(args[2] if len(args) > 2 else kwargs.get("received"), names), \
+                    samples(args[3] if len(args) > 3 else kwargs.get("hint"), names) if (len(args) > 3 or "hint" in
+                                                                                          kwargs) else []
+            elif name == "ExpressionError":
+                yield where, samples(args[2] if len(args) > 2 else kwargs.get("allowed"), names), \
+                    samples(args[3] if len(args) > 3 else kwargs.get("received"), names), \
+                    samples(args[4] if len(args) > 4 else kwargs.get("hint"), names) if (len(args) > 4 or "hint" in
+                                                                                          kwargs) else []
+            elif name == "fail" and relative == "explorer/text/expressions.py" and len(args) > 1:
+                yield where, samples(args[1], names), [], samples(kwargs["hint"], names) if "hint" in kwargs else []
+            elif name == "check_int":
+                note = samples(args[4], names) if len(args) > 4 else [""]
+                yield where, [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in note], [], []
+            elif name == "check_float":
+                yield where, [f"a number in [{SAMPLE}, {SAMPLE}]"], [], []
+            elif name == "check_choice":
+                yield where, [f"one of {SAMPLE}"], [], []
+            elif name == "check_bool":
+                yield where, ["true or false"], [], []
+            elif name == "check_text":
+                noun = samples(kwargs["noun"], names) if "noun" in kwargs else ["text"]
+                yield where, ["text", f"at most {SAMPLE} characters", *(f"a non-empty {n}" for n in noun)], \
+                    [f"{SAMPLE} characters"], []
+            elif name == "refuse" and len(args) > 1:                     # the page's own checks (ui/common.py)
+                yield where, samples(args[1], names), samples(args[0], names), []
+        for node in ast.walk(tree):                                        # ... and what they allow
+            if isinstance(node, ast.FunctionDef) and node.name == "allowed":
+                for ret in (n for n in ast.walk(node) if isinstance(n, ast.Return)):
+                    yield f"{relative}:{ret.lineno}", samples(ret.value, names), [], []
+
+
+# where a text is not a message a page shows: (file, the text's beginning) -> why
+NOT_MESSAGES = {
+    ("explorer/explore/probe.py", "**What this measures.**"): "static: the probe's explanation (de.json probe.more)",
+    ("explorer/outputs/saving.py", "A map shows where"): "the attention API's JSON note (/attention), English",
+    ("explorer/outputs/saving.py", "Nearly flat (max/min"): "the attention API's JSON note (/attention), English",
+    ("explorer/outputs/a1111.py", "Align Your Steps"): "an A1111 schedule name read from PNG text (a value)",
+    ("explorer/outputs/png.py", "Negative prompt: "): "A1111's parameters format written into PNGs",
+    ("explorer/explore/search.py", "seed "): "the CLI's caption of a result",
+    ("explorer/ui/app.py", "\n.explain p"): "CSS",
+    ("explorer/ui/map_tab.py", "\nfunction draw()"): "JavaScript",
+    ("explorer/ui/common.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
+    ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
+    ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
+    ("explorer/ui/embeddings_tab.py", "token embeddings (before"): "a figure's title (figures stay English)",
+    ("explorer/ui/map_tab.py", "image: "): "a point's name on the map figure (figures stay English)",
+    ("explorer/generation/recipe.py", "this accelerator"): "part of the compute budget's range, checked whole above",
+    ("explorer/concepts/projection.py", "the vocabulary size"): "part of a range's note, checked whole above",
+    ("explorer/text/tokens.py", "the text encoder"): "an encoder's name inside a range, checked whole above",
+}
+LOGGING = {"debug", "info", "warning", "error", "exception", "critical"}
+
+
+def message_templates():
+    """(where, [samples]) for every string literal or f-string in explorer/ that holds English words and can reach
+    a page: docstrings, logging, progress bars, error constructions (checked above), the i18n keys, dictionary
+    keys and comparisons left out."""
+    for relative, tree in _python_files():
+        if relative in ("explorer/ui/i18n.py", "explorer/ui/messages.py") or relative.startswith(NOT_MESSAGE_MODULES):
+            continue
+        names, skip = _assignments(tree), set()
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
+                    isinstance(body[0].value, ast.Constant) and isinstance(node, (ast.Module, ast.ClassDef,
+                                                                                  ast.FunctionDef)):
+                skip.add(id(body[0].value))                                 # docstrings
+            if isinstance(node, ast.Call):
+                name = _call_name(node)
+                if name in LOGGING | {"InputError", "ExpressionError", "fail", "check_int", "check_float",
+                                      "check_choice", "check_text", "check_bool", "refuse", "progress", "t",
+                                      "I18nData", "check_upload"} | INTERNAL_ERRORS or name.startswith("add_argument"):
+                    skip.update(id(n) for arg in [*node.args, *(k.value for k in node.keywords)] for n in ast.walk(arg))
+                skip.update(id(n) for k in node.keywords if k.arg in ("desc", "elem_id", "elem_classes", "field")
+                            for n in ast.walk(k.value))
+            for annotation in [getattr(node, "annotation", None), getattr(node, "returns", None)]:
+                if annotation is not None:                                   # "X | None" type hints
+                    skip.update(id(n) for n in ast.walk(annotation))
+            if isinstance(node, (ast.Subscript, ast.Compare)):
+                skip.update(id(n) for n in ast.walk(node.slice if isinstance(node, ast.Subscript) else node))
+            if isinstance(node, ast.Dict):
+                skip.update(id(n) for key in node.keys if key is not None for n in ast.walk(key))
+            if isinstance(node, ast.JoinedStr):
+                skip.update(id(n) for n in ast.walk(node) if n is not node)    # parts of a bigger f-string
+        for node in ast.walk(tree):
+            if id(node) in skip or not isinstance(node, (ast.Constant, ast.JoinedStr)):
+                continue
+            if isinstance(node, ast.Constant) and not isinstance(node.value, str):
+                continue
+            texts = samples(node, names)
+            if not any(english_left(text) and " " in text.strip() for text in texts):   # a name is not a message
+                continue
+            if any(f == relative and texts[0].startswith(start) for f, start in NOT_MESSAGES):
+                continue
+            yield f"{relative}:{node.lineno}", texts
+
+
+def _german(text: str) -> str:
+    """A message template's sample as a German page shows it: as a status line, a label, a table header, or as
+    the part of an error message it is (what a field takes, what it received)."""
+    for shown in (DE.text(text), DE.label(text), DE.header(text), DE.allowed(text), str(DE.received(text))):
+        if not english_left(shown):
+            return shown
+    return DE.text(text)
+
+
+# --------------------------------------------------------------------------- coverage
+def test_every_error_a_page_can_show_has_german():
+    missing, sites, texts = [], 0, 0
+    for where, allowed, received, hints in error_sites():
+        sites += 1
+        for text in allowed:
+            texts += 1
+            if english_left(text) and english_left(DE.allowed(text)):
+                missing.append(f"{where}: allowed {text!r} -> {DE.allowed(text)!r}")
+        for text in received:
+            if english_left(text) and english_left(str(DE.received(text))):
+                missing.append(f"{where}: received {text!r}")
+        for text in hints:
+            if english_left(text) and english_left(DE.text(text)):
+                missing.append(f"{where}: hint {text!r} -> {DE.text(text)!r}")
+    assert sites > 200 and texts > 200, (sites, texts)              # the scan found the sites
+    assert not missing, f"{len(missing)} error texts without German:\n" + "\n".join(missing)
+
+
+def test_every_status_line_and_note_has_german():
+    missing, count = [], 0
+    for where, texts in message_templates():
+        count += 1
+        for text in texts:
+            if english_left(_german(text)):
+                missing.append(f"{where}: {text!r} -> {_german(text)!r}")
+    assert count > 150, count
+    assert not missing, f"{len(missing)} message templates without German:\n" + "\n".join(missing)
+
+
+def test_example_captions_have_german():
+    from explorer.models.examples import BY_NAME
+
+    captions = {figure.caption for examples in BY_NAME.values() for figure in examples.figures}
+    assert len(captions) >= 6 and not [c for c in captions if english_left(DE.label(c))]
+
+
+def test_the_catalogue_keeps_the_glossary_and_its_values():
+    german = [*DE.frames.values(), *DE.choices.values(), *DE.headers.values(),
+              *(entry.german for entries in DE.sections.values() for entry in entries)]
+    ruled_out = [text for text in german if GLOSSARY_NOT.search(text)]
+    assert not ruled_out, f"words the glossary (assets/i18n/README.md) rules out: {ruled_out}"
+    assert "Schritt" in DE.text("Done: seed 0, 1 steps.") and "Guidance" in DE.allowed(
+        "at most 1 for m (a distilled turbo model, trained without classifier-free guidance; 0 switches guidance off)")
+    with pytest.raises(ValueError, match="does not have"):           # a German slot the English lacks
+        Catalogue("de", {"text": {"Done: {a}.": "Fertig: {b}."}})
+    assert set(TABLES["de"]) - set(TABLES["en"]) == set()             # (the static tables are another test's)
+
+
+# --------------------------------------------------------------------------- the catalogue itself
+@pytest.mark.parametrize("header, lang", [
+    ("de-DE,de;q=0.9,en-US;q=0.8,en;q=0.7", "de"), ("de", "de"), ("de-AT", "de"), ("DE-ch;q=0.8", "de"),
+    ("en-US,en;q=0.9,de;q=0.8", "en"), ("fr-FR,de;q=0.5", "en"), ("en;q=0.5,de;q=0.9", "de"), ("", "en"),
+    (None, "en"), ("*", "en"), ("de;q=abc", "en"), ("garbage,,;", "en"), ("de;q=0,en;q=0.1", "en"),
+])
+def test_the_browser_language_comes_from_accept_language(header, lang):
+    assert accept_language(header) == lang
+
+
+def test_a_forced_language_wins_over_the_browser():
+    class Request:
+        headers = {"accept-language": "en-US"}
+
+    assert page_language(Request(), "de") == "de" and page_language(Request()) == "en"
+    assert page_language(None) == "en" and page_language(None, "en") == "en"
+
+
+def test_english_is_the_identity():
+    error = InputError("steps", "an integer in [1, 50]", 0, "Use fewer steps")
+    assert EN.error(error, {"steps": "Schritte"}) == str(error)
+    assert EN.text("Done: seed 0, 25 steps.") == "Done: seed 0, 25 steps." and EN.label("seed 3") == "seed 3"
+    assert EN.header("concept") == "concept" and EN.choice("PCA (instant)") == "PCA (instant)"
+
+
+def test_errors_name_the_field_as_the_page_labels_it_or_in_backticks():
+    error = InputError("steps", "an integer in [1, 50]", 0)
+    assert DE.error(error, {"steps": "Schritte"}) == "Schritte: erwartet eine ganze Zahl in [1, 50], erhalten 0"
+    assert DE.error(error) == "`steps`: erwartet eine ganze Zahl in [1, 50], erhalten 0"
+    long = InputError("prompt", "at most 10 characters", "12 characters", "Use fewer steps or a smaller size")
+    assert DE.error(long, {"prompt": "Prompt"}) == ("Prompt: erwartet höchstens 10 Zeichen, erhalten '12 Zeichen'. "
+                                                     "Verwenden Sie weniger Schritte oder eine kleinere Größe")
+    assert DE.message(RuntimeError("Something went wrong (KeyError: 'x'). The server keeps running; please "
+                                   "report this with the recipe.")).startswith("Etwas ist schiefgegangen (KeyError")
+
+
+def test_an_expression_error_keeps_its_caret():
+    with pytest.raises(ExpressionError) as caught:
+        parse('"a cat" + (dog')
+    german = DE.error(caught.value, {"expression": "Ausdruck"})
+    first, caret = german.split("\n", 1)
+    assert first.startswith("Ausdruck: erwartet ')' an Position ") and "erhalten das Ende der Eingabe" in first
+    assert "Unausgeglichene Klammern" in first and caret == str(caught.value).split("\n", 1)[1]
+    assert DE.refusal(german).startswith("**⚠ Nicht ausgeführt — Ausdruck:") and "```text\n" in DE.refusal(german)
+
+
+def test_status_lines_become_german_sentence_by_sentence():
+    line = ("Done: seed 0, 25 steps. The picture settles at step 12 (x0 changes < 10% of its largest change "
+            "after it). Saved as `00001-0.png` with its recipe (download it under *Recipe, downloads and history*)."
+            "\n\n⚑ This model has random weights: it knows no words; its pictures are noise.")
+    german = DE.text(line)
+    assert german.startswith("Fertig: Seed 0, 25 Schritte. Das Bild steht ab Schritt 12 fest")
+    assert "Gespeichert als `00001-0.png`" in german and "zufällige Gewichte" in german and not english_left(german)
+    walk = ("Done: prompt walk, 8 frames in batches of 4. text (pooled) flips at 0.43; pixels flips at 0.57. "
+            "Every frame is saved with its recipe (the downloads below).")
+    assert DE.text(walk) == ("Fertig: Prompt-Weg, 8 Bilder in Batches zu 4. Text (gepoolt) kippt um bei 0.43; "
+                             "Pixel kippt um bei 0.57. Jedes Bild ist mit seinem Rezept gespeichert (die Downloads "
+                             "unten).")
+    assert DE.text("a prompt the user typed") == "a prompt the user typed"      # unknown text: as it is
+
+
+def test_templates_compile_to_what_they_say():
+    pattern = compile_template("{n:num} results for '{query}'. ", anchored=False)
+    assert pattern.search("x 12 results for 'a cat'. y").group("query") == "a cat"
+    assert compile_template("{a} and {a}", anchored=True).match("x and x")
+    assert not compile_template("{a} and {a}", anchored=True).match("x and y")
+    with pytest.raises(ValueError, match="unknown placeholder kind"):
+        compile_template("{n:int}", anchored=True)
