@@ -21,7 +21,7 @@ from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
 from explorer.text.known import words_note
 from explorer.ui.i18n import (english, in_session_language, kinds_of, label_in, page_language, show_outputs,
-                              t, table_headers, with_request)
+                              t, table_headers, with_progress, with_request)
 from explorer.ui.messages import Catalogue, catalogue
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
@@ -167,12 +167,13 @@ def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list | None =
     is not one of the handler's own outputs; it is cleared on success.
 
     The page speaks the session's language (`language(request)`, default: the browser's): a German session sees
-    the refusal and the text outputs in German (explorer.ui.messages). `outputs`: the components (which values are
-    status lines, captions or tables; without them, only the status); `fields`: field name -> input component,
-    so a refusal names a field by its label on the page."""
+    the refusal, the text outputs, the figures' titles and the progress bar in German (explorer.ui.messages).
+    `outputs`: the components (which values are status lines, captions, tables or figures; without them, only the
+    status); `fields`: field name -> input component, so a refusal names a field by its label on the page."""
     kinds = kinds_of(outputs) if outputs is not None else [("Markdown" if i == at else None) for i in range(count)]
     headers = table_headers(outputs) if outputs is not None else {}
     language = language or page_language
+    in_words = with_progress(fn)
 
     def refused(error: gr.Error, words: Catalogue):
         labels = None if words.english else {name: label_in(component.label, words.lang)
@@ -192,6 +193,7 @@ def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list | None =
         def wrapper(*args, **kwargs):
             args, kwargs, request = split(args, kwargs)
             words = catalogue(language(request))
+            args, kwargs = in_words(args, kwargs, words)
             try:
                 for out in fn(*args, **kwargs):
                     yield show_outputs(extend(out), kinds, words, headers)
@@ -202,6 +204,7 @@ def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list | None =
         def wrapper(*args, **kwargs):
             args, kwargs, request = split(args, kwargs)
             words = catalogue(language(request))
+            args, kwargs = in_words(args, kwargs, words)
             try:
                 return show_outputs(extend(fn(*args, **kwargs)), kinds, words, headers)
             except gr.Error as error:

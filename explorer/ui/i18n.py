@@ -6,13 +6,13 @@ browser's language (German for de, de-DE, de-AT ...; English for every other lan
 lacks). `--lang de|en` shows one language to every browser.
 
 What handlers return cannot go through gr.I18n: status lines, notes, refusals, gallery captions, table headers
-and cells. A page event's handler is wrapped (explorer.ui.common.listen, `in_session_language`) so that for a
-German session (`page_language`: --lang, else the request's Accept-Language header) those outputs pass through
-the message catalogue (explorer.ui.messages, assets/i18n/messages.de.json) on their way to the page; `localize`
-does the same at each page load for what is built from code (radio choice names, table headers, example
-captions, the loaded model's description). The library stays English, and so does the API: an endpoint's
-results and errors (gradio_client, HTTP) are the library's own words, whatever the caller's language. Prompts
-stay in whatever language the user types.
+and cells, figures' titles and legends, progress-bar descriptions. A page event's handler is wrapped
+(explorer.ui.common.listen, `in_session_language`) so that for a German session (`page_language`: --lang, else
+the request's Accept-Language header) those outputs pass through the message catalogue (explorer.ui.messages,
+assets/i18n/messages.de.json) on their way to the page; `localize` does the same at each page load for what is
+built from code (radio choice names, table headers, example captions, the loaded model's description). The
+library stays English, and so does the API: an endpoint's results and errors (gradio_client, HTTP) are the
+library's own words, whatever the caller's language. Prompts stay in whatever language the user types.
 
     gr.Textbox(label=t("common.prompt"))
     gr.Slider(info=t("interpolate.frames.info", max_frames=64))     # {max_frames} in both tables
@@ -38,6 +38,7 @@ from explorer.ui.settings import LANGUAGES
 I18N_DIR = ASSETS / "i18n"
 ENGLISH = "en"                   # the front end's fallback language, the library's and the API's
 MARKER = re.compile(r"__i18n__(\{[^}]*\})")     # an I18nData inside a string (how gradio sends it to the page)
+FIGURE_JSON = '{"data":'                        # how a plotly Figure's to_json() begins (the concept map's HTML)
 
 
 def load_table(lang: str) -> dict[str, str]:
@@ -134,12 +135,17 @@ def label_in(label, lang: str) -> str:
 
 def shown(value, kind: str | None, words: Catalogue):
     """One output value as a session sees it: a status line or note (Markdown), captions (Gallery), table headers
-    and cells (Dataframe) in `words`' language; every other value, and every English session's, unchanged."""
+    and cells (Dataframe), a figure's titles, legend and hover texts (a Plot's figure, or the concept map's figure
+    JSON in its HTML) in `words`' language; every other value, and every English session's, unchanged."""
     if words.english or kind is None or value is None:
         return value
     if isinstance(value, dict) and value.get("__type__") == "update":      # gr.update / gr.skip
         inner = value.get("value")
-        return {**value, "value": shown(inner, kind, words)} if isinstance(inner, (str, list, dict)) else value
+        return {**value, "value": shown(inner, kind, words)} if inner is not None else value
+    if kind == "Plot" and hasattr(value, "to_plotly_json"):                # a plotly Figure (a copy is shown)
+        return type(value)(words.figure(value.to_plotly_json()))
+    if kind == "HTML" and isinstance(value, str) and value.startswith(FIGURE_JSON):
+        return json.dumps(words.figure(json.loads(value)), ensure_ascii=False)
     if kind == "Markdown" and isinstance(value, str):
         return words.text(value)
     if kind == "Gallery" and isinstance(value, list):
@@ -192,6 +198,41 @@ def with_request(fn, wrapper):
     return wrapper, split
 
 
+class SessionProgress:
+    """A handler's gr.Progress whose descriptions ("step 3/25") a session reads in its language. Only the page's
+    handlers get one (explorer.ui.common.keep_work): an API client's progress stays the library's English."""
+
+    def __init__(self, progress, words: Catalogue):
+        self._progress, self._words = progress, words
+
+    def __call__(self, progress, desc=None, *args, **kwargs):
+        return self._progress(progress, self._words.progress(desc), *args, **kwargs)
+
+    def tqdm(self, iterable, desc=None, *args, **kwargs):
+        return self._progress.tqdm(iterable, self._words.progress(desc), *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._progress, name)
+
+
+def with_progress(fn):
+    """fn's gr.Progress parameter, found by its default as gradio finds it. Returns in_words(args, kwargs, words)
+    -> (args, kwargs) with that argument a SessionProgress of `words`' language (unchanged for English)."""
+    found = [(i, p.name) for i, p in enumerate(inspect.signature(fn).parameters.values())
+             if isinstance(p.default, gr.Progress)]
+
+    def in_words(args, kwargs, words: Catalogue):
+        if not found or words.english:
+            return args, kwargs
+        at, name = found[0]
+        if name in kwargs:
+            return args, {**kwargs, name: SessionProgress(kwargs[name], words)}
+        if len(args) > at:
+            return (*args[:at], SessionProgress(args[at], words), *args[at + 1:]), kwargs
+        return args, kwargs
+    return in_words
+
+
 def kinds_of(outputs) -> list:
     """The class names of output components ("Markdown", "Gallery", ...), as `shown` tells them apart."""
     return [type(component).__name__ for component in outputs]
@@ -208,19 +249,23 @@ def in_session_language(fn, outputs, language: Callable | None = None):
     outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
     kinds, headers = kinds_of(outputs), table_headers(outputs)
     language = language or page_language
+    in_words = with_progress(fn)
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             args, kwargs, request = split(args, kwargs)
             words = catalogue(language(request))
+            args, kwargs = in_words(args, kwargs, words)
             for out in fn(*args, **kwargs):
                 yield show_outputs(out, kinds, words, headers)
     else:
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             args, kwargs, request = split(args, kwargs)
-            return show_outputs(fn(*args, **kwargs), kinds, catalogue(language(request)), headers)
+            words = catalogue(language(request))
+            args, kwargs = in_words(args, kwargs, words)
+            return show_outputs(fn(*args, **kwargs), kinds, words, headers)
     wrapper, split = with_request(fn, wrapper)
     return wrapper
 

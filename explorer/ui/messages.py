@@ -11,11 +11,13 @@ wrapper (explorer.ui.common.keep_work) hands each refusal and each status output
 
 A template is the English text with `{name}` where a value goes (`{name:num}` a number, `{name:word}` one
 word, `{name:any}` possibly empty); the German template places the same values as they are, or translated:
-`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range. The sections: `allowed`, `received`
-and `labels` hold short texts matched whole (the first that matches); `text` holds sentences and fragments found
-anywhere in a status line (the longest first, so a sentence goes before the fragments it contains); `choices`
-and `headers` the exact names of radio choices and table columns. English that no
-template matches is shown as it is. This module does not import gradio.
+`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range, `{name!f}` as a figure's text. The
+sections: `allowed`, `received` and `labels` hold short texts matched whole (the first that matches); `text` holds
+sentences and fragments found anywhere in a status line (the longest first, so a sentence goes before the
+fragments it contains); `figures` the fixed texts of plotly figures (titles, axis titles, annotations, legend
+names, hover templates, whose `%{x}` is plotly's and copied as it is) and `progress` the descriptions of progress
+bars, both matched whole; `choices` and `headers` the exact names of radio choices and table columns. English that
+no template matches is shown as it is. This module does not import gradio.
 """
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ from explorer.models.presets import ASSETS
 ENGLISH, GERMAN = "en", "de"
 CATALOGUE_DIR = ASSETS / "i18n"
 _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(\w+)(?::(\w+))?\}")             # {name} or {name:kind} in English
-_SLOT = re.compile(r"\{\{|\}\}|\{(\w+)(?:!(\w))?\}")                    # {name}, {name!t|l|a} in German
+_SLOT = re.compile(r"\{\{|\}\}|\{(\w+)(?:!(\w))?\}")                    # {name}, {name!t|l|a|f} in German
 _KINDS = {"": r".+?", "any": r".*?", "num": r"[-+−]?\d[\d.,]*(?:e[-+]?\d+)?", "word": r"[\w.+-]+"}
+_PLOTLY = re.compile(r"%\{([^{}]*)\}")                                  # plotly's %{x:.3f} in a hover template
+_AXIS = re.compile(r"^[xy]axis\d*$")                                     # a figure's axes: xaxis, yaxis2 ...
+_WHOLE = ("allowed", "received", "labels", "figures", "progress")        # sections matched whole
 _LANGUAGE = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([0-9.]+))?\s*$")
 
 
@@ -90,11 +95,11 @@ class Catalogue:
         self.choices: dict[str, str] = table.get("choices", {})
         self.headers: dict[str, str] = table.get("headers", {})
         self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
-                                for english, german in table.get(name, {}).items() if not english.startswith("_")]
-                         for name in ("allowed", "received", "labels", "text")}
+                                for english, german in _entries(table.get(name, {}), plotly=name == "figures")]
+                         for name in (*_WHOLE, "text")}
         # sentences before the fragments they contain ("' for " inside "Added 'x' for you ..."): longest first
         self.sections["text"].sort(key=lambda entry: -len(_PLACEHOLDER.sub("", entry.english)))
-        for name in ("allowed", "received", "labels", "text"):       # every German slot names an English value
+        for name in self.sections:                                    # every German slot names an English value
             for entry in self.sections[name]:
                 names = set(entry.pattern.groupindex)
                 for slot in _SLOT.finditer(entry.german):
@@ -112,7 +117,8 @@ class Catalogue:
             if match.group(0) in ("{{", "}}"):
                 return match.group(0)[0]
             value = found.group(match.group(1)) or ""
-            return {"t": self.text, "l": self.label, "a": self.allowed}.get(match.group(2), str)(value)
+            return {"t": self.text, "l": self.label, "a": self.allowed, "f": self.figure_text}.get(match.group(2),
+                                                                                                str)(value)
 
         return _SLOT.sub(slot, entry.german)
 
@@ -137,6 +143,48 @@ class Catalogue:
         if self.english or not isinstance(value, str) or not value:
             return value
         return self._whole("labels", value) or value
+
+    def figure_text(self, value):
+        """A figure's fixed text shown whole (a title, an axis title, a legend name, a hover template): its German,
+        else as it is (a prompt or a concept word that names a trace stays the user's)."""
+        if self.english or not value:
+            return value
+        if isinstance(value, list):                                         # a hover template per point
+            return [self.figure_text(item) for item in value]
+        if not isinstance(value, str):
+            return value
+        return self._whole("figures", value) or value
+
+    def progress(self, desc):
+        """A progress bar's description ("step 3/25"): its German, else as it is."""
+        if self.english or not isinstance(desc, str) or not desc:
+            return desc
+        return self._whole("progress", desc) or desc
+
+    def figure(self, spec: dict) -> dict:
+        """A plotly figure as a dict (Figure.to_plotly_json(), or its JSON parsed) with its fixed texts in this
+        language: the title, axis and legend titles, annotations (subplot titles, marked lines), and each trace's
+        legend name and hover template. Data stays as it is: points' text, custom data, tick labels. A new dict
+        (English: `spec` itself)."""
+        if self.english or not isinstance(spec, dict):
+            return spec
+        layout = dict(spec.get("layout") or {})
+        for key, part in layout.items():
+            if key == "title":
+                layout[key] = self._title(part)
+            elif (key == "legend" or _AXIS.match(key)) and isinstance(part, dict) and "title" in part:
+                layout[key] = {**part, "title": self._title(part["title"])}
+        if isinstance(layout.get("annotations"), list):
+            layout["annotations"] = [{**note, "text": self.figure_text(note["text"])} if isinstance(note, dict)
+                                     and "text" in note else note for note in layout["annotations"]]
+        data = [{**trace, **{key: self.figure_text(trace[key]) for key in ("name", "hovertemplate") if key in trace}}
+                if isinstance(trace, dict) else trace for trace in spec.get("data") or []]
+        return {**spec, "data": data, "layout": layout}
+
+    def _title(self, title):
+        """A figure's or an axis's title ({"text": ...}, or the text itself) in this language."""
+        return {**title, "text": self.figure_text(title.get("text"))} if isinstance(title, dict) else \
+            self.figure_text(title)
 
     def choice(self, name: str) -> str:
         return name if self.english else self.choices.get(name, name)
@@ -190,6 +238,14 @@ class Catalogue:
             first, rest = text.split("\n", 1)
             return self.frames["refusal_block"].format(first=first, rest=rest)
         return self.frames["refusal"].format(message=text)
+
+
+def _entries(section: dict, plotly: bool) -> list[tuple[str, str]]:
+    """A section's (English, German) templates, notes left out; `plotly`: plotly's %{x} in them kept literal."""
+    def literal(text: str) -> str:
+        return _PLOTLY.sub(lambda found: "%{{" + found.group(1) + "}}", text) if plotly else text
+
+    return [(literal(english), literal(german)) for english, german in section.items() if not english.startswith("_")]
 
 
 @functools.lru_cache(maxsize=None)

@@ -127,14 +127,13 @@ def build(ctx: AppContext) -> None:
         return load_vision(model, progress) if use else None
 
     def stream(job, request):
-        """Run job(cancel, on_results) in a thread; yield ('results', [Result]) batches, then ('done', value)."""
+        """Run job(cancel, on_results) in a thread; yield ('results', [Result]) batches, then ('done', (value, the
+        time limit's note for the status line: "" unless the request ran out of time))."""
         stop_event = ctx.stop_event(request)
         stream, deadline = ctx.stream(lambda report: job(stop_event, lambda *batch: report(batch[-1])), "search",
                                       request)
         for kind, item in stream:
-            yield ("results" if kind == "update" else kind), item
-        if deadline.hit:
-            gr.Info(deadline.note().strip())
+            yield ("results", item) if kind == "update" else (kind, (item, deadline.note()))
 
     @guard
     def on_search(prompt, negative, seed, steps, guidance, size, scheduler, n, batch, use_clip,
@@ -150,12 +149,12 @@ def build(ctx: AppContext) -> None:
             if kind == "results":
                 shown += [(served(r.path), f"seed {r.recipe.seed}") for r in item]
                 yield shown, gr.skip(), f"Searching… {len(shown)} of {as_int(n)} results", gr.skip(), gr.skip()
-        page = item
+        page, limit = item
         # 3. the page: ranked results with captions, related searches
         note = (f"Stopped: {len(page.results)} results finished and saved. " if page.cancelled else
                 f"{len(page.results)} results for '{page.query}'. ")
         note += "Ranked by CLIP image-text similarity to the query. " if page.ranked else ""
-        note += " ".join(page.notes) + (f" {vision_status(model)}" if use_clip and vision is None else "")
+        note += " ".join(page.notes) + (f" {vision_status(model)}" if use_clip and vision is None else "") + limit
         note += words_flag(model, [recipe.prompt, recipe.negative_prompt])
         choices = [label for label, _, _ in page.related]
         yield ([(served(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
@@ -173,10 +172,10 @@ def build(ctx: AppContext) -> None:
             if kind == "results":
                 shown += [(served(r.path), "") for r in item]
                 yield shown, gr.skip(), f"Varying… {len(shown)} of {as_int(n)}"
-        page = item
+        page, limit = item
         yield ([(served(r.path), _short(r)) for r in page.results], [r.recipe.to_dict() for r in page.results],
                f"{len(page.results)} variations at strength {strength:g} around seed {source.seed}"
-               + (" (stopped)" if page.cancelled else "") + ". Click one to open it.")
+               + (" (stopped)" if page.cancelled else "") + ". Click one to open it." + limit)
 
     @guard
     def on_open(recipe_text):
@@ -228,19 +227,19 @@ def build(ctx: AppContext) -> None:
             if kind == "results":
                 shown += [(served(r.path), _probe_caption(r)) for r in item]
                 yield shown, gr.skip(), f"Probing… {len(shown)} of {len(prompts) * as_int(n)} images", gr.skip()
-        probe = item
+        probe, limit = item
         # 3. counts and chart, or why none
         grid = [(served(r.path), _probe_caption(r)) for rs in probe.images.values() for r in rs]
         flags = "".join(f"\n\n⚑ {note}" for note in probe.notes)
         if not probe.measured:
             reason = probe.reason if use_clip else "Tick 'Rank and describe with CLIP' above to measure " \
                                                    "attributes; without a vision model only the grids are shown."
-            yield grid, None, reason + (f" {vision_status(model)}" if use_clip else "") + flags, None
+            yield grid, None, reason + (f" {vision_status(model)}" if use_clip else "") + limit + flags, None
             return
         yield (grid, bias_panel(probe.attributes, probe.counts, probe.intervals(), len(probe.seeds)),
                f"Measured with {vision.name}. " + ("Stopped early: counts cover finished images. "
                                                    if probe.cancelled else "") + "Read the note above on what "
-               "these counts can and cannot say." + flags,
+               "these counts can and cannot say." + limit + flags,
                json.dumps({"counts": probe.counts, "mean_probability": probe.mean_probability}, indent=1))
 
     settings = [negative, first_seed, steps, guidance, size, scheduler]

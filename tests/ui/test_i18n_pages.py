@@ -136,6 +136,78 @@ def test_the_token_table_has_german_headers_and_the_lesson_runs_in_german(demo):
     assert any("Wortstück-Token" in value for value in shown), shown
 
 
+def _api(demo, api_name: str):
+    """The API twin's handler (the library's English, errors raised)."""
+    return next(d.fn for d in demo.fns.values() if d.api_name == api_name)
+
+
+class Progress:
+    """A progress bar that records its descriptions (gradio hands the page's handler one, positionally)."""
+
+    def __init__(self):
+        self.descs = []
+
+    def __call__(self, progress, desc=None, *args, **kwargs):
+        self.descs.append(desc)
+
+    def tqdm(self, iterable, desc=None, *args, **kwargs):
+        self.descs.append(desc)
+        return iterable
+
+
+def test_figures_speak_the_session_language_and_english_is_unchanged(demo):
+    tokens = _event(demo, "on_tokens")
+    figure = tokens.fn("a red fox", False, GERMAN)[2]
+    assert figure.layout.title.text == "Vektornorm je Token (grau: Start/Padding, orange: Ende)"
+    assert figure.layout.xaxis.title.text == "Token-Position" and figure.data[-1].name == "|Eingabe| (Token-Embedding)"
+    assert figure.layout.xaxis.ticktext == _api(demo, "tokens")("a red fox", False)[2].layout.xaxis.ticktext
+    english = tokens.fn("a red fox", False, ENGLISH)[2]
+    assert english.to_json() == _api(demo, "tokens")("a red fox", False)[2].to_json()      # byte for byte
+    on_map = _event(demo, "on_map")                       # the concept map: its figure's JSON in an HTML element
+    args = ("a red fox", "concepts", 8, "pca", 3)
+    german = on_map.fn(*args, GERMAN, Progress())[0]
+    assert '"text": "8 nächste Konzepte, PCA"' in german and "nearest concepts" not in german
+    assert on_map.fn(*args, ENGLISH, Progress())[0] == _api(demo, "concept_map")(*args, None, Progress())[0]
+
+
+def test_progress_bars_speak_the_session_language(demo):
+    arithmetic = _event(demo, "on_arithmetic")
+    args = ('"a red fox" + "a cat"', "conditioning", True, 0, 2, 7.5, "concepts", 5)
+    german, english = Progress(), Progress()
+    arithmetic.fn(*args, GERMAN, german)
+    arithmetic.fn(*args, ENGLISH, english)
+    assert german.descs == ["nächste Konzepte (beim ersten Mal wird das Vokabular codiert)", "Bild wird erzeugt"]
+    assert english.descs == ["nearest concepts (the first use encodes the vocabulary)", "generating"]
+    generate, bar = _event(demo, "on_generate", "status"), Progress()
+    out = _last(generate.fn("a red boat", "", 3, False, 2, 7.5, 64, 64, "ddim", "approx", [], None, GERMAN, bar))
+    assert bar.descs == ["Schritt 1/2", "Schritt 2/2"]
+    plot = next(value for o, value in zip(generate.outputs, out)
+                if type(demo.blocks[o] if isinstance(o, int) else o).__name__ == "Plot")
+    assert plot.layout.title.text == "Änderung von x0 je Schritt"
+    assert plot.layout.yaxis.title.text == "mittlere |Δ x0| (0-1)"
+
+
+def test_the_search_time_limit_is_a_status_line_not_a_toast(demo, monkeypatch):
+    import gradio as gr
+
+    from explorer.ui import common
+    from explorer.ui.sessions import Deadline
+
+    class Expired(Deadline):                              # every request has already run out of time
+        expired = True
+
+    toasts = []
+    monkeypatch.setattr(common, "Deadline", Expired)
+    monkeypatch.setattr(gr, "Info", toasts.append)
+    search = _event(demo, "on_search")
+    args = ("a red boat", "", 0, 2, 7.5, 64, "ddim", 4, 1, False)
+    german = _status(search, demo, _last(search.fn(*args, GERMAN, Progress())), "search-status")
+    english = _status(search, demo, _last(search.fn(*args, ENGLISH, Progress())), "search-status")
+    assert german.startswith("Angehalten: ") and "Angehalten am Zeitlimit von 900 s je Anfrage" in german
+    assert english.startswith("Stopped: ") and "Stopped at the time limit of 900 s per request" in english
+    assert not toasts
+
+
 # --- in a browser ------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,9 @@
 handlers can put on a page in German, and English sessions and the API see the library's own words.
 
 The coverage tests read explorer/ with `ast`: every InputError (and ExpressionError, and explorer.checks call) a
-page can show, and every status line, note and caption template, made concrete by filling each `{value}` with a
-sample. Each must come out of the German catalogue without English words left (quoted values and code names
-aside)."""
+page can show, every status line, note and caption template, every fixed text explorer/plots puts into a figure
+and every progress bar's description, made concrete by filling each `{value}` with a sample. Each must come out of
+the German catalogue without English words left (quoted values and code names aside)."""
 from __future__ import annotations
 
 import ast
@@ -25,8 +25,8 @@ DE, EN = catalogue("de"), catalogue("en")
 SAMPLE = "7"                      # what a {value} of a template becomes in a sample
 # never shown on a page: the command line (English, like its --help), the server's start-up settings, training
 NOT_ON_A_PAGE = ("explorer/cli/", "explorer/ui/settings.py", "explorer/miniworld/")
-# shown, but not messages: figures keep English titles and axes; example prompts are English by design (their
-# captions are checked in test_example_captions_have_german)
+# shown, but not messages: figures' texts are checked in test_every_figure_text_has_german; example prompts are
+# English by design (their captions are checked in test_example_captions_have_german)
 NOT_MESSAGE_MODULES = ("explorer/plots/", "explorer/models/examples.py")
 # a programming error's message reaches a page only inside "Something went wrong (...)", as it is
 INTERNAL_ERRORS = {"ValueError", "RuntimeError", "TypeError", "AssertionError", "KeyError", "OSError",
@@ -173,8 +173,9 @@ NOT_MESSAGES = {
     ("explorer/ui/common.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
     ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
-    ("explorer/ui/embeddings_tab.py", "token embeddings (before"): "a figure's title (figures stay English)",
-    ("explorer/ui/map_tab.py", "image: "): "a point's name on the map figure (figures stay English)",
+    ("explorer/ui/embeddings_tab.py", "token embeddings (before"): "part of a figure's title (the figures section, "
+                                                                     "test_figures_are_german_and_keep_their_data)",
+    ("explorer/ui/map_tab.py", "image: "): "a point's label on the map: data, which a click on it picks",
     ("explorer/generation/recipe.py", "this accelerator"): "part of the compute budget's range, checked whole above",
     ("explorer/concepts/projection.py", "the vocabulary size"): "part of a range's note, checked whole above",
     ("explorer/text/tokens.py", "the text encoder"): "an encoder's name inside a range, checked whole above",
@@ -282,6 +283,165 @@ def test_the_catalogue_keeps_the_glossary_and_its_values():
     with pytest.raises(ValueError, match="does not have"):           # a German slot the English lacks
         Catalogue("de", {"text": {"Done: {a}.": "Fertig: {b}."}})
     assert set(TABLES["de"]) - set(TABLES["en"]) == set()             # (the static tables are another test's)
+
+
+# --------------------------------------------------------------------------- figures and progress bars
+FIGURE_KEYWORDS = {"title", "name", "text", "annotation_text", "hovertemplate", "xaxis_title", "yaxis_title",
+                   "title_text", "subplot_titles"}      # where explorer/plots puts a text that a figure shows
+PLOTLY_MARKUP = re.compile(r"%\{[^{}]*\}|<[^<>]*>|'[^']*'")   # %{x:.3f}, <br>, <extra>; quoted values
+
+
+def _figure_samples(node, names: dict) -> list[str]:
+    """The texts a keyword's value can put into a figure (a dict(...) inside is visited as a call of its own)."""
+    if isinstance(node, ast.Call):
+        return []
+    if isinstance(node, ast.BoolOp):                                       # title or f"..."
+        return [text for value in node.values for text in _figure_samples(value, names)]
+    if isinstance(node, (ast.ListComp, ast.GeneratorExp)):                 # subplot_titles=[f"..." for n in names]
+        return _figure_samples(node.elt, names)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [text for value in node.elts for text in _figure_samples(value, names)]
+    return samples(node, names)
+
+
+def figure_texts():
+    """(where, sample) for every fixed text that explorer/plots passes as a figure's title, axis title, annotation,
+    legend name or hover template; data passed through (a prompt, a concept word) is a SAMPLE, without words."""
+    for path in sorted((PACKAGE / "plots").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = _assignments(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                for keyword in node.keywords:
+                    if keyword.arg in FIGURE_KEYWORDS:
+                        for text in _figure_samples(keyword.value, names):
+                            yield f"explorer/plots/{path.name}:{node.lineno}", text
+
+
+def has_words(text: str) -> bool:
+    """Whether a figure's text holds words to translate (plotly's markup, quoted values and acronyms aside)."""
+    return bool(re.search(r"[a-z]{2,}", PLOTLY_MARKUP.sub(" ", text)))
+
+
+def test_every_figure_text_has_german():
+    missing, count = [], 0
+    for where, text in figure_texts():
+        if has_words(text):
+            count += 1
+            if DE.figure_text(text) == text:
+                missing.append(f"{where}: {text!r}")
+    assert count > 40, count                                            # the scan found the figures' texts
+    assert not missing, f"{len(missing)} figure texts without German (messages.de.json 'figures'):\n" + \
+        "\n".join(missing)
+
+
+def progress_texts():
+    """(where, [samples]) for every progress bar's description a page can show: progress(..., desc=...) and
+    progress(fraction, text) (a gr.Progress handed to the library, explorer.models.vision)."""
+    for relative, tree in _python_files():
+        names = _assignments(tree)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _call_name(node) == "progress":
+                desc = {k.arg: k.value for k in node.keywords}.get("desc") or (node.args[1] if len(node.args) > 1
+                                                                                else None)
+                if desc is not None:
+                    yield f"{relative}:{node.lineno}", samples(desc, names)
+
+
+def test_every_progress_text_has_german():
+    missing, count = [], 0
+    for where, texts in progress_texts():
+        for text in texts:
+            if has_words(text):
+                count += 1
+                if DE.progress(text) == text or english_left(DE.progress(text)):
+                    missing.append(f"{where}: {text!r} -> {DE.progress(text)!r}")
+    assert count >= 12, count
+    assert not missing, f"{len(missing)} progress texts without German (messages.de.json 'progress'):\n" + \
+        "\n".join(missing)
+
+
+def _figure_fields(spec: dict):
+    """(where, text) for each text of a figure that a session reads in its language, as Catalogue.figure walks."""
+    layout = spec["layout"]
+    for key, part in sorted(layout.items()):
+        title = part if key == "title" else part.get("title") if isinstance(part, dict) else None
+        if isinstance(title, dict) and title.get("text"):
+            yield key, title["text"]
+    for i, note in enumerate(layout.get("annotations", [])):
+        if note.get("text"):
+            yield f"annotations[{i}]", note["text"]
+    for i, trace in enumerate(spec["data"]):
+        for key in ("name", "hovertemplate"):
+            if trace.get(key):
+                yield f"data[{i}].{key}", trace[key]
+
+
+def _figures():
+    """Every figure of explorer/plots on small inputs, with the data it holds (prompts, labels: kept as they are)."""
+    import numpy as np
+
+    from explorer.concepts.axes import AxisRanking
+    from explorer.concepts.projection import MapResult
+    from explorer.plots import embeddings, map as maps, steps, walks
+
+    data = {"a red fox", "a cat", "animals", "red", "blue", "fox", "cat", "shape", "a red fox -> a cat",
+            "image: a red fox", "circle", "square"}
+    kinds = ["concept", "concept", "prompt", "result", "ingredient", "path", "path", "image"]
+    labels = ["fox", "cat", "a red fox", "= fox + cat", "fox", "a red fox", "a cat", "image: a red fox"]
+    groups = ["", "", "q0", "q1", "q1", "a red fox -> a cat", "a red fox -> a cat", "q3"]
+    yield "change_per_step", steps.change_per_step_figure([None, 0.4, 0.1, 0.05], 1), data
+    yield "token_norms", embeddings.token_norms_figure(["<|startoftext|>", "fox</w>"], ["start", "word"],
+                                                       [1.0, 2.0], [3.0, 4.0]), data
+    yield "token_norms_xl", embeddings.token_norms_figure(["fox</w>"], ["word"], [1.0], [3.0], [2.0]), data
+    for where in ("conditioning", "token embeddings (before the transformer)"):
+        yield f"arithmetic_norms {where}", embeddings.arithmetic_norms_figure([1.0, 2.0], [1.5, 3.0], [1.0, 1.0],
+                                                                              where), data
+    for method in ("umap", "pca"):
+        result = MapResult(labels, kinds, ["animals", "animals", *kinds[2:]], groups,
+                           np.linspace(0.1, 1.0, len(kinds)), np.arange(2.0 * len(kinds)).reshape(-1, 2), None,
+                           method)
+        yield f"concept_map {method}", maps.concept_map_figure(result), data
+    yield "axis", maps.axis_figure(AxisRanking("red", "blue", ["fox", "cat"], ["animals"] * 2, [0.2, 0.8])), data
+    positions = np.linspace(0, 1, 4)
+    for ends in (["a red fox", "a cat"], ["seed 3", "seed 4"], ["a red fox (seed 3)", "a cat (seed 4)"]):
+        measures = {name: np.random.default_rng(0).random((4, 2)) for name in
+                    ("text (pooled)", "initial noise", "pixels", "CLIP image-text", "CLIP image-image")}
+        yield f"response {ends[0]}", walks.response_figure(positions, measures, ends, {"pixels": [0.5]}), data
+    yield "response (no frames)", walks.response_figure(positions, {}, ["a red fox", "a cat"]), data
+    counts = {"a red fox": [3, 1], "a cat": [2, 2]}
+    intervals = {p: [(0.1, 0.9), (0.1, 0.9)] for p in counts}
+    yield "bias", walks.bias_figure("shape", ["circle", "square"], counts), data
+    yield "bias_panel", walks.bias_panel({"shape": ["circle", "square"], "colour": ["red", "blue"]},
+                                         {"shape": counts, "colour": counts}, {"shape": intervals}, 4), data
+
+
+def test_figures_are_german_and_keep_their_data():
+    import json
+
+    import plotly.graph_objects as go
+
+    for name, figure, data in _figures():
+        english = figure.to_plotly_json()
+        assert EN.figure(english) is english                            # English: the figure itself
+        parsed = json.loads(figure.to_json())                           # as the concept map's HTML holds it
+        german = DE.figure(parsed)
+        assert go.Figure(DE.figure(english)).to_json() == go.Figure(german).to_json()
+        shown = dict(_figure_fields(german))
+        for where, text in _figure_fields(parsed):
+            if text in data:                                            # a prompt, a concept: the user's words
+                assert shown[where] == text, (name, where, shown[where])
+            elif has_words(text):
+                assert shown[where] != text, f"{name}: {where} {text!r} stays English"
+        for key in ("text", "customdata"):                              # points' labels and what a click picks
+            assert [trace.get(key) for trace in german["data"]] == [trace.get(key) for trace in parsed["data"]]
+        assert german["layout"].get("xaxis", {}).get("ticktext") == parsed["layout"].get("xaxis", {}).get("ticktext")
+
+
+def test_progress_bars_read_german():
+    assert DE.progress("step 3/25") == "Schritt 3/25" and EN.progress("step 3/25") == "step 3/25"
+    assert DE.progress("panel 2 of 7: A alone") == "Bild 2 von 7: A allein"
+    assert DE.progress("encoding 'my list'") == "'my list' wird codiert" and DE.progress(None) is None
 
 
 # --------------------------------------------------------------------------- the catalogue itself
