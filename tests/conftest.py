@@ -39,15 +39,22 @@ def app_config(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def app_url(tiny_model, app_config):
-    """The whole app (every tab) launched in this process on a free localhost port."""
+def app_demo(tiny_model, app_config):
+    """The whole app (every tab) launched in this process on a free localhost port (demo.explorer_context: its
+    shared context, e.g. the batcher)."""
     from explorer.ui.app import build_demo, launch_kwargs
 
     demo = build_demo(tiny_model, app_config)
     settings = {**launch_kwargs(app_config), "server_port": None}           # as app.py launches it, on a free port
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **settings)
-    yield url
+    demo.launch(prevent_thread_lock=True, quiet=True, **settings)
+    yield demo
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_demo):
+    """The URL of the launched app."""
+    return app_demo.local_url
 
 
 @pytest.fixture(scope="session")

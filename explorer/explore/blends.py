@@ -41,7 +41,6 @@ OPERATORS: dict[str, tuple[str, str]] = {
     "and": ("A AND B (Composable Diffusion)",
             "ε_u + Σ_i w_i·g·(ε_i − ε_u): one UNet pass per prompt, the noise predictions are combined"),
 }
-STOCHASTIC_SCHEDULERS = ("euler_a",)    # draw fresh noise each step: a batch is not the same as separate runs
 
 
 @dataclass
@@ -139,10 +138,9 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     validate(panels[0].recipe, config)
     check_budget(panels[0].recipe, model.device.type, config)
     check_readable(model, [a, b], "a, b")           # A and B that differ only in words the model never saw
-    # 2. generate: batched where the operator is a prompt_embeds and the scheduler draws no step noise
+    # 2. generate: batched where the operator is a prompt_embeds (each panel its own generator: euler_a too)
     embeds_panels = [p for p in panels if p.operator != "and"]
-    batched = batched and base.scheduler not in STOCHASTIC_SCHEDULERS and \
-        len(embeds_panels) <= (config.max_batch if config else len(embeds_panels))
+    batched = batched and len(embeds_panels) <= (config.max_batch if config else len(embeds_panels))
     if batched:
         for panel, image in zip(embeds_panels, generate_batch(model, [p.recipe for p in embeds_panels], config)):
             panel.image = image

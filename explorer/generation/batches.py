@@ -2,7 +2,8 @@
 
 Recipes that share steps, guidance, size and scheduler each keep their own conditioning and noise;
 `batch_size` of them go through one pipeline call, which on a CPU or GPU is much faster than one
-call each. Batched images equal one-at-a-time ones up to float rounding of batched matrix products.
+call each. Batched images equal one-at-a-time ones bit for bit (on a CPU): the batch-dependent layers
+compute each image's rows as alone (generation.invariant) and each image is decoded alone.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.generate import generate
+from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
 from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
 from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
@@ -88,12 +90,14 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
             if pipeline_draws_noise(r):                               # generate() let the pipeline draw it
                 draw_noise(g, shape, model.dtype)
             generators.append(g)
-        with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode():
-            out = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
-                             latents=latents[chunk].to(model.device, model.dtype), num_inference_steps=base.steps,
-                             guidance_scale=base.guidance, width=base.width, height=base.height,
-                             num_images_per_prompt=1, generator=generators,
-                             callback_on_step_end=stop_check if cancel is not None else None).images
+        with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode(), \
+                per_image_rows(model.pipe.unet, guidance_groups(len(generators), base.guidance > 1)):
+            final = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
+                               latents=latents[chunk].to(model.device, model.dtype), num_inference_steps=base.steps,
+                               guidance_scale=base.guidance, width=base.width, height=base.height,
+                               num_images_per_prompt=1, generator=generators, output_type="latent",
+                               callback_on_step_end=stop_check if cancel is not None else None).images
+            out = [decode_alone(model, final[k:k + 1]) for k in range(len(final))]
         if cancel is not None and cancel.is_set():
             cancelled = True
             break

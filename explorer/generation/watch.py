@@ -39,17 +39,12 @@ def predicted_x0(scheduler, model_output: torch.Tensor, timestep, sample: torch.
     return (sample - (1 - alpha_bar).sqrt() * model_output) / alpha_bar.sqrt()
 
 
-class StepWatcher:
-    """Captures (x_t, x0) at each scheduler step and reports decoded previews via callback_on_step_end."""
+class StepTap:
+    """Wraps a scheduler's `step` for one call and keeps the last (timestep, x_t, x0) of the whole batch."""
 
-    def __init__(self, scheduler, total: int, decode: PreviewDecoder | None,
-                 on_step: Callable[[StepPreview], None] | None = None, cancel: threading.Event | None = None,
-                 after_step: Callable[[], None] | None = None):
-        self.scheduler, self.total, self.decode = scheduler, total, decode
-        self.on_step, self.cancel, self.after_step = on_step, cancel, after_step
-        self.previews: list[StepPreview] = []
-        self.cancelled = False
-        self._pending: tuple | None = None
+    def __init__(self, scheduler):
+        self.scheduler = scheduler
+        self.pending: tuple | None = None
         self._step = scheduler.step
         # functools.wraps keeps step's signature visible: the pipeline passes `generator` and `eta`
         # only to schedulers whose signature names them (prepare_extra_step_kwargs)
@@ -58,29 +53,53 @@ class StepWatcher:
 
     def _wrapped_step(self, model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
         out = self._step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
-        if self.decode is not None:
-            x0 = getattr(out, "pred_original_sample", None)
-            if x0 is None:
-                x0 = predicted_x0(self.scheduler, model_output, timestep, sample)
-            self._pending = (int(timestep), sample, x0)
+        x0 = getattr(out, "pred_original_sample", None)
+        if x0 is None:
+            x0 = predicted_x0(self.scheduler, model_output, timestep, sample)
+        self.pending = (int(timestep), sample, x0)
         return out if return_dict else out.to_tuple()
+
+
+class StepWatcher:
+    """Captures (x_t, x0) at each scheduler step and reports decoded previews via callback_on_step_end.
+
+    One watcher per image: `row` is the image's row in the pipeline's batch, `tap` the batch's shared
+    StepTap (generation.together runs several users' images in one batch, each watched by its own watcher).
+    """
+
+    def __init__(self, scheduler, total: int, decode: PreviewDecoder | None,
+                 on_step: Callable[[StepPreview], None] | None = None, cancel: threading.Event | None = None,
+                 after_step: Callable[[], None] | None = None, row: int = 0, tap: StepTap | None = None):
+        self.total, self.decode, self.row = total, decode, row
+        self.on_step, self.cancel, self.after_step = on_step, cancel, after_step
+        self.previews: list[StepPreview] = []
+        self.cancelled = False
+        self._reference: np.ndarray | None = None
+        self.tap = tap if tap is not None else StepTap(scheduler)
+
+    def observe(self, i: int) -> None:
+        """Decode this image's row of the step just taken into a StepPreview and report it."""
+        if self.decode is None or self.tap.pending is None:
+            return
+        timestep, sample, x0 = self.tap.pending
+        row = slice(self.row, self.row + 1)
+        # x_t of sigma-scaled schedulers (Euler) has std sqrt(1 + sigma^2): show it at unit scale
+        noisy = sample[row] / max(1.0, float(sample[row].std()))
+        shown_noisy, shown_x0, reference = self.decode.step(noisy, x0[row], i, self.total)
+        change = None
+        if self._reference is not None:      # the same kind of picture every step (live: the approx x0)
+            change = float(np.abs(reference.astype(np.float32) - self._reference).mean() / 255)
+        self._reference = reference
+        preview = StepPreview(i, self.total, timestep, shown_noisy, shown_x0, change)
+        self.previews.append(preview)
+        if self.on_step is not None:
+            self.on_step(preview)
 
     def __call__(self, pipe, i: int, t, callback_kwargs: dict) -> dict:
         """callback_on_step_end: turn the captured latents into a StepPreview."""
         if self.after_step is not None:
             self.after_step()                # e.g. close this step's attention maps
-        if self.decode is not None and self._pending is not None:
-            timestep, sample, x0 = self._pending
-            # x_t of sigma-scaled schedulers (Euler) has std sqrt(1 + sigma^2): show it at unit scale
-            noisy = sample[:1] / max(1.0, float(sample[:1].std()))
-            images = self.decode(torch.cat([noisy, x0[:1]]))
-            change = None
-            if self.previews:
-                change = float(np.abs(images[1].astype(np.float32) - self.previews[-1].x0).mean() / 255)
-            preview = StepPreview(i, self.total, timestep, images[0], images[1], change)
-            self.previews.append(preview)
-            if self.on_step is not None:
-                self.on_step(preview)
+        self.observe(i)
         if self.cancel is not None and self.cancel.is_set():
             self.cancelled = True
             pipe._interrupt = True      # diffusers skips the remaining steps, then decodes

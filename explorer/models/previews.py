@@ -1,5 +1,16 @@
-"""Preview decoders: turn latents into pictures, cheaply (approx), quickly (taesd) or exactly (full VAE)."""
+"""Preview decoders: turn latents into pictures, cheaply (approx), quickly (taesd), exactly (full VAE), or with
+the model's own VAE within a time budget (live).
+
+`live` answers A1111#2595 (live previews as slow as the generation): the VAE decodes x0, the model's
+current guess of the final image, at reduced size (latents larger than LIVE_SIDE per side are
+area-averaged down first: a 512 px image is previewed at 256 px, a quarter of the decoding work),
+and only while the decodes so far stay within LIVE_BUDGET of the denoising time so far; every other
+step (and x_t, which is noise for most of the run) is shown by the approx map. The last step is never
+decoded for a preview: the final image is decoded right after it, so previews never delay it.
+"""
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import torch
@@ -8,7 +19,9 @@ from explorer.cache import LRUCache
 from explorer.errors import InputError, ModelLoadError
 from explorer.models import vae
 
-PREVIEW_DECODERS = ("approx", "taesd", "full")
+PREVIEW_DECODERS = ("approx", "live", "taesd", "full")
+LIVE_SIDE = 32             # live previews decode latents of at most this many cells per side (256 px for SD)
+LIVE_BUDGET = 0.2          # live previews may spend this share of the denoising time on VAE decodes
 TAESD_CACHED = 2           # tiny decoders kept in memory (one per family, device and dtype)
 
 
@@ -55,10 +68,16 @@ class PreviewDecoder:
         self.kind = kind
         self._taesd = _load_taesd(model) if kind == "taesd" else None
 
+        self._clock: float | None = None      # live: when the last preview ended (the next step starts there)
+        self._denoising = 0.0                 # live: seconds of denoising seen so far
+        self._decoding = 0.0                  # live: seconds spent on VAE previews so far
+        self._last_decode: float | None = None
+        self.decoded: list[int] = []          # live: the steps whose x0 preview is the VAE's
+
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor) -> np.ndarray:
         """Pipeline latents (B, C, h, w) -> uint8 images (B, H, W, 3)."""
-        if self.kind == "approx":
+        if self.kind in ("approx", "live"):
             rgb = self.model.latent_rgb
             return to_uint8(approx_rgb(latents, rgb["factors"], rgb["bias"]))
         if self.kind == "taesd":
@@ -66,6 +85,37 @@ class PreviewDecoder:
         else:
             images = vae.decode(self.model.pipe, latents)
         return to_uint8(((images + 1) / 2).clamp(0, 1))
+
+    def step(self, noisy: torch.Tensor, x0: torch.Tensor, index: int, total: int) -> tuple[np.ndarray, ...]:
+        """One watched step's pictures (x_t, x0, x0 as every step shows it), each (H, W, 3) uint8. live: x0 by the
+        VAE when the budget allows, and the approx x0 as the third, so that changes between steps compare like
+        with like."""
+        if self.kind != "live":
+            images = self(torch.cat([noisy, x0]))
+            return images[0], images[1], images[1]
+        now = time.perf_counter()
+        if self._clock is not None:
+            self._denoising += now - self._clock
+        approx = self(torch.cat([noisy, x0]))
+        picture = approx[1]
+        expected = self._last_decode if self._last_decode is not None else 0.0
+        if index < total - 1 and self._denoising > 0 and \
+                self._decoding + expected <= LIVE_BUDGET * self._denoising:
+            started = time.perf_counter()
+            picture = self._small_vae(x0)
+            self._last_decode = time.perf_counter() - started
+            self._decoding += self._last_decode
+            self.decoded.append(index)
+        self._clock = time.perf_counter()
+        return approx[0], picture, approx[1]
+
+    @torch.no_grad()
+    def _small_vae(self, x0: torch.Tensor) -> np.ndarray:
+        """The VAE's picture of x0, from its latent area-averaged to at most LIVE_SIDE cells per side."""
+        factor = max(1, -(-max(x0.shape[-2:]) // LIVE_SIDE))
+        small = torch.nn.functional.avg_pool2d(x0.float(), factor).to(x0.dtype) if factor > 1 else x0
+        images = vae.decode(self.model.pipe, small)
+        return to_uint8(((images + 1) / 2).clamp(0, 1))[0]
 
 
 _TAESD = LRUCache(TAESD_CACHED)

@@ -5,9 +5,9 @@ import gradio as gr
 
 from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
+from explorer.generation.batcher import Batcher
 from explorer.models.loaded import LoadedModel
-from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab,
-                         search_tab)
+from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, search_tab
 from explorer.ui.common import AppContext
 from explorer.ui.i18n import build_i18n, localize, t
 from explorer.ui.sessions import Sessions, limit_queue_per_session
@@ -50,7 +50,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
     """The whole app as gr.Blocks; pass the model in (tests pass tiny-random)."""
     config = config or ExplorerConfig()
     ctx = AppContext(model, config, Sessions(config.max_sessions, config.max_session_vocabularies,
-                                             shared_shelf(config)))
+                                             shared_shelf(config)), batcher=Batcher(model, config))
     with gr.Blocks(title="latent-explorer") as demo:
         about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
         gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
@@ -74,6 +74,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
     demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)
     limit_queue_per_session(demo, config.max_queued_per_session)
     ctx.demo = demo
+    demo.explorer_context = ctx                 # tests and benches reach the batcher and sessions through it
     return demo
 
 

@@ -17,11 +17,12 @@ import gradio as gr
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
+from explorer.generation.batcher import Batcher
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
 from explorer.text.known import words_note
-from explorer.ui.i18n import (english, in_session_language, kinds_of, label_in, page_language, show_outputs,
-                              t, table_headers, with_progress, with_request)
+from explorer.ui.i18n import (english, in_session_language, kinds_of, label_in, page_language, show_outputs, t,
+                              table_headers, with_progress, with_request)
 from explorer.ui.messages import Catalogue, catalogue
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
@@ -60,6 +61,7 @@ class AppContext:
     apis: list = field(default_factory=list)        # (function, api_name): API-only endpoints, registered after the tabs
     twins: list = field(default_factory=list)       # invisible buttons of the API twins (rendered after the tabs)
     views: dict = field(default_factory=dict)       # name -> View: what the lesson's "show me" fills and runs
+    batcher: Batcher | None = None                  # users' Generate requests batched (explorer.generation.batcher)
     page_texts: list = field(default_factory=list)  # (component, fn): a text made at each page load, in its language
 
     @property

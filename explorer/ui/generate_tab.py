@@ -12,8 +12,8 @@ from PIL import Image as PILImage
 from explorer.checks import check_bool, check_choice
 from explorer.errors import InputError
 from explorer.explore.attention import attend, label_rows, labelled
+from explorer.generation.batcher import Waiting
 from explorer.generation.forward import forward_process
-from explorer.generation.generate import generate
 from explorer.generation.recipe import SEED_MAX, Recipe, validate
 from explorer.generation.watch import settle_step
 from explorer.models.presets import SCHEDULERS
@@ -143,13 +143,17 @@ def build(ctx: AppContext) -> None:
         # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
         previews, last = [], 0.0
         plain = labelled(recipe)                    # maps are labelled by words: plain prompts and AND
-        stream, deadline = ctx.stream(lambda report: generate(ctx.model, recipe, on_step=report,
-                                                              cancel=ctx.stop_event(request), config=cfg,
-                                                              attention=plain),
+        # (other users' requests with the same settings share the model's batch: explorer.generation.batcher)
+        stream, deadline = ctx.stream(lambda report: ctx.batcher.generate(recipe, on_step=report, on_wait=report,
+                                                                          cancel=ctx.stop_event(request),
+                                                                          attention=plain),
                                       "generate", request)
         for kind, item in stream:
             if kind == "done":
                 break
+            if isinstance(item, Waiting):           # queue position and the estimated wait
+                yield (*[gr.skip()] * 4, item.sentence(), *[gr.skip()] * 8)
+                continue
             previews.append(item)
             progress((item.index + 1, item.total), desc=f"step {item.index + 1}/{item.total}")
             if time.monotonic() - last > STREAM_EVERY_S:
@@ -225,7 +229,6 @@ def build(ctx: AppContext) -> None:
         recipe = validate(recipe.with_(model=ctx.model.name), cfg)
         note = (f"Loaded the recipe of {Path(str(path)).name}: seed {recipe.seed}, {recipe.steps} steps. Press "
                 "Generate to make it." + (" Not used here: " + "; ".join(ignored) if ignored else ""))
-        gr.Info(note, duration=8)
         return [*_fields_from(recipe), recipe.to_dict(), f"**{note}**"]
 
     def on_history_select(history, evt: gr.SelectData):
@@ -246,14 +249,14 @@ def build(ctx: AppContext) -> None:
                fwd_image, attention_state]
     views = [att_word, att_overlay, att_grid, att_steps, att_note]
     ctx.listen([run.click, prompt.submit], on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs,
-           status=status, api_name="generate", concurrency_id="model",
+           status=status, api_name="generate", concurrency_id="generate", concurrency_limit=cfg.classroom_batch,
            view=View("generate", dict(prompt=prompt, negative=negative, seed=seed, steps=steps, guidance=guidance,
                                       width=width, height=height, scheduler=scheduler), [(ctx.tabs, "generate")])).then(
         on_attention_fresh, [attention_state, att_half, att_special], [*views, att_half], api_visibility="private")
     ctx.apis.append((api_attention, "attention"))
     ctx.listen([c.input for c in (att_word, att_half, att_special)], on_attention_view,
            [attention_state, att_word, att_half, att_special], views, status=att_note)
-    stop.click(on_stop, None, status, api_name="stop", queue=False)
+    ctx.listen(stop.click, on_stop, None, status, status=status, api_name="stop", queue=False)   # page: German too
     ctx.listen(upload.change, on_upload, upload, [*fields, loaded, status], status=status, api_name="load_recipe")
     gallery.select(on_history_select, history, [*fields, loaded], api_visibility="private")
     ctx.listen(fwd_run.click, on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, status=fwd_status,

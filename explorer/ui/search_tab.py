@@ -251,7 +251,7 @@ def build(ctx: AppContext) -> None:
         ctx.stop_event(request).set()
         return "Stopping after the current batch… finished results are kept."
 
-    stop.click(on_stop, None, status, api_name="stop_search", queue=False)
+    ctx.listen(stop.click, on_stop, None, status, status=status, api_name="stop_search", queue=False)
     results.select(on_select, page_state, recipe_json, api_visibility="private")
     results.select(on_pick_image, None, selected_image, api_visibility="private")
     ctx.listen(archive_btn.click, on_archive, [query, archive, archive_k], [archive_gallery, archive_note],

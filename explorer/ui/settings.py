@@ -48,6 +48,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--archive-root", action="append", default=[], metavar="DIR",
                         help="a folder (and its subfolders) of images users may search as an archive; repeat for "
                              "several. Without it, only the model's own archive (miniworld: its training set)")
+    parser.add_argument("--classroom-batch", type=int, default=8, metavar="N",
+                        help="Generate requests of different users that share settings run through the model together, "
+                             "N at most (default 8; 1 runs them one after another)")
     return parser
 
 
@@ -77,8 +80,10 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         port = DEFAULT_PORT
     if args.lang is not None and args.lang not in LANGUAGES:
         raise InputError("--lang", f"one of {', '.join(LANGUAGES)}", args.lang)
+    if not 1 <= args.classroom_batch <= 64:
+        raise InputError("--classroom-batch", "an integer in [1, 64]", args.classroom_batch)
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
-                          host=host, port=port, lang=args.lang,
+                          host=host, port=port, lang=args.lang, classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
                           archive_roots=tuple(Path(p) for p in args.archive_root))

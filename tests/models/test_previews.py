@@ -70,3 +70,46 @@ def test_miniworld_default_preview_has_the_final_image_colours(miniworld):
     error = float(np.abs(preview - reference).mean())
     assert error <= COLOUR_BAR, (f"miniworld's default preview {recipes[0].preview!r} is {error * 255:.1f}/255 "
                                  f"from the VAE's image (bar {COLOUR_BAR * 255:g}/255; bench/approx_colour.py)")
+
+
+def test_live_previews_stay_within_their_budget_and_never_touch_the_image(tiny_model, monkeypatch):
+    """live: x0 by the VAE (at most LIVE_SIDE latent cells per side) only while decodes stay within LIVE_BUDGET of
+    the denoising time, never on the last step; the approx map elsewhere; the image is the same as without."""
+    from explorer.generation.generate import generate
+    from explorer.models import previews
+
+    recipe = recipe_defaults(tiny_model, "a lighthouse", seed=3, steps=8, width=128, height=128)
+    scale = tiny_model.vae_scale_factor
+    cells = 128 // scale
+    monkeypatch.setattr(previews, "LIVE_SIDE", cells // 2)            # decoded from half the latent's cells
+    seen = {}
+    original = PreviewDecoder.step
+
+    def spy(self, *args):
+        seen["decoder"] = self
+        return original(self, *args)
+
+    monkeypatch.setattr(PreviewDecoder, "step", spy)
+    live = generate(tiny_model, recipe.with_(preview="live"))
+    approx = generate(tiny_model, recipe.with_(preview="approx"), watch=False)
+    decoder = seen["decoder"]
+    assert np.array_equal(np.asarray(live.image), np.asarray(approx.image))
+    assert recipe.steps - 1 not in decoder.decoded
+    assert decoder._decoding <= previews.LIVE_BUDGET * decoder._denoising + (decoder._last_decode or 0)
+    for step in live.steps:
+        side = cells // 2 * scale if step.index in decoder.decoded else cells    # VAE of half the cells, or approx
+        assert step.x0.shape[:2] == (side, side) and step.noisy.shape[:2] == (cells, cells)
+    assert all(s.change is not None for s in live.steps[1:])
+
+
+def test_live_preview_is_the_vae_picture_of_the_area_averaged_x0(tiny_model):
+    from explorer.models import previews
+
+    x0 = torch.randn(1, 4, 64, 64, generator=torch.Generator().manual_seed(0))
+    decoder = PreviewDecoder(tiny_model, "live")
+    picture = decoder._small_vae(x0)
+    expected = vae.decode(tiny_model.pipe, torch.nn.functional.avg_pool2d(x0, 64 // previews.LIVE_SIDE))
+    side = previews.LIVE_SIDE * tiny_model.vae_scale_factor
+    assert picture.shape == (side, side, 3)
+    assert np.array_equal(picture, ((expected + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()[0].__mul__(255)
+                          .round().astype(np.uint8))

@@ -106,7 +106,7 @@ def test_size_conditioning_and_watching_change_nothing(tiny_xl):
 
 
 def test_decoders_offered_per_family(tiny_xl):
-    assert available_decoders(tiny_xl) == ("approx", "full")              # no tiny decoder for a random model
+    assert available_decoders(tiny_xl) == ("approx", "live", "full")           # no tiny decoder for a random model
     sdxl = LoadedModel(tiny_xl.pipe, "sdxl", PRESETS["sdxl"], tiny_xl.device, tiny_xl.dtype)
     assert sdxl.adapter.taesd == "madebyollin/taesdxl" and "taesd" in available_decoders(sdxl)
 

@@ -1,0 +1,61 @@
+"""Batch invariance: an image made in a batch with other users' images gets the pixels it gets alone.
+
+A result must not depend on who else pressed Generate at the same moment. Matrix products on CPU
+and GPU may pick a different kernel (and so a different order of float additions) for a different
+number of rows; "Defeating Nondeterminism in LLM Inference" (He & Thinking Machines Lab, 2025) calls
+the property that rules this out *batch invariance*. Measured on this project's UNets (explorer's
+tests, CPU): convolutions, group norms, attention and the token-wise linear layers are batch
+invariant; the linear layers that see one row per image — the timestep embedding, each ResNet's
+time projection, SDXL's added-condition embedding — are not (a 2-row and a 16-row product differ
+in the last bit). Inside `per_image_rows`, those layers compute each image's rows exactly as its
+solo run does (the same rows, in the same order, in one product), so the rest of the batch cannot
+change them.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from explorer.models import vae
+
+
+def guidance_groups(images: int, guided: bool) -> list[list[int]]:
+    """Each image's rows of the UNet batch: diffusers runs [negatives..., positives...] with guidance on."""
+    return [[i, images + i] for i in range(images)] if guided else [[i] for i in range(images)]
+
+
+@contextmanager
+def per_image_rows(unet: torch.nn.Module, groups: list[list[int]]) -> Iterator[None]:
+    """While inside, every nn.Linear of `unet` fed a 2-D (rows, features) input of the whole batch computes it
+    group by group: rows `groups[k]` in one product, as image k's solo run (rows [negative, positive]) does."""
+    rows = sum(len(g) for g in groups)
+    index = [torch.tensor(g) for g in groups]
+    linears = [m for m in unet.modules() if isinstance(m, torch.nn.Linear)]
+
+    def grouped(module):
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            if x.dim() != 2 or x.shape[0] != rows or len(groups) == 1:
+                return F.linear(x, module.weight, module.bias)
+            out = x.new_empty(rows, module.out_features)
+            for g in index:
+                out[g] = F.linear(x[g], module.weight, module.bias)
+            return out
+        return forward
+
+    for module in linears:
+        module.forward = grouped(module)            # an instance attribute: nn.Module.__call__ finds it first
+    try:
+        yield
+    finally:
+        for module in linears:
+            del module.forward                      # back to nn.Linear.forward
+
+
+def decode_alone(model, latents):
+    """One image's final latent (1, C, h, w) -> PIL image, as a one-image pipeline call decodes it (a batched VAE
+    call is not batch invariant either)."""
+    pixels = vae.decode(model.pipe, latents)
+    return model.pipe.image_processor.postprocess(pixels, output_type="pil")[0]

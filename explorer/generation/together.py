@@ -1,0 +1,116 @@
+"""Several users' images through one UNet call, each as if it had run alone.
+
+A class presses Generate at once. Recipes that share steps, guidance, size, scheduler and preview
+decoder go through the pipeline together: each keeps its own conditioning, noise and generator
+(so ancestral schedulers add its own step noise), its own step previews, its own Stop, and its own
+attention maps. The pixels are bit-identical to generate() of the recipe alone: the UNet runs with
+per-image rows where batching would change the arithmetic (generation.invariant), and every final
+image is decoded on its own, as a one-image pipeline call decodes it.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import nullcontext
+from typing import Callable
+
+import numpy as np
+import torch
+
+from explorer.config import ExplorerConfig
+from explorer.generation.attention import AttentionMaps, capture_attention, row_names
+from explorer.generation.batches import check_shared_settings
+from explorer.generation.generate import Generation
+from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
+from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
+from explorer.generation.recipe import check_budget, check_fits_model, validate
+from explorer.generation.schedulers import scheduler_in_pipeline
+from explorer.generation.watch import StepPreview, StepTap, StepWatcher
+from explorer.models.conditioning import Conditioning
+from explorer.models.previews import PreviewDecoder
+
+OnStep = Callable[[StepPreview], None]
+
+
+def generate_together(model, recipes: list, conditionings: list[Conditioning], *,
+                      on_steps: list[OnStep | None] | None = None, cancels: list[threading.Event | None] | None = None,
+                      watch: bool = True, attention: bool = False, config: ExplorerConfig | None = None,
+                      after_step: Callable[[int], None] | None = None) -> list[Generation]:
+    """generate() for N recipes at once (shared steps/guidance/size/scheduler/preview; none composable).
+
+    conditionings: one single-image Conditioning per recipe (conditioning_for). on_steps[k] gets image
+    k's previews, cancels[k] stops image k alone (its partial image is the latent after that step, as a
+    one-image run gives); the call ends early only when every image is stopped. after_step(i) is
+    called once per step (e.g. to report progress to waiting users).
+    """
+    # 1. validate: one recipe's settings for all (the batcher groups only compatible requests)
+    count = len(recipes)
+    for recipe in recipes:
+        validate(recipe, config)
+        check_fits_model(recipe, model)
+        check_budget(recipe, model.device.type, config)
+    check_shared_settings(recipes)
+    if len({r.preview for r in recipes}) > 1:
+        raise ValueError("generate_together: recipes of one batch share their preview decoder")
+    base = recipes[0]
+    on_steps = on_steps or [None] * count
+    cancels = cancels or [None] * count
+    # 2. each image's noise and generator, as a one-image generate() makes them
+    shape = latent_shape(model, base)
+    latents = torch.cat([initial_noise(r, shape, model.dtype) for r in recipes])
+    generators = []
+    for r in recipes:
+        generator = torch.Generator("cpu").manual_seed(r.seed)
+        if pipeline_draws_noise(r):                # generate() let the pipeline draw (and advance) it
+            draw_noise(generator, shape, model.dtype)
+        generators.append(generator)
+    conditioning = Conditioning.cat(conditionings)
+    guided = base.guidance > 1
+    # 3. denoise together; each image watched (and stoppable) on its own row
+    stopped: list[torch.Tensor | None] = [None] * count
+    taken = [base.steps] * count                      # steps each image took (fewer when it was stopped)
+    with scheduler_in_pipeline(model, base.scheduler) as scheduler, torch.inference_mode(), \
+            per_image_rows(model.pipe.unet, guidance_groups(count, guided)), \
+            (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store:
+        tap = StepTap(scheduler)
+        watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview) if watch else None, on_steps[k],
+                                cancels[k], row=k, tap=tap)            # a decoder each: live previews keep a budget
+                    for k, r in enumerate(recipes)]
+
+        def on_step_end(pipe, i, t, callback_kwargs):
+            if store is not None:
+                store.end_step()
+            for k, watcher in enumerate(watchers):
+                if stopped[k] is not None:
+                    continue                        # stopped earlier: its image is kept, its previews end
+                watcher.observe(i)
+                if cancels[k] is not None and cancels[k].is_set():
+                    watcher.cancelled = True
+                    stopped[k] = callback_kwargs["latents"][k:k + 1].clone()
+                    taken[k] = i + 1
+            if all(s is not None for s in stopped):
+                pipe._interrupt = True
+            if after_step is not None:
+                after_step(i)
+            return callback_kwargs
+
+        out = model.pipe(**conditioning.pipeline_kwargs(), latents=latents.to(model.device, model.dtype),
+                         num_inference_steps=base.steps, guidance_scale=base.guidance, width=base.width,
+                         height=base.height, generator=generators, output_type="latent",
+                         callback_on_step_end=on_step_end).images
+        # 4. decode each image alone (a batched VAE call is not batch invariant either)
+        images = [decode_alone(model, stopped[k] if stopped[k] is not None else out[k:k + 1]) for k in range(count)]
+    # 5. package: each image with its own rows of the attention maps
+    maps = _split_maps(store, taken, guided) if store is not None else [None] * count
+    return [Generation(images[k], recipes[k], watchers[k].previews, watchers[k].cancelled, maps[k])
+            for k in range(count)]
+
+
+def _split_maps(store, taken: list[int], guided: bool) -> list[AttentionMaps]:
+    """The batch's maps (steps, rows, ...) as one AttentionMaps per image: its negative and positive rows, for
+    the steps it took."""
+    steps = np.stack(store.steps).astype(np.float32) if store.steps else None
+    maps = []
+    for rows, count in zip(guidance_groups(len(taken), guided), taken):
+        part = steps[:count, rows] if steps is not None else np.zeros((0, len(rows), 0, *store.grid), np.float32)
+        maps.append(AttentionMaps(part, row_names(guided), store.grid, store.layers_per_step))
+    return maps
