@@ -87,7 +87,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     if low_memory:
         pipe.vae.enable_slicing()
         pipe.vae.enable_tiling()
-    pipe.set_progress_bar_config(desc=f"denoising ({name})", leave=False)
+    pipe.set_progress_bar_config(desc=f"{name}: x_t → x0", leave=False)   # notation, not words: read in any language
     return LoadedModel(pipe, name, preset, torch_device, torch_dtype)
 
 

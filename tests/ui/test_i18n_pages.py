@@ -246,3 +246,11 @@ def test_a_german_browser_reads_refusals_and_status_lines_in_german(browser, app
         assert "Konzept" in page.inner_text("#map-table")
     finally:
         context.close()
+
+
+def test_stop_replies_in_the_session_language(demo):
+    """The Stop buttons answer on the page in German for a German session (their API twins stay English)."""
+    for name in ("on_stop",):
+        event = _event(demo, name)
+        assert "Halte nach dem aktuellen" in str(event.fn(GERMAN))
+        assert "Stopping after the current" in str(event.fn(ENGLISH))
