@@ -47,7 +47,7 @@ class ExplorerConfig:
     max_request_seconds_gpu: float = 300.0   # the same on an accelerator
     max_queued_per_session: int = 3          # requests one user may have waiting or running at once
     classroom_batch: int = 8                 # Generate requests of different users run together (1: one at a time)
-    batch_window_s: float = 0.3              # how long the first request waits for others to join its batch
+    batch_window_s: float = 1.0              # how long a first request waits for classmates' clicks (none when alone)
     max_sessions: int = 500                  # users whose state (history, lists, stop flags) is kept; oldest dropped
     # --- the archive: existing images beside generated ones (explorer.archive) ---
     archive_roots: tuple = ()                # folders UI/API users may index (--archive-root); the CLI may index any

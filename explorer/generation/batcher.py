@@ -22,6 +22,8 @@ from explorer.generation.together import generate_together
 
 log = logging.getLogger("explorer.batcher")
 WAIT_REPORT_S = 0.5          # how often a waiting request hears its position
+LONE_WAIT_S = 0.05           # a lone request waits this long (a second click within it makes it a class)
+CLASS_MEMORY_S = 60.0        # another request within this many seconds: a class is at work, batches wait for clicks
 
 
 @dataclass
@@ -73,6 +75,7 @@ class Batcher:
         self.size = size or self.config.classroom_batch
         self.window_s = self.config.batch_window_s if window_s is None else window_s
         self._pending: list[_Request] = []
+        self._arrivals: list[float] = []                   # when requests came in (the last CLASS_MEMORY_S seconds)
         self._running: list[_Request] = []
         self._run_started, self._run_steps, self._run_done = 0.0, 1, 0
         self._step_seconds: dict[tuple, float] = {}        # (key, batch size) -> seconds per step, last measured
@@ -87,6 +90,7 @@ class Batcher:
         request = _Request(recipe, on_step, cancel, attention, watch)
         with self._lock:
             self._pending.append(request)
+            self._arrivals = [t for t in self._arrivals if request.submitted - t < CLASS_MEMORY_S] + [request.submitted]
             self._lock.notify_all()
         while not request.done.wait(WAIT_REPORT_S):
             if on_wait is not None and not request.started:
@@ -112,6 +116,11 @@ class Batcher:
                 total = None if total is None or cost is None else total + cost
             return Waiting(ahead, total, 1)
 
+    @property
+    def running(self) -> int:
+        """Requests in the batch on the model now (0 when idle)."""
+        return len(self._running)
+
     # 2. the worker: the oldest request and every compatible one, up to `size`, after a short window
     def _plan(self) -> list[list[_Request]]:
         """How the waiting requests would be batched now, in order (the oldest request leads each batch)."""
@@ -128,8 +137,11 @@ class Batcher:
                 while not self._pending:
                     self._lock.wait()
                 leader = self._pending[0]
-                while True:                       # let the class's other clicks arrive (until the batch is full)
-                    wait = leader.submitted + self.window_s - time.monotonic()
+                # a class at work (another request within the last minute): let its other clicks arrive, until
+                # the batch is full or the window has passed; a lone user starts (almost) at once
+                while True:
+                    window = self.window_s if self._class_at_work(leader) else min(self.window_s, LONE_WAIT_S)
+                    wait = leader.submitted + window - time.monotonic()
                     if wait <= 0 or len(self._plan()[0]) >= self.size:
                         break
                     self._lock.wait(wait)
@@ -148,6 +160,10 @@ class Batcher:
                         self._step_seconds[(batch[0].key, len(batch))] = per_step
                     self._running = []
                     self.batches.append(len(batch))
+
+    def _class_at_work(self, leader: _Request) -> bool:
+        recent = [t for t in self._arrivals if leader.submitted - t < CLASS_MEMORY_S]
+        return len(recent) > 1
 
     def _run(self, batch: list[_Request]) -> None:
         def stepped(i: int) -> None:

@@ -75,14 +75,23 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
         watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview) if watch else None, on_steps[k],
                                 cancels[k], row=k, tap=tap)            # a decoder each: live previews keep a budget
                     for k, r in enumerate(recipes)]
+        # previews of every image in one decode (live: each image's own budget); previews, not results: a batched
+        # decode may differ from a solo one in the last bit, the final images are decoded alone
+        shared = PreviewDecoder(model, base.preview) if watch and base.preview != "live" else None
 
         def on_step_end(pipe, i, t, callback_kwargs):
             if store is not None:
                 store.end_step()
-            for k, watcher in enumerate(watchers):
-                if stopped[k] is not None:
-                    continue                        # stopped earlier: its image is kept, its previews end
-                watcher.observe(i)
+            active = [k for k in range(count) if stopped[k] is None]   # stopped earlier: image kept, previews end
+            if shared is not None:
+                pairs = [watchers[k].latents() for k in active]
+                pictures = shared(torch.cat([torch.cat(pair) for pair in pairs]))
+                for n, k in enumerate(active):
+                    watchers[k].report(i, pictures[2 * n], pictures[2 * n + 1], pictures[2 * n + 1])
+            for k in active:
+                watcher = watchers[k]
+                if shared is None:
+                    watcher.observe(i)
                 if cancels[k] is not None and cancels[k].is_set():
                     watcher.cancelled = True
                     stopped[k] = callback_kwargs["latents"][k:k + 1].clone()

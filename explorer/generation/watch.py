@@ -77,20 +77,28 @@ class StepWatcher:
         self._reference: np.ndarray | None = None
         self.tap = tap if tap is not None else StepTap(scheduler)
 
-    def observe(self, i: int) -> None:
-        """Decode this image's row of the step just taken into a StepPreview and report it."""
+    def latents(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """This image's (x_t shown at unit scale, x0) of the step just taken, each (1, C, h, w); None unwatched."""
         if self.decode is None or self.tap.pending is None:
-            return
-        timestep, sample, x0 = self.tap.pending
+            return None
+        _, sample, x0 = self.tap.pending
         row = slice(self.row, self.row + 1)
         # x_t of sigma-scaled schedulers (Euler) has std sqrt(1 + sigma^2): show it at unit scale
-        noisy = sample[row] / max(1.0, float(sample[row].std()))
-        shown_noisy, shown_x0, reference = self.decode.step(noisy, x0[row], i, self.total)
+        return sample[row] / max(1.0, float(sample[row].std())), x0[row]
+
+    def observe(self, i: int) -> None:
+        """Decode this image's row of the step just taken into a StepPreview and report it."""
+        latents = self.latents()
+        if latents is not None:
+            self.report(i, *self.decode.step(*latents, i, self.total))
+
+    def report(self, i: int, shown_noisy: np.ndarray, shown_x0: np.ndarray, reference: np.ndarray) -> None:
+        """Record and hand on one step's pictures (decoded here, or for a whole batch at once by its caller)."""
         change = None
         if self._reference is not None:      # the same kind of picture every step (live: the approx x0)
             change = float(np.abs(reference.astype(np.float32) - self._reference).mean() / 255)
         self._reference = reference
-        preview = StepPreview(i, self.total, timestep, shown_noisy, shown_x0, change)
+        preview = StepPreview(i, self.total, self.tap.pending[0], shown_noisy, shown_x0, change)
         self.previews.append(preview)
         if self.on_step is not None:
             self.on_step(preview)

@@ -156,7 +156,8 @@ def build(ctx: AppContext) -> None:
                 continue
             previews.append(item)
             progress((item.index + 1, item.total), desc=f"step {item.index + 1}/{item.total}")
-            if time.monotonic() - last > STREAM_EVERY_S:
+            # a shared batch streams to every user in it: each re-sends its galleries less often (the CPU is theirs)
+            if time.monotonic() - last > STREAM_EVERY_S * max(1, ctx.batcher.running):
                 last = time.monotonic()
                 yield (gr.skip(), *_step_rows(previews), gr.skip(), f"Denoising… step {item.index + 1} of "
                        f"{item.total} (t = {item.timestep})", gr.skip(), gr.skip(), gr.skip(), gr.skip(),

@@ -28,20 +28,22 @@ def _same(a, b) -> bool:
     return np.array_equal(np.asarray(a), np.asarray(b))
 
 
-@pytest.mark.parametrize("name,scheduler", [("tiny_model", "ddim"), ("tiny_model", "euler_a"),
-                                            ("tiny_xl", "euler"), ("tiny_xl", "euler_a")])
-def test_together_is_bit_identical_to_solo(request, name, scheduler):
-    """Pixels, every step preview and every attention map of each image equal its one-image generate()
-    (SDXL too: its added-condition embedding sees one row per image; euler_a: each image's own step noise)."""
+@pytest.mark.parametrize("name,scheduler,preview", [("tiny_model", "ddim", "approx"), ("tiny_model", "euler_a", "full"),
+                                                    ("tiny_xl", "euler", "approx"), ("tiny_xl", "euler_a", "approx")])
+def test_together_is_bit_identical_to_solo(request, name, scheduler, preview):
+    """Pixels and every attention map of each image equal its one-image generate() (SDXL too: its added-condition
+    embedding sees one row per image; euler_a: each image's own step noise). Step previews are decoded for the
+    whole batch at once: approx previews are exact, VAE previews within 1/255 (a batched decode's last bit)."""
     model = request.getfixturevalue(name)
-    recipes = _recipes(model, scheduler)
+    recipes = [r.with_(preview=preview) for r in _recipes(model, scheduler)]
     solo = [generate(model, r, attention=True) for r in recipes]
     together = generate_together(model, recipes, [conditioning_for(model, r) for r in recipes], attention=True)
     for alone, shared in zip(solo, together):
         assert _same(alone.image, shared.image)
         assert len(alone.steps) == len(shared.steps)
-        assert all(np.array_equal(p.x0, q.x0) and np.array_equal(p.noisy, q.noisy)
-                   for p, q in zip(alone.steps, shared.steps))
+        tolerance = 0 if preview == "approx" else 1
+        assert all(np.abs(p.x0.astype(int) - q.x0).max() <= tolerance and
+                   np.abs(p.noisy.astype(int) - q.noisy).max() <= tolerance for p, q in zip(alone.steps, shared.steps))
         assert isinstance(shared.attention, AttentionMaps) and shared.attention.rows == alone.attention.rows
         assert np.array_equal(alone.attention.steps, shared.attention.steps)
 
