@@ -44,7 +44,7 @@ def test_outputs_are_never_overwritten(client):
     ("prompt", "  ", "prompt: expected a non-empty prompt"),
     ("prompt", "cat " * 80, "prompt: expected at most 75 tokens"),
     ("guidance", 99, "guidance: expected a number in [0, 30], received 99"),
-    ("preview", "none", "preview: expected one of approx, full, received 'none'"),   # no taesd for a random model
+    ("preview", "none", "preview: expected one of approx, live, full, received 'none'"),   # no taesd for a random model
 ])
 def test_bad_input_is_named_and_server_keeps_serving(client, field, value, message):
     with pytest.raises(Exception) as info:
