@@ -1,11 +1,16 @@
-"""A small thread-safe least-recently-used store: every cache in the explorer has a bound."""
+"""A small thread-safe least-recently-used store (every cache in the explorer has a bound), and the weights
+fingerprint that names a model's folder in the disk caches."""
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 from collections import OrderedDict
 from typing import Callable, Hashable, TypeVar
 
 T = TypeVar("T")
+
+FINGERPRINT_SAMPLE = 8192          # values read from each of the first and last two tensors
 
 
 class LRUCache:
@@ -51,3 +56,18 @@ class LRUCache:
         """The value without computing or reordering (None when missing)."""
         with self._lock:
             return self._items.get(key, default)
+
+
+def weights_fingerprint(name: str, params: list, extra: str = "") -> str:
+    """A cache folder name: the model's name as a safe slug plus a sha256 of `extra`, the architecture (every
+    parameter's name and shape) and a sample of the weights (the first and last two tensors).
+
+    `params`: a state_dict's items, [(name, tensor), ...]; e.g. "openai_clip-vit-base-patch32-1a2b3c4d5e6f".
+    """
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_")[-60:] or "model"
+    digest = hashlib.sha256(extra.encode())
+    for key, tensor in params:                                                   # architecture
+        digest.update(f"{key}{tuple(tensor.shape)}".encode())
+    for _, tensor in params[:2] + params[-2:]:                                   # a sample of the weights
+        digest.update(tensor.detach().flatten()[:FINGERPRINT_SAMPLE].float().cpu().numpy().tobytes())
+    return f"{slug}-{digest.hexdigest()[:12]}"

@@ -58,8 +58,23 @@ def app_url(app_demo):
 
 
 @pytest.fixture(scope="session")
-def client(app_url):
-    """A gradio_client connected to the in-process app: the HTTP API as users call it."""
+def connect():
+    """connect(url): a new gradio_client session with an in-process app (one browser tab of one user).
+
+    ssl_verify=False: the app is plain HTTP on localhost, and with verification on httpx builds an SSL context from
+    the CA bundle (~0.15 s on 2 cores) for every output file the client downloads (dozens for one generation).
+    A 120 s timeout instead of httpx's 5 s: on a loaded 2-core machine the server may take longer to accept a
+    request or hand out a file while other users' requests run (what the tests time is asserted separately)."""
     from gradio_client import Client
 
-    return Client(app_url, verbose=False)
+    def connect(url: str, **kwargs) -> Client:
+        kwargs.setdefault("httpx_kwargs", {"timeout": 120})
+        return Client(url, verbose=False, ssl_verify=False, **kwargs)
+
+    return connect
+
+
+@pytest.fixture(scope="session")
+def client(app_url, connect):
+    """A gradio_client connected to the in-process app: the HTTP API as users call it."""
+    return connect(app_url)

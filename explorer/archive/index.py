@@ -9,12 +9,10 @@ rebuilt). Search is exact: one matrix-vector product and a partial sort (up to m
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 import time
@@ -28,7 +26,7 @@ from PIL import Image
 
 from explorer.archive.novelty import nearest_other_distances, sample_rows
 from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_note
-from explorer.cache import LRUCache
+from explorer.cache import LRUCache, weights_fingerprint
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 
@@ -136,16 +134,11 @@ def embed_source(source: Source, vision, progress: Progress | None = None, chunk
 
 
 def vision_cache_key(vision) -> str:
-    """Folder name of a vision model's archives: its name plus a fingerprint of the image tower's weights."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(vision.name)).strip("_")[-60:] or "clip"
-    digest = hashlib.sha256(f"{vision.image_size}".encode())
+    """Folder name of a vision model's archives: its name plus a fingerprint of the image tower's weights (and
+    its input size)."""
     params = list(vision.clip.vision_model.state_dict().items()) + \
         list(vision.clip.visual_projection.state_dict().items())
-    for name, tensor in params:                                                  # architecture
-        digest.update(f"{name}{tuple(tensor.shape)}".encode())
-    for name, tensor in params[:2] + params[-2:]:                                # a sample of the weights
-        digest.update(tensor.detach().flatten()[:8192].float().cpu().numpy().tobytes())
-    return f"{slug}-{digest.hexdigest()[:12]}"
+    return weights_fingerprint(vision.name, params, extra=f"{vision.image_size}")
 
 
 def read_cache(path: Path, source: Source, vision_key: str) -> tuple[ArchiveIndex | None, str]:

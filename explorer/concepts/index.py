@@ -9,12 +9,10 @@ unit-normalised vectors, and answers nearest-neighbour queries by cosine similar
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
 import os
-import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from explorer.cache import weights_fingerprint
 from explorer.concepts.vocabularies import BUILTIN, Vocabulary, normalise_entry, resolve_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
@@ -220,14 +219,7 @@ def encode_vocabulary(model, entries: list[str], progress: Progress | None = Non
 
 def model_cache_key(model) -> str:
     """Folder name of a model's indexes: its name plus a fingerprint of the pooled text encoder's weights."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(model.name)).strip("_")[-60:] or "model"
-    digest = hashlib.sha256()
-    params = list(model.adapter.pooled_encoder(model.pipe).state_dict().items())
-    for name, tensor in params:                                                  # architecture
-        digest.update(f"{name}{tuple(tensor.shape)}".encode())
-    for name, tensor in params[:2] + params[-2:]:                                # a sample of the weights
-        digest.update(tensor.detach().flatten()[:8192].float().cpu().numpy().tobytes())
-    return f"{slug}-{digest.hexdigest()[:12]}"
+    return weights_fingerprint(model.name, list(model.adapter.pooled_encoder(model.pipe).state_dict().items()))
 
 
 def read_cache(path: Path, vocab: Vocabulary, model_key: str) -> tuple[ConceptIndex | None, str]:

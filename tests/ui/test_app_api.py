@@ -66,14 +66,13 @@ def test_forward_process(client, tmp_path):
     assert len(gallery) == 4 and gallery[0]["caption"].startswith("t = 0")
 
 
-def test_a_loaded_recipe_keeps_its_kind(app_url):
+def test_a_loaded_recipe_keeps_its_kind(app_url, connect):
     """A PNG of a blend panel (Composable AND), loaded in the Generate tab, is remade as AND, not as plain text."""
     import numpy as np
-    from gradio_client import Client
 
     from tests.generation.test_legacy_recipes import LEGACY
 
-    client = Client(app_url, verbose=False)              # a fresh session: the loaded recipe is per session
+    client = connect(app_url)                            # a fresh session: the loaded recipe is per session
     png = LEGACY / "blend-and.png"
     prompt, negative, seed, steps, guidance, width, height, scheduler, preview, note = \
         client.predict(handle_file(str(png)), api_name="/load_recipe")

@@ -1,7 +1,14 @@
-"""Every endpoint, every parameter, a table of bad values: each call succeeds or names the field, and the server
-keeps serving. The endpoints are read from the app's own API description, so a new endpoint is fuzzed too."""
+"""Every endpoint, every parameter, bad values: each call succeeds or names the field, and the server keeps serving.
+The endpoints are read from the app's own API description, so a new endpoint is fuzzed too.
+
+Each handler gets the whole table of its parameter kinds' bad values once: the first text, number, checkbox, choice
+and file parameter of an endpoint gets every value of its kind's table; every other parameter gets one value that
+must be refused (taken from the table in turn, so the classes of bad input spread over the fields). A lesson
+chapter's endpoint (/lesson_<id>) runs its view's handler on the view's own fields, so its parameters get one value
+each. Every endpoint thus still gets bad input in every parameter, and every refusal must name its field."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -9,7 +16,7 @@ import time
 
 import pytest
 from gradio.i18n import I18nData
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
@@ -21,21 +28,36 @@ NAMED = re.compile(r"(^|\n|\s)[\w.\[\] ]{1,40}: expected .+, received ")
 SMALL = {"steps": 2, "steps_value": 2, "width": 64, "height": 64, "size": 64, "n": 2, "frames": 2, "batch": 2,
          "levels": 2, "k_value": 3, "points": 2, "method_value": "pca", "seeds_text": "0 1",
          "prompts_text": "a red fox\na cat"}
+# one value per class of bad input: missing, another JSON type (number, bool, list, object), out of range, not a
+# number as text, a number as text (gradio would coerce it), not a choice, too long, an upload of the wrong kind
 BAD = {
-    "str": [None, 123, 1.5, True, [], {}, ["a"], "x" * 100_000],
-    "float": [None, "abc", "1", True, [], {}, math.nan, math.inf, -1e12, 1e12],
-    "bool": [None, "yes", 2, [], 0.5],
-    "literal": [None, "bogus", 1, [], ""],
+    "str": [None, 123, True, ["a"], {}, "x" * 100_000],
+    "float": [None, "abc", "1", True, [], math.nan, math.inf, -1e12, 1e12],
+    "bool": [None, "yes", 2, []],
+    "literal": [None, "bogus", 1, ""],
     "filepath": [None, "text", "png", "bomb"],
 }
 # a successful call is fine for these: an empty optional text, no file (gradio's "cleared"), a text file as a list
 FINE = {("str", None), ("filepath", None)}
 FINE_PER_ENDPOINT = {("/add_vocabulary", "text"), ("/load_recipe", "png"), ("/forward_process", "png")}
+LESSON = "/lesson_"          # a chapter's endpoint: its view's handler on its view's fields (explorer.ui.lesson_tab)
 
 
 def kind(parameter) -> str:
     python = parameter["python_type"]["type"]
     return "literal" if python.startswith("Literal") else python if python in BAD else "str"
+
+
+def unsendable(value) -> bool:
+    """NaN and inf: JSON cannot carry them to the server (the client refuses to send them)."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def refused(endpoint: str, parameter_kind: str, value) -> bool:
+    """Whether the server must refuse this value (with a message naming the field)."""
+    if isinstance(value, (list, dict)):
+        return True
+    return (parameter_kind, value) not in FINE and (endpoint, value) not in FINE_PER_ENDPOINT
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +76,7 @@ def english_label(parameter) -> str:
     return english(I18nData(label["key"])) if isinstance(label, dict) else str(label)
 
 
-def good_value(parameter, files, recipe_json):
-    name = parameter["parameter_name"]
+def good_value(name, parameter, files, recipe_json):
     if name in SMALL:
         return SMALL[name]
     if kind(parameter) == "filepath":
@@ -73,20 +94,53 @@ def bad_value(value, files):
     return value
 
 
-def test_every_endpoint_names_the_field_of_every_bad_value(app_url, client, files):
-    fuzz = Client(app_url, verbose=False)
+def component_ids(config, api) -> dict[str, list]:
+    """endpoint -> the input component of each of its parameters (gr.State inputs are not parameters)."""
+    states = {c["id"] for c in config["components"] if c.get("type") == "state"}
+    inputs = {f"/{d['api_name']}": [i for i in d["inputs"] if i not in states]
+              for d in config["dependencies"] if d.get("api_name")}
+    ids = {endpoint: inputs[endpoint] for endpoint in api}
+    for endpoint, description in api.items():
+        assert len(ids[endpoint]) == len(description["parameters"]), endpoint
+    return ids
+
+
+def handlers(api, ids) -> dict[str, str]:
+    """endpoint -> the endpoint whose handler it runs: a lesson chapter's is its view's (whose fields it takes)."""
+    own = [e for e in api if not e.startswith(LESSON)]
+    return {e: next((v for v in own if set(ids[e]) <= set(ids[v])), e) if e.startswith(LESSON) else e for e in api}
+
+
+def test_every_endpoint_names_the_field_of_every_bad_value(app_url, connect, files):
+    fuzz = connect(app_url)
     api = fuzz.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    ids = component_ids(fuzz.config, api)
+    handler = handlers(api, ids)
+    names = {}                                   # component -> its parameter's name where the view names it
+    for endpoint in api:
+        if not endpoint.startswith(LESSON):
+            for cid, parameter in zip(ids[endpoint], api[endpoint]["parameters"]):
+                names.setdefault(cid, parameter["parameter_name"])
     recipe_json = Recipe(model="tiny-random", prompt="a red fox", seed=3, steps=2, width=64, height=64).to_json()
-    unclear, accepted, tried, unsendable, slow = [], [], 0, 0, []
+    unclear, accepted, tried, unsendable_count, slow = [], [], 0, 0, []
+    covered, turn = set(), itertools.count()
     for endpoint, description in api.items():
         parameters = description["parameters"]
         if not parameters:
             continue
-        defaults = [good_value(p, files, recipe_json) for p in parameters]
+        defaults = [good_value(names.get(cid, p["parameter_name"]), p, files, recipe_json)
+                    for cid, p in zip(ids[endpoint], parameters)]
         if endpoint == "/add_vocabulary":
             defaults = [handle_file(str(files["words"])), "fuzz words"]
         for i, parameter in enumerate(parameters):
-            for value in BAD[kind(parameter)]:
+            what = kind(parameter)
+            if (handler[endpoint], what) not in covered:          # this handler's first parameter of this kind
+                covered.add((handler[endpoint], what))
+                values = BAD[what]
+            else:                                                  # one value it must refuse, the table in turn
+                candidates = [v for v in BAD[what] if refused(endpoint, what, v) and not unsendable(v)]
+                values = [candidates[next(turn) % len(candidates)]]
+            for value in values:
                 args = list(defaults)
                 args[i] = bad_value(value, files)
                 tried += 1
@@ -96,16 +150,17 @@ def test_every_endpoint_names_the_field_of_every_bad_value(app_url, client, file
                 except Exception as error:  # noqa: BLE001 - every refusal must name its field
                     text = str(error)
                     if not isinstance(error, AppError) and "JSON compliant" in text:
-                        unsendable += 1                      # NaN and inf: JSON cannot carry them to the server
+                        unsendable_count += 1
                         continue
-                    slow.append((time.perf_counter() - started, endpoint, parameter["parameter_name"], repr(value)[:30]))
+                    slow.append((time.perf_counter() - started, endpoint, parameter["parameter_name"],
+                                 repr(value)[:30]))
                     if not NAMED.search(text) or "Something went wrong" in text:
                         unclear.append((endpoint, parameter["parameter_name"], repr(value)[:40], text[:160]))
                     continue
-                if (kind(parameter), value) not in FINE and (endpoint, value) not in FINE_PER_ENDPOINT:
+                if refused(endpoint, what, value):
                     accepted.append((endpoint, parameter["parameter_name"], repr(value)[:40]))
         assert fuzz.predict("a cat", False, api_name="/tokens")[0], f"the server stopped serving after {endpoint}"
-    print(f"{tried} bad values tried ({unsendable} NaN/inf that JSON cannot carry), {len(unclear)} unclear, "
+    print(f"{tried} bad values tried ({unsendable_count} NaN/inf that JSON cannot carry), {len(unclear)} unclear, "
           f"{len(accepted)} accepted; slowest refusals:",
           sorted(slow, reverse=True)[:5])
     assert unclear == [], json.dumps(unclear[:40], indent=1)

@@ -7,6 +7,7 @@ line beside the button and covers no output with an "Error" badge."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from tests.ui.test_browser import CHROMIUM, FLAGS
 
 SIZES = [(1280, 720), (1920, 1080)]
+STEPS = 4                    # the projector app's default steps: as many pictures, in the same places, sooner
 # tab name -> (main button, status line, text the status shows once the action is done)
 TABS = {
     "Generate": ("#generate-btn", "#status", "Done"),
@@ -22,6 +24,19 @@ TABS = {
     "Search": ("#search-btn", "#search-status", "results for"),
     "Map": ("#map-draw", "#map-status", "fitted in"),
 }
+
+
+@pytest.fixture(scope="module")
+def projector_url(tiny_model, app_config):
+    """The whole app on tiny-random with STEPS steps by default in every tab: each main action runs on the tab's own
+    defaults, and the layout (how many pictures, where) does not depend on the number of steps."""
+    from explorer.ui.app import build_demo, launch_kwargs
+
+    model = replace(tiny_model, preset=replace(tiny_model.preset, steps=STEPS))      # the same pipeline and caches
+    demo = build_demo(model, app_config)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(app_config), "server_port": None})
+    yield url
+    demo.close()
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +74,8 @@ def _wait_status(page, selector, text, timeout=240_000):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_every_tab_before_and_after_its_main_action(browser, app_url, shots, size):
-    page = _open(browser, app_url, size)
+def test_every_tab_before_and_after_its_main_action(browser, projector_url, shots, size):
+    page = _open(browser, projector_url, size)
     tag = f"{size[0]}x{size[1]}"
     off_screen = []
     for tab, (button, status, done) in TABS.items():
@@ -70,9 +85,6 @@ def test_every_tab_before_and_after_its_main_action(browser, app_url, shots, siz
         if not _in_viewport(page, button):
             off_screen.append(tab)
         page.screenshot(path=str(shots / f"{tag}-{tab.lower()}-before.png"))
-        if tab == "Generate":
-            page.locator("#steps input[type=number]").fill("4")
-            page.locator("#steps input[type=number]").press("Enter")
         page.click(button)
         _wait_status(page, status, done)
         page.wait_for_timeout(1000)
@@ -81,8 +93,8 @@ def test_every_tab_before_and_after_its_main_action(browser, app_url, shots, siz
     assert not off_screen, f"main button below the fold at {tag} on: {off_screen}"
 
 
-def test_every_step_is_visible_and_a_bad_input_keeps_the_work(browser, app_url, shots):
-    page = _open(browser, app_url, SIZES[0])
+def test_every_step_is_visible_and_a_bad_input_keeps_the_work(browser, projector_url, shots):
+    page = _open(browser, projector_url, SIZES[0])
     steps = page.locator("#steps input[type=number]")
     steps.fill("12")
     steps.press("Enter")

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from gradio_client import Client
 from PIL import Image
 
 from explorer.generation.generate import generate
@@ -13,7 +12,7 @@ from explorer.outputs.png import read_png_recipe
 
 
 @pytest.fixture(scope="module")
-def xl_client(tiny_xl, tmp_path_factory):
+def xl_client(tiny_xl, tmp_path_factory, connect):
     from explorer.config import ExplorerConfig
     from explorer.ui.app import build_demo, launch_kwargs
 
@@ -22,7 +21,7 @@ def xl_client(tiny_xl, tmp_path_factory):
                             max_size=256, max_steps=50)
     demo = build_demo(tiny_xl, config)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
-    yield Client(url, verbose=False)
+    yield connect(url)
     demo.close()
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 import requests
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from explorer.outputs.png import read_png_recipe
@@ -17,8 +17,8 @@ def _generate(client, seed=3, steps=2, size=64, prompt="a red fox"):
     return client.predict(prompt, "", seed, False, steps, 7.5, size, size, "ddim", "approx", api_name="/generate")
 
 
-def test_session_b_cannot_read_or_replace_session_a_vocabulary(app_url, tmp_path):
-    alice, bob = Client(app_url, verbose=False), Client(app_url, verbose=False)
+def test_session_b_cannot_read_or_replace_session_a_vocabulary(app_url, tmp_path, connect):
+    alice, bob = connect(app_url), connect(app_url)
     words = tmp_path / "secret.txt"
     words.write_text("a red fox\na secret garden\nsnow\n", encoding="utf-8")
     alice.predict(handle_file(str(words)), "alice", api_name="/add_vocabulary")
@@ -33,8 +33,8 @@ def test_session_b_cannot_read_or_replace_session_a_vocabulary(app_url, tmp_path
     assert {r[0] for r in rows["data"]} == {"a red fox", "a secret garden", "snow"}    # alice's list is unchanged
 
 
-def test_session_b_cannot_fetch_session_a_images(app_url, app_config):
-    alice = Client(app_url, verbose=False)
+def test_session_b_cannot_fetch_session_a_images(app_url, app_config, connect):
+    alice = connect(app_url)
     out = _generate(alice, seed=77)
     status = out[4]
     assert str(app_config.outputs_dir) not in status and "/" not in status.split("Saved as")[-1].split("`")[1]
@@ -45,10 +45,10 @@ def test_session_b_cannot_fetch_session_a_images(app_url, app_config):
         assert answer.status_code == 403, (path, answer.status_code)
 
 
-def test_a_cancelled_request_frees_the_queue_within_a_step(app_url, tiny_model):
+def test_a_cancelled_request_frees_the_queue_within_a_step(app_url, tiny_model, connect):
     # gradio answers a cancel once the handler's current step has returned: on a loaded CI machine that can take
     # longer than httpx's default 5 s; the time the model takes to be free again is what is asserted below
-    client = Client(app_url, verbose=False, httpx_kwargs={"timeout": 120})
+    client = connect(app_url, httpx_kwargs={"timeout": 120})
     started = time.perf_counter()
     _generate(client, steps=4, size=256)
     per_step = (time.perf_counter() - started) / 4                                  # an upper bound per step
@@ -66,8 +66,8 @@ def test_a_cancelled_request_frees_the_queue_within_a_step(app_url, tiny_model):
     assert "Done" in _generate(client)[4]                                            # and the queue serves again
 
 
-def test_one_session_cannot_fill_the_queue(app_url, app_config):
-    greedy, other = Client(app_url, verbose=False), Client(app_url, verbose=False)
+def test_one_session_cannot_fill_the_queue(app_url, app_config, connect):
+    greedy, other = connect(app_url), connect(app_url)
     jobs = [greedy.submit("a red fox", "", i, False, 8, 7.5, 64, 64, "ddim", "approx", api_name="/generate")
             for i in range(app_config.max_queued_per_session + 3)]
     assert "Done" in _generate(other)[4]                                             # another user is still served
@@ -80,7 +80,8 @@ def test_one_session_cannot_fill_the_queue(app_url, app_config):
     assert len(refused) >= 2 and all("queue: expected at most 3 requests" in r for r in refused), refused
 
 
-def test_eight_clients_get_the_same_results_as_solo_runs_and_never_each_others(app_url, app_demo, tiny_model):
+def test_eight_clients_get_the_same_results_as_solo_runs_and_never_each_others(app_url, app_demo, tiny_model,
+                                                                              connect):
     """8 users x 5 mixed requests (3 generations, 2 token reports) at once: each gets what it would alone, bit for
     bit, though their generations shared the model's batches (explorer.generation.batcher)."""
     from explorer.generation.generate import generate
@@ -92,12 +93,12 @@ def test_eight_clients_get_the_same_results_as_solo_runs_and_never_each_others(a
                                                            width=64, height=64, scheduler="ddim", **r),
                                         watch=False).image)
             for c, rs in requests_of.items() for i, r in enumerate(rs)}
-    solo_tokens = {c: Client(app_url, verbose=False).predict(f"token test {c}", False, api_name="/tokens")[0]
+    solo_tokens = {c: connect(app_url).predict(f"token test {c}", False, api_name="/tokens")[0]
                    for c in range(8)}
     results, tokens, errors = {}, {}, []
 
     def user(c):
-        client = Client(app_url, verbose=False)
+        client = connect(app_url)
         try:
             for i, r in enumerate(requests_of[c]):
                 out = _generate(client, **r)
@@ -122,10 +123,10 @@ def test_eight_clients_get_the_same_results_as_solo_runs_and_never_each_others(a
     assert max(app_demo.explorer_context.batcher.batches) > 1                        # batched, yet each its own
 
 
-def test_a_waiting_user_sees_their_place_in_the_queue(app_url):
+def test_a_waiting_user_sees_their_place_in_the_queue(app_url, connect):
     """While one user's long generation holds the model, another's (other settings: not batchable) is told how
     many requests are ahead and, once a step was measured, about how long it waits."""
-    first, second = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    first, second = connect(app_url), connect(app_url)
     long = first.submit("a red fox", "", 1, False, 12, 7.5, 128, 128, "ddim", "approx", api_name="/generate")
     while not long.outputs() and not long.done():
         time.sleep(0.05)
