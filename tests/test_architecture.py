@@ -17,13 +17,13 @@ STAGES = [
     {"explorer", "explorer.errors", "explorer.config", "explorer.checks", "explorer.cache"},
     {"explorer.miniworld.world"},
     {"explorer.models"}, {"explorer.text"}, {"explorer.generation"}, {"explorer.outputs"}, {"explorer.concepts"},
-    {"explorer.archive"}, {"explorer.explore"}, {"explorer.plots"}, {"explorer.lesson"},
+    {"explorer.archive"}, {"explorer.explore"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"},
     {"explorer.ui", "explorer.cli", "explorer.__main__"},
     {"explorer.miniworld"},
 ]
 LIBRARY_PACKAGES = ["explorer", "explorer.models", "explorer.text", "explorer.generation", "explorer.outputs",
                     "explorer.concepts", "explorer.archive", "explorer.explore", "explorer.plots", "explorer.lesson",
-                    "explorer.cli"]
+                    "explorer.jobs", "explorer.cli"]
 
 
 def module_name(path: Path) -> str:

@@ -5,10 +5,10 @@ import argparse
 import logging
 import sys
 
-from explorer.cli import archive, attention, embeddings, generate, lesson, map, walks
+from explorer.cli import archive, attention, embeddings, generate, jobs, lesson, map, walks
 from explorer.errors import InputError, ModelLoadError
 
-VERBS = [generate, attention, embeddings, walks, map, archive, lesson]   # modules, in the order their verbs appear in --help
+VERBS = [generate, attention, embeddings, walks, jobs, map, archive, lesson]   # modules, in the order their verbs appear in --help
 
 
 def build_parser() -> argparse.ArgumentParser:
