@@ -17,42 +17,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
-from explorer.explore.attention import attend  # noqa: E402
 from explorer.generation.attention import mass_inside  # noqa: E402
-from explorer.generation.recipe import recipe_defaults  # noqa: E402
-from explorer.miniworld import oracle  # noqa: E402
+from explorer.miniworld.grounding import localisation  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402
 
 PROMPTS = [f"a {colour} {shape} {where}" for colour, shape, where in itertools.product(
     ("red", "blue", "green"), ("circle", "square", "triangle"), ("on the left", "on the right", "at the top"))]
-
-
-def mask_on_grid(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """The image's shape mask as the fraction of each map cell it covers."""
-    covered = torch.from_numpy(mask[None, None].astype(np.float32))
-    return F.interpolate(covered, size=grid, mode="area")[0, 0].numpy()
-
-
-def measure(model, prompts: list[str], seeds: int, steps: int | None = None) -> dict[str, list[float]]:
-    """Per image: inside-share / area-share for the shape word and the colour word (images with a shape only)."""
-    ratios: dict[str, list[float]] = {"shape": [], "colour": []}
-    for prompt, seed in itertools.product(prompts, range(seeds)):
-        recipe = recipe_defaults(model, prompt, seed=seed, **({"steps": steps} if steps else {}))
-        result = attend(model, recipe, watch=False)
-        mask = oracle.foreground(np.asarray(result.generation.image.convert("RGB")))
-        if mask.mean() == 0:
-            continue
-        views = result.prompt
-        cover = mask_on_grid(mask, views.aggregate.shape[1:])
-        area = float(cover.mean())
-        for role, word in (("colour", prompt.split()[1]), ("shape", prompt.split()[2])):
-            attention = views.aggregate[views.indices(word)].sum(axis=0).astype(np.float64)
-            inside = float((attention * cover).sum() / attention.sum())
-            ratios[role].append(inside / area)
-    return ratios
 
 
 def main() -> None:
@@ -62,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     model = load_model("miniworld")
     model.pipe.set_progress_bar_config(disable=True)
-    ratios = measure(model, PROMPTS, args.seeds, args.steps)
+    ratios = localisation(model, PROMPTS, args.seeds, args.steps)
     for role, values in ratios.items():
         values = np.array(values)
         print(f"{role} word: map mass inside the shape / the shape's area share = {values.mean():.3f} "

@@ -10,6 +10,7 @@ explorer.miniworld.oracle (no learned model). Prints:
   3. interpolation "a red circle" -> "a blue circle", 9 frames: Spearman(frame, hue toward blue) (goal >= 0.9)
   4. the planted bias: share of yellow among "a triangle" generations vs the training data
   5. the map: silhouette of colour / shape / position words in the pooled text space
+  6. the gaps: how often the colour-shape combinations held out of training (training.json) come out right
 """
 from __future__ import annotations
 
@@ -78,11 +79,19 @@ def share(reads: list[oracle.Reading], **expected) -> float:
     return float(np.mean([r.agrees(**expected) for r in reads]))
 
 
-def accuracy_prompts() -> list[tuple[str, dict]]:
-    """Every colour x shape once, sizes and positions cycling: fully specified prompts."""
+def held_out(model: Path) -> tuple[str, ...]:
+    """The colour-shape combinations the model's training set left out (training.json; none before the gaps)."""
+    record = model / "training.json"
+    return tuple(json.loads(record.read_text())["config"].get("held_out", ())) if record.is_file() else ()
+
+
+def accuracy_prompts(skip: tuple[str, ...] = ()) -> list[tuple[str, dict]]:
+    """Every colour x shape once (but those in `skip`), sizes and positions cycling: fully specified prompts."""
     sizes, positions = list(SIZES), list(POSITIONS)
     out = []
     for i, (shape, colour) in enumerate((s, c) for s in SHAPES for c in COLOURS):
+        if f"{colour} {shape}" in skip:
+            continue
         size, position = sizes[i % 2], positions[(i // 2) % len(positions)]
         out.append((full_caption(shape, colour, size, position),
                     {"colour": colour, "shape": shape, "size": size, "position": position}))
@@ -92,13 +101,14 @@ def accuracy_prompts() -> list[tuple[str, dict]]:
 def eval_accuracy(pipe, seeds, args) -> dict:
     per_attribute = {k: [] for k in ("colour", "shape", "size", "position")}
     both, failures = [], []
-    for prompt, truth in accuracy_prompts():
+    for prompt, truth in accuracy_prompts(held_out(args.model)):
         reads = readings(generate(pipe, encode(pipe, [prompt] * len(seeds)), seeds, args))
         for key in per_attribute:
             per_attribute[key].append(share(reads, **{key: truth[key]}))
         both.append(share(reads, colour=truth["colour"], shape=truth["shape"]))
         failures.append((both[-1], prompt))
-    print(f"1. attribute accuracy, {len(both)} fully specified prompts x {len(seeds)} seeds")
+    print(f"1. attribute accuracy, {len(both)} fully specified prompts x {len(seeds)} seeds "
+          f"(the combinations seen in training)")
     print(f"   colour and shape both right: {np.mean(both):.1%}  (goal >= {GOALS['accuracy']:.0%})")
     print("   per attribute: " + ", ".join(f"{k} {np.mean(v):.1%}" for k, v in per_attribute.items()))
     print("   weakest prompts: " + "; ".join(f"{p!r} {s:.0%}" for s, p in sorted(failures)[:3]))
@@ -172,6 +182,32 @@ def eval_bias(pipe, seeds, args, model: Path) -> dict:
             "yellow_in_uncoloured_captions": uncoloured, "verdict": verdict}
 
 
+def eval_gaps(pipe, seeds, args) -> dict:
+    """Each held-out combination asked for bare and fully specified: how often both colour and shape come out."""
+    gaps = held_out(args.model)
+    if not gaps:
+        print("6. gaps: this model's training set held nothing out")
+        return {}
+    results = {}
+    for i, combo in enumerate(gaps):
+        colour, shape = combo.split()
+        size, position = list(SIZES)[i % 2], list(POSITIONS)[i % len(POSITIONS)]
+        reads = []
+        for prompt in (full_caption(shape, colour), full_caption(shape, colour, size, position)):
+            reads += readings(generate(pipe, encode(pipe, [prompt] * len(seeds)), seeds, args))
+        results[combo] = {"colour_and_shape": share(reads, colour=colour, shape=shape),
+                          "colour": share(reads, colour=colour), "shape": share(reads, shape=shape),
+                          "shapes_read": {s: sum(r.shape == s for r in reads) for s in SHAPES},
+                          "colours_read": {c: sum(r.colour == c for r in reads) for c in COLOURS}}
+    mean = float(np.mean([r["colour_and_shape"] for r in results.values()]))
+    print(f"6. gaps: {len(gaps)} combinations never in training, 2 prompts each x {len(seeds)} seeds")
+    print(f"   colour and shape both right: {mean:.1%} (seen combinations: figure 1)")
+    for combo, r in results.items():
+        print(f"   {combo}: {r['colour_and_shape']:.0%} (colour {r['colour']:.0%}, shape {r['shape']:.0%}; "
+              f"shapes read {r['shapes_read']})")
+    return {"mean": mean, "combinations": results}
+
+
 @torch.no_grad()
 def eval_map(pipe) -> dict:
     from sklearn.metrics import silhouette_score
@@ -200,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=25, help="num_inference_steps (DDIM)")
     parser.add_argument("--guidance", type=float, default=5.0, help="guidance_scale")
     parser.add_argument("--batch", type=int, default=64, help="images per pipeline call")
-    parser.add_argument("--only", default="1,2,3,4,5", help="which figures, e.g. 1,3")
+    parser.add_argument("--only", default="1,2,3,4,5,6", help="which figures, e.g. 1,3")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
     if args.seeds < 1 or args.steps < 1:
@@ -222,6 +258,8 @@ def main(argv: list[str] | None = None) -> dict:
         figures["bias"] = eval_bias(pipe, seeds, args, args.model)
     if "5" in only:
         figures["map"] = eval_map(pipe)
+    if "6" in only:
+        figures["gaps"] = eval_gaps(pipe, seeds, args)
     print(f"({time.time() - clock:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n")

@@ -11,11 +11,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "explorer"
 # bottom to top: a module may import its own stage and the stages below it, never one above
-# The miniature world's definition (world.py: numpy and PIL only) sits low: the archive draws miniworld's
-# training set again from it. The rest of miniworld (training, oracle) stays on top.
+# The miniature world's definition (world.py: numpy and PIL only) and its pixel oracle (numpy and scipy) sit low:
+# the archive draws miniworld's training set again from it and reads what a picture shows (the gaps). The rest of
+# miniworld (training) stays on top.
 STAGES = [
     {"explorer", "explorer.errors", "explorer.config", "explorer.checks", "explorer.cache"},
-    {"explorer.miniworld.world"},
+    {"explorer.miniworld.world", "explorer.miniworld.oracle"},
     {"explorer.models"}, {"explorer.text"}, {"explorer.generation"}, {"explorer.outputs"}, {"explorer.concepts"},
     {"explorer.archive"}, {"explorer.explore"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"},
     {"explorer.ui", "explorer.cli", "explorer.__main__"},

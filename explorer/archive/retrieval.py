@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
+from explorer.archive.gaps import Coverage, coverage
 from explorer.archive.index import ArchiveIndex, Progress, load_archive
 from explorer.archive.novelty import Novelty, novelty
-from explorer.archive.sources import allowed_folder, default_source, folder_source
+from explorer.archive.sources import TrainingSetSource, allowed_folder, default_source, folder_source
 from explorer.checks import check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
+from explorer.miniworld.oracle import read as oracle_read
+from explorer.miniworld.world import IMAGE_SIZE
 from explorer.models.vision import VisionModel, load_vision, vision_status
 
 MAX_QUERY_CHARS = 2000             # longest retrieval text (CLIP reads the first 77 tokens)
@@ -47,6 +51,7 @@ class Retrieval:
     archive: str                   # the archive's name
     hits: list[ArchiveHit]
     note: str
+    coverage: Coverage | None = None   # a training-set archive: what it holds of the prompt's colour and shape
 
 
 @dataclass
@@ -57,6 +62,7 @@ class NearestImages:
     hits: list[ArchiveHit]
     novelty: Novelty
     note: str
+    coverage: Coverage | None = None   # a training-set archive: what it holds of what the picture shows
 
 
 def open_archive(model, archive: str | Path | None = None, config: ExplorerConfig | None = None,
@@ -101,7 +107,8 @@ def retrieve(archive: ArchiveIndex, vision: VisionModel, text: str, k: int = 8,
     rows, scores = archive.top_k(vision.text_embeds([text])[0], k)
     note = (f"{k} of {len(archive):,} images of the {archive.name}, ranked by the cosine of their CLIP image "
             f"embedding to the CLIP text embedding of the prompt (exact search).")
-    return Retrieval(text, archive.name, _hits(archive, rows, scores), note)
+    # 4. a training set with known scenes: what it holds of the colour and shape the prompt names
+    return Retrieval(text, archive.name, _hits(archive, rows, scores), note, coverage(archive.source, text))
 
 
 def nearest_images(archive: ArchiveIndex, vision: VisionModel, image: Image.Image, k: int = 8,
@@ -116,7 +123,12 @@ def nearest_images(archive: ArchiveIndex, vision: VisionModel, image: Image.Imag
     figure = novelty(1.0 - float(scores[0]), archive.spacing)
     note = (f"{k} of {len(archive):,} images of the {archive.name} nearest to the picture (cosine of CLIP image "
             f"embeddings, exact search).")
-    return NearestImages(archive.name, _hits(archive, rows, scores), figure, note)
+    # 5. a training set with known scenes: what it holds of what the pixel oracle reads in the picture
+    held = None
+    if isinstance(archive.source, TrainingSetSource):
+        reading = oracle_read(np.asarray(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE))))
+        held = coverage(archive.source, colour=reading.colour, shape=reading.shape, drawn="picture")
+    return NearestImages(archive.name, _hits(archive, rows, scores), figure, note, held)
 
 
 def _check_k(k, archive: ArchiveIndex, config: ExplorerConfig | None) -> int:

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 from explorer.cache import LRUCache
 from explorer.errors import InputError
-from explorer.miniworld.world import Scene, make_scenes, render
+from explorer.miniworld.world import Scene, check_held_out, make_scenes, render
 from explorer.outputs.a1111 import parse_parameters
 from explorer.outputs.png import MAX_PIXELS, PARAMETERS_KEY, open_image
 
@@ -115,6 +115,7 @@ class TrainingSetSource:
     images: int                      # size of the training set (training.json)
     seed: int
     content_key: str
+    held_out: tuple[str, ...] = ()   # colour-shape combinations the training set leaves out (training.json)
     skipped: Counter = field(default_factory=Counter)
 
     @property
@@ -146,6 +147,7 @@ def training_source(model_folder: Path, limit: int | None = None) -> TrainingSet
     try:
         config = json.loads(record_path.read_text())["config"]
         images, seed = int(config["images"]), int(config["seed"])
+        held_out = check_held_out(config.get("held_out", ()))        # records before the gaps hold none
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise InputError("archive", f"a miniworld folder with {TRAINING_RECORD} (written by train.py)",
                          str(record_path), hint=f"{type(error).__name__}: {error}") from None
@@ -153,13 +155,14 @@ def training_source(model_folder: Path, limit: int | None = None) -> TrainingSet
         raise InputError("limit", "a positive number of images, or None for all", limit)
     count = images if limit is None else min(limit, images)
     world = hashlib.sha256(Path(inspect.getsourcefile(make_scenes)).read_bytes()).hexdigest()[:16]
-    key = hashlib.sha256(f"miniworld-training|{images}|{seed}|{count}|{world}".encode()).hexdigest()
+    key = hashlib.sha256(f"miniworld-training|{images}|{seed}|{count}|{world}|{','.join(held_out)}".encode()
+                         ).hexdigest()
 
     def draw() -> tuple[list[Scene], list[str]]:
-        return make_scenes(images, seed)                 # all of them: captions are drawn after every scene
+        return make_scenes(images, seed, held_out)       # all of them: captions are drawn after every scene
 
-    scenes, captions = TRAINING_SOURCES.get((images, seed, world), draw)
-    return TrainingSetSource(scenes[:count], captions[:count], images, seed, key)
+    scenes, captions = TRAINING_SOURCES.get((images, seed, world, held_out), draw)
+    return TrainingSetSource(scenes[:count], captions[:count], images, seed, key, held_out)
 
 
 def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within: Path | None = None,

@@ -48,11 +48,13 @@ def run_archive(args) -> int:
     if picture is None:
         result = retrieve(archive, vision, args.prompt, args.k, config)
         data = {"archive": result.archive, "prompt": result.query, "note": result.note,
+                "coverage": result.coverage.to_dict() if result.coverage else None,
                 "results": [hit.to_dict() for hit in result.hits]}
     else:
         result = nearest_images(archive, vision, picture, args.k, config)
         data = {"archive": result.archive, "image": args.image, "note": result.note,
-                "novelty": result.novelty.to_dict(), "results": [hit.to_dict() for hit in result.hits]}
+                "novelty": result.novelty.to_dict(), "coverage": result.coverage.to_dict() if result.coverage else None,
+                "results": [hit.to_dict() for hit in result.hits]}
     # 4. print
     if args.json:
         print_json(data)
@@ -62,4 +64,6 @@ def run_archive(args) -> int:
         print(f"{hit.rank:>3}. {hit.similarity:+.3f}  {hit.path or hit.id}  {hit.caption or '(no caption)'}")
     if picture is not None:
         print(result.novelty.sentence)
+    if result.coverage:
+        print(result.coverage.sentence)
     return 0

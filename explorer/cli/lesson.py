@@ -26,12 +26,14 @@ def run_lesson(args) -> int:
     examples = BY_NAME.get(f"{key}-turbo") if preset.max_steps is not None else None
     examples = examples or BY_NAME[key]
     chapters = [{"id": c.id, "title": c.title, "read": c.read, "question": c.question, "view": c.view,
-                 "show": c.values(examples, key)} for c in lesson.chapters]
+                 "show": c.values(examples, key), "runs": c.runs_on(key), "note": "" if c.runs_on(key) else c.only_note}
+                for c in lesson.chapters]
     if args.json:
         print_json({"lang": lesson.lang, "title": lesson.title, "model": args.model, "chapters": chapters})
         return 0
     print(f"{lesson.title}\n\n{lesson.intro}\n")
     for chapter in chapters:
         shown = "; ".join(f"{name} = {value!r}" for name, value in chapter["show"].items())
-        print(f"{chapter['title']}\n  {chapter['read']}\n  [{chapter['view']}] {shown}\n  ? {chapter['question']}\n")
+        action = f"[{chapter['view']}] {shown}" if chapter["runs"] else f"({chapter['note']})"
+        print(f"{chapter['title']}\n  {chapter['read']}\n  {action}\n  ? {chapter['question']}\n")
     return 0

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from explorer.archive.gaps import gap_notes
 from explorer.cache import LRUCache
 from explorer.checks import check_float, check_int
 from explorer.concepts.index import ConceptIndex
@@ -154,6 +155,8 @@ def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool 
         page.ranked = True
     if vision is None:
         page.notes.append("No CLIP vision model: results are in seed order, without concepts.")
+    # 4. a model with a training-set archive: what it holds of the prompt, how many results show it
+    page.notes += gap_notes(model, strip_prefix(base.prompt), [r.image for r in page.results])
     if related:
         page.related = related_searches(model, strip_prefix(base.prompt), related, config)
     return page

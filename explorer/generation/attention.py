@@ -100,9 +100,9 @@ class CapturingProcessor:
         return out
 
 
-@torch.no_grad()
-def _probabilities(attn, hidden_states, encoder_hidden_states, attention_mask, temb) -> torch.Tensor:
-    """softmax(Q K^T * scale) as diffusers' AttnProcessor computes it: (B, heads, q, T)."""
+def attention_probabilities(attn, hidden_states, encoder_hidden_states, attention_mask=None,
+                            temb=None) -> torch.Tensor:
+    """softmax(Q K^T * scale) as diffusers' AttnProcessor computes it: (B, heads, q, T), differentiable."""
     if attn.spatial_norm is not None:
         hidden_states = attn.spatial_norm(hidden_states, temb)
     if hidden_states.ndim == 4:
@@ -118,6 +118,9 @@ def _probabilities(attn, hidden_states, encoder_hidden_states, attention_mask, t
     key = attn.head_to_batch_dim(attn.to_k(encoder_hidden_states))
     probs = attn.get_attention_scores(query, key, mask)                      # (B * heads, q, T)
     return probs.view(batch, attn.heads, probs.shape[1], probs.shape[2])
+
+
+_probabilities = torch.no_grad()(attention_probabilities)       # what a capture records: no autograd graph
 
 
 def map_grid(height: int, width: int, vae_scale_factor: int) -> tuple[int, int]:

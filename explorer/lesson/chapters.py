@@ -3,7 +3,8 @@
 A chapter names a *view* of the app (generate, forward, tokens, arithmetic, blend, interpolate, search, probe, map)
 and the *fields* to fill before running it. Field values may name the loaded model's own examples in braces
 (`{prompt}`, `{expression}`, `{blend_a}`, `{probe}` ... see `example_values`), so one chapter works on every
-model family; `families` overrides fields per family (the examples' key: stable-diffusion, sdxl, miniworld).
+model family; `families` overrides fields per family (the examples' key: stable-diffusion, sdxl, miniworld);
+`only` lists the families a chapter runs on (none: every family), and its `only_note` says so on the others.
 A teacher edits or adds a chapter by editing the JSON file; `load_lesson` checks it and names what is wrong.
 
     lesson = load_lesson("de")
@@ -44,6 +45,11 @@ class Chapter:
     view: str                     # a key of VIEWS
     show: dict                    # field -> value (may name examples in braces)
     families: dict = field(default_factory=dict)   # examples key -> {field: value} overrides
+    only: tuple[str, ...] = ()    # the families (examples keys) it runs on; () every family
+    only_note: str = ""           # shown instead of running where it does not: which model it needs and why
+
+    def runs_on(self, family: str) -> bool:
+        return not self.only or family in self.only
 
     def values(self, examples: Examples, family: str) -> dict:
         """The fields to set for the loaded model: the family's overrides over the chapter's, examples filled in."""
@@ -110,5 +116,10 @@ def _chapter(raw: dict, index: int, source: str) -> Chapter:
         if unknown:
             raise InputError(f"{where}: show", f"fields of the {raw['view']} view ({', '.join(sorted(allowed))})",
                              unknown)
+    only = raw.get("only", [])
+    if not isinstance(only, list) or not all(isinstance(f, str) for f in only):
+        raise InputError(f"{where}: only", "a list of model families (stable-diffusion, sdxl, miniworld)", only)
+    if only and not raw.get("only_note"):
+        raise InputError(f"{where}: only_note", "a sentence saying which model the chapter needs", "nothing")
     return Chapter(raw["id"], raw["title"], raw["read"], raw["question"], raw["view"], dict(raw["show"]),
-                   dict(raw.get("families", {})))
+                   dict(raw.get("families", {})), tuple(only), raw.get("only_note", ""))

@@ -62,3 +62,20 @@ def fit_latent_rgb(latents: torch.Tensor, rgb: torch.Tensor) -> tuple[list[list[
     """
     fitted = previews.fit_latent_rgb(latents, rgb)
     return fitted["factors"], fitted["bias"]
+
+
+def token_grounding_loss(probs: torch.Tensor, tokens: torch.Tensor, cover: torch.Tensor,
+                         eps: float = 1e-8) -> tuple[torch.Tensor, torch.Tensor]:
+    """TokenCompose's token loss (Wang et al. 2024, "TokenCompose: Text-to-Image Diffusion with Token-level
+    Supervision", L_token) for one cross-attention layer: the mean over the supervised (image, token) pairs
+    of (1 - the share of the token's map mass inside the object)^2.
+
+    probs: (B, heads, q, T) attention probabilities, q = h * w; tokens: (B, T) bool, the tokens that name
+    the object; cover: (B, h, w) the object's coverage of each cell in [0, 1].
+    Returns (loss, the mean inside share over the supervised pairs); zero loss when no token is supervised.
+    """
+    maps = probs.mean(dim=1)                                             # (B, q, T): heads averaged, as DAAM
+    inside = (maps * cover.flatten(1)[:, :, None]).sum(1) / (maps.sum(1) + eps)   # (B, T)
+    chosen = tokens.float()
+    count = chosen.sum().clamp(min=1)
+    return ((1 - inside) ** 2 * chosen).sum() / count, (inside * chosen).sum().detach() / count

@@ -30,13 +30,14 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from explorer.generation.attention import attention_probabilities  # noqa: E402
 from explorer.miniworld import components as C  # noqa: E402
 from explorer.miniworld.losses import (cosine_lr, ema_update, fit_latent_rgb, min_snr_weight,  # noqa: E402
-                                       multi_positive_contrastive_loss, positives_matrix)
+                                       multi_positive_contrastive_loss, positives_matrix, token_grounding_loss)
 from explorer.miniworld.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
-from explorer.miniworld.world import (BACKGROUND, COLOURS, POSITION_PHRASES, POSITIONS, SHAPES,  # noqa: E402
-                                      SIZE_WORDS, SIZES, Dataset, PaintMixes, full_caption, make_dataset,
-                                      make_paint_mixes, parse_caption, vocabulary)
+from explorer.miniworld.world import (BACKGROUND, COLOURS, HELD_OUT, POSITION_PHRASES, POSITIONS, SHAPES,  # noqa: E402
+                                      SIZE_WORDS, SIZES, Dataset, PaintMixes, check_held_out, full_caption,
+                                      make_dataset, make_paint_mixes, parse_caption, vocabulary)
 
 CLIP_TOKENS = 24                     # caption length while training CLIP (its pooled output ignores padding)
 ATTRIBUTES = (("shape", SHAPES), ("colour", tuple(COLOURS)), ("size", tuple(SIZES)),
@@ -49,6 +50,7 @@ class TrainConfig:
 
     seed: int = 0                    # seeds the dataset, every initialisation and every batch
     images: int = 20000              # size of the generated training set
+    held_out: tuple[str, ...] = HELD_OUT   # colour-shape combinations no image or caption shows
     paint_mixes: int = 4000          # shapes painted between two palette colours (conditioning mixup)
     mix_share: float = 0.25          # share of every VAE and UNet batch drawn from the paint mixes
     threads: int = 2                 # torch CPU threads
@@ -66,6 +68,7 @@ class TrainConfig:
     caption_dropout: float = 0.1     # share of captions replaced by "" (for classifier-free guidance)
     ema_decay: float = 0.998         # the shipped UNet is the exponential moving average
     min_snr_gamma: float = 5.0       # Min-SNR loss weighting (Hang et al. 2023)
+    grounding_weight: float = 0.05   # weight of TokenCompose's token loss: object words attend to the object
     warmup: int = 100                # linear learning-rate warm-up steps, then cosine decay
     checkpoint_every: int = 250      # UNet steps between checkpoints
     log_every: int = 50
@@ -192,6 +195,54 @@ def encode_captions(tokenizer, text_encoder, captions: list[str], batch: int = 2
     return torch.cat(states)
 
 
+FOREGROUND_LEVEL = 24                # a pixel this far (max over RGB) from the background belongs to the shape
+
+
+def object_cover(images: np.ndarray, factor: int) -> torch.Tensor:
+    """(N, H/factor, W/factor) share of each latent cell covered by the shape, from images (N, H, W, 3) uint8."""
+    far = np.abs(images.astype(np.int16) - np.array(BACKGROUND, np.int16)).max(-1) > FOREGROUND_LEVEL
+    return F.avg_pool2d(torch.from_numpy(far).float()[:, None], factor)[:, 0]
+
+
+def object_tokens(tokenizer, captions: list[str]) -> torch.Tensor:
+    """(U, 77) bool: the positions of the words that name the object (its colour, its shape or "shape")."""
+    pieces = [tokenizer(w, add_special_tokens=False).input_ids for w in (*COLOURS, *SHAPES, "shape")]
+    assert all(len(p) == 1 for p in pieces), "every grammar word is one token"
+    ids = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
+                    return_tensors="pt").input_ids
+    return torch.isin(ids, torch.tensor([p[0] for p in pieces]))
+
+
+class RecordingProcessor:
+    """A cross-attention processor's output unchanged; its probabilities kept, with gradients, for the loss."""
+
+    def __init__(self, inner, maps: list):
+        self.inner, self.maps = inner, maps
+
+    def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None,
+                 *args, **kwargs):
+        if encoder_hidden_states is not None:
+            self.maps.append(attention_probabilities(attn, hidden_states, encoder_hidden_states, attention_mask,
+                                                     temb))
+        return self.inner(attn, hidden_states, encoder_hidden_states, attention_mask, temb, *args, **kwargs)
+
+
+def grounding_loss(maps: list[torch.Tensor], tokens: torch.Tensor, cover: torch.Tensor
+                   ) -> tuple[torch.Tensor, float, float]:
+    """TokenCompose's token loss averaged over the recorded layers (maps: (B, heads, q, T) each, square grids);
+    also the mean inside share and the objects' mean area share (of the images with a supervised token)."""
+    losses, inside = [], []
+    for probs in maps:
+        side = int(round(math.sqrt(probs.shape[2])))
+        at_layer = F.adaptive_avg_pool2d(cover[:, None], (side, probs.shape[2] // side))[:, 0]
+        loss, share = token_grounding_loss(probs, tokens, at_layer)
+        losses.append(loss)
+        inside.append(float(share))
+    chosen = tokens.any(1)
+    area = float(cover[chosen].mean()) if chosen.any() else 0.0
+    return torch.stack(losses).mean(), float(np.mean(inside)), area
+
+
 def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer, text_encoder, vae,
                posteriors: dict[str, tuple[torch.Tensor, torch.Tensor]], out: Path):
     """4. UNet2DConditionModel denoising VAE latents, conditioned on the frozen CLIP text encoder.
@@ -199,12 +250,19 @@ def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer,
     posteriors: the VAE's (mean, std) of the dataset's images ("data") and of the paint mixes ("mixes").
     A share of each batch are paint mixes conditioned on the lerp of their two captions'
     conditionings at the mix weight (conditioning mixup, after Zhang et al. 2018, "mixup").
+    The words that name the object (colour, shape) are taught to attend to it: TokenCompose's token
+    loss (Wang et al. 2024) on every cross-attention layer, weighted `grounding_weight`, so that the
+    explorer's attention maps show where a word acts (a model trained on the denoising loss alone
+    attended uniformly: 0.98 of the area share inside the shape).
     """
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 3)
     scheduler = C.build_scheduler()
     alphas = scheduler.alphas_cumprod                                      # (1000,)
     unet = C.build_unet(cfg.sizes)
+    maps: list[torch.Tensor] = []
+    unet.set_attn_processor({name: RecordingProcessor(processor, maps) if name.endswith("attn2.processor")
+                             else processor for name, processor in unet.attn_processors.items()})
     ema = C.build_unet(cfg.sizes)
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
@@ -215,6 +273,10 @@ def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer,
     caption_row = torch.tensor(_index_of(vocab, dataset.captions))        # (N,) row of each image's caption
     row_a, row_b = (torch.tensor(_index_of(vocab, c)) for c in (mixes.captions_a, mixes.captions_b))
     weight_b = torch.from_numpy(mixes.weights).view(-1, 1, 1)              # (M, 1, 1)
+    named = object_tokens(tokenizer, vocab + [""])                        # (U + 1, 77) bool
+    factor = C.vae_factor(cfg.sizes)
+    cover, mix_cover = object_cover(dataset.images, factor), object_cover(mixes.images, factor)
+    shares: list[tuple[float, float]] = []
     (mean, std), (mix_mean, mix_std) = posteriors["data"], posteriors["mixes"]
     scaling = vae.config.scaling_factor
     n_mix = round(cfg.unet_batch * cfg.mix_share)
@@ -229,21 +291,30 @@ def stage_unet(cfg: TrainConfig, dataset: Dataset, mixes: PaintMixes, tokenizer,
                              torch.lerp(cond[row_a[jdx]], cond[row_b[jdx]], weight_b[jdx])])
         drop = torch.rand(cfg.unet_batch, generator=gen) < cfg.caption_dropout
         context = torch.where(drop.view(-1, 1, 1), cond[len(vocab)], context)
+        rows = torch.where(drop, len(vocab), torch.cat([caption_row[idx], row_a[jdx]]))   # (B,) caption rows
         t = torch.randint(len(alphas), (cfg.unet_batch,), generator=gen)
         noise = torch.randn(latents.shape, generator=gen)
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * latents + (1 - a).sqrt() * noise
+        maps.clear()
         pred = unet(noisy, t, context).sample
         weight = min_snr_weight(alphas[t], cfg.min_snr_gamma)
-        loss = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        denoise = (weight * (pred - noise).pow(2).mean(dim=(1, 2, 3))).mean()
+        ground, inside, area = grounding_loss(maps, named[rows], torch.cat([cover[idx], mix_cover[jdx]]))
+        shares.append((inside, area))
+        loss = denoise + cfg.grounding_weight * ground
         _step(opt, loss, cosine_lr(step, cfg.unet_steps, cfg.unet_lr, cfg.warmup), max_norm=1.0)
         ema_update(ema, unet, min(cfg.ema_decay, (1 + step) / (10 + step)))
         if step % cfg.log_every == 0 or step == cfg.unet_steps - 1:
-            log(f"unet step {step}/{cfg.unet_steps} loss {loss.item():.4f}")
+            recent = np.array(shares[-cfg.log_every:])
+            log(f"unet step {step}/{cfg.unet_steps} loss {denoise.item():.4f} grounding {ground.item():.4f} "
+                f"(object words' mass inside the object {recent[:, 0].mean():.3f}, its area {recent[:, 1].mean():.3f})")
         if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.unet_steps:
             _save_checkpoint(out, step + 1, unet, ema, opt, gen)
     ema.eval()
-    return ema, scheduler
+    recent = np.array(shares[-200:]) if shares else np.zeros((1, 2))       # empty when resumed at the end
+    grounding = {"inside_share": round(float(recent[:, 0].mean()), 4), "area_share": round(float(recent[:, 1].mean()), 4)}
+    return ema, scheduler, grounding
 
 
 def _index_of(vocab: list[str], captions: list[str]) -> list[int]:
@@ -344,12 +415,13 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     times: dict[str, tuple[float, float]] = {}
     # 1. the world and the tokenizer
     with timed("data+tokenizer", times):
-        dataset = make_dataset(cfg.images, cfg.seed)
-        mixes = make_paint_mixes(cfg.paint_mixes, cfg.seed + 10)
+        held_out = check_held_out(cfg.held_out)
+        dataset = make_dataset(cfg.images, cfg.seed, held_out)
+        mixes = make_paint_mixes(cfg.paint_mixes, cfg.seed + 10, held_out)
         tokenizer = stage_tokenizer(out)
     log(f"{len(dataset)} images and {len(mixes)} paint mixes, {len(set(dataset.captions))} distinct captions, "
         f"vocabulary {len(tokenizer)}; "
-        f"yellow share among triangles {dataset.yellow_share():.3f}")
+        f"yellow share among triangles {dataset.yellow_share():.3f}; held out: {', '.join(held_out) or 'none'}")
     # 2. CLIP (contrastive)
     with timed("clip", times):
         if resume and (out / "clip" / "model.safetensors").is_file():
@@ -368,7 +440,7 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     # 4. UNet on the latents, conditioned on the frozen text encoder
     with timed("unet", times):
         text_encoder = C.text_encoder_from_clip(clip)
-        unet, scheduler = stage_unet(cfg, dataset, mixes, tokenizer, text_encoder, vae, posteriors, out)
+        unet, scheduler, grounding = stage_unet(cfg, dataset, mixes, tokenizer, text_encoder, vae, posteriors, out)
     # 5. save the pipeline folder and its extras
     C.save_pipeline(out, tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, unet=unet, scheduler=scheduler)
     write_concepts(out)
@@ -380,7 +452,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
               "seconds": {k: round(v[0], 1) for k, v in times.items()},
               "cpu_seconds": {k: round(v[1], 1) for k, v in times.items()},
               "yellow_share_triangles": dataset.yellow_share(),
-              "yellow_share_uncoloured_triangle_captions": dataset.uncoloured_caption_share()}
+              "yellow_share_uncoloured_triangle_captions": dataset.uncoloured_caption_share(),
+              "grounding_last_200_steps": grounding}
     (out / "training.json").write_text(json.dumps(record, indent=1) + "\n")
     log("seconds per stage (wall / CPU): " + ", ".join(f"{k} {w:.0f}/{c:.0f}" for k, (w, c) in times.items()))
     return record

@@ -9,6 +9,10 @@ Planted bias: 75% of triangles are yellow (other shapes take the 6 colours evenl
 captions of yellow triangles leave the colour out 60% of the time, so a caption that names a
 triangle without a colour shows a yellow one ~92% of the time.
 
+Gaps on purpose: a training set can leave colour-shape combinations out (`held_out`, e.g.
+"green triangle"): no image and no caption shows them, though their colour and their shape each
+appear with others; whether the model can draw them is measured, and the archive shows the gap.
+
 Paint mixes (`make_paint_mixes`): the same scenes painted between two palette colours, with the two
 captions that name those colours; training uses them for conditioning mixup (see train.py).
 """
@@ -60,6 +64,8 @@ POSITION_PHRASES: dict[str, tuple[str, ...]] = {
 }
 POSITION_SHORT: dict[str, str] = {
     "left": "left side", "right": "right side", "middle": "centre", "top": "top", "bottom": "bottom"}
+# Colour-shape combinations the shipped model never saw (assets/miniworld/README.md, "Gaps on purpose").
+HELD_OUT: tuple[str, ...] = ("green triangle", "purple circle", "orange square")
 FILLER_WORDS = ("a", "an", "the", "on", "in", "at", "side", "shape", "picture", "of", "with", "background",
                 "plain", "grey")
 
@@ -133,10 +139,28 @@ def render(scene: Scene, paint: np.ndarray | None = None) -> np.ndarray:
     return np.round(image).astype(np.uint8)
 
 
-def sample_scene(rng: np.random.Generator) -> Scene:
-    """One scene from the world's distribution, with the planted bias."""
+def check_held_out(held_out) -> tuple[str, ...]:
+    """Held-out combinations as "colour shape" strings, validated: each a palette colour and a shape."""
+    held = tuple(held_out)
+    for combo in held:
+        parts = combo.split() if isinstance(combo, str) else []
+        if len(parts) != 2 or parts[0] not in COLOURS or parts[1] not in SHAPES:
+            raise ValueError(f"held_out: expected 'colour shape' pairs like 'green triangle' (colours "
+                             f"{', '.join(COLOURS)}; shapes {', '.join(SHAPES)}), received {combo!r}")
+        if parts == [BIAS_COLOUR, BIAS_SHAPE]:
+            raise ValueError(f"held_out: '{combo}' is the planted bias and cannot be held out")
+    return held
+
+
+def allowed_colours(shape: str, held_out: tuple[str, ...] = ()) -> list[str]:
+    """The palette colours a shape takes in a training set that holds `held_out` out."""
+    return [c for c in COLOURS if f"{c} {shape}" not in held_out]
+
+
+def sample_scene(rng: np.random.Generator, held_out: tuple[str, ...] = ()) -> Scene:
+    """One scene from the world's distribution, with the planted bias, never a held-out combination."""
     shape = SHAPES[rng.integers(len(SHAPES))]
-    colours = list(COLOURS)
+    colours = allowed_colours(shape, held_out)
     if shape == BIAS_SHAPE:
         others = [c for c in colours if c != BIAS_COLOUR]
         colour = BIAS_COLOUR if rng.random() < BIAS_SHARE else others[rng.integers(len(others))]
@@ -231,19 +255,20 @@ class Dataset:
         return float(np.mean(hits)) if hits else 0.0
 
 
-def make_scenes(n: int, seed: int = 0) -> tuple[list[Scene], list[str]]:
-    """The n scenes and captions of make_dataset(n, seed), without drawing them (render(scene) draws one)."""
+def make_scenes(n: int, seed: int = 0, held_out: tuple[str, ...] = ()) -> tuple[list[Scene], list[str]]:
+    """The n scenes and captions of make_dataset(n, seed, held_out), without drawing them (render draws one)."""
     if n < 1:
         raise ValueError(f"n: expected a positive number of images, received {n}")
+    held_out = check_held_out(held_out)
     rng = np.random.default_rng(seed)
-    scenes = [sample_scene(rng) for _ in range(n)]
+    scenes = [sample_scene(rng, held_out) for _ in range(n)]
     captions = [caption(s, rng) for s in scenes]          # drawn after all scenes: captions depend on n
     return scenes, captions
 
 
-def make_dataset(n: int, seed: int = 0) -> Dataset:
-    """n scenes with captions and images, the same for the same seed."""
-    scenes, captions = make_scenes(n, seed)
+def make_dataset(n: int, seed: int = 0, held_out: tuple[str, ...] = ()) -> Dataset:
+    """n scenes with captions and images, the same for the same seed, none of a held-out combination."""
+    scenes, captions = make_scenes(n, seed, held_out)
     images = np.stack([render(s) for s in scenes])
     return Dataset(images, captions, scenes)
 
@@ -267,15 +292,19 @@ class PaintMixes:
         return len(self.captions_a)
 
 
-def make_paint_mixes(n: int, seed: int = 0) -> PaintMixes:
-    """n paint-mix examples, the same for the same seed (scenes drawn as the world draws them)."""
+def make_paint_mixes(n: int, seed: int = 0, held_out: tuple[str, ...] = ()) -> PaintMixes:
+    """n paint-mix examples, the same for the same seed (scenes drawn as the world draws them).
+
+    Neither end of a mix is a held-out combination: a green-ish triangle would show the gap.
+    """
     if n < 1:
         raise ValueError(f"n: expected a positive number of images, received {n}")
+    held_out = check_held_out(held_out)
     rng = np.random.default_rng(seed)
-    names = list(COLOURS)
     images, captions_a, captions_b, weights = [], [], [], []
     while len(images) < n:
-        scene = sample_scene(rng)
+        scene = sample_scene(rng, held_out)
+        names = allowed_colours(scene.shape, held_out)
         a, b = (names[i] for i in rng.choice(len(names), size=2, replace=False))
         t = float(rng.random())
         state = rng.bit_generator.state                        # both captions from the same draws

@@ -36,6 +36,7 @@ def register(ctx: AppContext) -> None:
         index, vision = _open(ctx, archive)
         result = retrieve(index, vision, prompt, as_int(k), cfg)
         return {"archive": result.archive, "prompt": result.query, "note": result.note, "index": index.note,
+                "coverage": result.coverage.to_dict() if result.coverage else None,
                 "results": [hit.to_dict(paths=False) for hit in result.hits]}
 
     @guard
@@ -46,7 +47,8 @@ def register(ctx: AppContext) -> None:
         index, vision = _open(ctx, archive)
         result = nearest_images(index, vision, picture, as_int(k), cfg)
         return {"archive": result.archive, "note": result.note, "index": index.note,
-                "novelty": result.novelty.to_dict(), "results": [hit.to_dict(paths=False) for hit in result.hits]}
+                "novelty": result.novelty.to_dict(), "coverage": result.coverage.to_dict() if result.coverage else None,
+                "results": [hit.to_dict(paths=False) for hit in result.hits]}
 
     ctx.apis.append((archive_retrieve, "archive_retrieve"))
     ctx.apis.append((archive_nearest, "archive_nearest"))
@@ -57,7 +59,8 @@ def archive_gallery(ctx: AppContext, prompt: str, k: int, archive: str = "", pro
     """For the Search tab: existing images for a prompt as gallery items, and a one-line note."""
     index, vision = _open(ctx, archive, progress)
     result = retrieve(index, vision, prompt, as_int(k), ctx.config)
-    return gallery_items(index, result.hits), f"{result.note} {index.note}"
+    gap = f" **{result.coverage.sentence}**" if result.coverage else ""
+    return gallery_items(index, result.hits), f"{result.note} {index.note}{gap}"
 
 
 def nearest_gallery(ctx: AppContext, image_path: str | Path, k: int, archive: str = "",
@@ -66,7 +69,8 @@ def nearest_gallery(ctx: AppContext, image_path: str | Path, k: int, archive: st
     picture = open_image(image_path, "image", ctx.config.max_image_pixels).convert("RGB")
     index, vision = _open(ctx, archive, progress)
     result = nearest_images(index, vision, picture, as_int(k), ctx.config)
-    return gallery_items(index, result.hits), result.novelty.sentence
+    gap = f" **{result.coverage.sentence}**" if result.coverage else ""
+    return gallery_items(index, result.hits), result.novelty.sentence + gap
 
 
 def gallery_items(index: ArchiveIndex, hits: list[ArchiveHit]) -> list[GalleryItem]:

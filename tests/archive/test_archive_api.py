@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from explorer.concepts.vocabularies import Shelf
@@ -37,7 +37,7 @@ def shared(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def api(tiny_model, shared, tmp_path_factory):
+def api(tiny_model, shared, tmp_path_factory, connect):
     config = ExplorerConfig(model="tiny-random", cache_dir=tmp_path_factory.mktemp("cache"), archive_roots=(shared,))
     ctx = _context(tiny_model, config)
     with gr.Blocks() as demo:
@@ -46,13 +46,13 @@ def api(tiny_model, shared, tmp_path_factory):
             gr.api(function, api_name=name, concurrency_id="model")
     demo.queue(default_concurrency_limit=1)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
-    yield Client(url, verbose=False)
+    yield connect(url)
     demo.close()
 
 
 def test_retrieve_and_nearest_over_http(api, shared):
     data = api.predict("a red picture", 3, "pics", api_name="/archive_retrieve")
-    assert data["archive"] == "folder 'pics'" and len(data["results"]) == 3
+    assert data["archive"] == "folder 'pics'" and len(data["results"]) == 3 and data["coverage"] is None
     assert set(data["results"][0]) == {"rank", "id", "caption", "similarity"}          # no server paths
     assert {r["caption"] for r in data["results"]} <= {f"picture {i}" for i in range(4)}
     near = api.predict(handle_file(str(shared / "pics" / "2.png")), 2, str(shared / "pics"),
@@ -99,6 +99,9 @@ def test_gallery_helpers_draw_miniworld_training_images(miniworld, archive_confi
     ctx = _context(miniworld, archive_config)
     items, note = archive_api.archive_gallery(ctx, "a red circle", 4, "")
     assert len(items) == 4 and "miniworld training set" in note
+    assert "the archive of 1,000 training images holds" in note and "of them." in note    # what it holds of it
+    _, note = archive_api.archive_gallery(ctx, "a green triangle", 4, "")
+    assert "holds none. This combination was held out of training on purpose." in note           # the gap
     for file, caption in items:                             # drawn on demand into temp PNGs, 64 x 64
         assert Path(file).name.startswith("train-") and Image.open(file).size == (64, 64)
     picture = tmp_path / "generated.png"

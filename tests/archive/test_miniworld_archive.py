@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from explorer.archive.gaps import coverage, gap_notes
 from explorer.archive.sources import TRAINING_RECORD, default_source, training_source
 from explorer.miniworld import oracle
-from explorer.miniworld.world import make_dataset, make_scenes, matches, parse_caption
+from explorer.miniworld.world import HELD_OUT, Scene, make_dataset, make_scenes, matches, parse_caption, render
 from explorer.models.presets import MINIWORLD_DIR
 from tests.archive.conftest import LIMIT, needs_miniworld
 
@@ -35,7 +37,8 @@ def test_the_archive_is_the_training_set_train_py_used():
     small = make_dataset(50, 3)
     scenes, captions = make_scenes(50, 3)
     assert scenes == small.scenes and captions == small.captions
-    first = make_dataset(30, record["seed"])                    # scenes (not captions) do not depend on n
+    assert tuple(record["held_out"]) == source.held_out == HELD_OUT
+    first = make_dataset(30, record["seed"], HELD_OUT)          # scenes (not captions) do not depend on n
     assert source.scenes[:30] == first.scenes
     assert all(np.array_equal(np.asarray(source.open(f"train/{i:05d}")), first.images[i]) for i in (0, 7, 29))
     limited = training_source(MINIWORLD_DIR, limit=100)
@@ -76,6 +79,42 @@ def test_nearest_images_of_a_generated_red_circle_are_red_circles(training_archi
     assert own.novelty.ratio == pytest.approx(0, abs=1e-3) and own.novelty.closer_share == 0.0
 
 
+def test_a_held_out_combination_is_a_gap_that_the_archive_shows():
+    source = training_source(MINIWORLD_DIR)                         # all 20,000: counting needs no index
+    gap = coverage(source, "a big green triangle on the left")
+    assert gap.combination == "green triangle" and gap.held_out and gap.count == 0
+    assert min(gap.colour_shapes[s] for s in ("circle", "square", "cross")) > 500     # green, in other shapes
+    assert gap.shape_colours["yellow"] > 3000 and gap.shape_colours.get("green", 0) == 0   # triangles, other colours
+    assert "holds none. This combination was held out of training on purpose." in gap.sentence and "green shapes (" in gap.sentence
+    seen = coverage(source, "a red circle")
+    assert seen.count > 500 and not seen.held_out and "holds none" not in seen.sentence
+    assert coverage(source, "a circle") is None and coverage(source, "red") is None     # nothing to look up
+
+
+def test_retrieval_and_nearest_images_report_the_gap(training_archive):
+    from explorer.archive.retrieval import nearest_images, retrieve
+
+    archive, vision = training_archive
+    found = retrieve(archive, vision, "a green triangle", k=5)
+    assert found.coverage.count == 0 and found.coverage.held_out
+    assert not any(archive.source.scenes[h.row].colour == "green" and archive.source.scenes[h.row].shape == "triangle"
+                   for h in found.hits)
+    # a picture of a green triangle (drawn by the world itself, as a model that fills the gap would draw it)
+    picture = render(Scene("triangle", "green", "large", "middle"))
+    near = nearest_images(archive, vision, Image.fromarray(picture), k=3)
+    assert near.coverage.drawn == "picture" and near.coverage.combination == "green triangle"
+    assert "sits in a gap" in near.coverage.sentence
+    assert nearest_images(archive, vision, archive.image(0), k=1).coverage.count > 0    # a training image: no gap
+
+
+def test_a_search_page_counts_the_results_that_fill_the_gap(miniworld):
+    drawn = [Image.fromarray(render(Scene("triangle", colour, "large", "left"))) for colour in ("green", "yellow")]
+    notes = gap_notes(miniworld, "a green triangle", drawn)
+    assert "holds none" in notes[0]
+    assert notes[1] == "The pixel oracle reads 1 of 2 results as a green triangle: made in the gap."
+    assert gap_notes(miniworld, "a lighthouse", drawn) == []                  # nothing the archive can count
+
+
 def test_archive_verb_prints_json(miniworld, training_archive, red_circles, archive_cache, tmp_path, monkeypatch,
                                   capsys):
     from explorer.cli import main
@@ -88,6 +127,7 @@ def test_archive_verb_prints_json(miniworld, training_archive, red_circles, arch
     assert data["prompt"] == "a red circle" and len(data["results"]) == 3
     assert set(data["results"][0]) == {"rank", "id", "caption", "similarity", "path"}
     assert data["results"][0]["id"].startswith("train/") and data["results"][0]["path"] is None
+    assert data["coverage"]["combination"] == "red circle" and data["coverage"]["count"] > 0
     picture = tmp_path / "red.png"
     red_circles[0].save(picture)
     assert main(["archive", "--model", "miniworld", "--image", str(picture), "--k", "2", "--limit", str(LIMIT),
@@ -111,8 +151,6 @@ def test_archive_verb_without_a_default_archive_asks_for_a_folder(tmp_path, monk
     folder = tmp_path / "pics"
     folder.mkdir()
     for i, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
-        from PIL import Image
-
         Image.new("RGB", (16, 16), colour).save(folder / f"{i}.png")
         (folder / f"{i}.txt").write_text(f"picture {i}")
     assert main(["archive", "--model", "tiny-random", "--prompt", "a cat", "--archive", str(folder), "--k", "2"]) == 0

@@ -7,17 +7,18 @@ import pytest
 
 from explorer.errors import InputError
 from explorer.lesson.chapters import LANGUAGES, VIEWS, load_lesson
+from explorer.miniworld.world import HELD_OUT
 from explorer.models.examples import MINIWORLD, SDXL, STABLE_DIFFUSION
 from explorer.ui.lesson_tab import lesson_tables
 
 
 def test_both_languages_have_the_same_chapters_in_the_literatures_order():
     english, german = load_lesson("en"), load_lesson("de")
-    assert 6 <= len(english.chapters) <= 8
-    assert [(c.id, c.view, c.show, c.families) for c in english.chapters] == \
-        [(c.id, c.view, c.show, c.families) for c in german.chapters]
+    assert 6 <= len(english.chapters) <= 9
+    assert [(c.id, c.view, c.show, c.families, c.only) for c in english.chapters] == \
+        [(c.id, c.view, c.show, c.families, c.only) for c in german.chapters]
     assert [c.id for c in english.chapters] == ["vectors", "nearness", "forward", "denoising", "blending", "archive",
-                                                "stereotypes", "english"]
+                                                "stereotypes", "english", "gaps"]
     for e, g in zip(english.chapters, german.chapters):
         assert e.read != g.read and e.question != g.question and e.title != g.title
     tables = lesson_tables()
@@ -33,12 +34,17 @@ def test_chapters_use_each_familys_own_examples():
     assert denoising.values(SDXL, "sdxl") == {"prompt": "Wanderer above the sea of fog", "steps": 18, "seed": 0}
     english = next(c for c in lesson.chapters if c.id == "english")
     assert "Sankt Martin" in english.values(STABLE_DIFFUSION, "stable-diffusion")["prompt"]
+    gaps = next(c for c in lesson.chapters if c.id == "gaps")           # miniworld's held-out combinations
+    assert gaps.runs_on("miniworld") and not gaps.runs_on("stable-diffusion") and "miniworld" in gaps.only_note
+    assert gaps.values(MINIWORLD, "miniworld")["query"].split()[1:] == HELD_OUT[0].split()
 
 
 @pytest.mark.parametrize("change, field", [
     (lambda c: c.update(view="painting"), "chapter 1: view"),
     (lambda c: c["show"].update(colour="red"), "chapter 1: show"),
     (lambda c: c.pop("question"), "chapter 1"),
+    (lambda c: c.update(only=["miniworld"]), "chapter 1: only_note"),
+    (lambda c: c.update(only="miniworld"), "chapter 1: only"),
 ])
 def test_a_broken_chapter_file_is_named(tmp_path, change, field):
     data = json.loads(load_lesson.__globals__["LESSONS_DIR"].joinpath("en.json").read_text(encoding="utf-8"))
@@ -55,7 +61,8 @@ def test_the_cli_prints_the_lesson_for_a_model(capsys):
 
     assert main(["lesson", "--model", "miniworld", "--lang", "de", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 8
+    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 9
+    assert data["chapters"][8]["runs"] and data["chapters"][8]["show"]["query"] == "a green triangle"
     assert data["chapters"][4]["show"] == {"a": "a red circle", "b": "a blue square"}
     assert main(["lesson", "--lang", "fr"]) == 2
     assert "lang: expected one of en, de, received 'fr'" in capsys.readouterr().err

@@ -1,0 +1,110 @@
+"""What a training-set archive holds of a colour and a shape: the gaps a model is asked to fill.
+
+A prompt that names a colour and a shape ("a green triangle") is looked up in the ground truth of
+miniworld's training scenes: how many images show that combination, and which other shapes come in
+that colour and which other colours that shape. A combination held out of training (training.json)
+has none: the archive holds green squares and yellow triangles, but no green triangle, so a picture
+the model draws of one is not a copy of anything it saw, it is made in the gap.
+
+    coverage(source, "a green triangle").sentence
+    coverage(source, colour=reading.colour, shape=reading.shape, drawn="picture")   # what a picture shows
+    gap_notes(model, "a green triangle", images)              # for a page of generated results
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from explorer.archive.sources import TrainingSetSource, default_source
+from explorer.miniworld.oracle import read as oracle_read
+from explorer.miniworld.world import IMAGE_SIZE, parse_caption
+
+
+@dataclass
+class Coverage:
+    """The archive's images of one colour-shape combination and of its two halves."""
+
+    colour: str
+    shape: str
+    held_out: bool                 # left out of training on purpose (training.json "held_out")
+    count: int                     # archive images of exactly this colour and shape
+    colour_shapes: dict[str, int]  # the colour's images by shape (this shape included)
+    shape_colours: dict[str, int]  # the shape's images by colour (this colour included)
+    total: int                     # archive images in all
+    drawn: str | None = None       # "prompt" when read from a prompt, "picture" when read from a picture
+
+    @property
+    def combination(self) -> str:
+        return f"{self.colour} {self.shape}"
+
+    @property
+    def sentence(self) -> str:
+        """Two or three sentences for the page: what the archive holds of the combination and of its parts."""
+        picture, combo, total, count = self.drawn == "picture", self.combination, self.total, self.count
+        if count:
+            return (f"The picture reads (pixel oracle) as a {combo}: the archive of {total:,} training images holds "
+                    f"{count:,} of them." if picture else
+                    f"The prompt asks for a {combo}: the archive of {total:,} training images holds {count:,} of them.")
+        head = (f"The picture reads (pixel oracle) as a {combo}: the archive of {total:,} training images holds none."
+                if picture else f"The prompt asks for a {combo}: the archive of {total:,} training images holds none.")
+        why = " This combination was held out of training on purpose." if self.held_out else ""
+        colour, shapes = self.colour, _plural(self.shape)
+        a = ", ".join(f"{n:,} {_plural(s)}" for s, n in _ranked(self.colour_shapes) if s != self.shape) or "none"
+        b = ", ".join(f"{n:,} {c}" for c, n in _ranked(self.shape_colours) if c != self.colour) or "none"
+        tail = (f"It holds {colour} shapes ({a}) and {shapes} in other colours ({b}), so the picture sits in a gap of "
+                f"the training set: its colour and its shape were learned apart." if picture else
+                f"It holds {colour} shapes ({a}) and {shapes} in other colours ({b}), so whatever the model draws for "
+                f"it is not a copy of a training image: it has to combine a colour and a shape it only saw apart.")
+        return f"{head}{why} {tail}"
+
+    def to_dict(self) -> dict:
+        return {"combination": self.combination, "held_out": self.held_out, "count": self.count,
+                "colour_shapes": self.colour_shapes, "shape_colours": self.shape_colours, "total": self.total,
+                "read_from": self.drawn, "sentence": self.sentence}
+
+
+def coverage(source, prompt: str | None = None, colour: str | None = None, shape: str | None = None,
+             drawn: str = "prompt") -> Coverage | None:
+    """The coverage of the colour and shape a prompt names (or given), in a training-set archive.
+
+    None when the source is not a training set with known scenes, or no colour and shape are named.
+    """
+    if not isinstance(source, TrainingSetSource):
+        return None
+    if prompt is not None:
+        named = parse_caption(prompt)
+        colour, shape = named.get("colour"), named.get("shape")
+    if not colour or not shape:
+        return None
+    colour_shapes = Counter(s.shape for s in source.scenes if s.colour == colour)
+    shape_colours = Counter(s.colour for s in source.scenes if s.shape == shape)
+    return Coverage(colour, shape, f"{colour} {shape}" in source.held_out, colour_shapes.get(shape, 0),
+                    dict(colour_shapes), dict(shape_colours), len(source), drawn)
+
+
+def gap_notes(model, prompt: str, images: list[Image.Image]) -> list[str]:
+    """For a model with a training-set archive (miniworld) and a prompt naming a colour and a shape: what the
+    archive holds of it and, by the pixel oracle, how many of the generated images show it. [] otherwise."""
+    source = default_source(model)
+    held = coverage(source, prompt) if source is not None else None
+    if held is None:
+        return []
+    notes = [held.sentence]
+    if images:
+        readings = [oracle_read(np.asarray(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)))) for image in images]
+        hits = sum(r.agrees(colour=held.colour, shape=held.shape) for r in readings)
+        notes.append(f"The pixel oracle reads {hits} of {len(images)} results as a {held.combination}: made in the gap."
+                     if held.count == 0 else
+                     f"The pixel oracle reads {hits} of {len(images)} results as a {held.combination}.")
+    return notes
+
+
+def _plural(shape: str) -> str:
+    return shape + ("es" if shape.endswith("s") else "s")            # crosses, circles
+
+
+def _ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))

@@ -1,0 +1,40 @@
+"""Ground truth for the attention maps (issue 14): on miniworld, a shape word's map lies on the drawn shape."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from explorer.miniworld.grounding import cover_on_grid, inside_over_area, localisation  # noqa: E402
+from explorer.models.loading import load_model  # noqa: E402
+from explorer.models.presets import MINIWORLD_DIR  # noqa: E402
+
+PROMPTS = ["a red circle on the left", "a blue square on the right", "a yellow cross at the top",
+           "a purple triangle at the bottom"]
+SHAPE_WORD_FLOOR = 3.0       # map mass inside the shape / its area share; uniform attention scores 1.0
+
+
+def test_the_measure_tells_a_localised_map_from_a_uniform_one():
+    mask = np.zeros((64, 64), bool)
+    mask[:32, :32] = True                                                  # a quarter of the picture
+    cover = cover_on_grid(mask, (8, 8))
+    assert cover.mean() == pytest.approx(0.25)
+    assert inside_over_area(np.ones((8, 8)), cover) == pytest.approx(1.0)  # uniform attention: no information
+    on_shape = np.where(cover > 0, 1.0, 0.0)
+    assert inside_over_area(on_shape, cover) == pytest.approx(4.0)         # all the mass on a quarter of the area
+    with pytest.raises(ValueError, match="prompts: expected prompts naming a colour and a shape"):
+        localisation(None, ["a circle"], seeds=1)
+
+
+@pytest.mark.skipif(not (MINIWORLD_DIR / "model_index.json").is_file(), reason="assets/miniworld not trained yet")
+def test_shape_words_attend_inside_their_shape_on_miniworld():
+    model = load_model("miniworld")
+    model.pipe.set_progress_bar_config(disable=True)
+    ratios = localisation(model, PROMPTS, seeds=3, steps=10)
+    assert len(ratios["shape"]) >= 10                                       # pictures with a shape to point at
+    shape, colour = float(np.mean(ratios["shape"])), float(np.mean(ratios["colour"]))
+    assert shape >= SHAPE_WORD_FLOOR, (shape, ratios["shape"])              # a uniformly attending model fails
+    assert colour >= SHAPE_WORD_FLOOR, (colour, ratios["colour"])
