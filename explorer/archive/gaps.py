@@ -85,6 +85,19 @@ def coverage(source, prompt: str | None = None, colour: str | None = None, shape
                     dict(colour_shapes), dict(shape_colours), len(source), drawn)
 
 
+def read_picture(image: Image.Image):
+    """What the pixel oracle sees in a picture, at the world's size (colour, shape, size, position)."""
+    return oracle_read(np.asarray(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE))))
+
+
+def picture_coverage(source, image: Image.Image) -> Coverage | None:
+    """The coverage of what a picture shows (read by the pixel oracle) in a training-set archive; None otherwise."""
+    if not isinstance(source, TrainingSetSource):
+        return None
+    reading = read_picture(image)
+    return coverage(source, colour=reading.colour, shape=reading.shape, drawn="picture")
+
+
 def gap_notes(model, prompt: str, images: list[Image.Image]) -> list[str]:
     """For a model with a training-set archive (miniworld) and a prompt naming a colour and a shape: what the
     archive holds of it and, by the pixel oracle, how many of the generated images show it. [] otherwise."""
@@ -94,8 +107,7 @@ def gap_notes(model, prompt: str, images: list[Image.Image]) -> list[str]:
         return []
     notes = [held.sentence]
     if images:
-        readings = [oracle_read(np.asarray(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE)))) for image in images]
-        hits = sum(r.agrees(colour=held.colour, shape=held.shape) for r in readings)
+        hits = sum(read_picture(image).agrees(colour=held.colour, shape=held.shape) for image in images)
         notes.append(f"The pixel oracle reads {hits} of {len(images)} results as a {held.combination}: made in the gap."
                      if held.count == 0 else
                      f"The pixel oracle reads {hits} of {len(images)} results as a {held.combination}.")

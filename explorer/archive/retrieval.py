@@ -9,18 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
-from explorer.archive.gaps import Coverage, coverage
+from explorer.archive.gaps import Coverage, coverage, picture_coverage
 from explorer.archive.index import ArchiveIndex, Progress, load_archive
 from explorer.archive.novelty import Novelty, novelty
-from explorer.archive.sources import TrainingSetSource, allowed_folder, default_source, folder_source
+from explorer.archive.sources import allowed_folder, default_source, folder_source
 from explorer.checks import check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
-from explorer.miniworld.oracle import read as oracle_read
-from explorer.miniworld.world import IMAGE_SIZE
 from explorer.models.vision import VisionModel, load_vision, vision_status
 
 MAX_QUERY_CHARS = 2000             # longest retrieval text (CLIP reads the first 77 tokens)
@@ -124,10 +121,7 @@ def nearest_images(archive: ArchiveIndex, vision: VisionModel, image: Image.Imag
     note = (f"{k} of {len(archive):,} images of the {archive.name} nearest to the picture (cosine of CLIP image "
             f"embeddings, exact search).")
     # 5. a training set with known scenes: what it holds of what the pixel oracle reads in the picture
-    held = None
-    if isinstance(archive.source, TrainingSetSource):
-        reading = oracle_read(np.asarray(image.convert("RGB").resize((IMAGE_SIZE, IMAGE_SIZE))))
-        held = coverage(archive.source, colour=reading.colour, shape=reading.shape, drawn="picture")
+    held = picture_coverage(archive.source, image)
     return NearestImages(archive.name, _hits(archive, rows, scores), figure, note, held)
 
 
