@@ -8,6 +8,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import pytest  # noqa: E402
 
+from tests.servers import close_demo  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def tiny_model():
@@ -48,7 +50,7 @@ def app_demo(tiny_model, app_config):
     settings = {**launch_kwargs(app_config), "server_port": None}           # as app.py launches it, on a free port
     demo.launch(prevent_thread_lock=True, quiet=True, **settings)
     yield demo
-    demo.close()
+    close_demo(demo)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from explorer.ui import archive_api
 from explorer.ui.common import AppContext
 from explorer.ui.sessions import Sessions
 from tests.archive.conftest import LIMIT, needs_miniworld
+from tests.servers import close_demo
 
 
 def _context(model, config) -> AppContext:
@@ -47,7 +48,7 @@ def api(tiny_model, shared, tmp_path_factory, connect):
     demo.queue(default_concurrency_limit=1)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True)
     yield connect(url)
-    demo.close()
+    close_demo(demo)
 
 
 def test_retrieve_and_nearest_over_http(api, shared):

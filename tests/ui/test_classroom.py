@@ -13,6 +13,7 @@ from explorer.models.families import FAMILIES
 from explorer.models.loading import load_model
 from explorer.models.presets import resolve_preset
 from explorer.ui.app import build_demo, launch_kwargs
+from tests.servers import close_demo
 
 MAIN_ACTIONS = ["/generate", "/arithmetic", "/neighbors", "/blend", "/tokens", "/interpolate", "/search",
                 "/bias_probe", "/concept_map", "/axis", "/axis_generate"]
@@ -32,7 +33,7 @@ def classroom(request, app_url, app_config, connect):
     demo = build_demo(model, app_config)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(app_config), "server_port": None})
     yield request.param, connect(url, download_files=False)
-    demo.close()
+    close_demo(demo)
 
 
 def _fewest_steps(client, api_name) -> dict:

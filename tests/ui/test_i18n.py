@@ -18,6 +18,7 @@ from explorer.models.vision import vision_status
 from explorer.text.expressions import MAX_WEIGHT
 from explorer.ui.i18n import TABLES, build_i18n, english, in_language, t
 from explorer.ui.settings import LANGUAGES, parse_args
+from tests.servers import close_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 UI = ROOT / "explorer" / "ui"
@@ -81,14 +82,14 @@ def forced(tiny_model, app_config):
     demo = build_demo(tiny_model, config)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
     yield demo, url
-    demo.close()
+    close_demo(demo)
 
 
 @pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
-    from tests.ui.test_browser import CHROMIUM, FLAGS         # skips here when Debian's chromium is missing
+    from tests.ui.test_browser import CHROMIUM, FLAGS  # skips here when Debian's chromium is missing
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)

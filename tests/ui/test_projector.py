@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import close_demo
 from tests.ui.test_browser import CHROMIUM, FLAGS
 
 SIZES = [(1280, 720), (1920, 1080)]
@@ -36,7 +37,7 @@ def projector_url(tiny_model, app_config):
     demo = build_demo(model, app_config)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(app_config), "server_port": None})
     yield url
-    demo.close()
+    close_demo(demo)
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from PIL import Image
 
 from explorer.generation.generate import generate
 from explorer.outputs.png import read_png_recipe
+from tests.servers import close_demo
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def xl_client(tiny_xl, tmp_path_factory, connect):
     demo = build_demo(tiny_xl, config)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
     yield connect(url)
-    demo.close()
+    close_demo(demo)
 
 
 def _rows(table):
