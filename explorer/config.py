@@ -11,6 +11,10 @@ def _default_cache_dir() -> Path:
     return Path(base) / "latent-explorer"
 
 
+MAX_INDEX_IMAGES = 10_000_000      # most images any archive index may hold (10^7 x 768 float32 = 31 GB): the ceiling
+                                   # of max_archive_images (app --max-archive-images, CLI --max-images, index-job)
+
+
 @dataclass
 class ExplorerConfig:
     model: str = "sd15"                      # preset name, Hugging Face id or local folder

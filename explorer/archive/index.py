@@ -89,7 +89,7 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
     config = config or ExplorerConfig()
     # 1. keys: which vision model, which images
     vision_key = vision_cache_key(vision)
-    path = Path(config.cache_dir) / "archives" / vision_key / f"{source.content_key[:32]}.npz"
+    path = cache_path(config, vision_key, source)
     key = (vision_key, source.content_key, str(path))
     if memory and key in _MEMORY:                       # without waiting for another archive's build
         return _MEMORY.peek(key)
@@ -118,19 +118,35 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
 def embed_source(source: Source, vision, progress: Progress | None = None, chunk: int = EMBED_CHUNK
                  ) -> tuple[list[str], list[str | None], np.ndarray, Counter]:
     """Read and embed every image of a source in chunks: (ids, captions, embeddings (N, d), read-time skips)."""
-    ids, captions, parts, skipped = [], [], [], Counter()
-    for start in range(0, len(source), chunk):
-        entries = source.read(start, start + chunk, skipped)
+    skipped = Counter()
+    ids, captions, embeddings = embed_range(source, vision, 0, len(source), skipped, progress, chunk)
+    if not ids:
+        raise InputError("archive", "a folder with at least one readable image", source.name,
+                         hint=skipped_note(source.skipped + skipped))
+    return ids, captions, embeddings, skipped
+
+
+def embed_range(source: Source, vision, start: int, stop: int, skipped: Counter, progress: Progress | None = None,
+                chunk: int = EMBED_CHUNK) -> tuple[list[str], list[str | None], np.ndarray]:
+    """Embed candidates start..stop in chunks of `chunk` (ids, captions, (n, d) float32; n may be 0); read-time
+    skips are counted in `skipped`. The index job embeds shards with it: a shard that starts at a multiple of
+    `chunk` embeds the very batches embed_source does, so its rows are the same floats."""
+    ids, captions, parts = [], [], []
+    for first in range(start, stop, chunk):
+        entries = source.read(first, min(first + chunk, stop), skipped)
         if entries:
             ids += [e.id for e in entries]
             captions += [e.caption for e in entries]
             parts.append(vision.image_embeds([e.image for e in entries]))        # (c, d) unit rows
         if progress is not None:
-            progress(min(start + chunk, len(source)), len(source))
-    if not ids:
-        raise InputError("archive", "a folder with at least one readable image", source.name,
-                         hint=skipped_note(source.skipped + skipped))
-    return ids, captions, np.concatenate(parts).astype(np.float32), skipped
+            progress(min(first + chunk, stop) - start, stop - start)
+    embeddings = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, 0), np.float32)
+    return ids, captions, embeddings
+
+
+def cache_path(config: ExplorerConfig, vision_key: str, source: Source) -> Path:
+    """Where the index of a source for a vision model is cached (load_archive reads it, the index job writes it)."""
+    return Path(config.cache_dir) / "archives" / vision_key / f"{source.content_key[:32]}.npz"
 
 
 def vision_cache_key(vision) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 import sys
 
 from explorer.archive.retrieval import nearest_images, open_archive, retrieve
+from explorer.checks import check_int
 from explorer.cli.common import add_model_args, config_from, load, print_json
+from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.outputs.png import open_image
 
 
@@ -24,12 +26,17 @@ def register(subparsers) -> None:
                    help="a folder of images (captions: photo.txt beside photo.png, else a PNG's parameters); "
                         "default: the model's own archive (miniworld: its training set)")
     p.add_argument("--limit", type=int, default=None, help="index only the first N images (a quick look)")
+    p.add_argument("--max-images", type=int, default=None,
+                   help=f"refuse a larger folder (default {ExplorerConfig.max_archive_images:,}; an index of more, "
+                        "e.g. one built by index-job, is searched exactly: memory is 3 KB per image)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(run=run_archive)
 
 
 def run_archive(args) -> int:
     config = config_from(args)
+    if args.max_images is not None:
+        config.max_archive_images = check_int("max_images", args.max_images, 1, MAX_INDEX_IMAGES)
     # 1. the picture is read before the model spends time
     picture = open_image(args.image, "image", config.max_image_pixels).convert("RGB") if args.image else None
     # 2. the model, its CLIP vision model and the archive index

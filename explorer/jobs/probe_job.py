@@ -19,25 +19,19 @@ locally it starts a one-machine cluster, with `address` it joins an existing one
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from explorer.checks import check_int
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.explore.probe import PROBE_NOTE, bias_probe, wilson_interval
 from explorer.generation.recipe import SEED_MAX, recipe_defaults
-from explorer.models.loading import load_model
+from explorer.jobs.shards import Progress, job_folder, missing_shards, run_tasks, shard_path, worker_model, write_json
 from explorer.models.vision import load_vision, vision_status
 
-JOB_FILE = "job.json"
-SHARDS = "shards"
 MAX_JOB_SEEDS = 10_000_000                        # seeds per prompt in one job
-ROOT = Path(__file__).resolve().parents[2]        # the repository, for Ray's workers to import explorer from
-
-Progress = Callable[[int, int], None]             # progress(shards done, shards in all)
+SUFFIX = ".json"                                  # a shard's file: its counts and image paths
 
 
 @dataclass(frozen=True)
@@ -78,7 +72,7 @@ class ProbeJob:
 
 def run_shard(job: ProbeJob, index: int, folder: Path) -> dict:
     """One shard, as one call of the single-machine probe: its seeds, counts, mean probabilities and images."""
-    model = _model(job.model)
+    model = worker_model(job.model)
     vision = load_vision(model) if job.vision else None
     first, n = job.shard_seeds(index)
     overrides = {"steps": job.steps} if job.steps else {}
@@ -102,37 +96,20 @@ def run_probe_job(job: ProbeJob, folder: Path, *, address: str | None = None, cp
     `stop_after`: return after that many new shards (None: run to the end); the job then resumes where it stopped.
     Returns the merged summary once every shard is done, else None.
     """
-    import ray                                                # heavy: only when a job runs
-
     # 1. the folder holds this job (new) or the same job (resume)
     job.check()
-    folder = _job_folder(job, Path(folder))
-    todo = [i for i in range(job.shard_count) if not _shard_path(folder, i).is_file()]
-    if stop_after is not None:
-        todo = todo[:check_int("stop_after", stop_after, 1, job.shard_count)]
+    folder = job_folder(Path(folder), job.to_dict())
+    todo = missing_shards(folder, job.shard_count, SUFFIX, stop_after)
     # 2. one Ray task per shard; each result is written as soon as it arrives
-    if todo:
-        if not ray.is_initialized():
-            path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-            ray.init(address=address, num_cpus=None if address else cpus, include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": path, "HF_HUB_OFFLINE":
-                                                                    os.environ.get("HF_HUB_OFFLINE", "0")}})
-        task = ray.remote(num_cpus=1, num_gpus=gpus_per_task, max_retries=2)(run_shard)
-        pending = [task.remote(job, i, folder) for i in todo]
-        done = job.shard_count - len(todo)
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            shard = ray.get(ready[0])
-            _write_atomic(_shard_path(folder, shard["index"]), shard)
-            done += 1
-            if progress is not None:
-                progress(done, job.shard_count)
+    run_tasks(run_shard, [(job, i, folder) for i in todo], address=address, cpus=cpus, gpus_per_task=gpus_per_task,
+              on_result=lambda shard: write_json(shard_path(folder, shard["index"], SUFFIX), shard),
+              progress=progress, done=job.shard_count - len(todo), total=job.shard_count)
     # 3. merged once every shard is there
-    shards = [_shard_path(folder, i) for i in range(job.shard_count)]
+    shards = [shard_path(folder, i, SUFFIX) for i in range(job.shard_count)]
     if not all(path.is_file() for path in shards):
         return None
     summary = merge_shards(job, [json.loads(path.read_text()) for path in shards])
-    _write_atomic(folder / "probe.json", summary)
+    write_json(folder / "probe.json", summary)
     return summary
 
 
@@ -160,45 +137,3 @@ def merge_shards(job: ProbeJob, shards: list[dict]) -> dict:
             "intervals95": intervals, "mean_probability": mean_probability, "note": PROBE_NOTE, "blank": blank,
             "shards": len(shards), "images": {p: [f for shard in shards for f in shard["images"].get(p, [])]
                                               for p in job.prompts}}
-
-
-_MODELS: dict[str, object] = {}                   # per worker process: a task reuses the model its worker loaded
-
-
-def _model(name: str):
-    if name not in _MODELS:
-        model = load_model(name, fallback=False)
-        model.pipe.set_progress_bar_config(disable=True)
-        _MODELS[name] = model
-    return _MODELS[name]
-
-
-def _job_folder(job: ProbeJob, folder: Path) -> Path:
-    """The job's folder: created with its job.json, or an existing one that holds the same job (to resume)."""
-    path = folder / JOB_FILE
-    if path.is_file():
-        try:
-            saved = json.loads(path.read_text())
-        except ValueError as error:
-            raise InputError("out_dir", f"a folder with a readable {JOB_FILE}", str(folder), hint=str(error)) from None
-        if saved != json.loads(json.dumps(job.to_dict())):
-            raise InputError("out_dir", "a new folder, or the folder of this same job (to resume it)", str(folder),
-                             hint=f"its {JOB_FILE} describes another job")
-    elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError("out_dir", "a new or empty folder, or the folder of this same job", str(folder))
-    else:
-        (folder / SHARDS).mkdir(parents=True, exist_ok=True)
-        _write_atomic(path, job.to_dict())
-    (folder / SHARDS).mkdir(exist_ok=True)
-    return folder
-
-
-def _shard_path(folder: Path, index: int) -> Path:
-    return folder / SHARDS / f"{index:05d}.json"
-
-
-def _write_atomic(path: Path, data) -> None:
-    """Write JSON so that a reader (or a resumed job) never sees half a file: a temporary file, then a rename."""
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    temporary.replace(path)

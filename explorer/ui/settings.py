@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from explorer.config import ExplorerConfig
+from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 
@@ -48,6 +48,10 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--archive-root", action="append", default=[], metavar="DIR",
                         help="a folder (and its subfolders) of images users may search as an archive; repeat for "
                              "several. Without it, only the model's own archive (miniworld: its training set)")
+    parser.add_argument("--max-archive-images", type=int, default=ExplorerConfig.max_archive_images, metavar="N",
+                        help=f"the most images one archive may hold (default {ExplorerConfig.max_archive_images:,}; "
+                             "search is exact, 3 KB of memory per image; build a large index first with "
+                             "python -m explorer index-job)")
     parser.add_argument("--classroom-batch", type=int, default=8, metavar="N",
                         help="Generate requests of different users that share settings run through the model together, "
                              "N at most (default 8; 1 runs them one after another)")
@@ -82,8 +86,11 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         raise InputError("--lang", f"one of {', '.join(LANGUAGES)}", args.lang)
     if not 1 <= args.classroom_batch <= 64:
         raise InputError("--classroom-batch", "an integer in [1, 64]", args.classroom_batch)
+    if not 1 <= args.max_archive_images <= MAX_INDEX_IMAGES:
+        raise InputError("--max-archive-images", f"an integer in [1, {MAX_INDEX_IMAGES}]", args.max_archive_images)
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
                           host=host, port=port, lang=args.lang, classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
-                          archive_roots=tuple(Path(p) for p in args.archive_root))
+                          archive_roots=tuple(Path(p) for p in args.archive_root),
+                          max_archive_images=args.max_archive_images)

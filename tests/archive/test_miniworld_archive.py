@@ -137,6 +137,8 @@ def test_archive_verb_prints_json(miniworld, training_archive, red_circles, arch
     assert len(data["results"]) == 2
     assert main(["archive", "--model", "miniworld", "--prompt", "a red circle", "--k", "0", "--limit", "10"]) == 2
     assert "k: expected an integer in [1, 10]" in capsys.readouterr().err
+    assert main(["archive", "--model", "miniworld", "--prompt", "a red circle", "--max-images", "0"]) == 2
+    assert "max_images: expected an integer in [1, 10000000], received 0" in capsys.readouterr().err
 
 
 def test_archive_verb_without_a_default_archive_asks_for_a_folder(tmp_path, monkeypatch, capsys):

@@ -19,13 +19,6 @@ from explorer.models.vision import load_vision
 JOB = ProbeJob("tiny-random", ("a red fox", "a cat"), {"kind": ["a photo", "a drawing"]}, seeds=5, shard=2, steps=2)
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    yield ray
-    ray.shutdown()
-
-
 def test_a_job_stops_resumes_and_matches_the_single_machine_probe(ray_cluster, tiny_model, tmp_path):
     folder = tmp_path / "job"
     assert run_probe_job(JOB, folder, cpus=1, stop_after=1) is None                 # stopped after one shard

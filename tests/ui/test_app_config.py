@@ -58,6 +58,8 @@ def test_the_process_environment_is_read_by_default(monkeypatch):
     ([], {"GRADIO_SERVER_PORT": "70000"}, "GRADIO_SERVER_PORT", "70000"),
     (["--port", "x"], {"GRADIO_SERVER_PORT": "7861"}, "--port", "x"),    # the option is the one checked
     (["--host", " "], {}, "--host", " "),
+    (["--max-archive-images", "0"], {}, "--max-archive-images", 0),
+    (["--max-archive-images", "10000001"], {}, "--max-archive-images", 10000001),
 ])
 def test_bad_values_are_named(argv, env, field, received):
     with pytest.raises(InputError) as caught:
@@ -68,6 +70,11 @@ def test_bad_values_are_named(argv, env, field, received):
 
 def test_limits_of_the_port_range():
     assert parse_args(["--port", "1"], {}).port == 1 and parse_args(["--port", "65535"], {}).port == 65535
+
+
+def test_an_operator_may_allow_larger_archives():
+    assert parse_args([], {}).max_archive_images == 100_000
+    assert parse_args(["--max-archive-images", "1000000"], {}).max_archive_images == 1_000_000
 
 
 def test_app_py_reports_a_bad_port_before_loading_a_model():
