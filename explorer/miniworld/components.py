@@ -132,3 +132,8 @@ def save_pipeline(out: Path, *, tokenizer, text_encoder, vae, unet, scheduler) -
     index = json.loads((out / "model_index.json").read_text())
     index.update(safety_checker=[None, None], feature_extractor=[None, None], requires_safety_checker=False)
     (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    for part in ("vae", "unet", "scheduler"):               # a part loaded from disk (train.py --resume) would
+        path = out / part / ("scheduler_config.json" if part == "scheduler" else "config.json")   # name its folder
+        config = json.loads(path.read_text())
+        if config.pop("_name_or_path", None) is not None:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")

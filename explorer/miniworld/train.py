@@ -12,6 +12,7 @@ from there).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import os
@@ -129,7 +130,10 @@ def stage_clip(cfg: TrainConfig, dataset: Dataset, tokenizer, out: Path):
     from transformers import CLIPProcessor
 
     clip.save_pretrained(str(out / "clip"), safe_serialization=True)
-    CLIPProcessor(image_processor=C.image_processor(), tokenizer=tokenizer).save_pretrained(str(out / "clip"))
+    # a copy: a processor marks its tokenizer (processor_class), which the pipeline's tokenizer/ would then carry,
+    # and a run resumed after this stage would not
+    CLIPProcessor(image_processor=C.image_processor(), tokenizer=copy.deepcopy(tokenizer)).save_pretrained(
+        str(out / "clip"))
     return clip
 
 
@@ -408,7 +412,7 @@ def timed(name: str, record: dict[str, tuple[float, float]]):
 def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     """Run every stage and write a StableDiffusionPipeline folder to `out`; returns the training record."""
     from diffusers import AutoencoderKL
-    from transformers import CLIPModel, CLIPTokenizer
+    from transformers import CLIPModel
 
     torch.set_num_threads(cfg.threads)
     out.mkdir(parents=True, exist_ok=True)
@@ -425,8 +429,8 @@ def train(cfg: TrainConfig, out: Path, resume: bool = False) -> dict:
     # 2. CLIP (contrastive)
     with timed("clip", times):
         if resume and (out / "clip" / "model.safetensors").is_file():
-            clip = CLIPModel.from_pretrained(str(out / "clip")).eval()
-            tokenizer = CLIPTokenizer.from_pretrained(str(out / "tokenizer"))
+            clip = CLIPModel.from_pretrained(str(out / "clip")).eval()   # the tokenizer stays step 1's (no flags
+                                                                           # of a loaded one in the saved folder)
         else:
             clip = stage_clip(cfg, dataset, tokenizer, out)
     # 3. VAE (reconstruction), its scaling factor and the latent->RGB preview map

@@ -245,3 +245,12 @@ def test_training_script_smoke_run_produces_a_loadable_pipeline(tmp_path):
     image = loaded("a red circle", num_inference_steps=2, output_type="np",
                    generator=torch.Generator("cpu").manual_seed(0)).images
     assert image.shape == (1, 64, 64, 3)
+    # --resume reloads the saved CLIP and VAE: the folder it writes has the same configs and tokenizer files
+    # (no path of a loaded part, no flags of a loaded tokenizer)
+    texts = {p.relative_to(tmp_path): p.read_text() for p in tmp_path.rglob("*") if p.suffix in (".json", ".txt")
+             and p.name not in ("training.json",)}
+    main(["--out", str(tmp_path), "--quick", "--resume"])
+    again = {p.relative_to(tmp_path): p.read_text() for p in tmp_path.rglob("*") if p.suffix in (".json", ".txt")
+             and p.name not in ("training.json",)}
+    assert again.keys() == texts.keys()
+    assert [name for name in texts if again[name] != texts[name]] == []
