@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--family", choices=("sd15", "sdxl"), default="sd15",
                         help="SD 1.5 (default) or SDXL base 1.0 (2.6 B UNet: use --steps 2)")
     parser.add_argument("--images", type=int, default=16, help="archive images to embed (default 16)")
+    parser.add_argument("--only", default="", help="comma-separated words: only the runs whose name has one, "
+                        "besides plain (e.g. 'explorer,live'; default: every run)")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--size", type=int, default=None, help="pixels (default 512; --tiny 64)")
     parser.add_argument("--repeats", type=int, default=1)
@@ -133,6 +135,9 @@ def main() -> None:
     runs = {"plain diffusers": plain, "explorer, no previews": lambda: generate(model, recipe, watch=False),
             **{f"preview {kind}": watched(kind) for kind in previews.available_decoders(model)},
             "attention maps": lambda: generate(model, recipe, watch=False, attention=True)}
+    if args.only:
+        runs = {name: fn for name, fn in runs.items() if name == "plain diffusers" or
+                any(word in name for word in args.only.split(","))}
     # one warm-up of the cheapest run (first calls allocate), then every run once per round
     generate(model, recipe.with_(steps=1), watch=False)
     times = {name: [] for name in runs}
@@ -158,6 +163,9 @@ def main() -> None:
         steps = seen["live"].steps
         real = [s.index + 1 for s in steps if s.x0.shape != s.noisy.shape]      # the VAE's pictures are larger
         print(f"live previews: x0 by the VAE at steps {real} of {len(steps)} (the others: approx)")
+    if args.only:                                                   # a subset of the generation runs only
+        print(f"peak memory (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+        return
     # 4-5. the concept vocabulary: encoding and nearest-neighbour queries
     from explorer.concepts.index import encode_vocabulary
     from explorer.concepts.projection import ConceptMap
@@ -179,6 +187,7 @@ def main() -> None:
         ConceptMap(method).fit(vectors)
         print(f"concept map ({method.upper()}) of the {len(entries):,}: {time.perf_counter() - started:.2f} s "
               f"(first fit{', numba compilation included' if method == 'umap' else ''})")
+    print(f"peak memory so far (ru_maxrss): {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     # 6. the archive index: the family's CLIP vision tower over archive-sized pictures
     vision = vision_random(args.family, args.tiny, model)
     rng = np.random.default_rng(0)

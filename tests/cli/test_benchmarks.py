@@ -17,7 +17,7 @@ FIGURES = [r"explorer, no previews / plain = ([\d.]+)", r"preview approx / plain
            r"attention maps / plain = ([\d.]+)", r"concept encoding: ([\d.]+) s per 1,000 entries",
            r"nearest concepts over them: ([\d.]+) ms per query", r"concept map \(PCA\) of the 200: ([\d.]+) s",
            r"archive index \(tiny-random-clip, \d+ px input\): ([\d.]+) images/s",
-           r"peak memory \(ru_maxrss\): ([\d.]+) GiB"]
+           r"peak memory so far \(ru_maxrss\): ([\d.]+) GiB", r"peak memory \(ru_maxrss\): ([\d.]+) GiB"]
 
 
 @pytest.mark.parametrize("family", ["sd15", "sdxl"])
