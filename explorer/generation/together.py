@@ -26,7 +26,7 @@ from explorer.generation.recipe import check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.watch import StepPreview, StepTap, StepWatcher
 from explorer.models.conditioning import Conditioning
-from explorer.models.previews import PreviewDecoder
+from explorer.models.previews import LiveBudget, PreviewDecoder
 
 OnStep = Callable[[StepPreview], None]
 
@@ -72,8 +72,9 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
             per_image_rows(model.pipe.unet, guidance_groups(count, guided)), \
             (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store:
         tap = StepTap(scheduler)
-        watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview) if watch else None, on_steps[k],
-                                cancels[k], row=k, tap=tap)            # a decoder each: live previews keep a budget
+        budget = LiveBudget()                                          # live: one VAE-time budget for the batch
+        watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview, budget) if watch else None,
+                                on_steps[k], cancels[k], row=k, tap=tap)             # a decoder each (live)
                     for k, r in enumerate(recipes)]
         # previews of every image in one decode (live: each image's own budget); previews, not results: a batched
         # decode may differ from a solo one in the last bit, the final images are decoded alone

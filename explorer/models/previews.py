@@ -6,7 +6,8 @@ current guess of the final image, at reduced size (latents larger than LIVE_SIDE
 area-averaged down first: a 512 px image is previewed at 256 px, a quarter of the decoding work),
 and only while the decodes so far stay within LIVE_BUDGET of the denoising time so far; every other
 step (and x_t, which is noise for most of the run) is shown by the approx map. The last step is never
-decoded for a preview: the final image is decoded right after it, so previews never delay it.
+decoded for a preview: the final image is decoded right after it, so previews never delay it. The images
+of a classroom batch share one budget (LiveBudget).
 """
 from __future__ import annotations
 
@@ -58,20 +59,49 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8)
 
 
-class PreviewDecoder:
-    """Decodes latents for display with one of PREVIEW_DECODERS; taesd is loaded on first use."""
+class LiveBudget:
+    """The VAE time live previews may still spend: LIVE_BUDGET of the denoising time so far.
 
-    def __init__(self, model, kind: str = "approx"):
+    One budget per generation run, shared by every image of a classroom batch: each image's decoder sees
+    the others' decodes as time passing, so per-image budgets would grant each other more and more (with 8
+    users, previews could take most of the run); a shared one keeps the whole batch within its share.
+    Denoising time is the wall time since the first preview minus the VAE time spent on previews.
+    """
+
+    def __init__(self, share: float = LIVE_BUDGET, clock=time.perf_counter):
+        self.share = share
+        self.clock = clock
+        self.started: float | None = None     # the first preview call (the end of the first step)
+        self.decoding = 0.0                   # seconds spent on VAE previews so far
+        self.last: float | None = None        # the latest decode's seconds (what the next one is expected to take)
+
+    def denoising(self, now: float) -> float:
+        return 0.0 if self.started is None else now - self.started - self.decoding
+
+    def allows(self) -> bool:
+        """Whether a decode now keeps the VAE time within the share (never before any denoising was timed)."""
+        now = self.clock()
+        if self.started is None:
+            self.started = now
+            return False
+        return self.decoding + (self.last or 0.0) <= self.share * self.denoising(now)
+
+    def spend(self, seconds: float) -> None:
+        self.decoding += seconds
+        self.last = seconds
+
+
+class PreviewDecoder:
+    """Decodes latents for display with one of PREVIEW_DECODERS; taesd is loaded on first use. live: `budget`
+    is shared by the decoders of one batch (a new one when None)."""
+
+    def __init__(self, model, kind: str = "approx", budget: LiveBudget | None = None):
         if kind not in PREVIEW_DECODERS:
             raise InputError("preview", f"one of {', '.join(PREVIEW_DECODERS)}", kind)
         self.model = model
         self.kind = kind
         self._taesd = _load_taesd(model) if kind == "taesd" else None
-
-        self._clock: float | None = None      # live: when the last preview ended (the next step starts there)
-        self._denoising = 0.0                 # live: seconds of denoising seen so far
-        self._decoding = 0.0                  # live: seconds spent on VAE previews so far
-        self._last_decode: float | None = None
+        self.budget = (budget or LiveBudget()) if kind == "live" else None
         self.decoded: list[int] = []          # live: the steps whose x0 preview is the VAE's
 
     @torch.no_grad()
@@ -93,20 +123,13 @@ class PreviewDecoder:
         if self.kind != "live":
             images = self(torch.cat([noisy, x0]))
             return images[0], images[1], images[1]
-        now = time.perf_counter()
-        if self._clock is not None:
-            self._denoising += now - self._clock
         approx = self(torch.cat([noisy, x0]))
         picture = approx[1]
-        expected = self._last_decode if self._last_decode is not None else 0.0
-        if index < total - 1 and self._denoising > 0 and \
-                self._decoding + expected <= LIVE_BUDGET * self._denoising:
-            started = time.perf_counter()
+        if self.budget.allows() and 0 < index < total - 1:            # step 0: nothing timed yet
+            started = self.budget.clock()
             picture = self._small_vae(x0)
-            self._last_decode = time.perf_counter() - started
-            self._decoding += self._last_decode
+            self.budget.spend(self.budget.clock() - started)
             self.decoded.append(index)
-        self._clock = time.perf_counter()
         return approx[0], picture, approx[1]
 
     @torch.no_grad()

@@ -95,7 +95,8 @@ def test_live_previews_stay_within_their_budget_and_never_touch_the_image(tiny_m
     decoder = seen["decoder"]
     assert np.array_equal(np.asarray(live.image), np.asarray(approx.image))
     assert recipe.steps - 1 not in decoder.decoded
-    assert decoder._decoding <= previews.LIVE_BUDGET * decoder._denoising + (decoder._last_decode or 0)
+    budget = decoder.budget
+    assert budget.decoding <= previews.LIVE_BUDGET * budget.denoising(budget.clock()) + (budget.last or 0)
     for step in live.steps:
         side = cells // 2 * scale if step.index in decoder.decoded else cells    # VAE of half the cells, or approx
         assert step.x0.shape[:2] == (side, side) and step.noisy.shape[:2] == (cells, cells)
@@ -113,3 +114,30 @@ def test_live_preview_is_the_vae_picture_of_the_area_averaged_x0(tiny_model):
     assert picture.shape == (side, side, 3)
     assert np.array_equal(picture, ((expected + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()[0].__mul__(255)
                           .round().astype(np.uint8))
+
+
+def test_a_batch_of_live_previews_shares_one_budget(tiny_model, monkeypatch):
+    """Classroom batches: every image's live decoder spends one shared budget, so the batch's VAE time stays
+    within LIVE_BUDGET of its denoising time. With a budget each, every decoder took the others' decodes for
+    denoising time and granted itself more. Timed on a fake clock: a UNet call costs 1 s, a VAE decode 0.5 s."""
+    from explorer.generation.together import generate_together
+    from explorer.models import previews
+
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(previews.LiveBudget.__init__, "__defaults__", (previews.LIVE_BUDGET, lambda: clock.now))
+    decode = vae.decode
+
+    def timed_decode(pipe, latents):
+        clock.now += 0.5
+        return decode(pipe, latents)
+
+    monkeypatch.setattr(previews.vae, "decode", timed_decode)
+    hook = tiny_model.pipe.unet.register_forward_hook(lambda *args: setattr(clock, "now", clock.now + 1.0))
+    try:
+        recipes = [recipe_defaults(tiny_model, "a lighthouse", seed=s, steps=12, preview="live") for s in range(4)]
+        runs = generate_together(tiny_model, recipes, [conditioning_for(tiny_model, r) for r in recipes])
+    finally:
+        hook.remove()
+    decoded = sum(1 for run in runs for step in run.steps if step.x0.shape != step.noisy.shape)
+    unet_seconds = 12 * 1.0                     # one UNet call a step for the whole batch (guidance inside it)
+    assert 1 <= decoded and decoded * 0.5 <= previews.LIVE_BUDGET * unet_seconds + 0.5
