@@ -1,11 +1,14 @@
-"""A small thread-safe least-recently-used store (every cache in the explorer has a bound), and the weights
-fingerprint that names a model's folder in the disk caches."""
+"""A small thread-safe least-recently-used store (every cache in the explorer has a bound), the weights
+fingerprint that names a model's folder in the disk caches, and the atomic write every disk cache and job uses."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Callable, Hashable, TypeVar
 
 T = TypeVar("T")
@@ -71,3 +74,16 @@ def weights_fingerprint(name: str, params: list, extra: str = "") -> str:
     for _, tensor in params[:2] + params[-2:]:                                   # a sample of the weights
         digest.update(tensor.detach().flatten()[:FINGERPRINT_SAMPLE].float().cpu().numpy().tobytes())
     return f"{slug}-{digest.hexdigest()[:12]}"
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that no reader (a later start, a resumed job) sees half a file: a temporary file
+    in the same folder, then a rename (atomic on one file system). Raises OSError; leaves no temporary file."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -26,7 +24,7 @@ from PIL import Image
 
 from explorer.archive.novelty import nearest_other_distances, sample_rows
 from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_note
-from explorer.cache import LRUCache, weights_fingerprint
+from explorer.cache import LRUCache, weights_fingerprint, write_atomic
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 
@@ -191,10 +189,7 @@ def write_cache(path: Path, index: ArchiveIndex) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, embeddings=index.embeddings, spacing=index.spacing, meta=np.array(meta))
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            file.write(buffer.getvalue())
-        os.replace(temp, path)
+        write_atomic(path, buffer.getvalue())
         return True
     except OSError as error:
         log.warning("could not write the archive index cache %s: %s", path, error)

@@ -12,8 +12,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +20,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from explorer.cache import weights_fingerprint
+from explorer.cache import weights_fingerprint, write_atomic
 from explorer.concepts.vocabularies import BUILTIN, Vocabulary, normalise_entry, resolve_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
@@ -250,10 +248,7 @@ def write_cache(path: Path, index: ConceptIndex) -> bool:
         path.parent.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
         np.savez(buffer, embeddings=index.embeddings, meta=np.array(meta))
-        handle, temp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(handle, "wb") as file:
-            file.write(buffer.getvalue())
-        os.replace(temp, path)
+        write_atomic(path, buffer.getvalue())
         return True
     except OSError as error:
         log.warning("could not write the concept index cache %s: %s", path, error)

@@ -29,11 +29,12 @@ import numpy as np
 from explorer.archive.index import EMBED_CHUNK, ArchiveIndex, cache_path, embed_range, vision_cache_key, write_cache
 from explorer.archive.novelty import nearest_other_distances, sample_rows
 from explorer.archive.sources import default_source, folder_source, skipped_note
+from explorer.cache import write_atomic
 from explorer.checks import check_int
 from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
 from explorer.jobs.shards import (Progress, job_folder, missing_shards, put, run_tasks, shard_path, worker_model,
-                                  write_bytes, write_json)
+                                  write_json)
 from explorer.models.vision import load_vision, vision_status
 
 SUFFIX = ".npz"                                 # a shard's file: its embeddings, ids, captions and skips
@@ -93,7 +94,7 @@ def run_shard(job: IndexJob, source, index: int, folder: Path) -> dict:
             "vision": vision_cache_key(vision)}
     buffer = io.BytesIO()
     np.savez(buffer, embeddings=embeddings, meta=np.array(json.dumps(meta, ensure_ascii=False)))
-    write_bytes(shard_path(folder, index, SUFFIX), buffer.getvalue())
+    write_atomic(shard_path(folder, index, SUFFIX), buffer.getvalue())
     return {"index": index, "images": len(ids), "vision": meta["vision"]}
 
 

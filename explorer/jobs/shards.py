@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
+from explorer.cache import write_atomic
 from explorer.checks import check_int
 from explorer.errors import InputError
 from explorer.models.loading import load_model
@@ -104,16 +104,4 @@ def worker_model(name: str):
 
 def write_json(path: Path, data) -> None:
     """Write JSON so that a reader (or a resumed job) never sees half a file."""
-    write_bytes(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-def write_bytes(path: Path, data: bytes) -> None:
-    """A temporary file in the same folder, then a rename (atomic on one file system)."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(path, (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
