@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
@@ -10,6 +11,7 @@ from explorer.models.loaded import LoadedModel
 from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, search_tab
 from explorer.ui.common import AppContext
 from explorer.ui.i18n import build_i18n, localize, t
+from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
 from explorer.ui.sessions import Sessions, limit_queue_per_session
 
 # each has build(ctx): one tab; the lesson comes last: its chapters drive the views the others built
@@ -49,6 +51,7 @@ THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.Blocks:
     """The whole app as gr.Blocks; pass the model in (tests pass tiny-random)."""
     config = config or ExplorerConfig()
+    make_gradio_cache_write_once()               # no cached picture is rewritten while served (explorer.ui.media)
     ctx = AppContext(model, config, Sessions(config.max_sessions, config.max_session_vocabularies,
                                              shared_shelf(config)), batcher=Batcher(model, config))
     with gr.Blocks(title="latent-explorer") as demo:
@@ -89,7 +92,9 @@ def shared_shelf(config: ExplorerConfig) -> Shelf:
 def launch_kwargs(config: ExplorerConfig) -> dict:
     """launch() settings: outputs/ is deliberately not an allowed path (each user gets links to their own files
     only), uploads are capped, session state is kept for at most max_sessions users, and the page speaks German or
-    English (the browser's language, or --lang for every browser)."""
+    English (the browser's language, or --lang for every browser). File links work only for the client that made
+    them (explorer.ui.media.ScopedFiles)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
+                app_kwargs={"middleware": [Middleware(ScopedFiles)]},
                 max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
                 i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()))     # the lesson's texts too

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import gradio as gr
+import numpy as np
+from PIL import Image as PILImage
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
@@ -23,6 +25,7 @@ from explorer.models.loaded import LoadedModel
 from explorer.text.known import words_note
 from explorer.ui.i18n import (english, in_session_language, kinds_of, label_in, page_language, show_outputs, t,
                               table_headers, with_progress, with_request)
+from explorer.ui.media import MEDIA, client_of
 from explorer.ui.messages import Catalogue, catalogue
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 
@@ -85,6 +88,12 @@ class AppContext:
     def session(self, request: gr.Request | None) -> Session:
         return self.sessions.get(request)
 
+    def publish(self, value, request: gr.Request | None):
+        """A PIL image or a file as this user's link (written once, fetched by their client only: explorer.ui.media);
+        the value as it is where no client is known (a direct call)."""
+        client = client_of(request)
+        return MEDIA.publish(value, client) if client is not None and value is not None else value
+
     def stop_event(self, request: gr.Request | None) -> threading.Event:
         return self.sessions.get(request).stop
 
@@ -117,6 +126,70 @@ def served(path) -> str:
     copy = Path(tempfile.mkdtemp(prefix="latent-explorer-")) / path.name
     shutil.copyfile(path, copy)
     return str(copy)
+
+
+FILE_KINDS = ("Image", "Gallery", "File")       # outputs whose values become files served to the user
+
+
+def published(out, outputs: list | None, request):
+    """A handler's return value with every picture and file of its Image, Gallery and File outputs published for the
+    request's client (explorer.ui.media: written once, linked for that client only). gradio would otherwise write a
+    returned PIL image into its shared cache at every return, truncating the file while browsers fetch it."""
+    client = client_of(request)
+    if client is None or outputs is None or not any(type(c).__name__ in FILE_KINDS for c in outputs):
+        return out
+    if isinstance(out, dict) and out.get("__type__") != "update":           # values by component
+        return {c: _publish_value(v, c, client) for c, v in out.items()}
+    if len(outputs) == 1:
+        return _publish_value(out, outputs[0], client)
+    return tuple(_publish_value(v, c, client) for v, c in zip(out, outputs))
+
+
+def _publish_value(value, component, client: str):
+    kind = type(component).__name__
+    if kind not in FILE_KINDS or value is None:
+        return value
+    if isinstance(value, dict):                                             # gr.update(value=...), gr.skip()
+        return {**value, "value": _publish_value(value["value"], component, client)} if "value" in value else value
+    if isinstance(value, (list, tuple)) and kind in ("Gallery", "File"):
+        return [_publish_item(item, client) for item in value]
+    return _publish_item(value, client)
+
+
+def _publish_item(item, client: str):
+    if isinstance(item, tuple) and len(item) == 2:                          # a gallery's (picture, caption)
+        return (_publish_item(item[0], client), item[1])
+    if isinstance(item, PILImage.Image) or (isinstance(item, np.ndarray) and item.dtype == np.uint8) or \
+            (isinstance(item, (str, Path)) and _is_file(item)):
+        return MEDIA.publish(item, client)
+    return item                                                             # other arrays, URLs: gradio's own way
+
+
+def _is_file(path) -> bool:
+    try:
+        return Path(str(path)).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def scoped(fn, outputs):
+    """fn (a handler) with its pictures and files published for the calling client (`published`)."""
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    if not any(type(c).__name__ in FILE_KINDS for c in outputs):
+        return fn
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            args, kwargs, request = split(args, kwargs)
+            for out in fn(*args, **kwargs):
+                yield published(out, outputs, request)
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            args, kwargs, request = split(args, kwargs)
+            return published(fn(*args, **kwargs), outputs, request)
+    wrapper, split = with_request(fn, wrapper)
+    return wrapper
 
 
 def guard(fn):
@@ -198,7 +271,7 @@ def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list | None =
             args, kwargs = in_words(args, kwargs, words)
             try:
                 for out in fn(*args, **kwargs):
-                    yield show_outputs(extend(out), kinds, words, headers)
+                    yield published(show_outputs(extend(out), kinds, words, headers), outputs, request)
             except gr.Error as error:
                 yield refused(error, words)
     else:
@@ -208,7 +281,7 @@ def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list | None =
             words = catalogue(language(request))
             args, kwargs = in_words(args, kwargs, words)
             try:
-                return show_outputs(extend(fn(*args, **kwargs)), kinds, words, headers)
+                return published(show_outputs(extend(fn(*args, **kwargs)), kinds, words, headers), outputs, request)
             except gr.Error as error:
                 return refused(error, words)
     wrapper, split = with_request(fn, wrapper)
@@ -251,7 +324,7 @@ class PageEvent:
         self.event, self.language = event, language
 
     def then(self, fn, inputs=None, outputs=None, **kwargs):
-        shown = in_session_language(fn, outputs, self.language) if outputs else fn
+        shown = scoped(in_session_language(fn, outputs, self.language), outputs) if outputs else fn
         return self.event.then(shown, inputs, outputs, **kwargs)
 
     def __getattr__(self, name):
@@ -262,7 +335,7 @@ def api_twin(fn, inputs, outputs, api_name: str, pending: list | None = None, **
     """An endpoint for API clients only, on an invisible button: errors raised as errors, outputs as given.
     With `pending`, the button is rendered later by whoever holds the list (gr.Tabs may hold only tabs)."""
     twin = gr.Button(visible=False, elem_classes=["api-twin"], render=pending is None)
-    twin.click(fn, inputs, outputs, api_name=api_name, **kwargs)
+    twin.click(scoped(fn, outputs), inputs, outputs, api_name=api_name, **kwargs)
     if pending is not None:
         pending.append(twin)
 

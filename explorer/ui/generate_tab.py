@@ -141,13 +141,19 @@ def build(ctx: AppContext) -> None:
                                                     model=ctx.model.name)
         validate(recipe, cfg)
         # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
-        previews, last = [], 0.0
+        previews, last, links = [], 0.0, {}       # links: id(picture) -> (picture, its link): each written once
         plain = labelled(recipe)                    # maps are labelled by words: plain prompts and AND
         # (other users' requests with the same settings share the model's batch: explorer.generation.batcher)
         stream, deadline = ctx.stream(lambda report: ctx.batcher.generate(recipe, on_step=report, on_wait=report,
                                                                           cancel=ctx.stop_event(request),
                                                                           attention=plain),
                                       "generate", request)
+
+        def once(picture):                          # each step picture is published (written) once, then re-linked
+            if id(picture) not in links:
+                links[id(picture)] = (picture, ctx.publish(picture, request))
+            return links[id(picture)][1]
+
         for kind, item in stream:
             if kind == "done":
                 break
@@ -159,13 +165,14 @@ def build(ctx: AppContext) -> None:
             # a shared batch streams to every user in it: each re-sends its galleries less often (the CPU is theirs)
             if time.monotonic() - last > STREAM_EVERY_S * max(1, ctx.batcher.running):
                 last = time.monotonic()
-                yield (gr.skip(), *_step_rows(previews), gr.skip(), f"Denoising… step {item.index + 1} of "
+                yield (gr.skip(), *_step_rows(previews, once), gr.skip(), f"Denoising… step {item.index + 1} of "
                        f"{item.total} (t = {item.timestep})", gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                        gr.skip(), gr.skip(), gr.skip(), gr.skip())
         result = item
         # 3. save everything: PNG with recipe, GIF and contact sheet of the steps
         files = save_generation(result, cfg.outputs_dir)
-        saved, outputs = served(files.png), [served(p) for p in files.paths]
+        saved = ctx.publish(served(files.png), request)
+        outputs = [ctx.publish(served(p), request) for p in files.paths]
         changes = [s.change for s in result.steps]
         settle = settle_step(changes)
         note = f"Stopped after step {len(result.steps)}: the partial image is saved." if result.cancelled else \
@@ -175,7 +182,7 @@ def build(ctx: AppContext) -> None:
             note += f" The picture settles at step {settle + 1} (x0 changes < 10% of its largest change after it)."
         history = (history + [{"path": saved, "recipe": recipe.to_dict()}])[-HISTORY_KEPT:]
         maps = _attention_state(ctx.model, result, saved) if plain and result.attention is not None else None
-        yield (saved, *_step_rows(result.steps), change_per_step_figure(changes, settle),
+        yield (saved, *_step_rows(result.steps, once), change_per_step_figure(changes, settle),
                f"{note} Saved as `{files.png.name}` with its recipe (download it under *Recipe, downloads and "
                "history*)." + words_flag(ctx.model, [recipe.prompt, recipe.negative_prompt]), recipe.to_json(), to_parameters(recipe), outputs, [h["path"] for h in history], history,
                recipe.seed, saved, maps)
@@ -312,9 +319,10 @@ def _short(name: str) -> str:
                                                                      else name.replace("</w>", ""))
 
 
-def _step_rows(previews):
-    return ([(p.noisy, f"{p.index + 1}: {p.timestep}") for p in previews],
-            [(p.x0, f"{p.index + 1}") for p in previews])
+def _step_rows(previews, link=lambda picture: picture):
+    """The x_t and x0 galleries' values; `link` turns a picture into the link sent (the same link at every update)."""
+    return ([(link(p.noisy), f"{p.index + 1}: {p.timestep}") for p in previews],
+            [(link(p.x0), f"{p.index + 1}") for p in previews])
 
 
 FIELD_NAMES = ("prompt", "negative_prompt", "seed", "steps", "guidance", "width", "height", "scheduler", "preview")
