@@ -6,11 +6,12 @@ Host and port: --host/--port, else gradio's GRADIO_SERVER_NAME / GRADIO_SERVER_P
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
-from explorer.ui.settings import parse_args
+from explorer.ui.settings import ANALYTICS_VARIABLE, parse_args
 
 # the settings are read before gradio is imported: gradio itself reads GRADIO_SERVER_PORT on import
 if __name__ == "__main__":
@@ -21,6 +22,9 @@ if __name__ == "__main__":
         sys.exit(2)
 else:
     CONFIG = parse_args([])                      # imported (Spaces, tests): the environment's settings
+
+# gradio's usage analytics stay off unless asked for (--analytics): gradio reads this variable when it reports
+os.environ[ANALYTICS_VARIABLE] = "True" if CONFIG.analytics else "False"
 
 from explorer.models.loading import load_model  # noqa: E402
 from explorer.ui.app import build_demo, launch_kwargs  # noqa: E402  (imports gradio)

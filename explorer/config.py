@@ -53,6 +53,18 @@ class ExplorerConfig:
     classroom_batch: int = 8                 # Generate requests of different users run together (1: one at a time)
     batch_window_s: float = 1.0              # how long a first request waits for classmates' clicks (none when alone)
     max_sessions: int = 500                  # users whose state (history, lists, stop flags) is kept; oldest dropped
+    # --- per client (an address; a script opens as many sessions as it likes, a person has one address) ---
+    max_queued_per_client: int = 8           # requests one address may have waiting or running at once (0: no limit)
+    max_new_sessions_per_minute: int = 120   # sessions one address may open in any minute (0: no limit)
+    max_sessions_per_client: int = 250       # sessions kept for one address; a new one drops that address's oldest
+    trust_proxy: bool = False                # the client is the last X-Forwarded-For address (only behind your proxy)
+    class_code: str | None = None            # when set, the page and the API ask for it (gradio's login form)
+    # --- memory kept per session (bytes) ---
+    max_session_bytes: int = 4_000_000       # attention maps kept for one session (compacted to fit)
+    max_state_bytes: int = 512_000_000       # attention maps kept for all sessions; the oldest dropped first
+    # --- what the server tells others ---
+    analytics: bool = False                  # gradio's usage analytics (off unless asked for: --analytics)
+    monitoring: bool = False                 # gradio's /monitoring dashboard and summary (--monitoring)
     # --- the archive: existing images beside generated ones (explorer.archive) ---
     archive_roots: tuple = ()                # folders UI/API users may index (--archive-root); the CLI may index any
     max_archive_images: int = 100_000        # most images in one archive: exact search (one matrix product) stays fast

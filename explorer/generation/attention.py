@@ -247,3 +247,63 @@ def token_maps(maps: AttentionMaps, report, half: str = "prompt") -> TokenMaps:
             seen = sum(1 for name, _ in words if name == word or name.startswith(f"{word} ("))
             words.append((word if not seen else f"{word} ({seen + 1})", positions))   # "a", "a (2)"
     return TokenMaps(labels, kinds, steps, words, half)
+
+
+QUANTA = 255             # kept maps: one byte a cell, each map's own range (its minimum and maximum exactly)
+
+
+def _quantise(maps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(..., h, w) float maps as uint8 cells and each map's (low, high), so low and high come back exactly."""
+    low = maps.min(axis=(-2, -1), keepdims=True).astype(np.float32)
+    high = maps.max(axis=(-2, -1), keepdims=True).astype(np.float32)
+    span = np.where(high > low, high - low, 1.0)
+    cells = np.rint((maps.astype(np.float32) - low) / span * QUANTA).astype(np.uint8)
+    return cells, np.concatenate([low, high], axis=-1)[..., 0, :]               # (..., 2)
+
+
+def _dequantise(cells: np.ndarray, ranges: np.ndarray) -> np.ndarray:
+    low, high = ranges[..., 0, None, None], ranges[..., 1, None, None]
+    return low + cells.astype(np.float32) / QUANTA * (high - low)
+
+
+@dataclass
+class CompactTokenMaps(TokenMaps):
+    """TokenMaps kept in few bytes for a session's views: the mean over steps at the maps' grid and each step's
+    maps on a coarser grid (the per-step strip shows thumbnails), both one byte a cell with each map's own range.
+    `steps` holds the per-step cells; `aggregate` and `word_steps` give float32 back."""
+
+    step_ranges: np.ndarray | None = None       # (S, K, 2) each step map's low and high
+    mean_cells: np.ndarray | None = None        # (K, h, w) uint8
+    mean_ranges: np.ndarray | None = None       # (K, 2)
+
+    @property
+    def aggregate(self) -> np.ndarray:
+        return _dequantise(self.mean_cells, self.mean_ranges)
+
+    def word_steps(self, name: str) -> np.ndarray:
+        """(S, h', w'): a word's map at every step on the coarser grid (its pieces summed)."""
+        positions = self.indices(name)
+        return _dequantise(self.steps[:, positions], self.step_ranges[:, positions]).sum(axis=1)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.steps.nbytes + self.step_ranges.nbytes + self.mean_cells.nbytes + self.mean_ranges.nbytes)
+
+
+def compact_maps(maps: TokenMaps, max_bytes: int) -> CompactTokenMaps:
+    """The maps in at most `max_bytes`: the mean over steps at full grid, the steps on the largest grid that fits
+    (at least 1 x 1 cell; fewer bytes than a 1 x 1 grid needs raise ValueError)."""
+    steps = np.asarray(maps.steps, dtype=np.float32)                            # (S, K, h, w)
+    count, tokens, h, w = steps.shape
+    mean_cells, mean_ranges = _quantise(steps.mean(axis=0) if count else np.zeros((tokens, h, w), np.float32))
+    room = max_bytes - mean_cells.nbytes - mean_ranges.nbytes - count * tokens * 2 * 4   # left for step cells
+    scale = math.sqrt(room / max(1, count * tokens * h * w)) if room > 0 else 0.0
+    grid = (max(1, min(h, int(h * scale))), max(1, min(w, int(w * scale))))
+    if count and room < count * tokens * grid[0] * grid[1]:
+        raise ValueError(f"attention maps of {count} steps x {tokens} tokens do not fit in {max_bytes} bytes")
+    if grid != (h, w) and count:
+        steps = F.adaptive_avg_pool2d(torch.from_numpy(steps.reshape(count * tokens, h, w)), grid).numpy()
+        steps = steps.reshape(count, tokens, *grid)
+    step_cells, step_ranges = _quantise(steps)
+    return CompactTokenMaps(maps.labels, maps.kinds, step_cells, maps.words, maps.half, step_ranges=step_ranges,
+                            mean_cells=mean_cells, mean_ranges=mean_ranges)

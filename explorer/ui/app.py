@@ -1,6 +1,8 @@
 """The whole app as gr.Blocks: one tab per module, a shared context, the queue and launch settings."""
 from __future__ import annotations
 
+import hmac
+
 import gradio as gr
 from starlette.middleware import Middleware
 
@@ -12,7 +14,7 @@ from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_t
 from explorer.ui.common import AppContext
 from explorer.ui.i18n import build_i18n, localize, t
 from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
-from explorer.ui.sessions import Sessions, limit_queue_per_session
+from explorer.ui.sessions import Sessions, limit_per_client, limit_queue_per_session, record_no_analytics
 
 # each has build(ctx): one tab; the lesson comes last: its chapters drive the views the others built
 TABS = [generate_tab, embeddings_tab, interpolate_tab, search_tab, map_tab, lesson_tab]
@@ -52,9 +54,12 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
     """The whole app as gr.Blocks; pass the model in (tests pass tiny-random)."""
     config = config or ExplorerConfig()
     make_gradio_cache_write_once()               # no cached picture is rewritten while served (explorer.ui.media)
-    ctx = AppContext(model, config, Sessions(config.max_sessions, config.max_session_vocabularies,
-                                             shared_shelf(config)), batcher=Batcher(model, config))
-    with gr.Blocks(title="latent-explorer") as demo:
+    sessions = Sessions(config.max_sessions, config.max_session_vocabularies, shared_shelf(config),
+                        per_client=config.max_sessions_per_client, new_per_minute=config.max_new_sessions_per_minute,
+                        trust_proxy=config.trust_proxy, session_bytes=config.max_session_bytes,
+                        total_bytes=config.max_state_bytes)
+    ctx = AppContext(model, config, sessions, batcher=Batcher(model, config))
+    with gr.Blocks(title="latent-explorer", analytics_enabled=config.analytics) as demo:
         about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
         gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
                     elem_classes=["header"], elem_id="header")
@@ -76,6 +81,9 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         localize(demo, ctx.language, ctx.page_texts)    # what gr.I18n cannot translate, at each page load
     demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)
     limit_queue_per_session(demo, config.max_queued_per_session)
+    limit_per_client(demo, sessions, config.max_queued_per_client)     # wraps the per-session door: runs first
+    if not config.monitoring:
+        record_no_analytics(demo)                   # nothing recorded for a dashboard nobody may open
     ctx.demo = demo
     demo.explorer_context = ctx                 # tests and benches reach the batcher and sessions through it
     return demo
@@ -93,8 +101,27 @@ def launch_kwargs(config: ExplorerConfig) -> dict:
     """launch() settings: outputs/ is deliberately not an allowed path (each user gets links to their own files
     only), uploads are capped, session state is kept for at most max_sessions users, and the page speaks German or
     English (the browser's language, or --lang for every browser). File links work only for the client that made
-    them (explorer.ui.media.ScopedFiles)."""
+    them (explorer.ui.media.ScopedFiles). gradio's /monitoring is off unless asked for; with a class code, gradio's
+    login form asks for it (any name, the code as the password)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
                 app_kwargs={"middleware": [Middleware(ScopedFiles)]},
                 max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
-                i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()))     # the lesson's texts too
+                i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()),     # the lesson's texts too
+                enable_monitoring=config.monitoring, **class_code_login(config.class_code))
+
+
+def class_code_login(code: str | None) -> dict:
+    """launch() arguments that make gradio ask for the class code: its login form for the page (any name, the
+    code as the password; a cookie keeps the browser in), and `auth=(name, code)` for gradio_client."""
+    if not code:
+        return {}
+
+    def check(_name: str, password: str) -> bool:
+        return hmac.compare_digest(str(password).encode("utf-8"), code.encode("utf-8"))
+
+    return dict(auth=check, auth_message=CLASS_CODE_MESSAGE)
+
+
+CLASS_CODE_MESSAGE = ("latent-explorer asks for the class code: type your name (any) and, as the password, the "
+                      "code your teacher gave you. / Klassencode: Ihren Namen (beliebig) und als Passwort den Code, "
+                      "den Ihre Lehrkraft Ihnen gegeben hat.")

@@ -12,6 +12,7 @@ from PIL import Image as PILImage
 from explorer.checks import check_bool, check_choice
 from explorer.errors import InputError
 from explorer.explore.attention import attend, label_rows, labelled
+from explorer.generation.attention import compact_maps
 from explorer.generation.batcher import Waiting
 from explorer.generation.forward import forward_process
 from explorer.generation.recipe import SEED_MAX, Recipe, validate
@@ -91,7 +92,7 @@ def build(ctx: AppContext) -> None:
                     files = File(label=t("generate.files"), file_count="multiple")
                     gallery = gr.Gallery(label=t("generate.history"),
                                          columns=8, height=140, format="png")
-        attention_state = gr.State(None)      # this user's last maps: {"image", "halves": {row: TokenMaps}}
+        attention_state = gr.State(None)      # this user's last maps: {"kept": token in ctx.sessions, "rows": [...]}
         with gr.Accordion(t("attention.title"), open=True, elem_id="attention"):
             explain(t("attention.explain"), t("attention.more"))
             with gr.Row():
@@ -181,7 +182,8 @@ def build(ctx: AppContext) -> None:
         if settle is not None and not result.cancelled:
             note += f" The picture settles at step {settle + 1} (x0 changes < 10% of its largest change after it)."
         history = (history + [{"path": saved, "recipe": recipe.to_dict()}])[-HISTORY_KEPT:]
-        maps = _attention_state(ctx.model, result, saved) if plain and result.attention is not None else None
+        maps = _keep_attention(ctx, request, _attention_state(ctx.model, result, saved, cfg.max_session_bytes)) \
+            if plain and result.attention is not None else None
         yield (saved, *_step_rows(result.steps, once), change_per_step_figure(changes, settle),
                f"{note} Saved as `{files.png.name}` with its recipe (download it under *Recipe, downloads and "
                "history*)." + words_flag(ctx.model, [recipe.prompt, recipe.negative_prompt]), recipe.to_json(), to_parameters(recipe), outputs, [h["path"] for h in history], history,
@@ -193,7 +195,11 @@ def build(ctx: AppContext) -> None:
         if not state:
             return gr.update(choices=[], value=None), None, [], [], (
                 "Maps are recorded for plain prompts: generate one to see where each word is attended.")
-        check_choice("half", half, list(state["halves"]))
+        check_choice("half", half, list(state["rows"]))
+        state = ctx.sessions.kept(state["kept"])          # the maps themselves live in the byte-bounded store
+        if state is None:
+            return gr.update(choices=[], value=None), None, [], [], (
+                "The maps of your last image were dropped to free the server's memory: generate again to see them.")
         return attention_views(state, word, half, special)
 
     @guard
@@ -218,10 +224,10 @@ def build(ctx: AppContext) -> None:
 
     def on_attention_fresh(state, half, special):
         """After a generation: the new prompt's first word (the dropdown's old word may not be in it)."""
-        if state is not None and half not in state["halves"]:
-            half = next(iter(state["halves"]))
+        if state is not None and half not in state["rows"]:
+            half = state["rows"][0]
         views = on_attention_view(state, None, half, special)
-        rows = list(state["halves"]) if state is not None else ["prompt", "negative"]
+        rows = list(state["rows"]) if state is not None else ["prompt", "negative"]
         return (*views, gr.update(choices=rows, value=half))
 
     def on_stop(request: gr.Request):
@@ -273,12 +279,19 @@ def build(ctx: AppContext) -> None:
 
 
 
-def _attention_state(model, result, image_path: str) -> dict:
-    """What the attention views need of one generation, per session: the image and each row's maps (float16)."""
+def _attention_state(model, result, image_path: str, max_bytes: int) -> dict:
+    """What the attention views need of one generation, per session: the image and each row's maps, compacted to
+    `max_bytes` in all (explorer.generation.attention.compact_maps: one byte a cell, coarser per-step maps)."""
     halves = label_rows(model, result.recipe, result.attention)
-    for views in halves.values():
-        views.steps = views.steps.astype(np.float16)
-    return {"image": image_path, "halves": halves}
+    share = max_bytes // max(1, len(halves))
+    return {"image": image_path, "halves": {row: compact_maps(views, share) for row, views in halves.items()}}
+
+
+def _keep_attention(ctx: AppContext, request, state: dict) -> dict:
+    """Keep a session's maps in its byte-bounded store (explorer.ui.sessions); gr.State holds only their token and
+    row names, so gradio's per-session state stays small."""
+    nbytes = sum(views.nbytes for views in state["halves"].values())
+    return {"kept": ctx.sessions.keep(request, state, nbytes, name="attention"), "rows": list(state["halves"])}
 
 
 def attention_views(state: dict, word: str | None, half: str, special: bool):

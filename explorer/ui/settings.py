@@ -19,6 +19,9 @@ DEFAULT_PORT = 7860
 HOST_VARIABLE = "GRADIO_SERVER_NAME"   # gradio's own variables, as Hugging Face Spaces and Docker images set them
 PORT_VARIABLE = "GRADIO_SERVER_PORT"
 MODEL_VARIABLE = "LATENT_EXPLORER_MODEL"
+ANALYTICS_VARIABLE = "GRADIO_ANALYTICS_ENABLED"     # gradio's own: "True" asks for analytics like --analytics
+CLASS_CODE_VARIABLE = "LATENT_EXPLORER_CLASS_CODE"   # the class code from the environment (a Space's secret)
+MAX_CLASS_CODE_CHARS = 200            # a class code is typed by students: short
 LANGUAGES = ("en", "de")              # the UI's languages: assets/i18n/<lang>.json (explorer.ui.i18n)
 
 
@@ -55,6 +58,25 @@ def argument_parser() -> argparse.ArgumentParser:
     parser.add_argument("--classroom-batch", type=int, default=8, metavar="N",
                         help="Generate requests of different users that share settings run through the model together, "
                              "N at most (default 8; 1 runs them one after another)")
+    parser.add_argument("--class-code", default=None, metavar="CODE",
+                        help="a code the teacher gives the class: the page asks for it (any name, the code as the "
+                             f"password) and so does the API (default: ${CLASS_CODE_VARIABLE}, else none)")
+    parser.add_argument("--trust-proxy", action="store_true",
+                        help="behind your own reverse proxy only: each client is the last address in the "
+                             "X-Forwarded-For header your proxy adds (default: the connection's address)")
+    parser.add_argument("--max-queued-per-client", type=int, default=ExplorerConfig.max_queued_per_client,
+                        metavar="N", help="requests one address may have waiting or running at once (default "
+                                          f"{ExplorerConfig.max_queued_per_client}; 0: no limit; a class behind one "
+                                          "NAT address is one client)")
+    parser.add_argument("--max-new-sessions-per-minute", type=int,
+                        default=ExplorerConfig.max_new_sessions_per_minute, metavar="N",
+                        help="page loads and API sessions one address may open per minute (default "
+                             f"{ExplorerConfig.max_new_sessions_per_minute}; 0: no limit)")
+    parser.add_argument("--monitoring", action="store_true",
+                        help="turn on gradio's /monitoring dashboard and /monitoring/summary (every endpoint's "
+                             "request counts; readable by anyone who can open the page): off by default")
+    parser.add_argument("--analytics", action="store_true",
+                        help="send gradio's usage analytics to its makers (off by default)")
     return parser
 
 
@@ -88,9 +110,23 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         raise InputError("--classroom-batch", "an integer in [1, 64]", args.classroom_batch)
     if not 1 <= args.max_archive_images <= MAX_INDEX_IMAGES:
         raise InputError("--max-archive-images", f"an integer in [1, {MAX_INDEX_IMAGES}]", args.max_archive_images)
+    for name, value in (("--max-queued-per-client", args.max_queued_per_client),
+                        ("--max-new-sessions-per-minute", args.max_new_sessions_per_minute)):
+        if not 0 <= value <= 100_000:
+            raise InputError(name, "an integer in [0, 100000] (0: no limit)", value)
+    class_code = args.class_code if args.class_code is not None else environ.get(CLASS_CODE_VARIABLE) or None
+    if class_code is not None and not (0 < len(class_code) <= MAX_CLASS_CODE_CHARS and class_code.isprintable()
+                                       and class_code.strip() == class_code):
+        source = "--class-code" if args.class_code is not None else CLASS_CODE_VARIABLE
+        raise InputError(source, f"1 to {MAX_CLASS_CODE_CHARS} printable characters, no spaces at either end",
+                         f"{len(class_code)} characters")
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
                           host=host, port=port, lang=args.lang, classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
                           archive_roots=tuple(Path(p) for p in args.archive_root),
-                          max_archive_images=args.max_archive_images)
+                          max_archive_images=args.max_archive_images, class_code=class_code,
+                          trust_proxy=args.trust_proxy, max_queued_per_client=args.max_queued_per_client,
+                          max_new_sessions_per_minute=args.max_new_sessions_per_minute,
+                          monitoring=args.monitoring,
+                          analytics=args.analytics or environ.get(ANALYTICS_VARIABLE) == "True")
