@@ -7,7 +7,8 @@ from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
 from explorer.models.loaded import LoadedModel
-from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, search_tab
+from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
+                         search_tab)
 from explorer.ui.common import AppContext
 from explorer.ui.i18n import build_i18n, localize, t
 from explorer.ui.sessions import Sessions, limit_queue_per_session
@@ -73,6 +74,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         localize(demo, ctx.language, ctx.page_texts)    # what gr.I18n cannot translate, at each page load
     demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)
     limit_queue_per_session(demo, config.max_queued_per_session)
+    payloads.install(demo, config)              # value counts, files and text lengths checked before gradio reads them
     ctx.demo = demo
     demo.explorer_context = ctx                 # tests and benches reach the batcher and sessions through it
     return demo
