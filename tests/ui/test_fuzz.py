@@ -23,6 +23,7 @@ from PIL import Image
 
 from explorer.generation.recipe import Recipe
 from explorer.ui.i18n import english
+from tests.bombs import bomb_png
 
 # a field-naming message: "<field>: expected <allowed>, received <value>"
 NAMED = re.compile(r"(^|\n|\s)[\w.\[\] ]{1,40}: expected .+, received ")
@@ -70,7 +71,7 @@ def files(tmp_path_factory, client):
     (root / "words.txt").write_text("a red fox\na cat\nsnow\n", encoding="utf-8")
     (root / "notes.txt").write_text("not an image", encoding="utf-8")
     Image.new("RGB", (12_000, 12_000)).save(root / "bomb.png", optimize=True)       # ~140 KB, 144 M pixels
-    Image.new("1", (20_000, 20_000)).save(root / "bigbomb.png", optimize=True)     # ~50 KB, 400 M: above PIL's limit
+    bomb_png(root / "bigbomb.png")                                                  # 400 M pixels: above PIL's limit
     image = client.predict("a red fox", "", 3, False, 2, 7.5, 64, 64, "ddim", "approx", api_name="/generate")[0]
     return {"words": root / "words.txt", "text": root / "notes.txt", "bomb": root / "bomb.png",
             "bigbomb": root / "bigbomb.png", "image": image}
