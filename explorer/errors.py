@@ -1,6 +1,22 @@
 """Errors that reach the user: each names the field, the allowed range and what was received."""
 from __future__ import annotations
 
+EXCERPT_CHARS = 80          # the longest received value a message shows (a 1 MB text is never echoed whole)
+
+
+def excerpt(received: object) -> object:
+    """What a message shows of a received value: the value itself when short, else its first characters and "…"
+    (a string stays a string, anything else becomes the start of its repr).
+
+    >>> excerpt("x" * 1000)
+    'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx… (1,000 characters)'
+    """
+    if isinstance(received, str):
+        return received if len(received) <= EXCERPT_CHARS else \
+            f"{received[:EXCERPT_CHARS - 2]}… ({len(received):,} characters)"
+    text = repr(received)
+    return received if len(text) <= EXCERPT_CHARS else f"{text[:EXCERPT_CHARS - 2]}…"
+
 
 class InputError(ValueError):
     """Bad input from a user (UI, HTTP API or CLI), as a message a person can act on.
@@ -12,7 +28,7 @@ class InputError(ValueError):
     def __init__(self, field: str, allowed: str, received: object, hint: str = ""):
         self.field = field
         self.allowed = allowed
-        self.received = received
+        self.received = received = excerpt(received)           # the one place a received value is cut short
         self.hint = hint
         message = f"{field}: expected {allowed}, received {received!r}"
         if hint:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.cli.common import add_model_args, config_from, load, print_json
+from explorer.cli.common import add_model_args, config_from, load, make_folder, print_json
 from explorer.errors import InputError
 from explorer.explore.attention import attend
 from explorer.generation.recipe import recipe_defaults, validate
@@ -34,6 +34,7 @@ def run_attention(args) -> int:
     folder = Path(args.out_dir)
     if folder.exists() and not folder.is_dir():
         raise InputError("out_dir", "a folder", str(folder), hint="it is a file")
+    make_folder(folder, "out_dir")                     # a folder that cannot be made: refused before generating
     model = load(args)
     overrides = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance), ("scheduler", args.scheduler),
                                    ("width", args.size), ("height", args.size)) if v is not None}

@@ -11,9 +11,10 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.models.loading import load_model
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
-from explorer.outputs.saving import new_file
+from explorer.outputs.saving import make_folder, new_file
 
-__all__ = ["add_model_args", "config_from", "load", "new_file", "out_dir", "print_json", "vocabulary_arg"]
+__all__ = ["add_model_args", "config_from", "load", "make_folder", "new_file", "out_dir", "print_json",
+           "vocabulary_arg"]
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -35,13 +36,13 @@ def load(args):
     return model
 
 
-def out_dir(path: str) -> Path:
-    """A new or empty folder to write into (outputs are never overwritten)."""
+def out_dir(path: str, field_name: str = "out_dir") -> Path:
+    """A new or empty folder to write into (outputs are never overwritten), created now: a path that cannot be a
+    folder is refused naming its option before anything is written."""
     folder = Path(path)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError("out_dir", "a new or empty folder (outputs are never overwritten)", str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+        raise InputError(field_name, "a new or empty folder (outputs are never overwritten)", str(folder))
+    return make_folder(folder, field_name)
 
 
 def vocabulary_arg(name: str, config: ExplorerConfig):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 import sys
 
-from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
+from explorer.cli.common import add_model_args, config_from, load, make_folder, new_file, out_dir, print_json
 from explorer.errors import InputError
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
@@ -85,8 +85,12 @@ def _recipe(args, model):
 
 def run_generate(args) -> int:
     config = config_from(args)
-    # 1. check the paths before the model spends time
+    # 1. check every path before the model spends time and before anything is written
     outs = {name: new_file(getattr(args, name), name) for name in ("out", "gif", "sheet") if getattr(args, name)}
+    if args.steps_dir:
+        out_dir(args.steps_dir, "steps_dir")
+    if "out" not in outs:
+        make_folder(config.outputs_dir, "outputs")
     model = load(args)
     # 2. the recipe
     recipe = validate(_recipe(args, model), config)

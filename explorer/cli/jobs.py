@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from explorer.archive.index import EMBED_CHUNK
-from explorer.cli.common import print_json
+from explorer.cli.common import make_folder, print_json
 from explorer.explore.probe import parse_attributes
 from explorer.jobs.index_job import IndexJob, run_index_job
 from explorer.jobs.probe_job import ProbeJob, run_probe_job
@@ -58,7 +58,7 @@ def run_probe_job_verb(args) -> int:
     job = ProbeJob(args.model, tuple(args.prompts or examples.probe), attributes, args.seeds, args.first_seed,
                    args.shard, args.steps, not args.no_vision).check()
     # 2. the shards on Ray, 3. the merged probe.json
-    summary = run_probe_job(job, Path(args.out_dir), address=args.address, cpus=args.cpus,
+    summary = run_probe_job(job, make_folder(args.out_dir, "out_dir"), address=args.address, cpus=args.cpus,
                             gpus_per_task=args.gpus_per_task, stop_after=args.stop_after, progress=_progress)
     if summary is None:
         print(f"stopped: run the same command again to resume ({args.out_dir})", file=sys.stderr)
@@ -94,7 +94,7 @@ def run_index_job_verb(args) -> int:
     # 1. the job (no weights loaded here unless the archive is the model's own: the workers load them)
     job = IndexJob(args.model, args.archive, args.shard, args.limit, args.max_images).check()
     # 2. the shards on Ray, 3. the merged index in the cache
-    summary = run_index_job(job, Path(args.out_dir), address=args.address, cpus=args.cpus,
+    summary = run_index_job(job, make_folder(args.out_dir, "out_dir"), address=args.address, cpus=args.cpus,
                             gpus_per_task=args.gpus_per_task, stop_after=args.stop_after, progress=_progress)
     if summary is None:
         print(f"stopped: run the same command again to resume ({args.out_dir})", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from explorer.cli.common import add_model_args, load, new_file, out_dir, print_json
+from explorer.cli.common import add_model_args, load, make_folder, new_file, out_dir, print_json
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.explore.curves import response_curves
@@ -91,6 +91,7 @@ def run_interpolate(args) -> int:
     # 1. paths first, then the model
     gif = new_file(args.out, "out")
     mp4 = new_file(args.mp4, "mp4") if args.mp4 else None
+    make_folder(config.outputs_dir, "outputs")
     if args.seeds and args.seed is not None:
         raise InputError("seed", "either --seed (prompt walk) or --seeds (seed walk), not both", args.seed)
     seeds = args.seeds or [args.seed if args.seed is not None else 0]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from explorer.errors import InputError
+from explorer.errors import InputError, ModelLoadError
 
 _PACKAGE = Path(__file__).resolve().parent.parent
 # installed (pip install .): the repository's assets/ ship inside the package as explorer/_assets (pyproject.toml);
@@ -84,8 +84,9 @@ def resolve_preset(name: str) -> Preset:
         return PRESETS[name]
     path = Path(name).expanduser()
     if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise InputError("model", "a diffusers folder containing model_index.json", name)
+        if not (path / "model_index.json").is_file():                  # a model that cannot load (CLI: exit 3)
+            raise ModelLoadError(f"model {name!r} could not be loaded: the folder has no model_index.json"
+                                 " (a diffusers pipeline folder has one; save_pretrained writes it)")
         return replace(hub_preset(str(path), guess_family(path)), about=f"local model {path.name}")
     if name.count("/") == 1 and " " not in name:
         return hub_preset(name, guess_hub_family(name))

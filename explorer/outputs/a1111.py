@@ -22,7 +22,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from explorer.errors import InputError
+from explorer.errors import InputError, ModelLoadError
 from explorer.generation.recipe import Recipe
 from explorer.models.presets import DEFAULT_MODEL, PRESETS, SCHEDULERS, resolve_preset
 
@@ -81,7 +81,7 @@ class ParsedParameters:
         model = model_name or self.model or DEFAULT_MODEL
         try:
             preset = resolve_preset(model)
-        except InputError:
+        except (InputError, ModelLoadError):         # a name that is no preset, hub id or model folder here
             preset = PRESETS[DEFAULT_MODEL]
         values = dict(model=model, prompt=self.prompt, negative_prompt=self.negative_prompt,
                       steps=preset.steps if self.steps is None else self.steps,

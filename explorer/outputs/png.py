@@ -70,17 +70,26 @@ MAX_PIXELS = 4096 * 4096             # default limit on the images read (decompr
 
 
 def open_image(source, field_name: str = "image", max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Open an image lazily and refuse it before decoding when it is not an image or too large."""
+    """Open an image lazily and refuse it before decoding when it is not an image or too large.
+
+    Messages name the file by its own name (an upload's name), never by the folder it lies in, and carry no
+    exception text (PIL's name the whole path). Images above PIL's own limit (DecompressionBombError, raised
+    while PIL reads the header) are refused here like any other image above `max_pixels`."""
     if isinstance(source, Image.Image):
         image = source
     else:
+        name = Path(str(getattr(source, "name", source))).name
         try:
             image = Image.open(source)
         except FileNotFoundError:
-            raise InputError(field_name, "an existing image file", str(getattr(source, "name", source))) from None
-        except (Image.UnidentifiedImageError, OSError, ValueError) as error:
-            raise InputError(field_name, "a PNG or JPEG image", type(error).__name__,
-                             hint=str(error).splitlines()[0][:120] if str(error) else "") from None
+            raise InputError(field_name, "an existing image file", name) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            pixels = re.search(r"\((\d+) pixels\)", str(error))
+            raise InputError(field_name, f"an image of at most {max_pixels:,} pixels",
+                             f"{int(pixels.group(1)):,} pixels" if pixels else "an image above PIL's limit") from None
+        except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+            raise InputError(field_name, "a PNG or JPEG image", name,
+                             hint="the file is not an image this server can read") from None
     width, height = image.size
     if width * height > max_pixels:
         raise InputError(field_name, f"an image of at most {max_pixels:,} pixels", f"{width} x {height}")

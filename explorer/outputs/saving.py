@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,22 @@ def new_file(path: str | Path, field_name: str) -> Path:
         raise InputError(field_name, "a path that does not exist yet (outputs are never overwritten)", str(path))
     if path.parent.exists() and not path.parent.is_dir():
         raise InputError(field_name, "a path inside a folder", str(path), hint=f"{path.parent} is a file")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(path.parent, field_name, shown=path)
     return path
+
+
+def make_folder(folder: str | Path, field_name: str, shown: str | Path | None = None) -> Path:
+    """The folder, created with its parents where missing; a folder that cannot be made or written to is refused
+    naming the option (`shown`: the path the user gave, when the folder is its parent), not as a bare OSError."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(field_name, "a path whose folder can be created", str(shown or folder),
+                         hint=error.strerror or type(error).__name__) from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(field_name, "a path in a folder this user may write to", str(shown or folder))
+    return folder
 
 
 def steps_sheet(result: Generation) -> Image.Image:
@@ -73,8 +88,7 @@ def save_generation(result: Generation, folder: Path | str, steps: bool = True) 
 
 def write_step_previews(result: Generation, folder: Path | str) -> int:
     """Every step's x_t and x0 preview as its own PNG in a folder (new files only); returns the count."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_folder(folder, "steps_dir")
     for s in result.steps:
         for row, pixels in (("xt", s.noisy), ("x0", s.x0)):
             write_png(Image.fromarray(pixels), new_file(folder / f"step{s.index + 1:03d}-{row}.png", "steps_dir"))

@@ -41,7 +41,7 @@ class ExpressionError(InputError):
         super().__init__(field, allowed, received, hint)
         self.text = text
         self.position = position
-        message = f"{field}: expected {allowed} at position {position}, received {received}"
+        message = f"{field}: expected {allowed} at position {position}, received {self.received}"
         if hint:
             message += f". {hint}"
         self.args = (message + "\n" + caret_lines(text, position),)

@@ -10,7 +10,8 @@ from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
 from explorer.models.loaded import LoadedModel
-from explorer.ui import archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, search_tab
+from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
+                         search_tab)
 from explorer.ui.common import AppContext
 from explorer.ui.i18n import build_i18n, localize, t
 from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
@@ -84,6 +85,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
     limit_per_client(demo, sessions, config.max_queued_per_client)     # wraps the per-session door: runs first
     if not config.monitoring:
         record_no_analytics(demo)                   # nothing recorded for a dashboard nobody may open
+    payloads.install(demo, config)              # value counts, files and text lengths checked before gradio reads them
     ctx.demo = demo
     demo.explorer_context = ctx                 # tests and benches reach the batcher and sessions through it
     return demo

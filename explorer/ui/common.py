@@ -197,8 +197,8 @@ def guard(fn):
     def translate(error: Exception):
         if isinstance(error, (InputError, ModelLoadError)):
             return gr.Error(str(error), print_exception=False)
-        log.exception("unexpected error in %s", fn.__name__)
-        return gr.Error(f"Something went wrong ({type(error).__name__}: {error}). The server keeps running; "
+        log.exception("unexpected error in %s", fn.__name__)       # the whole story in the server's log only:
+        return gr.Error(f"Something went wrong ({type(error).__name__}). The server keeps running; "   # no paths
                         "please report this with the recipe.", print_exception=False)
 
     if inspect.isgeneratorfunction(fn):
@@ -369,7 +369,12 @@ def _choices(component) -> str:
 
 
 def _shown(payload):
-    """The received value as the message shows it (long text cut, so a message stays one readable line)."""
+    """The received value as the message shows it (long text cut, so a message stays one readable line; a file by
+    its upload name, never by the server's folder)."""
+    path = payload.get("path") if isinstance(payload, dict) else getattr(payload, "path", None)
+    if isinstance(path, str) and (isinstance(payload, dict) or hasattr(payload, "orig_name")):
+        orig = payload.get("orig_name") if isinstance(payload, dict) else getattr(payload, "orig_name", None)
+        return Path(str(orig or path)).name
     if isinstance(payload, str) and len(payload) > 80:
         return payload[:77] + "..."
     text = repr(payload)
@@ -398,7 +403,7 @@ class _NamedErrors:
             return super().preprocess(payload)
         except gr.Error:
             self.refuse(payload)
-        except (TypeError, ValueError, AttributeError, KeyError, OSError):
+        except Exception:  # noqa: BLE001 - gradio's own failure (PIL's, pydantic's): refused, naming the field
             self.refuse(payload)
 
 
@@ -468,7 +473,8 @@ class _Checkbox(_NamedErrors, gr.Checkbox):
 
 class _File(_NamedErrors, gr.File):
     def allowed(self) -> str:
-        return "an uploaded file"
+        kinds = ", ".join(self.file_types or [])
+        return f"an uploaded file of type {kinds}" if kinds else "an uploaded file"
 
 
 class _Image(_NamedErrors, gr.Image):

@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image
 
 from explorer.outputs.png import read_png_recipe
+from tests.bombs import bomb_png
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +71,7 @@ def test_bad_files_and_folders_are_named_without_a_traceback(tmp_path, capsys, m
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not an image")
     Image.new("RGB", (12_000, 12_000)).save(tmp_path / "bomb.png", optimize=True)      # 144 M pixels in ~140 KB
+    bomb_png(tmp_path / "big.png")                                                     # above PIL's own limit
     (tmp_path / "a-file").write_text("x")
     cases = [
         (["generate", "--model", "tiny-random", "--from-png", "missing.png"], "image: expected an existing image file"),
@@ -77,6 +79,10 @@ def test_bad_files_and_folders_are_named_without_a_traceback(tmp_path, capsys, m
         (["generate", "--model", "tiny-random", "--from-png", "bomb.png"], "image: expected an image of at most"),
         (["info", "missing.png"], "png: expected an existing image file"),
         (["info", "bomb.png"], "png: expected an image of at most"),
+        (["info", "big.png"], "png: expected an image of at most 16,777,216 pixels, received '400,000,000 pixels'"),
+        (["generate", "--model", "tiny-random", "--from-png", "big.png"], "image: expected an image of at most"),
+        (["forward", "--model", "tiny-random", "--image", "big.png", "--out", "f.png"], "image: expected an image of"),
+        (["archive", "--model", "tiny-random", "--image", "big.png"], "image: expected an image of at most"),
         (["forward", "--model", "tiny-random", "--image", "notes.txt", "--out", "f.png"], "image: expected a PNG"),
         (["generate", "--model", "tiny-random", "--prompt", "x", "--steps", "1", "--out", "a-file/img.png"],
          "out: expected a path inside a folder"),
@@ -101,3 +107,54 @@ def test_a_model_folder_that_cannot_load_says_why_and_exits_3(tmp_path):
     assert out.returncode == 3 and "Traceback" not in out.stderr, out.stderr
     assert "the folder could not be loaded" in out.stderr and "local cache" not in out.stderr
     assert "error: model:" in out.stderr                                              # ran on the offline model
+
+
+def test_every_output_path_error_names_its_option_before_anything_is_written(tmp_path, capsys, monkeypatch):
+    """A path that cannot be written (here: below a file) is refused naming its option, exit 2, before the model runs
+    and before any file is written; these printed a bare OSError ("a-file/sub: Not a directory") before."""
+    from explorer.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("x")
+    Image.new("RGB", (64, 64)).save(tmp_path / "img.png")
+    run = ["--model", "tiny-random", "--steps", "1"]
+    walk = ["interpolate", *run, "--prompts", "a", "b", "--frames", "2"]
+    cases = [
+        (["generate", *run, "--prompt", "x", "--out", "a-file/sub/x.png"], "out"),
+        (["generate", *run, "--prompt", "x", "--out", "new1.png", "--gif", "a-file/sub/x.gif"], "gif"),
+        (["generate", *run, "--prompt", "x", "--out", "new2.png", "--sheet", "a-file/sub/x.png"], "sheet"),
+        (["generate", *run, "--prompt", "x", "--out", "new3.png", "--steps-dir", "a-file"], "steps_dir"),
+        (["generate", *run, "--prompt", "x", "--out", "new4.png", "--steps-dir", "a-file/sub"], "steps_dir"),
+        (["generate", *run, "--prompt", "x", "--outputs", "a-file/sub"], "outputs"),
+        (["forward", "--model", "tiny-random", "--image", "img.png", "--out", "a-file/sub/x.png"], "out"),
+        (["attention", *run, "--prompt", "x", "--out-dir", "a-file/sub"], "out_dir"),
+        (["blend", *run, "--a", "x", "--b", "y", "--out-dir", "a-file/sub"], "out_dir"),
+        ([*walk, "--out", "a-file/sub/x.gif"], "out"),
+        ([*walk, "--out", "w1.gif", "--mp4", "a-file/sub/x.mp4"], "mp4"),
+        ([*walk, "--out", "w2.gif", "--outputs", "a-file/sub"], "outputs"),
+        (["search", *run, "--prompt", "x", "--seeds", "1", "--out-dir", "a-file/sub"], "out_dir"),
+        (["probe", *run, "--seeds", "1", "--out-dir", "a-file/sub"], "out_dir"),
+        (["map", "--model", "tiny-random", "--prompt", "x", "--method", "pca", "--out", "a-file/sub/m.html"], "out"),
+        (["probe-job", "--model", "tiny-random", "--seeds", "2", "--out-dir", "a-file/sub"], "out_dir"),
+        (["index-job", "--model", "tiny-random", "--archive", str(tmp_path), "--out-dir", "a-file/sub"], "out_dir"),
+    ]
+    for args, option in cases:
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code == 2 and f"error: {option}: expected " in err and "Traceback" not in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "img.png"]          # nothing written
+
+
+def test_a_model_folder_without_model_index_exits_3_as_the_readme_says(tmp_path, capsys):
+    """README, Command line: "A model that cannot load exits 3 with the reason (... what is wrong with a local
+    folder)"; a folder without model_index.json exited 2 before."""
+    from explorer.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "A model that cannot load exits 3" in readme
+    (tmp_path / "not-a-model").mkdir()
+    code = main(["generate", "--model", str(tmp_path / "not-a-model"), "--prompt", "x", "--out",
+                 str(tmp_path / "img.png")])
+    err = capsys.readouterr().err
+    assert code == 3 and "has no model_index.json" in err and "Traceback" not in err, err
+    assert not (tmp_path / "img.png").exists()

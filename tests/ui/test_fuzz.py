@@ -14,6 +14,7 @@ import math
 import re
 import time
 
+import httpx
 import pytest
 from gradio.i18n import I18nData
 from gradio_client import handle_file
@@ -22,6 +23,7 @@ from PIL import Image
 
 from explorer.generation.recipe import Recipe
 from explorer.ui.i18n import english
+from tests.bombs import bomb_png
 
 # a field-naming message: "<field>: expected <allowed>, received <value>"
 NAMED = re.compile(r"(^|\n|\s)[\w.\[\] ]{1,40}: expected .+, received ")
@@ -35,7 +37,10 @@ BAD = {
     "float": [None, "abc", "1", True, [], math.nan, math.inf, -1e12, 1e12],
     "bool": [None, "yes", 2, []],
     "literal": [None, "bogus", 1, ""],
-    "filepath": [None, "text", "png", "bomb"],
+    # a file parameter: an upload of text named .png, a PNG, bombs below and above PIL's own limit (refused before
+    # decoding), and values that are no upload: a number, dicts without a path, a URL, "", a path outside the cache
+    "filepath": [None, "text", "png", "bomb", "bigbomb", 5, {}, {"url": "http://example.com/x.png"},
+                 "http://example.com/x.png", "", "/etc/hostname", "outside"],
 }
 # a successful call is fine for these: an empty optional text, no file (gradio's "cleared"), a text file as a list
 FINE = {("str", None), ("filepath", None)}
@@ -66,8 +71,10 @@ def files(tmp_path_factory, client):
     (root / "words.txt").write_text("a red fox\na cat\nsnow\n", encoding="utf-8")
     (root / "notes.txt").write_text("not an image", encoding="utf-8")
     Image.new("RGB", (12_000, 12_000)).save(root / "bomb.png", optimize=True)       # ~140 KB, 144 M pixels
+    bomb_png(root / "bigbomb.png")                                                  # 400 M pixels: above PIL's limit
     image = client.predict("a red fox", "", 3, False, 2, 7.5, 64, 64, "ddim", "approx", api_name="/generate")[0]
-    return {"words": root / "words.txt", "text": root / "notes.txt", "bomb": root / "bomb.png", "image": image}
+    return {"words": root / "words.txt", "text": root / "notes.txt", "bomb": root / "bomb.png",
+            "bigbomb": root / "bigbomb.png", "image": image}
 
 
 def english_label(parameter) -> str:
@@ -87,11 +94,30 @@ def good_value(name, parameter, files, recipe_json):
     return parameter["parameter_default"]
 
 
+UPLOADS = {"text": "text", "png": "image", "bomb": "bomb", "bigbomb": "bigbomb"}       # test file names -> files
+
+
 def bad_value(value, files):
-    """The value as sent: the names of test files become uploads."""
-    if value in ("text", "png", "bomb"):
-        return handle_file(str(files[{"text": "text", "png": "image", "bomb": "bomb"}[value]]))
+    """The value as sent: the names of test files become uploads; "outside" a file reference that is no upload (a
+    FileData without gradio's meta marker, which gradio_client sends as it is: a path outside the server's cache)."""
+    if isinstance(value, str) and value in UPLOADS:
+        return handle_file(str(files[UPLOADS[value]]))
+    if value == "outside":
+        return {"path": str(files["text"]), "orig_name": "notes.txt"}
     return value
+
+
+def rest(url: str, endpoint: str, data: list) -> tuple[str, object]:
+    """A raw REST call as curl makes it (gradio's /call route; gradio_client would fill in missing values):
+    ("error", its message) or ("complete", the outputs)."""
+    with httpx.Client(timeout=120) as http:
+        posted = http.post(f"{url}gradio_api/call{endpoint}", json={"data": data})
+        if posted.status_code != 200:
+            return "http", posted.text[:200]
+        stream = http.get(f"{url}gradio_api/call{endpoint}/{posted.json()['event_id']}").text
+    kind = re.findall(r"^event: (\w+)", stream, re.MULTILINE)[-1]
+    payload = json.loads(re.findall(r"^data: (.*)$", stream, re.MULTILINE)[-1])
+    return kind, payload.get("error") if kind == "error" and isinstance(payload, dict) else payload
 
 
 def component_ids(config, api) -> dict[str, list]:
@@ -122,11 +148,15 @@ def test_every_endpoint_names_the_field_of_every_bad_value(app_url, connect, fil
             for cid, parameter in zip(ids[endpoint], api[endpoint]["parameters"]):
                 names.setdefault(cid, parameter["parameter_name"])
     recipe_json = Recipe(model="tiny-random", prompt="a red fox", seed=3, steps=2, width=64, height=64).to_json()
-    unclear, accepted, tried, unsendable_count, slow = [], [], 0, 0, []
+    unclear, accepted, tried, unsendable_count, slow, counted = [], [], 0, 0, [], 0
     covered, turn = set(), itertools.count()
     for endpoint, description in api.items():
         parameters = description["parameters"]
-        if not parameters:
+        if not parameters:                                  # /stop and the like: only a value too many
+            outcome, text = rest(app_url, endpoint, ["one too many"])
+            tried, counted = tried + 1, counted + 1
+            if outcome != "error" or f"{endpoint} parameters:" not in str(text) or not NAMED.search(str(text)):
+                unclear.append((endpoint, "1 of 0 values", outcome, str(text)[:160]))
             continue
         defaults = [good_value(names.get(cid, p["parameter_name"]), p, files, recipe_json)
                     for cid, p in zip(ids[endpoint], parameters)]
@@ -154,13 +184,24 @@ def test_every_endpoint_names_the_field_of_every_bad_value(app_url, connect, fil
                         continue
                     slow.append((time.perf_counter() - started, endpoint, parameter["parameter_name"],
                                  repr(value)[:30]))
-                    if not NAMED.search(text) or "Something went wrong" in text:
+                    named = f"{endpoint} {parameter['parameter_name']}:" in text     # a value that is no upload
+                    if not NAMED.search(text) or "Something went wrong" in text or len(text) > 600 or (
+                            what == "filepath" and value is not None and not named and not (isinstance(value, str) and value in UPLOADS)):
                         unclear.append((endpoint, parameter["parameter_name"], repr(value)[:40], text[:160]))
                     continue
                 if refused(endpoint, what, value):
                     accepted.append((endpoint, parameter["parameter_name"], repr(value)[:40]))
+        # one call with a value missing (the first `missing` values only) and one with a value too many, as raw REST
+        missing = next(turn) % len(parameters)
+        for data, named in ((defaults[:missing], f"{endpoint} {parameters[missing]['parameter_name']}:"),
+                            ([*defaults, "one too many"], f"{endpoint} parameters:")):
+            tried, counted = tried + 1, counted + 1
+            outcome, text = rest(app_url, endpoint, data)
+            if outcome != "error" or named not in str(text) or not NAMED.search(str(text)):
+                unclear.append((endpoint, f"{len(data)} of {len(parameters)} values", outcome, str(text)[:160]))
         assert fuzz.predict("a cat", False, api_name="/tokens")[0], f"the server stopped serving after {endpoint}"
-    print(f"{tried} bad values tried ({unsendable_count} NaN/inf that JSON cannot carry), {len(unclear)} unclear, "
+    print(f"{tried} bad values tried ({unsendable_count} NaN/inf that JSON cannot carry, {counted} calls with a value "
+          f"missing or one too many), {len(unclear)} unclear, "
           f"{len(accepted)} accepted; slowest refusals:",
           sorted(slow, reverse=True)[:5])
     assert unclear == [], json.dumps(unclear[:40], indent=1)

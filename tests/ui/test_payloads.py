@@ -1,0 +1,96 @@
+"""Request values checked before gradio reads them (explorer.ui.payloads), without a server: the gradio internal it
+wraps, the count of values, file values and their messages in English and German (no server path in any)."""
+from __future__ import annotations
+
+import inspect
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import gradio as gr
+import pytest
+from gradio.utils import get_upload_folder
+from PIL import Image
+
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError
+from explorer.ui.messages import catalogue
+from explorer.ui.payloads import check_file_value, check_values
+from tests.bombs import bomb_png
+
+CONFIG = ExplorerConfig()
+
+
+def test_the_wrapped_gradio_internal_has_the_signature_relied_on():
+    """payloads.install wraps Blocks.process_api(block_fn, inputs, state, request, iterator, ...): if gradio renames
+    or reorders these, this fails before the fuzz does."""
+    names = list(inspect.signature(gr.Blocks.process_api).parameters)
+    assert names[:6] == ["self", "block_fn", "inputs", "state", "request", "iterator"]
+    assert all(hasattr(gr.State(), "skip_api") for _ in [0]) and gr.State().skip_api and not gr.Textbox().skip_api
+
+
+@pytest.fixture(scope="module")
+def uploads():
+    """Files in gradio's upload folder, as an upload leaves them (a hashed folder, the upload's own name)."""
+    folder = Path(get_upload_folder()) / f"test-payloads-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    (folder / "text_as.png").write_text("not an image")
+    bomb_png(folder / "big.png")                                                  # above PIL's own limit
+    Image.new("RGB", (8, 8)).save(folder / "ok.png")
+    yield folder
+    for file in folder.iterdir():
+        file.unlink()
+    folder.rmdir()
+
+
+def refusal(block, value) -> InputError:
+    with pytest.raises(InputError) as caught:
+        check_file_value("/forward_process image", block, value, CONFIG)
+    return caught.value
+
+
+def test_file_values_that_are_no_upload_are_refused_naming_the_endpoint_and_parameter(uploads, tmp_path):
+    outside = tmp_path / "notes.txt"
+    outside.write_text("x")
+    for value in [5, {}, {"url": "http://example.com/x.png"}, "http://example.com/x.png", "", "/etc/hostname",
+                  {"path": str(outside)}, {"path": "http://example.com/x.png"}, ["a"]]:
+        error = refusal(gr.Image(), value)
+        assert str(error).startswith("/forward_process image: expected a file uploaded to this server"), value
+        assert str(tmp_path) not in str(error)
+
+
+def test_an_upload_that_is_no_image_or_a_bomb_is_named_by_its_upload_name_in_both_languages(uploads):
+    for name, received in [("text_as.png", "'text_as.png'. the file is not an image"),
+                           ("big.png", "'400,000,000 pixels'")]:
+        error = refusal(gr.Image(), {"path": str(uploads / name), "orig_name": name})
+        german = catalogue("de").message(error)
+        assert received in str(error) and str(uploads) not in str(error) + german, str(error)
+        assert "erwartet" in german and ("Bild" in german or "Pixel" in german), german
+    check_file_value("/forward_process image", gr.Image(), {"path": str(uploads / "ok.png")}, CONFIG)   # a picture
+    check_file_value("/forward_process image", gr.Image(), None, CONFIG)                                 # cleared
+    error = refusal(gr.File(file_types=[".png"]), {"path": str(uploads / "text_as.png")})           # a PNG-only File
+    assert "not an image" in str(error)
+
+
+def fake_event(api_name: str | None, *blocks):
+    return SimpleNamespace(inputs=list(blocks), api_name=api_name, api_visibility="public" if api_name else "private",
+                           name="on_x", batch=False)
+
+
+def test_missing_and_extra_values_name_the_endpoint_and_parameter():
+    demo = SimpleNamespace(get_api_info=lambda **_: {"named_endpoints": {"/x": {"parameters": [
+        {"parameter_name": "prompt"}, {"parameter_name": "steps"}]}}})
+    event = fake_event("x", gr.Textbox(), gr.Number(), gr.State())
+    assert check_values(demo, event, ["a", 2], CONFIG, {}) == ["a", 2, None]           # gr.State's slot filled in
+    assert check_values(demo, event, ["a", 2, None], CONFIG, {}) == ["a", 2, None]     # as gradio_client sends it
+    for values, message in [([], "/x prompt: expected a value for each of its 2 parameters (prompt, steps), "
+                                 "received '0 values'"),
+                            (["a"], "/x steps: expected a value for each of its 2 parameters"),
+                            (["a", 2, "extra"], "/x parameters: expected 2 values (prompt, steps), received '3 values'"),
+                            (["a", 2, None, "extra"], "/x parameters: expected 2 values"),
+                            (["a", 2, [1]], "/x parameters: expected 2 values")]:
+        with pytest.raises(InputError) as caught:
+            check_values(demo, event, values, CONFIG, {})
+        assert str(caught.value).startswith(message), (values, str(caught.value))
+    with pytest.raises(InputError, match=r"/x prompt: expected at most 20,000 characters, received '1,000,000"):
+        check_values(demo, event, ["x" * 1_000_000, 2], CONFIG, {})
