@@ -42,7 +42,42 @@ footer { display: none !important; }
 .steps .caption-label { position: static !important; transform: none; max-width: 100%; margin: 0 auto;
                         background: none; padding: 0; font-size: 0.8em; }
 .captioned .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip; }
+/* projector legibility (issue 26): a table's header is not split inside a word ("Kosinu s"); the banner is one
+   line (all of it on hover); a slider's maximum is shown whole; the page's language flag is not shown */
+th, th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: manual; }
+.banner { max-height: 2.6em; overflow: hidden; padding-top: 4px !important; padding-bottom: 4px !important; }
+.banner p { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.banner:hover { max-height: none; }
+.banner:hover p { white-space: normal; }
+.page-lang { display: none !important; }
 """
+# gradio's progress overlay writes some words and numbers itself ("processing |", "12/25 steps | 0.1s", "24.0%"): on a
+# German page (the hidden #page-lang block says "de", translated by gr.I18n like every label) they are put into German
+HEAD = """<script>
+(() => {
+  const german = () => (document.querySelector("#page-lang")?.innerText || "").trim() === "de";
+  const inProgress = (node) => node.parentElement?.closest(".progress-text, .progress-level, .eta-bar, .loading");
+  const fix = (node) => {
+    if (node.nodeType !== Node.TEXT_NODE || !inProgress(node)) return;
+    const text = node.nodeValue;
+    const out = text.replace(/\bprocessing\b/g, "in Arbeit").replace(/\bqueue:/g, "Warteschlange:")
+      .replace(/\bsteps\b/g, "Schritte").replace(/(\d)\.(\d)/g, "$1,$2");
+    if (out !== text) node.nodeValue = out;
+  };
+  const walk = (root) => {
+    if (root.nodeType === Node.TEXT_NODE) return fix(root);
+    const nodes = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while (nodes.nextNode()) fix(nodes.currentNode);
+  };
+  new MutationObserver((records) => {
+    if (!german()) return;
+    for (const record of records) {
+      if (record.type === "characterData") fix(record.target);
+      else record.addedNodes.forEach(walk);
+    }
+  }).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
+})();
+</script>"""
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
 
@@ -57,6 +92,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
                     elem_classes=["header"], elem_id="header")
         gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
                     elem_classes=["banner"], elem_id="banner")
+        gr.Markdown(t("app.lang"), elem_classes=["page-lang"], elem_id="page-lang")   # "de" on a German page
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
@@ -91,5 +127,5 @@ def launch_kwargs(config: ExplorerConfig) -> dict:
     only), uploads are capped, session state is kept for at most max_sessions users, and the page speaks German or
     English (the browser's language, or --lang for every browser)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
-                max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
+                head=HEAD, max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
                 i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()))     # the lesson's texts too

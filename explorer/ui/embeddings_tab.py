@@ -190,18 +190,21 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_blend(text_a, text_b, seed_value, steps_value, guidance_value, weight_a, weight_b,
-                 progress=gr.Progress(track_tqdm=True)):
+                 progress=gr.Progress()):
         base = recipe_defaults(model, text_a or "", seed=as_int(seed_value), steps=as_int(steps_value),
                                guidance=guidance_value)
-        progress(0.05, desc="generating seven panels")
-        done = []                       # the denoising bar (track_tqdm) moves within a batch, this between panels
+        progress(0.0, desc="generating seven panels")
+        done = []        # one bar: six panels share one batched call (per step), then the AND panel and the scores
+
+        def on_step(i, steps):
+            progress(0.85 * i / steps, desc=f"six panels in one batch: step {i}/{steps}")
 
         def on_panel(panel):
             done.append(panel)
-            progress((len(done), 7), desc=f"panel {len(done)} of 7: {panel.title}")
+            progress(max(0.85, len(done) / 7), desc=f"panel {len(done)} of 7: {panel.title}")
 
         result = compare(model, text_a, text_b, base, and_weights=(weight_a, weight_b), config=cfg,
-                         on_panel=on_panel)
+                         on_panel=on_panel, on_step=on_step)
         gallery, files, rows = [], [], []
         for panel in result.panels:
             stem = f"{panel.recipe.seed}-{panel.operator}"

@@ -199,17 +199,19 @@ def with_request(fn, wrapper):
 
 
 class SessionProgress:
-    """A handler's gr.Progress whose descriptions ("step 3/25") a session reads in its language. Only the page's
-    handlers get one (explorer.ui.common.keep_work): an API client's progress stays the library's English."""
+    """A handler's gr.Progress whose descriptions ("step 3/25") and units ("12/25 steps") a session reads in its
+    language. Only the page's handlers get one (explorer.ui.common.keep_work): an API client's progress stays the
+    library's English."""
 
     def __init__(self, progress, words: Catalogue):
         self._progress, self._words = progress, words
 
-    def __call__(self, progress, desc=None, *args, **kwargs):
-        return self._progress(progress, self._words.progress(desc), *args, **kwargs)
+    def __call__(self, progress, desc=None, total=None, unit="steps", *args, **kwargs):
+        return self._progress(progress, self._words.progress(desc), total, self._words.unit(unit), *args, **kwargs)
 
-    def tqdm(self, iterable, desc=None, *args, **kwargs):
-        return self._progress.tqdm(iterable, self._words.progress(desc), *args, **kwargs)
+    def tqdm(self, iterable, desc=None, total=None, unit="steps", *args, **kwargs):
+        return self._progress.tqdm(iterable, self._words.progress(desc), total, self._words.unit(unit), *args,
+                                   **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._progress, name)

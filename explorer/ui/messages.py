@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from explorer.errors import InputError
 from explorer.models.presets import ASSETS
+from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
 
 ENGLISH, GERMAN = "en", "de"
 CATALOGUE_DIR = ASSETS / "i18n"
@@ -84,6 +85,11 @@ class _Entry:
     german: str
     english: str
 
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Each placeholder's kind ("num", "word", "any" or "") by name."""
+        return {found.group(1): found.group(2) or "" for found in _PLACEHOLDER.finditer(self.english) if found.group(1)}
+
 
 class Catalogue:
     """One language's renderings of the server's English messages (English itself: the identity)."""
@@ -94,6 +100,8 @@ class Catalogue:
         self.frames: dict[str, str] = table.get("frames", {})
         self.choices: dict[str, str] = table.get("choices", {})
         self.headers: dict[str, str] = table.get("headers", {})
+        self.words: dict[str, str] = {k: v for k, v in table.get("words", {}).items() if not k.startswith("_")}
+        self.units: dict[str, str] = table.get("units", {})
         self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
                                 for english, german in _entries(table.get(name, {}), plotly=name == "figures")]
                          for name in (*_WHOLE, "text")}
@@ -113,12 +121,19 @@ class Catalogue:
 
     # ------------------------------------------------------------ texts
     def _fill(self, entry: _Entry, found: re.Match) -> str:
+        kinds = entry.kinds
+
         def slot(match: re.Match) -> str:
             if match.group(0) in ("{{", "}}"):
                 return match.group(0)[0]
             value = found.group(match.group(1)) or ""
-            return {"t": self.text, "l": self.label, "a": self.allowed, "f": self.figure_text}.get(match.group(2),
-                                                                                                str)(value)
+            convert = {"t": self.text, "l": self.label, "a": self.allowed, "f": self.figure_text,
+                       "w": self.word_list}.get(match.group(2))
+            if convert:
+                return convert(value)
+            if kinds.get(match.group(1)) == "num" or ENGLISH_NUMBER.fullmatch(value):   # a number: this language's
+                return self.number(value)
+            return value
 
         return _SLOT.sub(slot, entry.german)
 
@@ -128,6 +143,27 @@ class Catalogue:
             if found:
                 return self._fill(entry, found)
         return None
+
+    def number(self, value: str) -> str:
+        """An English number ("20,000", "0.50") as this language writes it ("20.000", "0,50")."""
+        return localize_numbers(value, self.lang)
+
+    def word(self, value: str) -> str:
+        """One word the library puts into sentences (a colour, a shape, a category): its German, else as it is."""
+        return value if self.english else self.words.get(value, value)
+
+    def word_list(self, value: str) -> str:
+        """A list the library built from words and counts ("1,025 squares, 300 circles", "red and blue", "none"):
+        each word and number in this language, the joints too."""
+        if self.english or not isinstance(value, str) or not value:
+            return value
+        if value in self.words:
+            return self.words[value]
+        parts = re.split(r"(, | and |\s+)", value)
+        joints = {" and ": " " + self.words.get("and", "and") + " "}
+        return "".join(joints.get(part, part) if not part.strip() or part in (", ", " and ") else
+                       self.number(part) if ENGLISH_NUMBER.fullmatch(part) else self.words.get(part, part)
+                       for part in parts)
 
     def text(self, value: str) -> str:
         """A status line or note: every known English sentence in it replaced by its German."""
@@ -139,8 +175,13 @@ class Catalogue:
         return value
 
     def label(self, value: str) -> str:
-        """A short text shown whole (a caption, a table cell, an example's name): its German, else as it is."""
-        if self.english or not isinstance(value, str) or not value:
+        """A short text shown whole (a caption, a table cell, an example's name): its German, else as it is. A
+        number (a table's cell) in this language's format, as text."""
+        if self.english:
+            return value
+        if isinstance(value, float):
+            return number(value, self.lang, "")
+        if not isinstance(value, str) or not value:
             return value
         return self._whole("labels", value) or value
 
@@ -161,14 +202,21 @@ class Catalogue:
             return desc
         return self._whole("progress", desc) or desc
 
+    def unit(self, unit: str) -> str:
+        """A progress bar's unit ("steps", shown as "12/25 steps"): its German, else as it is."""
+        return unit if self.english else self.units.get(unit, unit)
+
     def figure(self, spec: dict) -> dict:
         """A plotly figure as a dict (Figure.to_plotly_json(), or its JSON parsed) with its fixed texts in this
         language: the title, axis and legend titles, annotations (subplot titles, marked lines), and each trace's
-        legend name and hover template. Data stays as it is: points' text, custom data, tick labels. A new dict
+        legend name and hover template, and its numbers (ticks, hover values) with this language's separators.
+        Data stays as it is: points' text, custom data. A new dict
         (English: `spec` itself)."""
         if self.english or not isinstance(spec, dict):
             return spec
         layout = dict(spec.get("layout") or {})
+        if "separators" in self.frames:                                     # tick labels: 0,5 and 20.000
+            layout["separators"] = self.frames["separators"]
         for key, part in layout.items():
             if key == "title":
                 layout[key] = self._title(part)
@@ -214,8 +262,10 @@ class Catalogue:
         field = fields.get(error.field) or f"`{error.field}`"
         position = getattr(error, "position", None)              # an ExpressionError: its caret lines follow
         received = self.received(error.received)
-        values = dict(field=field, allowed=self.allowed(error.allowed), position=position,
-                      received=received if position is not None else repr(received))
+        received = received if position is not None else repr(received)
+        if ENGLISH_NUMBER.fullmatch(received):                          # 99.0 -> 99,0
+            received = self.number(received)
+        values = dict(field=field, allowed=self.allowed(error.allowed), position=position, received=received)
         message = self.frames["error_at" if position is not None else "error"].format(**values)
         if error.hint:
             message += self.frames["hint"].format(hint=self.text(error.hint))

@@ -1,0 +1,96 @@
+"""English left on a German page: `english_leftovers(page)` scans what a German session sees (headless Chromium, a
+playwright Page) for English words and English number formats, and returns each find with its context. The lesson's
+browser test calls it after every chapter; tests/ui/test_german_page.py after each tab's main action.
+
+What is scanned: the text a person sees (visible text nodes, plotly's titles, axis titles, legend and annotations
+included). What is left out, and why (the whitelist, short on purpose):
+- what the user typed or picked, and the model's own words: text fields, code blocks (recipes, file names, an
+  expression's caret), anything in quotes ('a red circle', "blue"), the columns of a table that show concepts,
+  tokens and the words of a prompt (Konzept, Token, Wort: data the user copies into prompts), the points' labels of
+  a plot and its tick labels (concepts, attribute values: the same data), and `allowed` (e.g. the chapter's prompts).
+  Prompts stay English on purpose: the model reads English best (README, "German and English").
+- notation and names: tokens (<|startoftext|>, a</w>), x_t / x0, sqrt(ᾱ), model and encoder names with their
+  versions (SD 1.5, SDXL, CLIP ViT-L/14), the preview decoders' names (approx, taesd: recipe values).
+- German glossary words that are English too are simply not in the word list (Prompt, Seed, Token, Padding,
+  Conditioning, Embedding, Guidance, Start, Position, Phrase, Text, Signal, live, ...).
+
+English numbers: 20,000 (a comma between thousands) and 0.50 / 24.0% (a decimal point). A number like 7.827 is
+ambiguous (German for 7827) and not reported.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# English words that are not German words, as the library writes them into status lines, choices, tables and plots
+ENGLISH_WORDS = frozenset("""
+the and of to with from for is are be been by at as it its this that these those which what when where how
+each every other others none no not on one two three seven eight than then into over under about between along
+only all any more most less just there their they you your we our can could would should may must
+image images picture pictures step steps processing queue tokens word words object objects colour colours color
+colors shape shapes size pooled ease done saved ready nearest concept concepts cosine similarity noise search
+results result archive training expression generate generated generating denoising frame frames panel panels
+left right middle top bottom small large red green blue yellow purple circle circles square squares triangle
+triangles crosses path ingredient interpolation nearly flat encoded entries loaded found made holds held gap
+model models walk walks ranked rank axis picked pick map fitted warmed compiling instant full
+""".split())
+# notation, names and tokens, removed before the words are read
+NOTATION = re.compile(
+    r"<\|\w+\|>|\S+</w>|\bx_?t\b|\bx_?0\b|sqrt\([^)]*\)|ᾱ\S*|"
+    r"\b(?:SD|SDXL|SD-Turbo|Stable Diffusion|CLIP|OpenCLIP|ViT-[A-Za-z]+(?:/\d+)?|UMAP|PCA|TAESD|VAE|UNet)"
+    r"(?:[ -]?\d+(?:\.\d+)*)?\b|\b(?:approx|taesd|slerp|lerp)\b")
+QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|„[^“\n]*“|‘[^’\n]*’|“[^”\n]*”|`[^`\n]*`")
+WORD = re.compile(r"[A-Za-zÄÖÜäöüß]+")
+# 20,000 (not "[0, 1]": no space) and 0.50 / 24.0% / 0.1s; not 20.000 or 7.827 (German thousands, or ambiguous)
+ENGLISH_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+\.\d+(?![\d.]))")
+GERMAN_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+")
+# table columns whose cells are data (concepts, tokens, a prompt's words), by their German header
+DATA_COLUMNS = ("Konzept", "Token", "Wort")
+
+VISIBLE_TEXT = """(dataColumns) => {
+  const skip = "textarea, input, select, code, pre, script, style, .page-lang, .textpoint, .xtick, .ytick, "
+             + ".hoverlayer, .api-twin";
+  const visible = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
+                          && el.getClientRects().length > 0;
+  const dataCell = (el) => {
+    const cell = el.closest("td");
+    if (!cell) return false;
+    const table = cell.closest("table");
+    const header = table && table.querySelectorAll("thead th")[cell.cellIndex];
+    return !!header && dataColumns.some((name) => header.innerText.trim().startsWith(name));
+  };
+  const texts = [];
+  const nodes = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (nodes.nextNode()) {
+    const node = nodes.currentNode, el = node.parentElement;
+    const text = node.nodeValue.trim();
+    if (!text || !el || el.closest(skip) || !visible(el) || dataCell(el)) continue;
+    texts.push(text);
+  }
+  return texts;
+}"""
+
+
+def leftovers_in(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
+    """The English words and English numbers in `texts` (a German page's visible texts), each as
+    "word: context"; `allowed`: strings that may stand as they are (e.g. the prompts on the page)."""
+    allowed = sorted({a for a in allowed if a}, key=len, reverse=True)
+    found = []
+    for text in texts:
+        kept = text
+        for item in allowed:
+            kept = kept.replace(item, " ")
+        kept = NOTATION.sub(" ", QUOTED.sub(" ", kept))
+        for number in ENGLISH_NUMBER.finditer(kept):
+            if not GERMAN_THOUSANDS.fullmatch(number.group(0)):
+                found.append(f"{number.group(0)}: {text[:120]}")
+        for word in WORD.findall(kept):
+            if word.lower() in ENGLISH_WORDS and not (word.isupper() and len(word) > 1):   # AND, A, B: notation
+                found.append(f"{word}: {text[:120]}")
+    return found
+
+
+def english_leftovers(page, allowed: Iterable[str] = ()) -> list[str]:
+    """English words and English number formats in the visible text of a German `page` (playwright), each as
+    "word: the text it stands in"; [] when the page speaks German throughout (see the module's whitelist)."""
+    return leftovers_in(page.evaluate(VISIBLE_TEXT, list(DATA_COLUMNS)), allowed)
