@@ -17,11 +17,12 @@ QUERY_STYLE = {
     "image": dict(symbol="square", size=14, color="#17becf", name="generated image (CLIP image embedding)"),
 }
 MAP_HEIGHT = 600
-# text on a projector: at least 14 px (issue 26); a label is drawn only where it overlaps no other label, judged on
-# a plot area of about MAP_PLOT_PX (the map's width at 1280 px wide pages, its height less the margins)
+# text on a projector: at least 14 px (issue 26); a label is drawn only where it overlaps no other label and no query
+# marker, judged on a plot area of about MAP_PLOT_PX (measured at 1280 px wide pages: the map's column less its
+# legend, its height less the margins; a wider page only spreads the labels further apart)
 LABEL_PX = 14
 MAX_LABELS = 12
-MAP_PLOT_PX = (760, 540)
+MAP_PLOT_PX = (480, 520)
 CHAR_PX = 0.58 * LABEL_PX          # a label's width per character (proportional font, mixed case)
 
 
@@ -42,7 +43,8 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
                           "<extra></extra>"))
     # 2. the nearest concepts get text labels where they do not overlap (the rest on hover)
     query_rows = [i for i, k in enumerate(kinds) if k in QUERY_STYLE and k != "path"]
-    taken = [_label_box(coords, i, _short(labels[i]), "bottom") for i in query_rows]
+    taken = [_label_box(coords, i, _short(labels[i]), "bottom") for i in query_rows] + \
+        [_marker_box(coords, i) for i, k in enumerate(kinds) if k != "concept"]
     nearest = []
     for i in sorted(concept_rows, key=lambda i: -result.scores[i])[:MAX_LABELS]:
         box = _label_box(coords, i, labels[i], "top")
@@ -138,6 +140,13 @@ def _label_box(coords: np.ndarray, row: int, text: str, where: str) -> tuple[flo
     width, height = CHAR_PX * len(text), 1.3 * LABEL_PX
     top = y - 6 - height if where == "top" else y + 6
     return x - width / 2, top, x + width / 2, top + height
+
+
+def _marker_box(coords: np.ndarray, row: int, size: float = 20) -> tuple[float, float, float, float]:
+    """The box a query point's marker takes (the largest marker's size), in the pixels of `_label_box`."""
+    x0, y0, x1, y1 = _label_box(coords, row, "", "top")
+    x, y = x0, y1 + 6                                        # the point itself
+    return x - size / 2, y - size / 2, x + size / 2, y + size / 2
 
 
 def _overlap(a: tuple, b: tuple) -> bool:

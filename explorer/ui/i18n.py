@@ -299,7 +299,7 @@ def _properties(block, words: Catalogue) -> dict:
     """The properties a page load sets on one block in `words`' language ({} where nothing changes: the block holds
     no English, or only i18n keys, which the front end translates itself)."""
     kind = type(block).__name__
-    if kind == "Radio":
+    if kind in ("Radio", "Dropdown") and block.choices:
         choices = [(words.choice(name) if isinstance(name, str) else name, value) for name, value in block.choices]
         return {"choices": choices} if choices != list(block.choices) else {}
     if kind == "Dataframe" and block.headers:

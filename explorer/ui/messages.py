@@ -11,7 +11,9 @@ wrapper (explorer.ui.common.keep_work) hands each refusal and each status output
 
 A template is the English text with `{name}` where a value goes (`{name:num}` a number, `{name:word}` one
 word, `{name:any}` possibly empty); the German template places the same values as they are, or translated:
-`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range, `{name!f}` as a figure's text. The
+`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range, `{name!f}` as a figure's text, `{name!w}`
+as a list of words and counts (each word from the `words` section, numbers in this language), `{name!i}` as a list
+of labels. A number is written in this language wherever a slot holds one (20,000 -> 20.000, 0.50 -> 0,50). The
 sections: `allowed`, `received` and `labels` hold short texts matched whole (the first that matches); `text` holds
 sentences and fragments found anywhere in a status line (the longest first, so a sentence goes before the
 fragments it contains); `figures` the fixed texts of plotly figures (titles, axis titles, annotations, legend
@@ -102,6 +104,7 @@ class Catalogue:
         self.headers: dict[str, str] = table.get("headers", {})
         self.words: dict[str, str] = {k: v for k, v in table.get("words", {}).items() if not k.startswith("_")}
         self.units: dict[str, str] = table.get("units", {})
+        self.fields: dict[str, str] = {k: v for k, v in table.get("fields", {}).items() if not k.startswith("_")}
         self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
                                 for english, german in _entries(table.get(name, {}), plotly=name == "figures")]
                          for name in (*_WHOLE, "text")}
@@ -128,12 +131,12 @@ class Catalogue:
                 return match.group(0)[0]
             value = found.group(match.group(1)) or ""
             convert = {"t": self.text, "l": self.label, "a": self.allowed, "f": self.figure_text,
-                       "w": self.word_list}.get(match.group(2))
+                       "w": self.word_list, "i": self.items}.get(match.group(2))
             if convert:
                 return convert(value)
-            if kinds.get(match.group(1)) == "num" or ENGLISH_NUMBER.fullmatch(value):   # a number: this language's
-                return self.number(value)
-            return value
+            if kinds.get(match.group(1)) == "word":
+                return value
+            return self.number(value)                          # its numbers in this language (20,000 -> 20.000)
 
         return _SLOT.sub(slot, entry.german)
 
@@ -165,6 +168,13 @@ class Catalogue:
                        self.number(part) if ENGLISH_NUMBER.fullmatch(part) else self.words.get(part, part)
                        for part in parts)
 
+    def items(self, value: str) -> str:
+        """A comma-separated list of labels ("red, padding (68 tokens)"): each item as `label` shows it (a prompt's
+        words stay as they are)."""
+        if self.english or not isinstance(value, str) or not value:
+            return value
+        return ", ".join(self.label(item) for item in value.split(", "))
+
     def text(self, value: str) -> str:
         """A status line or note: every known English sentence in it replaced by its German."""
         if self.english or not isinstance(value, str) or not value:
@@ -183,6 +193,8 @@ class Catalogue:
             return number(value, self.lang, "")
         if not isinstance(value, str) or not value:
             return value
+        if ENGLISH_NUMBER.fullmatch(value):                                 # a caption that is a number ("0.14")
+            return self.number(value)
         return self._whole("labels", value) or value
 
     def figure_text(self, value):
@@ -194,7 +206,7 @@ class Catalogue:
             return [self.figure_text(item) for item in value]
         if not isinstance(value, str):
             return value
-        return self._whole("figures", value) or value
+        return self._whole("figures", value) or self._whole("labels", value) or value     # labels: a category
 
     def progress(self, desc):
         """A progress bar's description ("step 3/25"): its German, else as it is."""
@@ -254,12 +266,13 @@ class Catalogue:
         return self._whole("received", value) or value
 
     def error(self, error: InputError, fields: Mapping[str, str] | None = None) -> str:
-        """An InputError's message: the field as the page labels it (else its English name in backticks), what
-        it takes, what it got, the hint. English: str(error), unchanged."""
+        """An InputError's message: the field as the page labels it (else as the catalogue names the library's
+        field, e.g. an expression typed into the map's query; else its English name in backticks), what it takes,
+        what it got, the hint. English: str(error), unchanged."""
         if self.english:
             return str(error)
         fields = fields or {}
-        field = fields.get(error.field) or f"`{error.field}`"
+        field = fields.get(error.field) or self.fields.get(error.field) or f"`{error.field}`"
         position = getattr(error, "position", None)              # an ExpressionError: its caret lines follow
         received = self.received(error.received)
         received = received if position is not None else repr(received)

@@ -7,15 +7,17 @@ included). What is left out, and why (the whitelist, short on purpose):
 - what the user typed or picked, and the model's own words: text fields, code blocks (recipes, file names, an
   expression's caret), anything in quotes ('a red circle', "blue"), the columns of a table that show concepts,
   tokens and the words of a prompt (Konzept, Token, Wort: data the user copies into prompts), the points' labels of
-  a plot and its tick labels (concepts, attribute values: the same data), and `allowed` (e.g. the chapter's prompts).
+  a plot and its tick labels (concepts, attribute values: the same data), a result's nearest concepts ("≈ a yellow
+  triangle, top"), components marked `data-words` (choices that are concepts or a prompt's words), and `allowed`
+  (e.g. the chapter's prompts, and their words where they stand alone).
   Prompts stay English on purpose: the model reads English best (README, "German and English").
 - notation and names: tokens (<|startoftext|>, a</w>), x_t / x0, sqrt(ᾱ), model and encoder names with their
   versions (SD 1.5, SDXL, CLIP ViT-L/14), the preview decoders' names (approx, taesd: recipe values).
 - German glossary words that are English too are simply not in the word list (Prompt, Seed, Token, Padding,
   Conditioning, Embedding, Guidance, Start, Position, Phrase, Text, Signal, live, ...).
 
-English numbers: 20,000 (a comma between thousands) and 0.50 / 24.0% (a decimal point). A number like 7.827 is
-ambiguous (German for 7827) and not reported.
+English numbers: 20,000 (a comma between thousands) and 0.50 / 24.0% (a decimal point). One digit before three
+(7.827, 7,827) is ambiguous between the languages and not reported.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ image images picture pictures step steps processing queue tokens word words obje
 colors shape shapes size pooled ease done saved ready nearest concept concepts cosine similarity noise search
 results result archive training expression generate generated generating denoising frame frames panel panels
 left right middle top bottom small large red green blue yellow purple circle circles square squares triangle
-triangles crosses path ingredient interpolation nearly flat encoded entries loaded found made holds held gap
+triangles crosses path ingredient nearly flat encoded entries loaded found made holds held gap
 model models walk walks ranked rank axis picked pick map fitted warmed compiling instant full
 """.split())
 # notation, names and tokens, removed before the words are read
@@ -40,16 +42,19 @@ NOTATION = re.compile(
     r"\b(?:SD|SDXL|SD-Turbo|Stable Diffusion|CLIP|OpenCLIP|ViT-[A-Za-z]+(?:/\d+)?|UMAP|PCA|TAESD|VAE|UNet)"
     r"(?:[ -]?\d+(?:\.\d+)*)?\b|\b(?:approx|taesd|slerp|lerp)\b")
 QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"|„[^“\n]*“|‘[^’\n]*’|“[^”\n]*”|`[^`\n]*`")
+NEAREST = re.compile(r"≈[^·\n]*")                # "≈ a yellow triangle, top": a result's nearest concepts (data)
+GERMAN_TOO = {"Tokens", "Training"}              # German nouns too ("des Tokens", "das Training"): capitalised
 WORD = re.compile(r"[A-Za-zÄÖÜäöüß]+")
-# 20,000 (not "[0, 1]": no space) and 0.50 / 24.0% / 0.1s; not 20.000 or 7.827 (German thousands, or ambiguous)
-ENGLISH_NUMBER = re.compile(r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+(?![\d])|\d+\.\d+(?![\d.]))")
+# 20,000 and 0.50 / 24.0% / 0.1s. Ambiguous, so not reported: 7,827 and 7.827 (one digit, then three: German 7.827
+# is seven thousand, 7,827 a decimal), 20.000 (German thousands), 0,914 (a German decimal), "[0, 1]" (a space)
+ENGLISH_NUMBER = re.compile(r"(?<![\w.,])(?:[1-9]\d{1,2}(?:,\d{3})+|\d(?:,\d{3}){2,}|\d+\.\d+)(?![\d.,]\d|\d)")
 GERMAN_THOUSANDS = re.compile(r"[1-9]\d{0,2}(?:\.\d{3})+")
 # table columns whose cells are data (concepts, tokens, a prompt's words), by their German header
 DATA_COLUMNS = ("Konzept", "Token", "Wort")
 
 VISIBLE_TEXT = """(dataColumns) => {
   const skip = "textarea, input, select, code, pre, script, style, .page-lang, .textpoint, .xtick, .ytick, "
-             + ".hoverlayer, .api-twin";
+             + ".hoverlayer, .api-twin, .data-words";
   const visible = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
                           && el.getClientRects().length > 0;
   const dataCell = (el) => {
@@ -73,19 +78,23 @@ VISIBLE_TEXT = """(dataColumns) => {
 
 def leftovers_in(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
     """The English words and English numbers in `texts` (a German page's visible texts), each as
-    "word: context"; `allowed`: strings that may stand as they are (e.g. the prompts on the page)."""
-    allowed = sorted({a for a in allowed if a}, key=len, reverse=True)
+    "word: context"; `allowed`: strings that may stand as they are (e.g. the prompts on the page), and their words
+    wherever they stand alone (a prompt's words listed in a note, or as the attention view's choices)."""
+    allowed = {a.strip() for a in allowed if a and a.strip()}
+    phrases = sorted((a for a in allowed if " " in a), key=len, reverse=True)
+    words = {a.lower() for a in allowed if " " not in a} | {w.lower() for a in phrases for w in WORD.findall(a)}
     found = []
     for text in texts:
         kept = text
-        for item in allowed:
-            kept = kept.replace(item, " ")
-        kept = NOTATION.sub(" ", QUOTED.sub(" ", kept))
+        for phrase in phrases:
+            kept = kept.replace(phrase, " ")
+        kept = NOTATION.sub(" ", NEAREST.sub(" ", QUOTED.sub(" ", kept)))
         for number in ENGLISH_NUMBER.finditer(kept):
             if not GERMAN_THOUSANDS.fullmatch(number.group(0)):
                 found.append(f"{number.group(0)}: {text[:120]}")
         for word in WORD.findall(kept):
-            if word.lower() in ENGLISH_WORDS and not (word.isupper() and len(word) > 1):   # AND, A, B: notation
+            if word.lower() in ENGLISH_WORDS and word.lower() not in words and word not in GERMAN_TOO and \
+                    not (word.isupper() and len(word) > 1):                              # AND, A, B: notation
                 found.append(f"{word}: {text[:120]}")
     return found
 

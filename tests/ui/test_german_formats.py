@@ -89,7 +89,7 @@ def _map_result(n: int = 60, seed: int = 0):
 
 
 def test_map_labels_are_14_px_and_do_not_overlap():
-    from explorer.plots.map import LABEL_PX, _label_box, _overlap, concept_map_figure
+    from explorer.plots.map import LABEL_PX, _label_box, _marker_box, _overlap, concept_map_figure
 
     result = _map_result()
     fig = concept_map_figure(result)
@@ -102,9 +102,14 @@ def test_map_labels_are_14_px_and_do_not_overlap():
     assert 1 <= len(boxes) <= 13
     assert not any(_overlap(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:])
     crowded = _map_result(seed=1)
-    crowded.coords[:] = 0.0                                # every point in one place: one concept label, above it
+    markers = [_marker_box(result.coords, i) for i, k in enumerate(result.kinds) if k != "concept"]
+    concept_boxes = [_label_box(result.coords, result.labels.index(label), label, "top")
+                     for trace in texts if trace.mode == "text" for label in trace.text]
+    assert not any(_overlap(a, m) for a in concept_boxes for m in markers)          # nor the prompt's star
+    crowded = _map_result(seed=1)
+    crowded.coords[:] = 0.0                               # every point under the prompt's star: no concept label
     labelled = [t for t in concept_map_figure(crowded).data if t.mode == "text"]
-    assert sum(len(t.text) for t in labelled) == 1 and LABEL_PX == 14
+    assert sum(len(t.text) for t in labelled) == 0 and LABEL_PX == 14
 
 
 def test_probe_counts_sit_at_the_bars_foot_not_under_the_error_bars():
@@ -114,3 +119,12 @@ def test_probe_counts_sit_at_the_bars_foot_not_under_the_error_bars():
                       n=8)
     bar = fig.data[0]
     assert bar.error_y.array is not None and bar.textposition == "inside" and bar.insidetextanchor == "start"
+
+
+def test_a_map_refusal_names_the_expression_in_german():
+    from explorer.text.expressions import parse
+
+    with pytest.raises(InputError) as refused:
+        parse('"a cat" + (dog')
+    message = catalogue("de").error(refused.value, {"query": "Suchanfrage"})
+    assert message.startswith("Ausdruck: erwartet") and "`expression`" not in message
