@@ -50,10 +50,11 @@ th, th * { word-break: normal !important; overflow-wrap: normal !important; hyph
 .banner:hover { max-height: none; }
 .banner:hover p { white-space: normal; }
 .page-lang { display: none !important; }
+.slider_input_container .min_value, .slider_input_container .max_value { flex-shrink: 0; min-width: max-content; }
 """
 # gradio's progress overlay writes some words and numbers itself ("processing |", "12/25 steps | 0.1s", "24.0%"): on a
 # German page (the hidden #page-lang block says "de", translated by gr.I18n like every label) they are put into German
-HEAD = """<script>
+HEAD = r"""<script>
 (() => {
   const german = () => (document.querySelector("#page-lang")?.innerText || "").trim() === "de";
   const inProgress = (node) => node.parentElement?.closest(".progress-text, .progress-level, .eta-bar, .loading");

@@ -69,7 +69,7 @@ def build(ctx: AppContext) -> None:
                                                 format="png", height=260, elem_id="arith-image", scale=2)
                             neighbors = gr.Dataframe(headers=NEIGHBOR_HEADERS, label=t("arithmetic.neighbors"),
                                                      interactive=False, wrap=True, max_height=260, scale=3,
-                                                     column_widths=["62%", "22%", "16%"])     # no cut column
+                                                     column_widths=["56%", "24%", "20%"])     # no cut column
                         norms_plot = gr.Plot(label=t("arithmetic.norms"))
                         with gr.Row():
                             phrase_pick = Dropdown([], label=t("arithmetic.phrase"), field="phrase", scale=3,

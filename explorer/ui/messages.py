@@ -134,8 +134,8 @@ class Catalogue:
                        "w": self.word_list, "i": self.items}.get(match.group(2))
             if convert:
                 return convert(value)
-            if kinds.get(match.group(1)) == "word":
-                return value
+            if kinds.get(match.group(1)) == "word":                    # a code word: a choice's name if it is one
+                return self.choices.get(value, value)
             return self.number(value)                          # its numbers in this language (20,000 -> 20.000)
 
         return _SLOT.sub(slot, entry.german)

@@ -72,8 +72,8 @@ def build(ctx: AppContext) -> None:
                                   open=bool(archives[0][1]) or model.preset.family == "miniworld"):
                     gr.Markdown(t("archive.explain"), elem_classes=["explain"])
                     with gr.Row():
-                        archive = Dropdown(archives, value=archives[0][1],
-                                           label=t("archive.archive"), field="archive", allow_custom_value=False, scale=2)
+                        archive = Dropdown(archives, value=archives[0][1], label=t("archive.archive"), field="archive",
+                                           allow_custom_value=False, scale=2, min_width=280)   # its name whole
                         archive_k = Slider(1, 32, value=8, step=1, label=t("archive.k"), field="k", scale=2)
                         archive_btn = gr.Button(t("archive.run"), scale=1, elem_id="archive-btn")
                         nearest_btn = gr.Button(t("archive.nearest"), scale=1, elem_id="nearest-btn")

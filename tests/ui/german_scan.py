@@ -9,7 +9,7 @@ included). What is left out, and why (the whitelist, short on purpose):
   tokens and the words of a prompt (Konzept, Token, Wort: data the user copies into prompts), the points' labels of
   a plot and its tick labels (concepts, attribute values: the same data), a result's nearest concepts ("≈ a yellow
   triangle, top"), components marked `data-words` (choices that are concepts or a prompt's words), and `allowed`
-  (e.g. the chapter's prompts, and their words where they stand alone).
+  (e.g. the chapter's prompts, and their words where they stand alone); examples to click (the inputs they fill).
   Prompts stay English on purpose: the model reads English best (README, "German and English").
 - notation and names: tokens (<|startoftext|>, a</w>), x_t / x0, sqrt(ᾱ), model and encoder names with their
   versions (SD 1.5, SDXL, CLIP ViT-L/14), the preview decoders' names (approx, taesd: recipe values).
@@ -54,15 +54,16 @@ DATA_COLUMNS = ("Konzept", "Token", "Wort")
 
 VISIBLE_TEXT = """(dataColumns) => {
   const skip = "textarea, input, select, code, pre, script, style, .page-lang, .textpoint, .xtick, .ytick, "
-             + ".hoverlayer, .api-twin, .data-words";
+             + ".hoverlayer, .api-twin, .data-words, .gallery-item";
   const visible = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
                           && el.getClientRects().length > 0;
-  const dataCell = (el) => {
+  const dataCell = (el) => {                      // gradio's table: headers in one <table>, rows in another
     const cell = el.closest("td");
     if (!cell) return false;
-    const table = cell.closest("table");
-    const header = table && table.querySelectorAll("thead th")[cell.cellIndex];
-    return !!header && dataColumns.some((name) => header.innerText.trim().startsWith(name));
+    const grid = cell.closest(".table-wrap, [role=grid]") || cell.closest("table");
+    const header = grid && grid.querySelectorAll("th")[cell.cellIndex];
+    const name = header ? (header.getAttribute("title") || header.innerText).trim() : "";
+    return dataColumns.some((column) => name.startsWith(column));
   };
   const texts = [];
   const nodes = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
