@@ -21,7 +21,7 @@ from explorer.generation.generate import generate
 from explorer.generation.noise import initial_noise, latent_shape
 from explorer.generation.recipe import Blend, Recipe, check_budget, recipe_defaults, validate
 from explorer.models.conditioning import Conditioning
-from explorer.models.vision import load_vision, vision_status
+from explorer.models.vision import load_vision, shown_source, vision_status
 from explorer.text import encoding
 from explorer.text.arithmetic import evaluate
 from explorer.text.expressions import MAX_WEIGHT
@@ -116,20 +116,25 @@ def panel_readback(model, panel: Panel) -> torch.Tensor:
     return encoding.pooled(model, recipe.prompt)
 
 
-def generate_batch(model, recipes: list[Recipe], config=None) -> list[Image.Image]:
-    """Prompt-embeds recipes sharing seed and settings through ONE pipeline call: N copies of the seed's noise."""
+def generate_batch(model, recipes: list[Recipe], config=None,
+                   on_step: Callable[[int, int], None] | None = None) -> list[Image.Image]:
+    """Prompt-embeds recipes sharing seed and settings through ONE pipeline call: N copies of the seed's noise.
+    `on_step(i, steps)` after each denoising step."""
     for r in recipes:
         validate(r, config)
     conditioning = Conditioning.cat([conditioning_for(model, r) for r in recipes])     # (N, 77, d) each half
     noise = initial_noise(recipes[0], latent_shape(model, recipes[0]), model.dtype)    # (1, 4, h, w)
-    images, _ = render_batches(model, recipes, conditioning, noise.repeat(len(recipes), 1, 1, 1), len(recipes))
+    images, _ = render_batches(model, recipes, conditioning, noise.repeat(len(recipes), 1, 1, 1), len(recipes),
+                               on_step=on_step)
     return images
 
 
 def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | None = None, *,
             and_weights: tuple[float, float] = (1.0, 1.0), batched: bool = True, vision: bool = True,
-            config=None, on_panel: Callable[[Panel], None] | None = None) -> BlendComparison:
-    """Generate the seven panels for one seed and score each against A and B."""
+            config=None, on_panel: Callable[[Panel], None] | None = None,
+            on_step: Callable[[int, int], None] | None = None) -> BlendComparison:
+    """Generate the seven panels for one seed and score each against A and B. `on_panel(panel)` as each panel is
+    done, `on_step(i, steps)` after each denoising step of the batched panels (the page's progress moves per step)."""
     started = time.perf_counter()
     # 1. the recipes
     base = base or recipe_defaults(model, a)
@@ -142,7 +147,8 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     embeds_panels = [p for p in panels if p.operator != "and"]
     batched = batched and len(embeds_panels) <= (config.max_batch if config else len(embeds_panels))
     if batched:
-        for panel, image in zip(embeds_panels, generate_batch(model, [p.recipe for p in embeds_panels], config)):
+        for panel, image in zip(embeds_panels, generate_batch(model, [p.recipe for p in embeds_panels], config,
+                                                              on_step=on_step)):
             panel.image = image
     for panel in panels:
         if panel.image is None:
@@ -169,4 +175,4 @@ def score_images(model, panels: list[Panel], a: str, b: str) -> str:
     scores = vision_model.similarity([p.image for p in panels], [a, b])                # (7, 2) cosines
     for panel, row in zip(panels, scores):
         panel.clip_a, panel.clip_b = float(row[0]), float(row[1])
-    return f"image-text similarity by {vision_model.name}: {vision_model.about}"
+    return f"image-text similarity by {shown_source(vision_model.name)}: {vision_model.about}"

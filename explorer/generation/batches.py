@@ -60,14 +60,15 @@ def check_shared_settings(recipes: list) -> None:
 
 def render_batches(model, recipes: list, conditioning: Conditioning, latents: torch.Tensor, batch_size: int,
                    cancel: threading.Event | None = None,
-                   on_batch: Callable[[int, list[Image.Image]], None] | None = None) -> tuple[list, bool]:
+                   on_batch: Callable[[int, list[Image.Image]], None] | None = None,
+                   on_step: Callable[[int, int], None] | None = None) -> tuple[list, bool]:
     """Images for N recipes sharing steps/guidance/size/scheduler, `batch_size` at a time through the pipeline.
 
     conditioning for N images, latents (N, c, h, w) unscaled noise. Each image gets its own CPU
     generator seeded with its recipe's seed, advanced past the initial-noise draw where generate()
     lets the pipeline draw it, so ancestral schedulers add the same step noise as a one-image
     generate() of the recipe. Returns (images, cancelled); a batch interrupted by `cancel` is
-    dropped (its images are unfinished).
+    dropped (its images are unfinished). `on_step(i, steps)` after each denoising step of each batch (progress).
     """
     check_shared_settings(recipes)
     base = recipes[0]
@@ -77,6 +78,8 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
     def stop_check(pipe_, i, t, kwargs):
         if cancel is not None and cancel.is_set():
             pipe_._interrupt = True
+        if on_step is not None:
+            on_step(i + 1, base.steps)
         return kwargs
 
     for start in range(0, len(recipes), batch_size):
@@ -96,7 +99,7 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
                                latents=latents[chunk].to(model.device, model.dtype), num_inference_steps=base.steps,
                                guidance_scale=base.guidance, width=base.width, height=base.height,
                                num_images_per_prompt=1, generator=generators, output_type="latent",
-                               callback_on_step_end=stop_check if cancel is not None else None).images
+                               callback_on_step_end=stop_check if cancel is not None or on_step else None).images
             out = [decode_alone(model, final[k:k + 1]) for k in range(len(final))]
         if cancel is not None and cancel.is_set():
             cancelled = True
@@ -108,7 +111,8 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
 
 
 def render_recipes(model, recipes: list, batch_size: int, cancel: threading.Event | None = None,
-                   on_batch: Callable[[int, list[Image.Image]], None] | None = None) -> tuple[list, bool]:
+                   on_batch: Callable[[int, list[Image.Image]], None] | None = None,
+                   on_step: Callable[[int, int], None] | None = None) -> tuple[list, bool]:
     """Images for recipes of any kind that share settings: each through conditioning_for and its own noise."""
     check_shared_settings(recipes)
     check_fits_model(recipes[0], model)

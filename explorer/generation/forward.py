@@ -23,7 +23,10 @@ class NoisedImage:
 
     @property
     def caption(self) -> str:
-        return f"t = {self.timestep}: {100 * self.alpha_bar ** 0.5:.0f}% signal, {100 * (1 - self.alpha_bar) ** 0.5:.0f}% noise"
+        """The amplitudes of signal, sqrt(a), and noise, sqrt(1 - a): not shares (7% and 100% would add to more than
+        100%), their squares add to 1, so the caption says so."""
+        return (f"t = {self.timestep}: signal ×{self.alpha_bar ** 0.5:.2f}, noise ×{(1 - self.alpha_bar) ** 0.5:.2f} "
+                "(squares add to 1)")
 
 
 def even_timesteps(levels: int, num_train_timesteps: int = 1000) -> list[int]:

@@ -199,8 +199,7 @@ def vision_status(model) -> str:
     if source is None:
         return f"No CLIP vision model is known for the model family {family!r}: image scores are off."
     key = (family, source[0])
-    shown = "a built-in tiny CLIP" if source[0] == "builtin" else \
-        f"the model folder's {Path(source[0]).name}/" if Path(source[0]).is_absolute() else source[0]  # no server paths
+    shown = shown_source(source[0])
     if key in _CACHE:
         if _CACHE.peek(key) is not None:
             return f"CLIP vision model loaded: {shown} — {source[1]}."
@@ -208,11 +207,18 @@ def vision_status(model) -> str:
     return f"Optional, loaded on first use: {shown} — {source[1]}."
 
 
+def shown_source(source: str) -> str:
+    """A vision model's source as a user may read it: a hub id, or a folder by its name (no server paths)."""
+    if source in ("builtin", "tiny-random-clip"):
+        return "a built-in tiny CLIP"
+    return f"the model folder's {Path(source).name}/" if Path(source).is_absolute() else source
+
+
 def _reason(source: str, error: Exception) -> str:
     if os.environ.get("HF_HUB_OFFLINE") == "1" and source.count("/") == 1 and not Path(source).exists():
         return f"{source} is not in the local Hugging Face cache and the hub is off (HF_HUB_OFFLINE=1)"
     if source != "builtin" and Path(source).is_absolute() and not Path(source).exists():
-        return f"{source} does not exist (train or download it first)"
+        return f"{shown_source(source)} does not exist (train or download it first)"
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     return f"{source} could not be loaded ({text[:200]})"
 

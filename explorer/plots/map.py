@@ -17,6 +17,13 @@ QUERY_STYLE = {
     "image": dict(symbol="square", size=14, color="#17becf", name="generated image (CLIP image embedding)"),
 }
 MAP_HEIGHT = 600
+# text on a projector: at least 14 px (issue 26); a label is drawn only where it overlaps no other label and no query
+# marker, judged on a plot area of about MAP_PLOT_PX (measured at 1280 px wide pages: the map's column less its
+# legend, its height less the margins; a wider page only spreads the labels further apart)
+LABEL_PX = 14
+MAX_LABELS = 12
+MAP_PLOT_PX = (480, 520)
+CHAR_PX = 0.58 * LABEL_PX          # a label's width per character (proportional font, mixed case)
 
 
 def concept_map_figure(result, title: str | None = None) -> go.Figure:
@@ -34,12 +41,20 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
             customdata=[[labels[i], category, float(result.scores[i])] for i in rows],
             hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>cosine to query: %{customdata[2]:.3f}"
                           "<extra></extra>"))
-    # 2. the nearest few concepts get text labels (the rest on hover)
-    if concept_rows:
-        nearest = sorted(concept_rows, key=lambda i: -result.scores[i])[:12]
+    # 2. the nearest concepts get text labels where they do not overlap (the rest on hover)
+    query_rows = [i for i, k in enumerate(kinds) if k in QUERY_STYLE and k != "path"]
+    taken = [_label_box(coords, i, _short(labels[i]), "bottom") for i in query_rows] + \
+        [_marker_box(coords, i) for i, k in enumerate(kinds) if k != "concept"]
+    nearest = []
+    for i in sorted(concept_rows, key=lambda i: -result.scores[i])[:MAX_LABELS]:
+        box = _label_box(coords, i, labels[i], "top")
+        if not any(_overlap(box, other) for other in taken):
+            taken.append(box)
+            nearest.append(i)
+    if nearest:
         fig.add_trace(go.Scatter(x=coords[nearest, 0], y=coords[nearest, 1], mode="text", showlegend=False,
                                  text=[labels[i] for i in nearest], textposition="top center",
-                                 textfont=dict(size=10, color="#444"), hoverinfo="skip"))
+                                 textfont=dict(size=LABEL_PX, color="#333"), hoverinfo="skip"))
     # 3. interpolation paths as lines
     for group, rows in result.paths().items():
         style = QUERY_STYLE["path"]
@@ -56,7 +71,7 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers+text", name=style["name"],
             text=[_short(labels[i]) for i in rows], textposition="bottom center",
-            textfont=dict(size=12, color=style["color"]), cliponaxis=False,
+            textfont=dict(size=LABEL_PX, color=style["color"]), cliponaxis=False,
             marker=dict(symbol=style["symbol"], size=style["size"], color=style["color"],
                         line=dict(width=1.5, color="white" if kind != "ingredient" else style["color"])),
             customdata=[[labels[i], kind, 1.0] for i in rows],
@@ -69,9 +84,9 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
     method = "UMAP (cosine)" if result.method == "umap" else "PCA"
     fig.update_layout(
         template="plotly_white", height=MAP_HEIGHT, margin=dict(l=10, r=10, t=50, b=10),
-        title=dict(text=title or f"{result.n_concepts} nearest concepts, {method}", font=dict(size=15)),
-        legend=dict(orientation="v", x=1.01, y=1, font=dict(size=11), itemsizing="constant"),
-        hovermode="closest", dragmode="pan", clickmode="event")
+        title=dict(text=title or f"{result.n_concepts} nearest concepts, {method}", font=dict(size=LABEL_PX + 2)),
+        legend=dict(orientation="v", x=1.01, y=1, font=dict(size=LABEL_PX), itemsizing="constant"),
+        hovermode="closest", dragmode="pan", clickmode="event", font=dict(size=LABEL_PX))
     fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, title=None)
     fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, title=None)
     fig.layout.meta = {"projection_note": PROJECTION_NOTES[result.method]}
@@ -93,7 +108,7 @@ def axis_figure(ranking, top: int = 15) -> go.Figure:
                   annotation_position="top")
     fig.add_vline(x=1.0, line_dash="dot", line_color="#e45756", annotation_text=ranking.pole_b,
                   annotation_position="top")
-    fig.update_layout(template="plotly_white", height=max(320, 18 * len(rows) + 90),
+    fig.update_layout(template="plotly_white", height=max(320, 20 * len(rows) + 90), font=dict(size=LABEL_PX),
                       margin=dict(l=10, r=10, t=60, b=40), showlegend=False,
                       title=f"'{_short(ranking.pole_a, 24)}' (0) ↔ '{_short(ranking.pole_b, 24)}' (1)",
                       xaxis_title="position on the axis")
@@ -113,6 +128,29 @@ def warm_plotly() -> None:
     fig = go.Figure(go.Scatter(x=np.zeros(2), y=np.zeros(2), customdata=[[0], [1]]))
     fig.add_annotation(x=0.0, y=0.0, ax=1.0, ay=1.0, xref="x", yref="y", axref="x", ayref="y")
     fig.to_json()
+
+
+def _label_box(coords: np.ndarray, row: int, text: str, where: str) -> tuple[float, float, float, float]:
+    """The box (x0, y0, x1, y1, in pixels of a MAP_PLOT_PX plot) a label of `text` takes above ("top") or below
+    ("bottom") the point `row` of `coords`, as plotly places it, with the data's own ranges."""
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    span = np.where(high - low > 0, high - low, 1.0)
+    x = (coords[row, 0] - low[0]) / span[0] * MAP_PLOT_PX[0]
+    y = (high[1] - coords[row, 1]) / span[1] * MAP_PLOT_PX[1]          # pixels grow downwards
+    width, height = CHAR_PX * len(text), 1.3 * LABEL_PX
+    top = y - 6 - height if where == "top" else y + 6
+    return x - width / 2, top, x + width / 2, top + height
+
+
+def _marker_box(coords: np.ndarray, row: int, size: float = 20) -> tuple[float, float, float, float]:
+    """The box a query point's marker takes (the largest marker's size), in the pixels of `_label_box`."""
+    x0, y0, x1, y1 = _label_box(coords, row, "", "top")
+    x, y = x0, y1 + 6                                        # the point itself
+    return x - size / 2, y - size / 2, x + size / 2, y + size / 2
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _short(label: str, limit: int = 40) -> str:

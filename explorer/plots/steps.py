@@ -4,7 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 LAYOUT = dict(template="plotly_white", margin=dict(l=50, r=20, t=50, b=45), height=300,
-              font=dict(size=12))
+              font=dict(size=14))
 
 
 def change_per_step_figure(changes: list[float | None], settle: int | None = None) -> go.Figure:

@@ -30,7 +30,7 @@ def response_figure(positions: np.ndarray, measures: dict[str, np.ndarray], ends
         for x in flips.get(name, []):
             fig.add_vline(x=x, line=dict(color="#868e96", dash="dash", width=1), row=row, col=1)
             fig.add_annotation(x=x, y=0.0, yref=f"y{'' if row == 1 else row} domain", text="flip",
-                               showarrow=False, font=dict(size=10, color="#495057"), yanchor="bottom",
+                               showarrow=False, font=dict(size=14, color="#495057"), yanchor="bottom",
                                xanchor="left")
     fig.update_xaxes(title_text="position along the walk (segment + t)", row=len(names), col=1)
     fig.update_layout(height=170 + 150 * len(names), margin=dict(l=50, r=20, t=70, b=40),
@@ -49,7 +49,7 @@ def bias_figure(attribute: str, labels: list[str], counts: dict[str, list[int]],
             highs = [intervals[prompt][j][1] * n - row[j] for j in range(len(row))]
             error = dict(type="data", symmetric=False, array=highs, arrayminus=lows, color="#495057")
         fig.add_trace(go.Bar(x=labels, y=row, name=prompt, marker_color=PALETTE[i % len(PALETTE)],
-                             error_y=error, text=row, textposition="inside",
+                             error_y=error, text=row, textposition="inside", insidetextanchor="start",
                              hovertemplate=f"{prompt}<br>%{{x}}: %{{y}} images<extra></extra>"))
     fig.update_layout(barmode="group", title=f"{attribute}: CLIP's pick per image" + (f" (n = {n} seeds each)"
                                                                                        if n else ""),

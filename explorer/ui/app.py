@@ -47,7 +47,43 @@ footer { display: none !important; }
 .steps .caption-label { position: static !important; transform: none; max-width: 100%; margin: 0 auto;
                         background: none; padding: 0; font-size: 0.8em; }
 .captioned .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip; }
+/* projector legibility (issue 26): a table's header is not split inside a word ("Kosinu s"); the banner is one
+   line (all of it on hover); a slider's maximum is shown whole; the page's language flag is not shown */
+th, th * { word-break: normal !important; overflow-wrap: normal !important; hyphens: manual; }
+.banner { max-height: 2.6em; overflow: hidden; padding-top: 4px !important; padding-bottom: 4px !important; }
+.banner p { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.banner:hover { max-height: none; }
+.banner:hover p { white-space: normal; }
+.page-lang { display: none !important; }
+.slider_input_container .min_value, .slider_input_container .max_value { flex-shrink: 0; min-width: max-content; }
 """
+# gradio's progress overlay writes some words and numbers itself ("processing |", "12/25 steps | 0.1s", "24.0%"): on a
+# German page (the hidden #page-lang block says "de", translated by gr.I18n like every label) they are put into German
+HEAD = r"""<script>
+(() => {
+  const german = () => (document.querySelector("#page-lang")?.innerText || "").trim() === "de";
+  const inProgress = (node) => node.parentElement?.closest(".progress-text, .progress-level, .eta-bar, .loading");
+  const fix = (node) => {
+    if (node.nodeType !== Node.TEXT_NODE || !inProgress(node)) return;
+    const text = node.nodeValue;
+    const out = text.replace(/\bprocessing\b/g, "in Arbeit").replace(/\bqueue:/g, "Warteschlange:")
+      .replace(/\bsteps\b/g, "Schritte").replace(/(\d)\.(\d)/g, "$1,$2");
+    if (out !== text) node.nodeValue = out;
+  };
+  const walk = (root) => {
+    if (root.nodeType === Node.TEXT_NODE) return fix(root);
+    const nodes = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    while (nodes.nextNode()) fix(nodes.currentNode);
+  };
+  new MutationObserver((records) => {
+    if (!german()) return;
+    for (const record of records) {
+      if (record.type === "characterData") fix(record.target);
+      else record.addedNodes.forEach(walk);
+    }
+  }).observe(document.documentElement, {subtree: true, childList: true, characterData: true});
+})();
+</script>"""
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
 
@@ -66,6 +102,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
                     elem_classes=["header"], elem_id="header")
         gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
                     elem_classes=["banner"], elem_id="banner")
+        gr.Markdown(t("app.lang"), elem_classes=["page-lang"], elem_id="page-lang")   # "de" on a German page
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
@@ -107,7 +144,7 @@ def launch_kwargs(config: ExplorerConfig) -> dict:
     login form asks for it (any name, the code as the password)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
                 app_kwargs={"middleware": [Middleware(ScopedFiles)]},
-                max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
+                head=HEAD, max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
                 i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()),     # the lesson's texts too
                 enable_monitoring=config.monitoring, **class_code_login(config.class_code))
 

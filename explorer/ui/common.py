@@ -305,7 +305,9 @@ def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None
     page_fn = keep_work(fn, len(page_outputs), page_outputs.index(status), appended, outputs=page_outputs,
                         fields=fields, language=language)
     triggers = list(triggers) if isinstance(triggers, (list, tuple)) else [triggers]
-    event = PageEvent(gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **kwargs), language)
+    page_kwargs = {"show_progress_on": progress_on(page_outputs, status), **kwargs}
+    event = PageEvent(gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **page_kwargs),
+                      language)
     if view is not None and views is not None:
         view.fn, view.raw, view.status = page_fn, fn, status
         view.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -314,6 +316,18 @@ def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None
     if api_name:
         api_twin(fn, inputs, outputs, api_name, pending=pending, **kwargs)
     return event
+
+
+RESULTS = ("Image", "Gallery", "Plot", "HTML", "Dataframe", "Video", "File", "Code", "JSON")   # what an event makes
+
+
+def progress_on(outputs: list, status) -> list:
+    """Where a page event's progress overlay goes: over its results (pictures, plots, tables), never over the status
+    line (whose own text would show under the overlay's: two texts on top of each other) nor over a field the
+    user types into or the lesson demonstrates (the expression box, the seed); the status line when there is
+    nothing else."""
+    results = [c for c in outputs if c is not status and type(c).__name__ in RESULTS and c.visible is not False]
+    return results or [status]
 
 
 class PageEvent:

@@ -69,7 +69,7 @@ def build(ctx: AppContext) -> None:
                                                 format="png", height=260, elem_id="arith-image", scale=2)
                             neighbors = gr.Dataframe(headers=NEIGHBOR_HEADERS, label=t("arithmetic.neighbors"),
                                                      interactive=False, wrap=True, max_height=260, scale=3,
-                                                     column_widths=["62%", "22%", "16%"])     # no cut column
+                                                     column_widths=["56%", "24%", "20%"])     # no cut column
                         norms_plot = gr.Plot(label=t("arithmetic.norms"))
                         with gr.Row():
                             phrase_pick = Dropdown([], label=t("arithmetic.phrase"), field="phrase", scale=3,
@@ -190,18 +190,21 @@ def build(ctx: AppContext) -> None:
 
     @guard
     def on_blend(text_a, text_b, seed_value, steps_value, guidance_value, weight_a, weight_b,
-                 progress=gr.Progress(track_tqdm=True)):
+                 progress=gr.Progress()):
         base = recipe_defaults(model, text_a or "", seed=as_int(seed_value), steps=as_int(steps_value),
                                guidance=guidance_value)
-        progress(0.05, desc="generating seven panels")
-        done = []                       # the denoising bar (track_tqdm) moves within a batch, this between panels
+        progress(0.0, desc="generating seven panels")
+        done = []        # one bar: six panels share one batched call (per step), then the AND panel and the scores
+
+        def on_step(i, steps):
+            progress(0.85 * i / steps, desc=f"six panels in one batch: step {i}/{steps}")
 
         def on_panel(panel):
             done.append(panel)
-            progress((len(done), 7), desc=f"panel {len(done)} of 7: {panel.title}")
+            progress(max(0.85, len(done) / 7), desc=f"panel {len(done)} of 7: {panel.title}")
 
         result = compare(model, text_a, text_b, base, and_weights=(weight_a, weight_b), config=cfg,
-                         on_panel=on_panel)
+                         on_panel=on_panel, on_step=on_step)
         gallery, files, rows = [], [], []
         for panel in result.panels:
             stem = f"{panel.recipe.seed}-{panel.operator}"

@@ -97,6 +97,7 @@ def build(ctx: AppContext) -> None:
             explain(t("attention.explain"), t("attention.more"))
             with gr.Row():
                 att_word = Dropdown([], label=t("attention.word"), field="word", elem_id="att-word",
+                                    elem_classes=["data-words"],                      # the prompt's own words
                                     allow_custom_value=True, info=t("attention.word.info"))
                 att_half = Dropdown(["prompt", "negative"], value="prompt", label=t("attention.half"), field="half",
                                     allow_custom_value=True,    # AND recipes have a row per term: prompt 1, 2

@@ -199,17 +199,19 @@ def with_request(fn, wrapper):
 
 
 class SessionProgress:
-    """A handler's gr.Progress whose descriptions ("step 3/25") a session reads in its language. Only the page's
-    handlers get one (explorer.ui.common.keep_work): an API client's progress stays the library's English."""
+    """A handler's gr.Progress whose descriptions ("step 3/25") and units ("12/25 steps") a session reads in its
+    language. Only the page's handlers get one (explorer.ui.common.keep_work): an API client's progress stays the
+    library's English."""
 
     def __init__(self, progress, words: Catalogue):
         self._progress, self._words = progress, words
 
-    def __call__(self, progress, desc=None, *args, **kwargs):
-        return self._progress(progress, self._words.progress(desc), *args, **kwargs)
+    def __call__(self, progress, desc=None, total=None, unit="steps", *args, **kwargs):
+        return self._progress(progress, self._words.progress(desc), total, self._words.unit(unit), *args, **kwargs)
 
-    def tqdm(self, iterable, desc=None, *args, **kwargs):
-        return self._progress.tqdm(iterable, self._words.progress(desc), *args, **kwargs)
+    def tqdm(self, iterable, desc=None, total=None, unit="steps", *args, **kwargs):
+        return self._progress.tqdm(iterable, self._words.progress(desc), total, self._words.unit(unit), *args,
+                                   **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._progress, name)
@@ -297,7 +299,7 @@ def _properties(block, words: Catalogue) -> dict:
     """The properties a page load sets on one block in `words`' language ({} where nothing changes: the block holds
     no English, or only i18n keys, which the front end translates itself)."""
     kind = type(block).__name__
-    if kind == "Radio":
+    if kind in ("Radio", "Dropdown") and block.choices:
         choices = [(words.choice(name) if isinstance(name, str) else name, value) for name, value in block.choices]
         return {"choices": choices} if choices != list(block.choices) else {}
     if kind == "Dataframe" and block.headers:

@@ -15,7 +15,7 @@ from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PA
 from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
-from explorer.models.vision import load_vision, vision_status
+from explorer.models.vision import load_vision, shown_source, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
 from explorer.text.phrases import EXPRESSION_PREFIX, is_expression, quote
@@ -220,8 +220,8 @@ def _place_image(model, result, picture, label: str):
     similarities = vision.image_embeds([picture]) @ texts.T                             # (1, k)
     coords = place_by_similarity(result.coords[concepts], similarities)                 # (1, 2)
     point = QueryPoint(label, np.ones(1, dtype=np.float32), "image")                    # placed, not transformed
-    return result.add([point], coords=coords), (f"Placed on the map among the concepts CLIP ({vision.name}) "
-                                                f"finds most similar to it.")
+    return result.add([point], coords=coords), (f"Placed on the map among the concepts CLIP "
+                                                f"({shown_source(vision.name)}) finds most similar to it.")
 
 
 def _add_term(prompt_text: str, concept: str):

@@ -11,7 +11,9 @@ wrapper (explorer.ui.common.keep_work) hands each refusal and each status output
 
 A template is the English text with `{name}` where a value goes (`{name:num}` a number, `{name:word}` one
 word, `{name:any}` possibly empty); the German template places the same values as they are, or translated:
-`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range, `{name!f}` as a figure's text. The
+`{name!t}` as text, `{name!l}` as a label, `{name!a}` as an allowed range, `{name!f}` as a figure's text, `{name!w}`
+as a list of words and counts (each word from the `words` section, numbers in this language), `{name!i}` as a list
+of labels. A number is written in this language wherever a slot holds one (20,000 -> 20.000, 0.50 -> 0,50). The
 sections: `allowed`, `received` and `labels` hold short texts matched whole (the first that matches); `text` holds
 sentences and fragments found anywhere in a status line (the longest first, so a sentence goes before the
 fragments it contains); `figures` the fixed texts of plotly figures (titles, axis titles, annotations, legend
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 
 from explorer.errors import InputError
 from explorer.models.presets import ASSETS
+from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
 
 ENGLISH, GERMAN = "en", "de"
 CATALOGUE_DIR = ASSETS / "i18n"
@@ -84,6 +87,11 @@ class _Entry:
     german: str
     english: str
 
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Each placeholder's kind ("num", "word", "any" or "") by name."""
+        return {found.group(1): found.group(2) or "" for found in _PLACEHOLDER.finditer(self.english) if found.group(1)}
+
 
 class Catalogue:
     """One language's renderings of the server's English messages (English itself: the identity)."""
@@ -94,6 +102,9 @@ class Catalogue:
         self.frames: dict[str, str] = table.get("frames", {})
         self.choices: dict[str, str] = table.get("choices", {})
         self.headers: dict[str, str] = table.get("headers", {})
+        self.words: dict[str, str] = {k: v for k, v in table.get("words", {}).items() if not k.startswith("_")}
+        self.units: dict[str, str] = table.get("units", {})
+        self.fields: dict[str, str] = {k: v for k, v in table.get("fields", {}).items() if not k.startswith("_")}
         self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
                                 for english, german in _entries(table.get(name, {}), plotly=name == "figures")]
                          for name in (*_WHOLE, "text")}
@@ -113,12 +124,19 @@ class Catalogue:
 
     # ------------------------------------------------------------ texts
     def _fill(self, entry: _Entry, found: re.Match) -> str:
+        kinds = entry.kinds
+
         def slot(match: re.Match) -> str:
             if match.group(0) in ("{{", "}}"):
                 return match.group(0)[0]
             value = found.group(match.group(1)) or ""
-            return {"t": self.text, "l": self.label, "a": self.allowed, "f": self.figure_text}.get(match.group(2),
-                                                                                                str)(value)
+            convert = {"t": self.text, "l": self.label, "a": self.allowed, "f": self.figure_text,
+                       "w": self.word_list, "i": self.items}.get(match.group(2))
+            if convert:
+                return convert(value)
+            if kinds.get(match.group(1)) == "word":                    # a code word: a choice's name if it is one
+                return self.choices.get(value, value)
+            return self.number(value)                          # its numbers in this language (20,000 -> 20.000)
 
         return _SLOT.sub(slot, entry.german)
 
@@ -128,6 +146,34 @@ class Catalogue:
             if found:
                 return self._fill(entry, found)
         return None
+
+    def number(self, value: str) -> str:
+        """An English number ("20,000", "0.50") as this language writes it ("20.000", "0,50")."""
+        return localize_numbers(value, self.lang)
+
+    def word(self, value: str) -> str:
+        """One word the library puts into sentences (a colour, a shape, a category): its German, else as it is."""
+        return value if self.english else self.words.get(value, value)
+
+    def word_list(self, value: str) -> str:
+        """A list the library built from words and counts ("1,025 squares, 300 circles", "red and blue", "none"):
+        each word and number in this language, the joints too."""
+        if self.english or not isinstance(value, str) or not value:
+            return value
+        if value in self.words:
+            return self.words[value]
+        parts = re.split(r"(, | and |\s+)", value)
+        joints = {" and ": " " + self.words.get("and", "and") + " "}
+        return "".join(joints.get(part, part) if not part.strip() or part in (", ", " and ") else
+                       self.number(part) if ENGLISH_NUMBER.fullmatch(part) else self.words.get(part, part)
+                       for part in parts)
+
+    def items(self, value: str) -> str:
+        """A comma-separated list of labels ("red, padding (68 tokens)"): each item as `label` shows it (a prompt's
+        words stay as they are)."""
+        if self.english or not isinstance(value, str) or not value:
+            return value
+        return ", ".join(self.label(item) for item in value.split(", "))
 
     def text(self, value: str) -> str:
         """A status line or note: every known English sentence in it replaced by its German."""
@@ -139,9 +185,16 @@ class Catalogue:
         return value
 
     def label(self, value: str) -> str:
-        """A short text shown whole (a caption, a table cell, an example's name): its German, else as it is."""
-        if self.english or not isinstance(value, str) or not value:
+        """A short text shown whole (a caption, a table cell, an example's name): its German, else as it is. A
+        number (a table's cell) in this language's format, as text."""
+        if self.english:
             return value
+        if isinstance(value, float):
+            return number(value, self.lang, "")
+        if not isinstance(value, str) or not value:
+            return value
+        if ENGLISH_NUMBER.fullmatch(value):                                 # a caption that is a number ("0.14")
+            return self.number(value)
         return self._whole("labels", value) or value
 
     def figure_text(self, value):
@@ -153,7 +206,7 @@ class Catalogue:
             return [self.figure_text(item) for item in value]
         if not isinstance(value, str):
             return value
-        return self._whole("figures", value) or value
+        return self._whole("figures", value) or self._whole("labels", value) or value     # labels: a category
 
     def progress(self, desc):
         """A progress bar's description ("step 3/25"): its German, else as it is."""
@@ -161,14 +214,21 @@ class Catalogue:
             return desc
         return self._whole("progress", desc) or desc
 
+    def unit(self, unit: str) -> str:
+        """A progress bar's unit ("steps", shown as "12/25 steps"): its German, else as it is."""
+        return unit if self.english else self.units.get(unit, unit)
+
     def figure(self, spec: dict) -> dict:
         """A plotly figure as a dict (Figure.to_plotly_json(), or its JSON parsed) with its fixed texts in this
         language: the title, axis and legend titles, annotations (subplot titles, marked lines), and each trace's
-        legend name and hover template. Data stays as it is: points' text, custom data, tick labels. A new dict
+        legend name and hover template, and its numbers (ticks, hover values) with this language's separators.
+        Data stays as it is: points' text, custom data. A new dict
         (English: `spec` itself)."""
         if self.english or not isinstance(spec, dict):
             return spec
         layout = dict(spec.get("layout") or {})
+        if "separators" in self.frames:                                     # tick labels: 0,5 and 20.000
+            layout["separators"] = self.frames["separators"]
         for key, part in layout.items():
             if key == "title":
                 layout[key] = self._title(part)
@@ -206,16 +266,19 @@ class Catalogue:
         return self._whole("received", value) or value
 
     def error(self, error: InputError, fields: Mapping[str, str] | None = None) -> str:
-        """An InputError's message: the field as the page labels it (else its English name in backticks), what
-        it takes, what it got, the hint. English: str(error), unchanged."""
+        """An InputError's message: the field as the page labels it (else as the catalogue names the library's
+        field, e.g. an expression typed into the map's query; else its English name in backticks), what it takes,
+        what it got, the hint. English: str(error), unchanged."""
         if self.english:
             return str(error)
         fields = fields or {}
-        field = fields.get(error.field) or f"`{error.field}`"
+        field = fields.get(error.field) or self.fields.get(error.field) or f"`{error.field}`"
         position = getattr(error, "position", None)              # an ExpressionError: its caret lines follow
         received = self.received(error.received)
-        values = dict(field=field, allowed=self.allowed(error.allowed), position=position,
-                      received=received if position is not None else repr(received))
+        received = received if position is not None else repr(received)
+        if ENGLISH_NUMBER.fullmatch(received):                          # 99.0 -> 99,0
+            received = self.number(received)
+        values = dict(field=field, allowed=self.allowed(error.allowed), position=position, received=received)
         message = self.frames["error_at" if position is not None else "error"].format(**values)
         if error.hint:
             message += self.frames["hint"].format(hint=self.text(error.hint))

@@ -13,7 +13,7 @@ from explorer.generation.batches import default_batch_size
 from explorer.generation.generate import generate
 from explorer.generation.recipe import SEED_MAX, Recipe, check_model, recipe_defaults, validate
 from explorer.models.presets import SCHEDULERS
-from explorer.models.vision import load_vision, vision_on_disk, vision_status
+from explorer.models.vision import load_vision, shown_source, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
 from explorer.ui import archive_api
@@ -62,7 +62,7 @@ def build(ctx: AppContext) -> None:
                                       value=default_batch_size(model, preset.size, preset.size, cfg),
                                       info=t("search.batch.info"))
                 related = Radio([], label=t("search.related"),
-                                   elem_id="related")
+                                   elem_id="related", elem_classes=["data-words"])      # concepts: the model's words
             with gr.Column(scale=3, min_width=400):
                 results = gr.Gallery(label=t("search.results"), columns=4, height="auto", format="png",
                                      elem_id="search-results", elem_classes=["steps"])
@@ -72,8 +72,8 @@ def build(ctx: AppContext) -> None:
                                   open=bool(archives[0][1]) or model.preset.family == "miniworld"):
                     gr.Markdown(t("archive.explain"), elem_classes=["explain"])
                     with gr.Row():
-                        archive = Dropdown(archives, value=archives[0][1],
-                                           label=t("archive.archive"), field="archive", allow_custom_value=False, scale=2)
+                        archive = Dropdown(archives, value=archives[0][1], label=t("archive.archive"), field="archive",
+                                           allow_custom_value=False, scale=2, min_width=280)   # its name whole
                         archive_k = Slider(1, 32, value=8, step=1, label=t("archive.k"), field="k", scale=2)
                         archive_btn = gr.Button(t("archive.run"), scale=1, elem_id="archive-btn")
                         nearest_btn = gr.Button(t("archive.nearest"), scale=1, elem_id="nearest-btn")
@@ -237,7 +237,7 @@ def build(ctx: AppContext) -> None:
             yield grid, None, reason + (f" {vision_status(model)}" if use_clip else "") + limit + flags, None
             return
         yield (grid, bias_panel(probe.attributes, probe.counts, probe.intervals(), len(probe.seeds)),
-               f"Measured with {vision.name}. " + ("Stopped early: counts cover finished images. "
+               f"Measured with {shown_source(vision.name)}. " + ("Stopped early: counts cover finished images. "
                                                    if probe.cancelled else "") + "Read the note above on what "
                "these counts can and cannot say." + limit + flags,
                json.dumps({"counts": probe.counts, "mean_probability": probe.mean_probability}, indent=1))

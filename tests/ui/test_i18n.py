@@ -202,7 +202,7 @@ def test_a_german_browser_sees_german(browser, app_url):
     context, page = _open(browser, app_url, "de-DE")
     try:
         assert _tab_names(page)[:5] == GERMAN_TABS
-        assert page.inner_text("#generate-btn").strip() == "Erzeugen"
+        assert page.inner_text("#generate-btn").strip() == "Bild erzeugen"
         body = page.inner_text("body")
         assert "Geben Sie einen Prompt ein" in body and "Negativ-Prompt" in body and "Mehr zu dieser Ansicht" in body
         assert "__i18n__" not in body and "generate.tab" not in body
@@ -227,7 +227,7 @@ def test_lang_de_shows_german_to_an_english_browser(browser, forced):
     context, page = _open(browser, forced[1], "en-US")
     try:
         assert _tab_names(page)[:5] == GERMAN_TABS
-        assert page.inner_text("#generate-btn").strip() == "Erzeugen"
+        assert page.inner_text("#generate-btn").strip() == "Bild erzeugen"
     finally:
         context.close()
 
