@@ -42,6 +42,11 @@ footer { display: none !important; }
 .steps .caption-label { position: static !important; transform: none; max-width: 100%; margin: 0 auto;
                         background: none; padding: 0; font-size: 0.8em; }
 .captioned .caption-label { white-space: normal !important; overflow: visible !important; text-overflow: clip; }
+/* the lesson's way back: its chapter's question and a button, on every tab, bottom left (results sit on the right) */
+#lesson-return { position: fixed; left: 12px; bottom: 12px; z-index: 1000; max-width: 420px; gap: 4px;
+                 background: #eef2ff; border: 2px solid #6366f1; border-radius: 8px; padding: 8px 12px;
+                 box-shadow: 0 2px 10px rgba(0, 0, 0, 0.25); }
+#lesson-return p { margin: 0; font-style: italic; }
 """
 THEME = gr.themes.Soft(primary_hue="indigo", neutral_hue="slate")
 
@@ -60,6 +65,8 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
+        for overlay in ctx.overlays:                 # outside the tabs, on every tab (the lesson's way back)
+            overlay.render()
         with gr.Row(visible=False):
             for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.common.listen)
                 twin.render()
