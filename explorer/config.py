@@ -69,6 +69,7 @@ class ExplorerConfig:
     archive_roots: tuple = ()                # folders UI/API users may index (--archive-root); the CLI may index any
     max_archive_images: int = 100_000        # most images in one archive: exact search (one matrix product) stays fast
     max_archive_results: int = 100           # most archive images (k) one retrieval or nearest-image query returns
+    index_archive_at_start: bool = True      # the model's own archive (miniworld) indexed in a thread at start
 
     def pixel_step_budget(self, device_type: str) -> int:
         """width x height x steps one image may cost on this kind of device."""

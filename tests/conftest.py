@@ -59,6 +59,40 @@ def app_url(app_demo):
     return app_demo.local_url
 
 
+MINIWORLD_ARCHIVE = 500     # training images in the miniworld app's own archive (all 20,000: 45 s+ of 2 cores)
+
+
+@pytest.fixture(scope="session")
+def miniworld_url(app_config):
+    """The whole app on miniworld (its own archive: the first MINIWORLD_ARCHIVE training images, indexed in the
+    background from the start as app.py does), launched once per session in this process."""
+    from dataclasses import replace
+
+    from explorer.models.loading import load_model
+    from explorer.ui.app import build_demo, launch_kwargs
+
+    model = load_model("miniworld")
+    model.pipe.set_progress_bar_config(disable=True)
+    config = replace(app_config, max_archive_images=MINIWORLD_ARCHIVE)
+    demo = build_demo(model, config)
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
+    yield url
+    close_demo(demo)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """One headless Chromium for the session's browser tests (Debian's, tests/ui/test_browser.py's flags)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.ui.test_browser import CHROMIUM, FLAGS         # skips where Debian's chromium is missing
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(scope="session")
 def connect():
     """connect(url): a new gradio_client session with an in-process app (one browser tab of one user).

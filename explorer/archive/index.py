@@ -35,6 +35,8 @@ CACHE_FORMAT = 1                   # bump when the .npz layout or the image prep
 ARCHIVES_CACHED = 4                # indexes kept in memory (100,000 x 768 float32 is 307 MB)
 _MEMORY = LRUCache(ARCHIVES_CACHED)
 _BUILD_LOCK = threading.Lock()     # one build at a time (a request waits for a warm-up's build, then reuses it)
+_BUILDING: dict = {}               # key -> (done, total) of the build under way: what a waiting request reports
+WAIT_REPORT_S = 0.5                # how often a request waiting for another's build reports that build's progress
 
 Progress = Callable[[int, int], None]          # progress(done, total)
 Source = FolderSource | TrainingSetSource
@@ -91,7 +93,10 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
     key = (vision_key, source.content_key, str(path))
     if memory and key in _MEMORY:                       # without waiting for another archive's build
         return _MEMORY.peek(key)
-    with _BUILD_LOCK:
+    while not _BUILD_LOCK.acquire(timeout=WAIT_REPORT_S):   # another build runs: wait, saying how far it is
+        if progress is not None and key in _BUILDING:
+            progress(*_BUILDING[key])
+    try:
         if memory and key in _MEMORY:                   # built while this request waited
             return _MEMORY.peek(key)
         # 2. the disk cache
@@ -99,7 +104,13 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
         if index is None:
             # 3. embed every image, 4. the novelty scale, 5. write the cache
             started = time.perf_counter()
-            ids, captions, embeddings, skipped = embed_source(source, vision, progress)
+
+            def report(done: int, total: int) -> None:
+                _BUILDING[key] = (done, total)
+                if progress is not None:
+                    progress(done, total)
+
+            ids, captions, embeddings, skipped = embed_source(source, vision, report)
             spacing = nearest_other_distances(embeddings, sample_rows(len(ids)))
             index = ArchiveIndex(source, ids, captions, embeddings, spacing, vision_key, skipped, path)
             saved = write_cache(path, index)
@@ -111,6 +122,9 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
             index.note += f" {skipped_note(index.skipped).capitalize()}."
         _MEMORY.put(key, index)
         return index
+    finally:
+        _BUILDING.pop(key, None)
+        _BUILD_LOCK.release()
 
 
 def embed_source(source: Source, vision, progress: Progress | None = None, chunk: int = EMBED_CHUNK

@@ -6,6 +6,9 @@
 """
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +21,12 @@ from explorer.archive.sources import allowed_folder, default_source, folder_sour
 from explorer.checks import check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
-from explorer.models.vision import VisionModel, load_vision, vision_status
+from explorer.models.vision import VisionModel, load_vision, vision_on_disk, vision_status
 
 MAX_QUERY_CHARS = 2000             # longest retrieval text (CLIP reads the first 77 tokens)
+LOG_EVERY = 0.1                    # the background index logs its progress at every tenth of the images
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -80,7 +86,7 @@ def open_archive(model, archive: str | Path | None = None, config: ExplorerConfi
                              f"{vision_status(model)}")
     # 2. the source: the model's own archive, or a folder
     if archive is None or str(archive).strip() == "":
-        source = default_source(model, limit)
+        source = default_source(model, config.max_archive_images if limit is None else limit)   # all, up to the max
         if source is None:
             raise InputError("archive", "a folder of images (--archive DIR)", archive or "",
                              hint=f"the model {model.name!r} has no archive of its own (miniworld's is its "
@@ -92,6 +98,35 @@ def open_archive(model, archive: str | Path | None = None, config: ExplorerConfi
         source = folder_source(folder, config.max_archive_images, config.max_image_pixels, within=root, limit=limit)
     # 3. the index: memory, disk cache, or built
     return load_archive(source, vision, config, progress), vision
+
+
+def index_in_background(model, config: ExplorerConfig | None = None) -> threading.Thread | None:
+    """Index the model's own archive (miniworld: its training set) in a daemon thread, progress in the log, so the
+    first search of a class finds it ready; a request that comes earlier waits for this build and reports its
+    progress (load_archive), never starts a second one. None where the model has no archive of its own or its
+    CLIP vision model is not on disk (nothing is downloaded at start)."""
+    if default_source(model) is None or not vision_on_disk(model):
+        return None
+    config = config or ExplorerConfig()
+    logged = [-1]
+
+    def report(done: int, total: int) -> None:
+        tenth = int(done / max(total, 1) / LOG_EVERY)
+        if tenth > logged[0]:
+            logged[0] = tenth
+            log.info("indexing the archive of %s in the background: %d of %d images", model.name, done, total)
+
+    def build() -> None:
+        started = time.perf_counter()
+        try:
+            index, _ = open_archive(model, None, config, progress=report)
+            log.info("archive of %s ready (%.1f s): %s", model.name, time.perf_counter() - started, index.note)
+        except Exception as error:  # noqa: BLE001 - a request will build it again and show the error itself
+            log.warning("indexing the archive of %s in the background failed: %s", model.name, error)
+
+    thread = threading.Thread(target=build, name="archive-index", daemon=True)
+    thread.start()
+    return thread
 
 
 def retrieve(archive: ArchiveIndex, vision: VisionModel, text: str, k: int = 8,

@@ -56,6 +56,11 @@ th, th * { word-break: normal !important; overflow-wrap: normal !important; hyph
 .banner:hover p { white-space: normal; }
 .page-lang { display: none !important; }
 .slider_input_container .min_value, .slider_input_container .max_value { flex-shrink: 0; min-width: max-content; }
+/* the lesson's way back: its chapter's question and a button, on every tab, bottom left (results sit on the right) */
+#lesson-return { position: fixed; left: 12px; bottom: 12px; z-index: 1000; max-width: 420px; gap: 4px;
+                 background: #eef2ff; border: 2px solid #6366f1; border-radius: 8px; padding: 8px 12px;
+                 box-shadow: 0 2px 10px rgba(0, 0, 0, 0.25); }
+#lesson-return p { margin: 0; font-style: italic; }
 """
 # gradio's progress overlay writes some words and numbers itself ("processing |", "12/25 steps | 0.1s", "24.0%"): on a
 # German page (the hidden #page-lang block says "de", translated by gr.I18n like every label) they are put into German
@@ -106,6 +111,8 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
+        for overlay in ctx.overlays:                 # outside the tabs, on every tab (the lesson's way back)
+            overlay.render()
         with gr.Row(visible=False):
             for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.common.listen)
                 twin.render()

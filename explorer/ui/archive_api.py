@@ -16,7 +16,7 @@ from typing import Callable
 from gradio.utils import get_upload_folder, is_in_or_equal
 
 from explorer.archive.index import ArchiveIndex
-from explorer.archive.retrieval import ArchiveHit, nearest_images, open_archive, retrieve
+from explorer.archive.retrieval import ArchiveHit, index_in_background, nearest_images, open_archive, retrieve
 from explorer.errors import InputError
 from explorer.outputs.png import open_image
 from explorer.ui.common import AppContext, as_int, check_upload, guard, served
@@ -26,8 +26,11 @@ GalleryItem = tuple[str, str]                      # (image file, caption) as gr
 
 
 def register(ctx: AppContext) -> None:
-    """Append the two archive endpoints to ctx.apis (app.py turns them into gr.api endpoints)."""
+    """Append the two archive endpoints to ctx.apis (app.py turns them into gr.api endpoints), and start indexing
+    the model's own archive in the background (config.index_archive_at_start): no class waits for it."""
     cfg = ctx.config
+    if cfg.index_archive_at_start:
+        index_in_background(ctx.model, cfg)
 
     @guard
     def archive_retrieve(prompt: str, k: int = 8, archive: str = "") -> dict:

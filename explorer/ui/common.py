@@ -49,6 +49,9 @@ class View:
     outputs: list = field(default_factory=list)
     status: object = None                           # the view's status line
     opens: list = field(default_factory=list)       # accordions to open when the lesson shows this view
+    result: str = ""                                # elem_id of its main result: the lesson scrolls it into view
+    then: list = field(default_factory=list)        # (fn, inputs, outputs, kwargs) chained after the page handler
+                                                    # (PageEvent.then, or another view's run): the lesson chains them too
 
 
 @dataclass
@@ -66,6 +69,8 @@ class AppContext:
     views: dict = field(default_factory=dict)       # name -> View: what the lesson's "show me" fills and runs
     batcher: Batcher | None = None                  # users' Generate requests batched (explorer.generation.batcher)
     page_texts: list = field(default_factory=list)  # (component, fn): a text made at each page load, in its language
+    overlays: list = field(default_factory=list)    # blocks built with render=False, rendered after the tab strip (on
+                                                    # every tab: the lesson's way back from a view)
 
     @property
     def examples(self) -> Examples:
@@ -307,7 +312,7 @@ def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None
     triggers = list(triggers) if isinstance(triggers, (list, tuple)) else [triggers]
     page_kwargs = {"show_progress_on": progress_on(page_outputs, status), **kwargs}
     event = PageEvent(gr.on(triggers, page_fn, inputs, page_outputs, api_visibility="private", **page_kwargs),
-                      language)
+                      language, view)
     if view is not None and views is not None:
         view.fn, view.raw, view.status = page_fn, fn, status
         view.inputs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -332,13 +337,16 @@ def progress_on(outputs: list, status) -> list:
 
 class PageEvent:
     """A page event (gradio's Dependency): `.then(fn, inputs, outputs)` shows fn's text in the session's language
-    too (e.g. the attention maps' note after a generation); everything else is the event's own."""
+    too (e.g. the attention maps' note after a generation); everything else is the event's own. The event's view
+    (if any) records what is chained, so the lesson's "show me" runs it too (the attention maps after a generation)."""
 
-    def __init__(self, event, language: Callable | None = None):
-        self.event, self.language = event, language
+    def __init__(self, event, language: Callable | None = None, view: View | None = None):
+        self.event, self.language, self.view = event, language, view
 
     def then(self, fn, inputs=None, outputs=None, **kwargs):
         shown = scoped(in_session_language(fn, outputs, self.language), outputs) if outputs else fn
+        if self.view is not None:
+            self.view.then.append((shown, inputs, outputs, kwargs))
         return self.event.then(shown, inputs, outputs, **kwargs)
 
     def __getattr__(self, name):

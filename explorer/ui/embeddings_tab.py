@@ -112,7 +112,8 @@ def build(ctx: AppContext) -> None:
                 token_summary = gr.Markdown(elem_id="token-summary")
                 # one above the other: the table needs the page's width for its norm columns
                 token_table = gr.Dataframe(headers=TOKEN_HEADERS_XL if two_encoders else TOKEN_HEADERS,
-                                           label=t("tokens.table"), interactive=False, max_height=380)
+                                           label=t("tokens.table"), interactive=False, max_height=380,
+                                           elem_id="token-table")
                 token_plot = gr.Plot(label=t("tokens.plot"))
 
     # --- handlers -----------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def build(ctx: AppContext) -> None:
     ctx.listen([run.click, expression.submit], on_arithmetic, arith_inputs, arith_outputs, status=arith_status,
            api_name="arithmetic", concurrency_id="model",
            view=View("arithmetic", dict(expression=expression, seed=seed, steps=steps),
-                     [(ctx.tabs, "embeddings"), (inner, "arithmetic")]))
+                     [(ctx.tabs, "embeddings"), (inner, "arithmetic")], result="arith-image"))
     neighbor_inputs = [expression, kind, space, vocabulary, k, exclude]
 
     @guard
@@ -245,11 +246,13 @@ def build(ctx: AppContext) -> None:
     ctx.listen(blend_run.click, on_blend, [a, b, b_seed, b_steps, b_guidance, w_a, w_b],
            [blend_gallery, blend_table, blend_files, blend_status], status=blend_status, api_name="blend",
            concurrency_id="model",
-           view=View("blend", dict(a=a, b=b, seed=b_seed, steps=b_steps), [(ctx.tabs, "embeddings"), (inner, "blend")]))
+           view=View("blend", dict(a=a, b=b, seed=b_seed, steps=b_steps), [(ctx.tabs, "embeddings"), (inner, "blend")],
+                     result="blend-gallery"))
     token_outputs = [token_summary, token_table, token_plot]
     ctx.listen([inspect.click, token_prompt.submit], on_tokens, [token_prompt, show_pad], token_outputs,
            status=token_summary, api_name="tokens", concurrency_id="model",
-           view=View("tokens", dict(prompt=token_prompt), [(ctx.tabs, "embeddings"), (inner, "tokens")]))
+           view=View("tokens", dict(prompt=token_prompt), [(ctx.tabs, "embeddings"), (inner, "tokens")],
+                     result="token-table"))
     to_tokens.click(on_to_tokens, phrase_pick, [inner, token_prompt], api_visibility="private").then(
         keep_work(on_tokens, 3, 0, False, outputs=token_outputs, language=ctx.language), [token_prompt, show_pad],
         token_outputs, api_visibility="private", concurrency_id="model")

@@ -125,7 +125,7 @@ def build(ctx: AppContext) -> None:
                     fwd_run = gr.Button(t("forward.run"))
                     fwd_status = gr.Markdown("", elem_classes=["status"])
             fwd_gallery = gr.Gallery(label=t("forward.gallery"), columns=8, height="auto", format="png",
-                                     elem_classes=["steps", "captioned"])
+                                     elem_classes=["steps", "captioned"], elem_id="forward-gallery")
 
     fields = [prompt, negative, seed, steps, guidance, width, height, scheduler, preview]
 
@@ -266,7 +266,8 @@ def build(ctx: AppContext) -> None:
     ctx.listen([run.click, prompt.submit], on_generate, [*fields[:3], randomize, *fields[3:], history, loaded], outputs,
            status=status, api_name="generate", concurrency_id="generate", concurrency_limit=cfg.classroom_batch,
            view=View("generate", dict(prompt=prompt, negative=negative, seed=seed, steps=steps, guidance=guidance,
-                                      width=width, height=height, scheduler=scheduler), [(ctx.tabs, "generate")])).then(
+                                      width=width, height=height, scheduler=scheduler), [(ctx.tabs, "generate")],
+                     result="result")).then(
         on_attention_fresh, [attention_state, att_half, att_special], [*views, att_half], api_visibility="private")
     ctx.apis.append((api_attention, "attention"))
     ctx.listen([c.input for c in (att_word, att_half, att_special)], on_attention_view,
@@ -276,7 +277,8 @@ def build(ctx: AppContext) -> None:
     gallery.select(on_history_select, history, [*fields, loaded], api_visibility="private")
     ctx.listen(fwd_run.click, on_forward, [fwd_image, fwd_levels, fwd_decoder], fwd_gallery, status=fwd_status,
            api_name="forward_process", concurrency_id="model",
-           view=View("forward", dict(image=fwd_image, levels=fwd_levels), [(ctx.tabs, "generate")], opens=[forward]))
+           view=View("forward", dict(image=fwd_image, levels=fwd_levels), [(ctx.tabs, "generate")], opens=[forward],
+                     result="forward-gallery"))
 
 
 

@@ -142,7 +142,8 @@ def build(ctx: AppContext) -> None:
     inputs = [prompts, seeds, frames, batch, method, schedule, negative, steps, guidance, size, scheduler, use_clip]
     ctx.listen(run.click, on_walk, inputs, [film, gif, mp4, curve, status, files, recipes_state], status=status,
            api_name="interpolate", concurrency_id="model",
-           view=View("interpolate", dict(prompts=prompts, seeds=seeds, frames=frames), [(ctx.tabs, "interpolate")]))
+           view=View("interpolate", dict(prompts=prompts, seeds=seeds, frames=frames), [(ctx.tabs, "interpolate")],
+                     result="walk-film"))
     ctx.listen(stop.click, on_stop, None, status, status=status, api_name="stop_walk", queue=False)
     film.select(on_select, recipes_state, frame_recipe, api_visibility="private")
 

@@ -27,6 +27,7 @@ def lesson_tables() -> dict[str, dict[str, str]]:
     for lang in LANGUAGES:
         lesson = load_lesson(lang)
         table = {"lesson.tab": {"en": "Lesson", "de": "Lektion"}[lang], "lesson.title": lesson.title,
+                 "lesson.back": {"en": "← Back to the lesson", "de": "← Zurück zur Lektion"}[lang],
                  "lesson.intro": lesson.intro, "lesson.show": lesson.show_label,
                  "lesson.question": lesson.question_label, "lesson.random_note": lesson.random_note}
         for chapter in lesson.chapters:
@@ -45,10 +46,12 @@ def build(ctx: AppContext) -> None:
         gr.Markdown(I18nData("lesson.intro"))
         if has_random_weights(ctx.model):
             gr.Markdown(I18nData("lesson.random_note"), elem_classes=["banner"])
+        buttons = {}
         for number, chapter in enumerate(lesson.chapters):
             view = ctx.views.get(chapter.view)
             runs = view is not None and chapter.runs_on(ctx.model.adapter.examples)
-            with gr.Accordion(I18nData(f"lesson.{chapter.id}.title"), open=number == 0):
+            with gr.Accordion(I18nData(f"lesson.{chapter.id}.title"), open=number == 0,
+                              elem_id=f"lesson-chapter-{chapter.id}"):
                 gr.Markdown(I18nData(f"lesson.{chapter.id}.read"))
                 if not chapter.runs_on(ctx.model.adapter.examples):
                     gr.Markdown(I18nData(f"lesson.{chapter.id}.only_note"), elem_classes=["banner"])
@@ -57,17 +60,68 @@ def build(ctx: AppContext) -> None:
                                        elem_id=f"lesson-{chapter.id}", interactive=runs)
                     gr.Markdown(I18nData(f"lesson.{chapter.id}.question"), elem_classes=["question"])   # italic
             if runs:
+                buttons[chapter.id] = button
                 _wire(ctx, button, chapter, view)
+    _way_back(ctx, [c for c in lesson.chapters if c.id in buttons], buttons)
+
+
+def _way_back(ctx: AppContext, chapters: list[Chapter], buttons: dict) -> None:
+    """On every tab after a "show me": the chapter's question and one button back to the chapter (bottom left,
+    rendered after the tab strip: ctx.overlays); hidden until a chapter is shown, and again once back."""
+    with gr.Column(visible=False, elem_id="lesson-return", render=False) as box:
+        questions = {c.id: gr.Markdown(I18nData(f"lesson.{c.id}.question"), visible=False,
+                                       elem_id=f"lesson-return-{c.id}") for c in chapters}
+        with gr.Row():
+            back = gr.Button(I18nData("lesson.back"), size="sm", variant="primary", elem_id="lesson-back",
+                             scale=0, min_width=160)
+            hide = gr.Button("✕", size="sm", elem_id="lesson-return-hide", scale=0, min_width=40)
+    ctx.overlays.append(box)
+    for chapter in chapters:                     # the box at once; the view's result on screen as soon as it opens
+        result = ctx.views[chapter.view].result
+        buttons[chapter.id].click(_question(box, questions, chapter.id), None, [box, *questions.values()],
+                                  queue=False, api_visibility="private",
+                                  js=f"() => {{ window.lessonChapter = {chapter.id!r}; ({scroll_js(repr(result))})(); }}"
+                                  if result else f"() => {{ window.lessonChapter = {chapter.id!r}; }}")
+    back.click(lambda: (gr.Tabs(selected="lesson"), gr.Column(visible=False)), None, [ctx.tabs, box], queue=False,
+               api_visibility="private").then(None, None, None, js=scroll_js("'lesson-chapter-' + window.lessonChapter"))
+    hide.click(lambda: gr.Column(visible=False), None, box, queue=False, api_visibility="private")
+
+
+def _question(box, questions: dict, shown: str):
+    return lambda: {box: gr.Column(visible=True), **{md: gr.Markdown(visible=i == shown) for i, md in questions.items()}}
+
+
+def scroll_js(elem_id: str, shown: str | None = None) -> str:
+    """A page script: wait (up to 3 s) until the element `elem_id` (a JS expression) is shown, bring it to the top of
+    the window, and again once its pictures have laid out (a gallery grows as its images load). `shown`: then set
+    window.lessonShown to it (the chapter whose result is on screen; the browser test waits for it)."""
+    mark = f"window.lessonShown = {shown!r};" if shown else ""
+    return f"""() => {{
+        const id = {elem_id};
+        const bring = () => {{ const el = document.getElementById(id);
+                              if (el && el.offsetParent !== null) {{ el.scrollIntoView({{block: 'start'}});
+                                                                     return true; }}
+                              return false; }};
+        let tries = 0;
+        const wait = () => {{ if (bring() || tries++ >= 30) setTimeout(() => {{ bring(); {mark} }}, 400);
+                             else setTimeout(wait, 100); }};
+        wait();
+    }}"""
 
 
 def _wire(ctx: AppContext, button: gr.Button, chapter: Chapter, view: View) -> None:
-    """The page: fill the view, switch to it, run its page handler (errors in its status line). The API
-    (/lesson_<id>): the same fields and the raw handler, so a chapter that fails is an error."""
+    """The page: fill the view, switch to it, run its page handler (errors in its status line), then what its
+    button chains (the attention maps after a generation, the archive after a search), then scroll its main result
+    into view. The API (/lesson_<id>): the same fields and the raw handler, so a chapter that fails is an error."""
     layout = [tabs for tabs, _ in view.tabs] + list(view.opens)
     fields = list(dict.fromkeys(view.fields.values()))
-    button.click(_show(ctx, chapter, view, view.fn, view.outputs, view.inputs, layout=True), view.inputs,
-                 list(dict.fromkeys([*fields, *layout, *view.outputs])), api_visibility="private",
-                 concurrency_id="model")
+    event = button.click(_show(ctx, chapter, view, view.fn, view.outputs, view.inputs, layout=True), view.inputs,
+                         list(dict.fromkeys([*fields, *layout, *view.outputs])), api_visibility="private",
+                         concurrency_id="model")
+    for fn, inputs, outputs, kwargs in view.then:
+        event = event.then(fn, inputs, outputs, **{**kwargs, "api_visibility": "private"})
+    if view.result:
+        event.then(None, None, None, js=scroll_js(repr(view.result), shown=chapter.id))
     filled = {view.fields[name] for name in chapter.values(ctx.examples, ctx.model.adapter.examples)}
     given = [c for c in view.inputs if c not in filled]        # the API asks only for what the chapter leaves open
     ctx.api_twin(_show(ctx, chapter, view, view.raw, view.raw_outputs, given, layout=False), given,

@@ -192,7 +192,7 @@ def build(ctx: AppContext) -> None:
     map_inputs = [query, vocabulary, k, method, path_points]
     ctx.listen([draw.click, query.submit], on_map, map_inputs, [map_html, table, status, current], status=status,
            api_name="concept_map", concurrency_id="model",
-           view=View("map", dict(query=query, k=k), [(ctx.tabs, "map")]))
+           view=View("map", dict(query=query, k=k), [(ctx.tabs, "map")], result="concept-map"))
     ctx.listen(add.click, on_add_vocabulary, [upload, upload_name], [vocabulary, status], status=status,
            api_name="add_vocabulary")
     map_html.pick(on_pick, None, picked, api_visibility="private")

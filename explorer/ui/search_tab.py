@@ -68,8 +68,8 @@ def build(ctx: AppContext) -> None:
                                      elem_id="search-results", elem_classes=["steps"])
                 found = gr.Markdown("", elem_id="search-found")
                 archives = archive_choices(model, cfg)
-                with gr.Accordion(t("archive.title"),
-                                  open=bool(archives[0][1]) or model.preset.family == "miniworld"):
+                shows_archive = bool(archives[0][1]) or model.preset.family == "miniworld"     # one to search
+                with gr.Accordion(t("archive.title"), open=shows_archive) as archive_box:
                     gr.Markdown(t("archive.explain"), elem_classes=["explain"])
                     with gr.Row():
                         archive = Dropdown(archives, value=archives[0][1], label=t("archive.archive"), field="archive",
@@ -113,7 +113,7 @@ def build(ctx: AppContext) -> None:
                                                elem_classes=["status"])
                 with gr.Column(scale=3, min_width=400):
                     probe_grid = gr.Gallery(label=t("probe.grid"), columns=8, height="auto", format="png",
-                                            elem_classes=["steps", "captioned"])
+                                            elem_classes=["steps", "captioned"], elem_id="probe-grid")
                     probe_chart = gr.Plot(label=t("probe.chart"))
                     with gr.Accordion(t("probe.counts_box"), open=False):
                         probe_json = Code(label=t("probe.counts"), language="json", lines=4, max_lines=12)
@@ -244,9 +244,9 @@ def build(ctx: AppContext) -> None:
 
     settings = [negative, first_seed, steps, guidance, size, scheduler]
     search_outputs = [results, page_state, status, related, found]
+    search_view = View("search", dict(query=query, seeds=count), [(ctx.tabs, "search")], result="search-results")
     ctx.listen([run.click, query.submit], on_search, [query, *settings, count, batch, use_clip], search_outputs,
-           status=status, api_name="search", concurrency_id="model",
-           view=View("search", dict(query=query, seeds=count), [(ctx.tabs, "search")]))
+           status=status, api_name="search", concurrency_id="model", view=search_view)
     def on_stop(request: gr.Request):
         ctx.stop_event(request).set()
         return "Stopping after the current batch… finished results are kept."
@@ -254,8 +254,14 @@ def build(ctx: AppContext) -> None:
     ctx.listen(stop.click, on_stop, None, status, status=status, api_name="stop_search", queue=False)
     results.select(on_select, page_state, recipe_json, api_visibility="private")
     results.select(on_pick_image, None, selected_image, api_visibility="private")
+    archive_view = View("archive", dict(query=query, k=archive_k), [(ctx.tabs, "search")], opens=[archive_box],
+                        result="archive-gallery")
     ctx.listen(archive_btn.click, on_archive, [query, archive, archive_k], [archive_gallery, archive_note],
-               status=archive_note, concurrency_id="model")
+               status=archive_note, concurrency_id="model", view=archive_view)
+    if shows_archive:           # the lesson's search chapters show what the archive holds beside what the model made
+        search_view.opens.append(archive_box)
+        search_view.then.append((archive_view.fn, archive_view.inputs, archive_view.outputs,
+                                 {"concurrency_id": "model"}))
     ctx.listen(nearest_btn.click, on_nearest, [selected_image, archive, archive_k], [archive_gallery, archive_note],
                status=archive_note, concurrency_id="model")
     variations.select(on_select, variation_state, recipe_json, api_visibility="private")
@@ -269,7 +275,8 @@ def build(ctx: AppContext) -> None:
     ctx.listen(probe_run.click, on_probe, [probe_prompts, attributes, probe_count, *settings, batch, use_clip],
            [probe_grid, probe_chart, probe_status, probe_json], status=probe_status, api_name="bias_probe",
            concurrency_id="model", view=View("probe", dict(prompts=probe_prompts, attributes=attributes, seeds=probe_count),
-                                             [(ctx.tabs, "search")], opens=[probe_box]))
+                                             [(ctx.tabs, "search")], opens=[probe_box],
+                                             result="probe-grid"))
 
 
 def _probe_caption(result) -> str:

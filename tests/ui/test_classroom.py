@@ -10,10 +10,7 @@ import pytest
 
 from explorer.lesson.chapters import load_lesson
 from explorer.models.families import FAMILIES
-from explorer.models.loading import load_model
 from explorer.models.presets import resolve_preset
-from explorer.ui.app import build_demo, launch_kwargs
-from tests.servers import close_demo
 
 MAIN_ACTIONS = ["/generate", "/arithmetic", "/neighbors", "/blend", "/tokens", "/interpolate", "/search",
                 "/bias_probe", "/concept_map", "/axis", "/axis_generate"]
@@ -21,19 +18,14 @@ FEWEST_STEPS = 1             # every Steps slider's minimum
 
 
 @pytest.fixture(scope="module", params=["tiny-random", "miniworld"])
-def classroom(request, app_url, app_config, connect):
+def classroom(request, app_url, connect):
     """(model name, a client of the app on that model). The client leaves the outputs on the server (half of a
     generation's time on 2 cores is the client fetching its ~40 pictures): what is asserted is that every handler
     succeeds, and gradio has put each output file in its cache, checking that it may serve it, before it answers."""
     if request.param == "tiny-random":
         yield request.param, connect(app_url, download_files=False)
         return
-    model = load_model(request.param)
-    model.pipe.set_progress_bar_config(disable=True)
-    demo = build_demo(model, app_config)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(app_config), "server_port": None})
-    yield request.param, connect(url, download_files=False)
-    close_demo(demo)
+    yield request.param, connect(request.getfixturevalue("miniworld_url"), download_files=False)   # the session's
 
 
 def _fewest_steps(client, api_name) -> dict:
