@@ -25,7 +25,7 @@ def run_lesson(args) -> int:
     key = FAMILIES[preset.family].examples
     examples = BY_NAME.get(f"{key}-turbo") if preset.max_steps is not None else None
     examples = examples or BY_NAME[key]
-    chapters = [{"id": c.id, "title": c.title, "read": c.read, "question": c.question, "view": c.view,
+    chapters = [{"id": c.id, "title": c.title, "read": c.read_for(key), "question": c.question_for(key), "view": c.view,
                  "show": c.values(examples, key), "runs": c.runs_on(key), "note": "" if c.runs_on(key) else c.only_note}
                 for c in lesson.chapters]
     if args.json:

@@ -4,7 +4,9 @@ A chapter names a *view* of the app (generate, forward, tokens, arithmetic, blen
 and the *fields* to fill before running it. Field values may name the loaded model's own examples in braces
 (`{prompt}`, `{expression}`, `{blend_a}`, `{probe}` ... see `example_values`), so one chapter works on every
 model family; `families` overrides fields per family (the examples' key: stable-diffusion, sdxl, miniworld);
-`only` lists the families a chapter runs on (none: every family), and its `only_note` says so on the others.
+`only` lists the families a chapter runs on (none: every family), and its `only_note` says so on the others;
+`texts` gives a family its own `read` and `question` (miniworld: what the class sees in its shapes, bridged to the
+literature's example), the chapter's own texts being the literature's (Stable Diffusion, SDXL).
 A teacher edits or adds a chapter by editing the JSON file; `load_lesson` checks it and names what is wrong.
 
     lesson = load_lesson("de")
@@ -33,6 +35,7 @@ VIEWS = {                         # view -> the fields a chapter may set (the vi
     "probe": {"prompts", "attributes", "seeds"},
     "map": {"query", "k"},
 }
+FAMILY_KEYS = ("stable-diffusion", "sdxl", "miniworld")   # the examples keys a chapter's texts may be for
 MAKE_IMAGE = "@generated"         # forward's image: a picture made from the model's own example prompt
 
 
@@ -47,9 +50,23 @@ class Chapter:
     families: dict = field(default_factory=dict)   # examples key -> {field: value} overrides
     only: tuple[str, ...] = ()    # the families (examples keys) it runs on; () every family
     only_note: str = ""           # shown instead of running where it does not: which model it needs and why
+    texts: dict = field(default_factory=dict)      # examples key -> {"read": ..., "question": ...} for that family
 
     def runs_on(self, family: str) -> bool:
         return not self.only or family in self.only
+
+    def read_for(self, family: str) -> str:
+        """What to read out on the loaded model's family (its own text where the chapter has one)."""
+        return self.texts.get(family, {}).get("read", self.read)
+
+    def question_for(self, family: str) -> str:
+        return self.texts.get(family, {}).get("question", self.question)
+
+    def text_key(self, part: str, family: str) -> str:
+        """The translation key of `part` ("read", "question") on a family: lesson.<id>.<family>.<part> where the
+        chapter has its own text for that family, else lesson.<id>.<part>."""
+        own = part in self.texts.get(family, {})
+        return f"lesson.{self.id}.{family}.{part}" if own else f"lesson.{self.id}.{part}"
 
     def values(self, examples: Examples, family: str) -> dict:
         """The fields to set for the loaded model: the family's overrides over the chapter's, examples filled in."""
@@ -121,5 +138,11 @@ def _chapter(raw: dict, index: int, source: str) -> Chapter:
         raise InputError(f"{where}: only", "a list of model families (stable-diffusion, sdxl, miniworld)", only)
     if only and not raw.get("only_note"):
         raise InputError(f"{where}: only_note", "a sentence saying which model the chapter needs", "nothing")
+    texts = raw.get("texts", {})
+    for family, text in (texts.items() if isinstance(texts, dict) else [("", texts)]):
+        if family not in FAMILY_KEYS or not isinstance(text, dict) or not text or \
+                not set(text) <= {"read", "question"} or not all(isinstance(v, str) and v for v in text.values()):
+            raise InputError(f"{where}: texts", f"family ({', '.join(FAMILY_KEYS)}) -> its own read and/or question",
+                             {family: text} if family else texts)
     return Chapter(raw["id"], raw["title"], raw["read"], raw["question"], raw["view"], dict(raw["show"]),
-                   dict(raw.get("families", {})), tuple(only), raw.get("only_note", ""))
+                   dict(raw.get("families", {})), tuple(only), raw.get("only_note", ""), dict(texts))

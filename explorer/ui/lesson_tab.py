@@ -33,6 +33,8 @@ def lesson_tables() -> dict[str, dict[str, str]]:
         for chapter in lesson.chapters:
             table.update({f"lesson.{chapter.id}.title": chapter.title, f"lesson.{chapter.id}.read": chapter.read,
                           f"lesson.{chapter.id}.question": chapter.question})
+            for family, texts in chapter.texts.items():        # a family's own texts (miniworld's shapes)
+                table.update({chapter.text_key(part, family): text for part, text in texts.items()})
             if chapter.only_note:
                 table[f"lesson.{chapter.id}.only_note"] = chapter.only_note
         tables[lang] = table
@@ -52,13 +54,14 @@ def build(ctx: AppContext) -> None:
             runs = view is not None and chapter.runs_on(ctx.model.adapter.examples)
             with gr.Accordion(I18nData(f"lesson.{chapter.id}.title"), open=number == 0,
                               elem_id=f"lesson-chapter-{chapter.id}"):
-                gr.Markdown(I18nData(f"lesson.{chapter.id}.read"))
+                gr.Markdown(I18nData(chapter.text_key("read", ctx.model.adapter.examples)))
                 if not chapter.runs_on(ctx.model.adapter.examples):
                     gr.Markdown(I18nData(f"lesson.{chapter.id}.only_note"), elem_classes=["banner"])
                 with gr.Row(equal_height=True):
                     button = gr.Button(I18nData("lesson.show"), variant="primary", scale=0, min_width=180,
                                        elem_id=f"lesson-{chapter.id}", interactive=runs)
-                    gr.Markdown(I18nData(f"lesson.{chapter.id}.question"), elem_classes=["question"])   # italic
+                    gr.Markdown(I18nData(chapter.text_key("question", ctx.model.adapter.examples)),
+                                elem_classes=["question"])                                         # italic
             if runs:
                 buttons[chapter.id] = button
                 _wire(ctx, button, chapter, view)
@@ -69,7 +72,7 @@ def _way_back(ctx: AppContext, chapters: list[Chapter], buttons: dict) -> None:
     """On every tab after a "show me": the chapter's question and one button back to the chapter (bottom left,
     rendered after the tab strip: ctx.overlays); hidden until a chapter is shown, and again once back."""
     with gr.Column(visible=False, elem_id="lesson-return", render=False) as box:
-        questions = {c.id: gr.Markdown(I18nData(f"lesson.{c.id}.question"), visible=False,
+        questions = {c.id: gr.Markdown(I18nData(c.text_key("question", ctx.model.adapter.examples)), visible=False,
                                        elem_id=f"lesson-return-{c.id}") for c in chapters}
         with gr.Row():
             back = gr.Button(I18nData("lesson.back"), size="sm", variant="primary", elem_id="lesson-back",
