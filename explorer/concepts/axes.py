@@ -83,7 +83,7 @@ def make_axis(model, pole_a: str, pole_b: str) -> ConceptAxis:
     """The axis between two phrases, from their pooled text vectors."""
     pole_a, pole_b = check_poles(pole_a, pole_b)
     vectors = []
-    with model.lock:                                   # the tokenizer's padding settings are shared state
+    with model.text_lock:                                   # the tokenizer's padding settings are shared state
         for name, pole in (("pole_a", pole_a), ("pole_b", pole_b)):
             check_prompt_length(model, pole, name)
             v = encoding.pooled(model, pole)[0].float().cpu().numpy()

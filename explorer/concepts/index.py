@@ -28,7 +28,7 @@ from explorer.text.encoding import encode_pooled
 
 log = logging.getLogger(__name__)
 
-ENCODE_CHUNK = 256                                 # entries per progress update (and per model-lock hold)
+ENCODE_CHUNK = 256                                 # entries per progress update (and per text-lock hold)
 CACHE_FORMAT = 1                                   # bump when the .npz layout changes
 HALF_MIN_ENTRIES = 4096                             # from this size, nearest() scores in float16 first
 HALF_MARGIN = 4e-3                                  # bound on |float16 - float32| cosine (measured max 1e-4)
@@ -199,7 +199,7 @@ def encode_vocabulary(model, entries: list[str], progress: Progress | None = Non
     parts = []
     for start in range(0, len(order), chunk):
         batch = [entries[i] for i in order[start:start + chunk]]
-        with model.lock:                                    # the pipeline's encoder, one user at a time
+        with model.text_lock:                                    # the pipeline's encoder, one user at a time
             parts.append(encode_pooled(model, batch).numpy())
         done = min(start + chunk, len(order))
         if progress is not None:

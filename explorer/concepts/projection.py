@@ -394,7 +394,7 @@ def pooled_of(model, text: str, field_name: str = "query") -> tuple[np.ndarray, 
 
 def query_points(model, text: str, path_points: int = DEFAULT_PATH_POINTS) -> list[QueryPoint]:
     """Parse query lines: a prompt, "= expression" (result + ingredients), or "a -> b" (a path of points)."""
-    with model.lock:                   # the fast tokenizer's padding settings are shared state: one user at a time
+    with model.text_lock:                   # the fast tokenizer's padding settings are shared state: one user at a time
         return _query_points(model, text, path_points)
 
 

@@ -5,7 +5,8 @@ generations; here a worker thread takes the oldest waiting request and every wai
 can share its batch (same steps, guidance, size, scheduler and preview decoder; plain or arithmetic
 recipes — an AND blend runs its own loop), up to `size` of them, and runs them together
 (generation.together): each user gets their own step previews, Stop and maps, and the pixels of a
-solo run. While a request waits, its position and an estimate of the wait are reported.
+solo run. While a request waits, its position and an estimate of the wait are reported; a Stop while it
+waits takes it out of the queue at once (within WAIT_REPORT_S), with nothing run and nothing to save.
 """
 from __future__ import annotations
 
@@ -93,11 +94,22 @@ class Batcher:
             self._arrivals = [t for t in self._arrivals if request.submitted - t < CLASS_MEMORY_S] + [request.submitted]
             self._lock.notify_all()
         while not request.done.wait(WAIT_REPORT_S):
+            if request.cancel is not None and request.cancel.is_set() and self._withdraw(request):
+                return _stopped(request)               # stopped while waiting: nothing ran, nothing to keep
             if on_wait is not None and not request.started:
                 on_wait(self.waiting(request))
         if request.error is not None:
             raise request.error
         return request.result
+
+    def _withdraw(self, request: _Request) -> bool:
+        """Take a request that has not started out of the queue (False: it is running, its run stops it)."""
+        with self._lock:
+            if request.started or request not in self._pending:
+                return False
+            self._pending.remove(request)
+            self._lock.notify_all()
+            return True
 
     def waiting(self, request: _Request) -> Waiting:
         """Position and estimated wait of a waiting request: the running batch's rest, then the batches before it."""
@@ -149,6 +161,12 @@ class Batcher:
                 for r in batch:
                     self._pending.remove(r)
                     r.started = True
+                for r in [r for r in batch if r.cancel is not None and r.cancel.is_set()]:   # stopped in the window
+                    batch.remove(r)
+                    r.result = _stopped(r)
+                    r.done.set()
+                if not batch:
+                    continue
                 self._running = batch
                 self._run_started, self._run_steps, self._run_done = time.monotonic(), batch[0].recipe.steps, 0
             try:
@@ -222,6 +240,11 @@ class Batcher:
             return None
         size, seconds = min(sizes, key=lambda item: abs(item[0] - len(batch)))
         return seconds * max(1.0, len(batch) / size) * batch[0].recipe.steps
+
+
+def _stopped(request: _Request) -> Generation:
+    """The answer to a request stopped before it reached the model: no steps, no image (nothing is saved)."""
+    return Generation(None, request.recipe, [], cancelled=True)
 
 
 def _counting(on_step: Callable | None, stepped: Callable[[int], None]) -> Callable:

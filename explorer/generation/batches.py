@@ -22,6 +22,7 @@ from explorer.generation.invariant import decode_alone, guidance_groups, per_ima
 from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
 from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
+from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.models.conditioning import Conditioning
 
 MEMORY_FRACTION = 0.25                      # share of free memory a batch may plan to use
@@ -94,14 +95,20 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
                 draw_noise(g, shape, model.dtype)
             generators.append(g)
         with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode(), \
-                per_image_rows(model.pipe.unet, guidance_groups(len(generators), base.guidance > 1)):
-            final = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
-                               latents=latents[chunk].to(model.device, model.dtype), num_inference_steps=base.steps,
-                               guidance_scale=base.guidance, width=base.width, height=base.height,
-                               num_images_per_prompt=1, generator=generators, output_type="latent",
-                               callback_on_step_end=stop_check if cancel is not None or on_step else None).images
-            out = [decode_alone(model, final[k:k + 1]) for k in range(len(final))]
-        if cancel is not None and cancel.is_set():
+                per_image_rows(model.pipe.unet, guidance_groups(len(generators), base.guidance > 1)), \
+                stop_within_step(model.pipe.unet, cancel.is_set if cancel is not None else None):
+            try:
+                final = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
+                                   latents=latents[chunk].to(model.device, model.dtype),
+                                   num_inference_steps=base.steps, guidance_scale=base.guidance, width=base.width,
+                                   height=base.height, num_images_per_prompt=1, generator=generators,
+                                   output_type="latent",
+                                   callback_on_step_end=stop_check if cancel is not None or on_step else None).images
+            except Stopped:                       # stopped within a step: the batch is dropped, nothing to decode
+                final = None
+            stopped = cancel is not None and cancel.is_set()
+            out = [] if stopped else [decode_alone(model, final[k:k + 1]) for k in range(len(final))]
+        if stopped:
             cancelled = True
             break
         images.extend(out)

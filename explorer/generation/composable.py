@@ -30,8 +30,9 @@ def composed_noise(eps_uncond: torch.Tensor, eps_conds: torch.Tensor, weights: t
 
 @torch.no_grad()
 def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watcher,
-                      latents: torch.Tensor | None = None) -> Image.Image:
-    """Denoise one image under AND (the caller holds the scheduler in the pipeline and the model lock)."""
+                      latents: torch.Tensor | None = None) -> Image.Image | None:
+    """Denoise one image under AND (the caller holds the scheduler in the pipeline and the model lock); None when
+    the watcher was stopped (no decode of an abandoned latent)."""
     pipe = model.pipe
     n = len(conditioning)
     embeds = torch.cat([conditioning.negative_prompt_embeds, conditioning.prompt_embeds])     # (1 + n, 77, d)
@@ -51,6 +52,8 @@ def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watc
         watcher(pipe, i, t, {"latents": x})
         if watcher.cancelled:
             break
+    if watcher.cancelled:
+        return None
     # 3. decode with the VAE, as the pipeline does
     image = vae.decode(pipe, x, generator)
     return pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=[True])[0]

@@ -18,9 +18,11 @@ from explorer.config import ExplorerConfig
 from explorer.generation.attention import AttentionMaps, capture_attention, row_names, to_maps
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
+from explorer.generation.invariant import decode_alone
 from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise
 from explorer.generation.recipe import Recipe, check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
+from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.generation.watch import StepPreview, StepWatcher
 from explorer.models.conditioning import Conditioning
 from explorer.models.previews import PreviewDecoder
@@ -28,10 +30,10 @@ from explorer.models.previews import PreviewDecoder
 
 @dataclass
 class Generation:
-    image: Image.Image
+    image: Image.Image | None     # None: stopped before its first step (nothing to keep)
     recipe: Recipe
     steps: list[StepPreview] = field(default_factory=list)
-    cancelled: bool = False       # True when stopped early: the image is the partial result
+    cancelled: bool = False       # True when stopped early: the image is the last step's x0 preview (no VAE decode)
     attention: AttentionMaps | None = None   # cross-attention maps per step (generate(..., attention=True))
 
 
@@ -43,11 +45,13 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     cross-attention maps of every step (generation.attention; the image is the same either way).
 
     `conditioning` and `latents` default to the recipe's own (pass arrays to explore without editing code).
+    `cancel` stops the run within one block of the UNet (generation.stopping) and skips the final decode: the
+    image is then the x0 preview of the last finished step (None when none finished, or none was watched).
     """
     # 1. validate, within the device's compute budget
     validate(recipe, config)
     check_fits_model(recipe, model)
-    check_budget(recipe, model.device.type, config)
+    check_budget(recipe, model, config)
     # 2. encode: both guidance halves, whatever kind of recipe this is
     if conditioning is None:
         conditioning = conditioning_for(model, recipe)
@@ -55,19 +59,30 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     if latents is None and not pipeline_draws_noise(recipe):
         latents = initial_noise(recipe, latent_shape(model, recipe), model.dtype)
     decode = PreviewDecoder(model, recipe.preview) if watch else None
-    # 4. denoise with a fresh scheduler, watching each step (and its cross-attention)
+    # 4. denoise with a fresh scheduler, watching each step (and its cross-attention), stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
-            (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store:
+            (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store, \
+            stop_within_step(model.pipe.unet, cancel.is_set if cancel is not None else None):
         watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel,
                               after_step=store.end_step if store is not None else None)
-        if conditioning.composable:
-            image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents)
-        else:
-            image = model.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=recipe.steps,
-                               guidance_scale=recipe.guidance, width=recipe.width, height=recipe.height,
-                               generator=torch.Generator("cpu").manual_seed(recipe.seed), latents=latents,
-                               callback_on_step_end=watcher if (watch or cancel or attention) else None).images[0]
-    # 5. package
+        image = None
+        try:
+            if conditioning.composable:
+                image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents)
+            else:
+                final = model.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=recipe.steps,
+                                   guidance_scale=recipe.guidance, width=recipe.width, height=recipe.height,
+                                   generator=torch.Generator("cpu").manual_seed(recipe.seed), latents=latents,
+                                   output_type="latent",
+                                   callback_on_step_end=watcher if (watch or cancel or attention) else None).images
+                # 5. decode, as the pipeline does; not a stopped run's latent (minutes at a large size)
+                if not watcher.cancelled:
+                    image = decode_alone(model, final)
+        except Stopped:
+            watcher.cancelled = True
+    if watcher.cancelled:
+        image = watcher.partial_image(recipe.width, recipe.height)
+    # 6. package
     maps = None
     if store is not None:
         prompts = len(conditioning) if conditioning.composable else 1

@@ -24,6 +24,7 @@ from explorer.generation.invariant import decode_alone, guidance_groups, per_ima
 from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
 from explorer.generation.recipe import check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
+from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.generation.watch import StepPreview, StepTap, StepWatcher
 from explorer.models.conditioning import Conditioning
 from explorer.models.previews import LiveBudget, PreviewDecoder
@@ -38,16 +39,18 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
     """generate() for N recipes at once (shared steps/guidance/size/scheduler/preview; none composable).
 
     conditionings: one single-image Conditioning per recipe (conditioning_for). on_steps[k] gets image
-    k's previews, cancels[k] stops image k alone (its partial image is the latent after that step, as a
-    one-image run gives); the call ends early only when every image is stopped. after_step(i) is
-    called once per step (e.g. to report progress to waiting users).
+    k's previews, cancels[k] stops image k alone: a Stop seen during a step ends the image before that step
+    (the others finish it), one seen at a step's end after it, as in a one-image run; its picture is the x0
+    preview of its last finished step (None before the first), never a VAE decode. The call ends as soon as
+    every image is stopped, within one UNet block (generation.stopping). after_step(i) is called once per step
+    (e.g. to report progress to waiting users).
     """
     # 1. validate: one recipe's settings for all (the batcher groups only compatible requests)
     count = len(recipes)
     for recipe in recipes:
         validate(recipe, config)
         check_fits_model(recipe, model)
-        check_budget(recipe, model.device.type, config)
+        check_budget(recipe, model, config)
     check_shared_settings(recipes)
     if len({r.preview for r in recipes}) > 1:
         raise ValueError("generate_together: recipes of one batch share their preview decoder")
@@ -66,11 +69,20 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
     conditioning = Conditioning.cat(conditionings)
     guided = base.guidance > 1
     # 3. denoise together; each image watched (and stoppable) on its own row
-    stopped: list[torch.Tensor | None] = [None] * count
-    taken = [base.steps] * count                      # steps each image took (fewer when it was stopped)
+    taken: list[int | None] = [None] * count          # steps a stopped image took (None: not stopped)
+    done = [0]                                         # steps finished so far
+
+    def all_stopped() -> bool:
+        """Asked by the UNet's blocks: images whose Stop arrives during a step end before it."""
+        for k, c in enumerate(cancels):
+            if taken[k] is None and c is not None and c.is_set():
+                taken[k] = done[0]
+        return all(n is not None for n in taken)
+
     with scheduler_in_pipeline(model, base.scheduler) as scheduler, torch.inference_mode(), \
             per_image_rows(model.pipe.unet, guidance_groups(count, guided)), \
-            (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store:
+            (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store, \
+            stop_within_step(model.pipe.unet, all_stopped if any(c is not None for c in cancels) else None):
         tap = StepTap(scheduler)
         budget = LiveBudget()                                          # live: one VAE-time budget for the batch
         watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview, budget) if watch else None,
@@ -83,7 +95,7 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
         def on_step_end(pipe, i, t, callback_kwargs):
             if store is not None:
                 store.end_step()
-            active = [k for k in range(count) if stopped[k] is None]   # stopped earlier: image kept, previews end
+            active = [k for k in range(count) if taken[k] is None]     # stopped earlier: previews end
             if shared is not None:
                 pairs = [watchers[k].latents() for k in active]
                 pictures = shared(torch.cat([torch.cat(pair) for pair in pairs]))
@@ -94,23 +106,31 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
                 if shared is None:
                     watcher.observe(i)
                 if cancels[k] is not None and cancels[k].is_set():
-                    watcher.cancelled = True
-                    stopped[k] = callback_kwargs["latents"][k:k + 1].clone()
                     taken[k] = i + 1
-            if all(s is not None for s in stopped):
+            done[0] = i + 1
+            if all(n is not None for n in taken):
                 pipe._interrupt = True
             if after_step is not None:
                 after_step(i)
             return callback_kwargs
 
-        out = model.pipe(**conditioning.pipeline_kwargs(), latents=latents.to(model.device, model.dtype),
-                         num_inference_steps=base.steps, guidance_scale=base.guidance, width=base.width,
-                         height=base.height, generator=generators, output_type="latent",
-                         callback_on_step_end=on_step_end).images
-        # 4. decode each image alone (a batched VAE call is not batch invariant either)
-        images = [decode_alone(model, stopped[k] if stopped[k] is not None else out[k:k + 1]) for k in range(count)]
+        try:
+            out = model.pipe(**conditioning.pipeline_kwargs(), latents=latents.to(model.device, model.dtype),
+                             num_inference_steps=base.steps, guidance_scale=base.guidance, width=base.width,
+                             height=base.height, generator=generators, output_type="latent",
+                             callback_on_step_end=on_step_end).images
+        except Stopped:                                # every image stopped: nothing left to decode
+            out = None
+        # 4. decode each finished image alone (a batched VAE call is not batch invariant either); a stopped one
+        # keeps the x0 preview of its last finished step
+        images = []
+        for k, watcher in enumerate(watchers):
+            watcher.cancelled = taken[k] is not None
+            images.append(watcher.partial_image(base.width, base.height) if watcher.cancelled
+                          else decode_alone(model, out[k:k + 1]))
     # 5. package: each image with its own rows of the attention maps
-    maps = _split_maps(store, taken, guided) if store is not None else [None] * count
+    steps_taken = [base.steps if n is None else n for n in taken]
+    maps = _split_maps(store, steps_taken, guided) if store is not None else [None] * count
     return [Generation(images[k], recipes[k], watchers[k].previews, watchers[k].cancelled, maps[k])
             for k in range(count)]
 

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from PIL import Image
 
 from explorer.models.previews import PreviewDecoder
 
@@ -103,6 +104,13 @@ class StepWatcher:
         if self.on_step is not None:
             self.on_step(preview)
 
+    def partial_image(self, width: int, height: int) -> Image.Image | None:
+        """A stopped run's picture without a VAE decode: the x0 preview of its last step, at the recipe's size;
+        None when no step was finished (or none watched): nothing to keep."""
+        if not self.previews:
+            return None
+        return Image.fromarray(self.previews[-1].x0).resize((width, height), Image.Resampling.BICUBIC)
+
     def __call__(self, pipe, i: int, t, callback_kwargs: dict) -> dict:
         """callback_on_step_end: turn the captured latents into a StepPreview."""
         if self.after_step is not None:
@@ -110,7 +118,7 @@ class StepWatcher:
         self.observe(i)
         if self.cancel is not None and self.cancel.is_set():
             self.cancelled = True
-            pipe._interrupt = True      # diffusers skips the remaining steps, then decodes
+            pipe._interrupt = True      # diffusers skips the remaining steps (the caller skips the decode)
         return callback_kwargs
 
 

@@ -34,8 +34,14 @@ class LoadedModel:
     adapter: StableDiffusionFamily | None = None   # the family adapter (from preset.family when None)
     latent_rgb: dict = field(default_factory=dict)  # {"factors": Cx3, "bias": 3} for approx previews
     base_scheduler_config: dict = field(default_factory=dict)  # the noise schedule the model shipped with
-    # one pipeline call (and one use of the fast tokenizer, whose padding settings are shared state) at a time
+    # one pipeline call at a time: the denoiser (UNet, scheduler swap, VAE decode; diffusers pipelines are not
+    # thread-safe, the scheduler's step index is shared state)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # the tokenizers and text encoders, apart from `lock`: /tokens, arithmetic, maps and axes never wait for a
+    # generation (the fast tokenizer's padding settings are shared state, so one user of them at a time). Order:
+    # `lock` may be held when taking `text_lock`, never the other way. With model CPU offload both are one lock
+    # (accelerate's hooks move the parts on and off the device in turn)
+    text_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     encodings: LRUCache = field(default_factory=lambda: LRUCache(ENCODINGS_CACHED), repr=False)
     concept_indexes: LRUCache = field(default_factory=lambda: LRUCache(INDEXES_CACHED), repr=False)
     vocabularies: LRUCache = field(default_factory=lambda: LRUCache(VOCABULARIES_CACHED), repr=False)

@@ -88,7 +88,10 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
         pipe.vae.enable_slicing()
         pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(desc=f"{name}: x_t → x0", leave=False)   # notation, not words: read in any language
-    return LoadedModel(pipe, name, preset, torch_device, torch_dtype)
+    loaded = LoadedModel(pipe, name, preset, torch_device, torch_dtype)
+    if low_memory and torch_device.type == "cuda":        # offload hooks move parts in turn: one lock for all of them
+        loaded.text_lock = loaded.lock
+    return loaded
 
 
 def wrap_pipeline(pipe, name: str = "my-pipeline", family: str | None = None, steps: int | None = None,

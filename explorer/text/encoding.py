@@ -44,7 +44,7 @@ def token_inputs(model, prompt: str) -> torch.Tensor:
 def encode_conditioning(model, prompt: str | list[str]) -> torch.Tensor:
     """The family adapter's packed sequences without guidance: (B, L, d)."""
     prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    with model.lock:                       # the tokenizer's padding settings are shared state
+    with model.text_lock:                       # the tokenizer's padding settings are shared state
         return model.adapter.encode_sequences(model.pipe, prompts, model.device)
 
 
@@ -58,7 +58,7 @@ def encode_pooled(model, prompts: list[str], batch_size: int = 64) -> torch.Tens
     tokenizer = model.adapter.pooled_tokenizer(model.pipe)
     outputs = []
     for start in range(0, len(prompts), batch_size):
-        with model.lock:                   # the tokenizer's padding settings are shared state
+        with model.text_lock:                   # the tokenizer's padding settings are shared state
             batch = tokenizer(prompts[start:start + batch_size], padding=True, truncation=True,
                               max_length=tokenizer.model_max_length, return_tensors="pt")
         outputs.append(model.adapter.encode_pooled(model.pipe, batch["input_ids"], batch["attention_mask"]))
@@ -71,7 +71,7 @@ def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Ten
     sequence rescaled to its original mean (text.emphasis; A1111 modules/sd_hijack_clip.py). (1, L, d)."""
     emphasis.check_supported(prompt, field_name)
     ids, weights = [], None
-    with model.lock:                        # the tokenizers' settings are shared state
+    with model.text_lock:                        # the tokenizers' settings are shared state
         for name, tokenizer in zip(ENCODER_NAMES, model.adapter.tokenizers(model.pipe)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
             room = tokenizer.model_max_length - 2
@@ -88,7 +88,7 @@ def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Ten
 def token_ids(model, prompt: str | list[str]) -> list[torch.Tensor]:
     """Token ids padded to the encoder's length as the pipeline makes them, one (B, 77) per tokenizer."""
     ids = []
-    with model.lock:
+    with model.text_lock:
         for tokenizer in model.adapter.tokenizers(model.pipe):
             ids.append(tokenizer(prompt, padding="max_length", max_length=tokenizer.model_max_length,
                                  truncation=True, return_tensors="pt")["input_ids"])

@@ -94,7 +94,7 @@ def read_words(model, text: str) -> WordReading:
     """The words of a text as the loaded model reads them: which arrive in pieces, which it never saw."""
     tokenizers = model.adapter.tokenizers(model.pipe)
     words, split = [], {}
-    with model.lock:                           # the fast tokenizer's settings are shared state
+    with model.text_lock:                           # the fast tokenizer's settings are shared state
         for fragment in (f for phrase in phrases_of(text) for f in _fragments(phrase)):
             for number, tokenizer in enumerate(tokenizers):       # SDXL: both tokenizers, a word split by either
                 for word, pieces in word_pieces(tokenizer, fragment):

@@ -85,12 +85,12 @@ class TokenReport:
 
 
 def tokenize(model, *args, **kwargs):
-    """model.tokenizer(...) under the model's lock: the fast tokenizer's padding settings are shared state.
+    """model.tokenizer(...) under the model's text lock: the fast tokenizer's padding settings are shared state.
 
     transformers 5's CLIPTokenizer is the Rust fast tokenizer, whose padding and truncation settings
     are state shared between threads: two threads tokenizing at once corrupt each other's output.
     """
-    with model.lock:
+    with model.text_lock:
         return model.tokenizer(*args, **kwargs)
 
 
@@ -100,7 +100,7 @@ def check_prompt_length(model, text: str, field: str = "prompt") -> None:
         return
     names = ENCODER_NAMES if len(model.adapter.tokenizers(model.pipe)) > 1 else ("the text encoder",)
     for name, tokenizer in zip(names, model.adapter.tokenizers(model.pipe)):
-        with model.lock:
+        with model.text_lock:
             ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
         room = tokenizer.model_max_length - 2
         if len(ids) > room:
@@ -131,7 +131,7 @@ def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> T
         emphasis.check_supported(prompt)
     except InputError as error:                 # shown as text, and said
         note = f"Not read as syntax: {error}."
-    with model.lock:
+    with model.text_lock:
         if has_syntax := (not note and emphasis.has_syntax(prompt)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
         else:

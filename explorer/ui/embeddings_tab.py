@@ -241,8 +241,8 @@ def build(ctx: AppContext) -> None:
 
     ctx.listen(readback.click, on_neighbors_page, neighbor_inputs,
            [neighbors, arith_status, arith_image, norms_plot, arith_recipe], status=arith_status,
-           concurrency_id="model")
-    ctx.api_twin(on_neighbors, neighbor_inputs, [neighbors, arith_status], "neighbors", concurrency_id="model")
+           concurrency_id="text")      # the text encoder only: never queued behind a generation
+    ctx.api_twin(on_neighbors, neighbor_inputs, [neighbors, arith_status], "neighbors", concurrency_id="text")
     ctx.listen(blend_run.click, on_blend, [a, b, b_seed, b_steps, b_guidance, w_a, w_b],
            [blend_gallery, blend_table, blend_files, blend_status], status=blend_status, api_name="blend",
            concurrency_id="model",
@@ -250,12 +250,12 @@ def build(ctx: AppContext) -> None:
                      result="blend-gallery"))
     token_outputs = [token_summary, token_table, token_plot]
     ctx.listen([inspect.click, token_prompt.submit], on_tokens, [token_prompt, show_pad], token_outputs,
-           status=token_summary, api_name="tokens", concurrency_id="model",
+           status=token_summary, api_name="tokens", concurrency_id="text",
            view=View("tokens", dict(prompt=token_prompt), [(ctx.tabs, "embeddings"), (inner, "tokens")],
                      result="token-table"))
     to_tokens.click(on_to_tokens, phrase_pick, [inner, token_prompt], api_visibility="private").then(
         keep_work(on_tokens, 3, 0, False, outputs=token_outputs, language=ctx.language), [token_prompt, show_pad],
-        token_outputs, api_visibility="private", concurrency_id="model")
+        token_outputs, api_visibility="private", concurrency_id="text")
 
 
 def _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg):

@@ -171,6 +171,10 @@ def build(ctx: AppContext) -> None:
                        f"{item.total} (t = {item.timestep})", gr.skip(), gr.skip(), gr.skip(), gr.skip(),
                        gr.skip(), gr.skip(), gr.skip(), gr.skip())
         result = item
+        if result.image is None:                    # stopped before its first step: nothing was made, nothing saved
+            yield (*[gr.skip()] * 4, "Stopped before the first step: nothing was made or saved." + deadline.note(),
+                   *[gr.skip()] * 8)
+            return
         # 3. save everything: PNG with recipe, GIF and contact sheet of the steps
         files = save_generation(result, cfg.outputs_dir)
         saved = ctx.publish(served(files.png), request)

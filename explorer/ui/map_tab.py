@@ -191,7 +191,7 @@ def build(ctx: AppContext) -> None:
 
     map_inputs = [query, vocabulary, k, method, path_points]
     ctx.listen([draw.click, query.submit], on_map, map_inputs, [map_html, table, status, current], status=status,
-           api_name="concept_map", concurrency_id="model",
+           api_name="concept_map", concurrency_id="map",     # text encoder and projection: not behind a generation
            view=View("map", dict(query=query, k=k), [(ctx.tabs, "map")], result="concept-map"))
     ctx.listen(add.click, on_add_vocabulary, [upload, upload_name], [vocabulary, status], status=status,
            api_name="add_vocabulary")
@@ -204,7 +204,7 @@ def build(ctx: AppContext) -> None:
         to_generate.click(lambda c: (c, gr.Tabs(selected="generate")) if c else (gr.skip(), gr.skip()), picked,
                           [ctx.generate_prompt, ctx.tabs], api_visibility="private")
     ctx.listen(rank.click, on_rank, [pole_a, pole_b, vocabulary], [axis_plot, axis_status], status=axis_status,
-           api_name="axis", concurrency_id="model")
+           api_name="axis", concurrency_id="text")
     generate_inputs = [prompt, pole_a, pole_b, amount, seed, steps, place, current]
     ctx.listen([run.click, amount.release], on_generate, generate_inputs, [image, axis_status, map_html, current],
            status=axis_status, api_name="axis_generate", concurrency_id="model")
