@@ -36,8 +36,10 @@ def app_config(tmp_path_factory):
     from explorer.config import ExplorerConfig
 
     root = tmp_path_factory.mktemp("app")
+    # every test's users come from 127.0.0.1, one client to the per-client limits: those are tested with addresses of
+    # their own in tests/ui/test_clients.py
     return ExplorerConfig(model="tiny-random", outputs_dir=root / "outputs", cache_dir=root / "cache",
-                          max_size=256, max_steps=50)
+                          max_size=256, max_steps=50, max_queued_per_client=0, max_new_sessions_per_minute=0)
 
 
 @pytest.fixture(scope="session")

@@ -98,8 +98,10 @@ class Sessions:
             return None
         with self._lock:
             if key not in self._sessions and self.new_per_minute:
-                opened = self._opened.setdefault(client, deque())
                 now = self._clock()
+                if len(self._opened) > 4 * self.size:                   # forget addresses quiet for a minute
+                    self._opened = {c: times for c, times in self._opened.items() if now - times[-1] <= MINUTE}
+                opened = self._opened.setdefault(client, deque())
                 while opened and now - opened[0] > MINUTE:
                     opened.popleft()
                 if len(opened) >= self.new_per_minute:

@@ -188,7 +188,7 @@ def test_the_client_is_the_connection_unless_the_proxy_is_trusted():
     assert client_of(Request(), trust_proxy=True) == "10.1.2.3"  # the address the operator's proxy added
 
 
-def test_attention_maps_of_500_sessions_stay_within_the_byte_budget(tiny_model):
+def test_attention_maps_of_500_sessions_stay_within_the_byte_budget(tiny_model, tmp_path):
     """500 sessions, each keeping the maps of a long prompt (77 tokens, guidance on: two rows) over 150 steps at a
     64 x 64 grid — 2 x 189 MB as float32, 2 x 95 MB as the float16 the app kept before — stay within the budgets:
     each session's maps in max_session_bytes, all of them in max_state_bytes, the oldest dropped first; the
@@ -199,7 +199,9 @@ def test_attention_maps_of_500_sessions_stay_within_the_byte_budget(tiny_model):
     from explorer.generation.attention import AttentionMaps
     from explorer.generation.generate import Generation
     from explorer.generation.recipe import Recipe
-    from explorer.ui.generate_tab import _attention_state
+    from PIL import Image
+
+    from explorer.ui.generate_tab import _attention_state, attention_views
     from explorer.ui.sessions import Sessions
 
     session_bytes, total_bytes = 4_000_000, 64_000_000
@@ -207,7 +209,8 @@ def test_attention_maps_of_500_sessions_stay_within_the_byte_budget(tiny_model):
     recipe = Recipe(model=tiny_model.name, prompt=prompt, negative_prompt=prompt, steps=150)
     steps = np.random.default_rng(0).random((150, 2, 77, 64, 64), dtype=np.float32)
     result = Generation(None, recipe, attention=AttentionMaps(steps, ["negative", "prompt"], (64, 64)))
-    state = _attention_state(tiny_model, result, "unused.png", session_bytes)
+    Image.new("RGB", (512, 512)).save(tmp_path / "image.png")
+    state = _attention_state(tiny_model, result, str(tmp_path / "image.png"), session_bytes)
     mean = steps[:, 1].mean(axis=0)                                                 # (77, 64, 64): the prompt row
     del steps, result
     nbytes = sum(v.nbytes for v in state["halves"].values())
@@ -232,6 +235,8 @@ def test_attention_maps_of_500_sessions_stay_within_the_byte_budget(tiny_model):
     assert sessions.kept(tokens[-1]) is not None and sessions.kept(tokens[0]) is None    # oldest dropped first
     assert grown < total_bytes + 32_000_000, grown                                   # 64 MB budget + slack
     assert words.word_steps("red").shape[0] == 150 and words.mass()
+    choices, overlay, grid, per_step, note = attention_views(state, None, "prompt", True)   # what the page shows
+    assert len(per_step) == 150 and len(grid) == len(words.choices(True)) and "drew" in note
 
 
 def _copy(views):
