@@ -4,8 +4,8 @@ The old budget counted width x height x steps, but a step's cost is not linear i
 over the latent's h·w cells grows with their square, and at 1024 px it is nearly all of tiny-random's step
 (issue 33: 1024 x 1024 x 12 passed the pixel budget, one step took 584 s). Here one guided step (the UNet on
 a batch of 2) at P megapixels costs fixed + linear·P + quadratic·P² seconds, the decode likewise, each curve
-fitted per family to times measured on this project's 2-core CPU by bench/bench_step_cost.py (figures in the
-README, Performance). check_budget (generation.recipe) refuses an image whose estimate exceeds the device's
+fitted per family to times measured on this project's 2-core CPU (the miniatures by bench/bench_step_cost.py,
+SD 1.5 and SDXL from the README's real-size figures; Performance). check_budget (generation.recipe) refuses an image whose estimate exceeds the device's
 time limit of one request (ExplorerConfig.request_seconds), so nothing admitted runs longer than that.
 """
 from __future__ import annotations
@@ -42,15 +42,18 @@ CPU = {
     # tiny-random, sizes 64, 96, 128, 192, 256: 0.090, 0.242, 0.495, 2.007, 4.832 s a step; decode 0.066 to 2.450 s
     # (its VAE halves: at 256 px the latent has 128 x 128 cells, and attention over them is most of the step)
     "tiny": FamilyCost(Curve(0.007449, 16.42, 912.2), Curve(0.008725, 12.65, 355.7)),
-    # tiny-random-xl, sizes 64, 256, 512, 768
-    "tiny-xl": FamilyCost(Curve(0.03, 0.5, 40.0), Curve(0.01, 0.5, 20.0)),
-    # miniworld, sizes 64, 128, 256, 384
-    "miniworld": FamilyCost(Curve(0.03, 2.0, 40.0), Curve(0.02, 2.0, 20.0)),
-    # SD 1.5 at real size (its published configs, random weights: costs do not depend on the weights' values)
-    "sd1": FamilyCost(Curve(1.0, 80.0, 40.0), Curve(1.0, 40.0, 20.0)),
-    # SDXL at real size: README's bench_sdxl_size / bench_real_size figures (512 px ~35 s a step, 768 px 95-116 s;
-    # its VAE is SD's architecture: the sd1 decode curve)
-    "sdxl": FamilyCost(Curve(2.0, 100.0, 140.0), Curve(1.0, 40.0, 20.0)),
+    # tiny-random-xl, sizes 64, 96, 128, 192: 0.166, 0.361, 0.710, 2.657 s a step; decode 0.063 to 1.029 s (256 px
+    # did not finish within the bench's 15 minutes of wall time on the loaded machine)
+    "tiny-xl": FamilyCost(Curve(0.07374, 16.98, 1418.0), Curve(0.0, 13.83, 388.2)),
+    # miniworld, sizes 64, 96, 128, 192, 256: 0.076, 0.105, 0.164, 0.369, 0.548 s a step; decode 0.041 to 0.325 s
+    "miniworld": FamilyCost(Curve(0.04189, 7.576, 7.126), Curve(0.02163, 5.122, 0.0)),
+    # SD 1.5 and SDXL at real size: not calibrated by bench_step_cost (sd15's run did not finish on the loaded
+    # machine); from the README's wall-time figures measured here (bench_real_size, bench_sdxl_size; published
+    # configs, random weights, 2 threads): SD 1.5 at 512 px 26.4 s a guided step (encode and decode included),
+    # split 75% linear / 25% attention (a rough FLOP count of its UNet at a 64 x 64 latent); its VAE (SDXL's is the same
+    # architecture) 90 s at 768 px. SDXL 512 px ~33 s a step, 768 px ~105 s: the curve through both points.
+    "sd1": FamilyCost(Curve(0.0, 75.6, 96.0), Curve(0.0, 152.6, 0.0)),
+    "sdxl": FamilyCost(Curve(0.0, 84.3, 158.7), Curve(0.0, 152.6, 0.0)),
 }
 CPU["sd2"] = CPU["sd1"]               # SD 2.x: SD 1.5's UNet shape with a wider text encoder (the same step)
 
