@@ -45,9 +45,8 @@ class ExplorerConfig:
     max_entry_chars: int = 200               # longest entry of an uploaded vocabulary
     max_session_vocabularies: int = 4        # lists one user may add (each is theirs alone)
     max_image_pixels: int = 4096 * 4096      # largest image (width x height) decoded from an upload
-    max_pixel_steps_cpu: int = 512 * 512 * 50      # compute budget per image on a CPU: width x height x steps
-    max_pixel_steps_gpu: int = 1024 * 1024 * 150   # the same on an accelerator
-    max_request_seconds_cpu: float = 900.0   # a streamed request (generate, walk, search, probe) stops after this
+    max_request_seconds_cpu: float = 900.0   # a streamed request (generate, walk, search, probe) stops after this,
+                                             # and no image whose estimated time exceeds it is admitted (generation.cost)
     max_request_seconds_gpu: float = 300.0   # the same on an accelerator
     max_queued_per_session: int = 3          # requests one user may have waiting or running at once
     classroom_batch: int = 8                 # Generate requests of different users run together (1: one at a time)
@@ -70,10 +69,6 @@ class ExplorerConfig:
     max_archive_images: int = 100_000        # most images in one archive: exact search (one matrix product) stays fast
     max_archive_results: int = 100           # most archive images (k) one retrieval or nearest-image query returns
     index_archive_at_start: bool = True      # the model's own archive (miniworld) indexed in a thread at start
-
-    def pixel_step_budget(self, device_type: str) -> int:
-        """width x height x steps one image may cost on this kind of device."""
-        return self.max_pixel_steps_cpu if device_type == "cpu" else self.max_pixel_steps_gpu
 
     def request_seconds(self, device_type: str) -> float:
         """How long one streamed request may run on this kind of device."""

@@ -141,7 +141,7 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     base = base.with_(expression=None, blend=None, walk=None, origin=None, space="conditioning", renormalize=True)
     panels = panel_recipes(model, a, b, base, and_weights)
     validate(panels[0].recipe, config)
-    check_budget(panels[0].recipe, model.device.type, config)
+    check_budget(panels[0].recipe, model, config)
     check_readable(model, [a, b], "a, b")           # A and B that differ only in words the model never saw
     # 2. generate: batched where the operator is a prompt_embeds (each panel its own generator: euler_a too)
     embeds_panels = [p for p in panels if p.operator != "and"]

@@ -105,7 +105,7 @@ def bias_probe(model: LoadedModel, base: Recipe, prompts: list[str], n: int, att
     n = check_count("seeds", n, config)
     for p in prompts:
         validate(base.with_(prompt=p), config)
-    check_budget(base, model.device.type, config)
+    check_budget(base, model, config)
     batch_size = batch_size_for(model, base, batch_size, config)
     if not attributes:
         raise InputError("attributes", "at least one attribute with 2+ labels", attributes)

@@ -136,7 +136,7 @@ def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool 
     config = config or ExplorerConfig()
     # 1. validate
     validate(base, config)
-    check_budget(base, model.device.type, config)
+    check_budget(base, model, config)
     n = check_count("seeds", n, config)
     if base.seed + n > SEED_MAX:
         raise InputError("seed", f"a first seed <= {SEED_MAX - n} so that {n} consecutive seeds stay below 2^32",
@@ -184,7 +184,7 @@ def more_like_this(model: LoadedModel, source: Recipe, n: int, strength: float, 
     config = config or ExplorerConfig()
     # 1. validate
     validate(source, config)
-    check_budget(source, model.device.type, config)
+    check_budget(source, model, config)
     n = check_count("seeds", n, config)
     strength = check_float("strength", strength, 0.0, 1.0)
     first_seed = check_int("first_seed", first_seed, 0, SEED_MAX - 1)

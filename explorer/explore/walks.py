@@ -189,7 +189,7 @@ def interpolate(model: LoadedModel, base: Recipe, prompts: list[str], seeds: lis
     check_choice("method", method, METHODS)
     check_choice("schedule", schedule, SCHEDULES)
     validate(base.with_(prompt=strip_prefix(prompts[0]), seed=seeds[0]), config)
-    check_budget(base, model.device.type, config)
+    check_budget(base, model, config)
     if batch_size is None:
         batch_size = default_batch_size(model, base.width, base.height, config)
     batch_size = check_int("batch_size", batch_size, 1, config.max_batch)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from explorer.checks import check_choice, check_float, check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.generation.cost import estimate
 from explorer.models.presets import SCHEDULERS
 from explorer.models.previews import PREVIEW_DECODERS
 from explorer.text.arithmetic import SPACES
@@ -298,18 +299,25 @@ def check_fits_model(recipe: Recipe, model) -> Recipe:
     return recipe
 
 
-def check_budget(recipe: Recipe, device_type: str, config: ExplorerConfig | None = None) -> Recipe:
-    """Refuse an image whose width x height x steps exceeds the device's compute budget (a fair queue)."""
+def check_budget(recipe: Recipe, model, config: ExplorerConfig | None = None) -> Recipe:
+    """Refuse an image whose estimated time (generation.cost: its steps and decode on this model's family and
+    device) exceeds the time limit of one request, so that one request cannot hold the model for longer."""
     config = config or ExplorerConfig()
-    budget = config.pixel_step_budget(device_type)
-    cost = recipe.width * recipe.height * recipe.steps
-    if cost > budget:
-        where = "a CPU" if device_type == "cpu" else "this accelerator"
-        raise InputError("steps", f"width x height x steps of at most {budget:,} on {where} (the compute budget "
-                         "of one image, so that one request cannot hold the queue)",
-                         f"{recipe.width} x {recipe.height} x {recipe.steps} = {cost:,}",
+    limit = config.request_seconds(model.device.type)
+    cost = estimate(model, recipe)
+    if cost.total <= limit:
+        return recipe
+    where = "a CPU" if model.device.type == "cpu" else "this accelerator"
+    fitting = int((limit - cost.decode) // cost.step) if cost.decode < limit else 0
+    if fitting >= 1:               # fewer steps fit at this size
+        raise InputError("steps", f"at most {fitting} steps at {recipe.width} x {recipe.height} on {where} (about "
+                         f"{cost.step:.1f} s a step and {cost.decode:.0f} s to decode; one request may take "
+                         f"{limit:.0f} s)", f"{recipe.steps} steps, about {cost.total:.0f} s",
                          hint="Use fewer steps or a smaller size")
-    return recipe
+    raise InputError("width", f"a smaller width x height on {where}: at {recipe.width} x {recipe.height} one step "
+                     f"takes about {cost.step:.0f} s and the decode {cost.decode:.0f} s, more than the "
+                     f"{limit:.0f} s one request may take", f"{recipe.width} x {recipe.height}",
+                     hint="Use a smaller width and height")
 
 
 def _validate_variations(variations) -> None:

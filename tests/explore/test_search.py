@@ -192,12 +192,12 @@ def test_the_compute_budget_is_the_configured_one_on_every_path(tiny_model, base
     from explorer.explore.blends import compare
     from explorer.explore.walks import interpolate
 
-    tight = ExplorerConfig(max_pixel_steps_cpu=64 * 64 * 1, max_pixel_steps_gpu=64 * 64 * 1)
+    tight = ExplorerConfig(max_request_seconds_cpu=1e-6, max_request_seconds_gpu=1e-6)   # no image fits
     recipe = base.with_(steps=2)
     for run in (lambda: search(tiny_model, recipe, 2, config=tight),
                 lambda: interpolate(tiny_model, recipe, ["a cat", "a dog"], [0], 2, config=tight),
                 lambda: compare(tiny_model, "a cat", "a dog", recipe, vision=False, config=tight)):
-        with pytest.raises(InputError, match="steps: expected width x height x steps of at most 4,096"):
+        with pytest.raises(InputError, match="width: expected a smaller width x height on a CPU"):
             run()
-    roomy = ExplorerConfig(max_pixel_steps_cpu=10**12, max_pixel_steps_gpu=10**12, max_steps=150)
+    roomy = ExplorerConfig(max_request_seconds_cpu=10**9, max_request_seconds_gpu=10**9, max_steps=150)
     assert len(search(tiny_model, recipe, 1, config=roomy).results) == 1

@@ -134,3 +134,34 @@ def test_a_waiting_user_sees_their_place_in_the_queue(app_url, connect):
     assert "Done" in waiting.result(timeout=600)[4] and "Done" in long.result(timeout=600)[4]
     told = [out[4] for out in waiting.outputs() if "Waiting for the model" in str(out[4])]
     assert told and "1 request(s) ahead of yours" in told[0], [str(o[4])[:80] for o in waiting.outputs()]
+
+
+def test_a_stalled_generation_holds_no_one(app_url, tiny_model, connect):
+    """Issue 33's stall: while one session's slow generation runs (its UNet slowed to a step of at least 8 x 0.6 s),
+    another session's /tokens answers as if alone, and when the slow client cancels, the model is free within a
+    fraction of a step (no waiting for the step's end, no decode of the abandoned latent). Bounds are shares of that
+    step, against /tokens alone measured in the same run."""
+    from tests.generation.test_stopping import slow_unet
+
+    sleep, blocks = 0.6, 8                                        # tiny-random's 8 ResNet blocks a step
+    step = sleep * blocks                                         # a lower bound of one slowed step
+    slow, other = connect(app_url, httpx_kwargs={"timeout": 120}), connect(app_url)
+    started = time.perf_counter()
+    other.predict("a lone request", False, api_name="/tokens")
+    alone = time.perf_counter() - started
+    with slow_unet(tiny_model, sleep):
+        job = slow.submit("a red fox", "", 5, False, 40, 7.5, 128, 128, "ddim", "approx", api_name="/generate")
+        while "Denoising" not in str(job.status().log or "") and not job.outputs() and not job.done():
+            time.sleep(0.05)                                      # the first step is done: the run holds the model
+        asked = time.perf_counter()
+        report = other.predict("another user's prompt", False, api_name="/tokens")
+        answered = time.perf_counter() - asked
+        job.cancel()
+        cancelled = time.perf_counter()
+        assert tiny_model.lock.acquire(timeout=300)
+        tiny_model.lock.release()
+        freed = time.perf_counter() - cancelled
+    assert "token" in str(report[0]).lower()
+    assert answered < alone + step / 2, (answered, alone, step)  # not after the 39 steps left
+    assert freed < step / 2 + 1.0, (freed, step)                  # within a block (+ gradio's cancel round trip)
+    assert "Done" in _generate(other)[4]                          # and the model serves again
