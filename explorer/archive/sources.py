@@ -176,6 +176,11 @@ def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within:
     if not folder.is_dir():
         raise InputError("archive", "an existing folder of images", str(folder))
     fence = within.resolve() if within is not None else None
+    # a request (within a shared root) sees the folder as it named it, never the server's path to it
+    shown = str(folder)
+    if fence is not None:
+        resolved = folder.resolve()
+        shown = str(resolved.relative_to(fence)) if resolved.is_relative_to(fence) else folder.name
     found, texts, skipped = [], {}, Counter()
     for dirpath, dirnames, filenames in os.walk(folder):                  # does not enter linked folders
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -192,14 +197,14 @@ def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within:
                 skipped["non_image"] += 1
         if limit is None and len(found) > max_images:
             raise InputError("archive", f"a folder of at most {max_images:,} images (max_archive_images: "
-                             "exact nearest-neighbour search)", f"more than {max_images:,} images in {folder}")
+                             "exact nearest-neighbour search)", f"more than {max_images:,} images in {shown}")
     found.sort()
     stems = {rel: rel[: -len(Path(rel).suffix)] for rel in found}
     skipped["non_image"] += len(set(texts) - set(stems.values()))          # caption files of no image
     files = found[: max_images if limit is None else min(limit, max_images)]
     captions = {rel: texts[stems[rel]] for rel in files if stems[rel] in texts}
     if not files:
-        raise InputError("archive", "a folder with at least one PNG, JPEG or WebP image", str(folder),
+        raise InputError("archive", "a folder with at least one PNG, JPEG or WebP image", shown,
                          hint=skipped_note(skipped))
     return FolderSource(folder, files, captions, _content_key(folder, files, captions), skipped,
                         max_pixels=max_pixels)

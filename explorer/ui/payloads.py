@@ -29,6 +29,9 @@ from explorer.ui.i18n import page_language
 from explorer.ui.messages import catalogue
 
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", "image")          # a gr.File taking only these is read as an image
+# inputs of free text, capped at MAX_TEXT_CHARS (gr.api's str parameters are Textboxes); not gr.HTML or gr.JSON,
+# whose values on the page are figures and tables
+TEXT_INPUTS = (gr.Textbox, gr.Code, gr.Dropdown, gr.Radio)
 FILE_ALLOWED = "a file uploaded to this server (gradio_client.handle_file(path))"
 
 
@@ -76,7 +79,7 @@ def check_values(demo: gr.Blocks, block_fn, inputs: list, config: ExplorerConfig
     if len(inputs) != len(blocks) or (api and states_filled):
         given = len(inputs) - (len(blocks) - len(params)) if len(inputs) > len(blocks) else len(inputs)
         received = f"{given} value" if given == 1 else f"{given} values"
-        listed = ", ".join(field(position).split(" ")[-1] for position in range(len(params)))
+        listed = ", ".join(field(position).removeprefix(f"{endpoint} ") for position in range(len(params)))
         where = endpoint or "event"
         if given < len(params):
             raise InputError(field(given), f"a value for each of its {len(params)} parameters ({listed})",
@@ -87,7 +90,7 @@ def check_values(demo: gr.Blocks, block_fn, inputs: list, config: ExplorerConfig
         block, value = blocks[i], inputs[i]
         if isinstance(block, (gr.File, gr.Image)):
             check_file_value(field(position), block, value, config)
-        elif isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+        elif isinstance(block, TEXT_INPUTS) and isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
             raise InputError(field(position), f"at most {MAX_TEXT_CHARS:,} characters", f"{len(value):,} characters")
     return inputs
 

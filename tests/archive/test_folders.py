@@ -149,3 +149,18 @@ def test_an_unwritable_cache_still_answers(tiny_model, photos, tmp_path, monkeyp
     monkeypatch.setattr(archive_index, "_MEMORY", archive_index.LRUCache(1))
     archive, _ = open_archive(tiny_model, photos, config, any_folder=True)
     assert len(archive) == 6 and "not writable" in archive.note
+
+
+def test_a_request_sees_a_shared_folder_by_its_name_not_the_server_path(tmp_path):
+    """Within a shared root (a UI or API request), refusals name the folder as the request named it: they said
+    "more than N images in /srv/.../photos" before."""
+    root = tmp_path / "server" / "roots"
+    (root / "class" / "empty").mkdir(parents=True)
+    (root / "class" / "empty" / "notes.md").write_text("no images")
+    (root / "class" / "many").mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(root / "class" / "many" / f"{i}.png")
+    for name, max_images in (("empty", 10), ("many", 2)):
+        with pytest.raises(InputError) as caught:
+            folder_source(root / "class" / name, max_images, within=root)
+        assert f"class/{name}" in str(caught.value) and str(tmp_path) not in str(caught.value), str(caught.value)

@@ -94,3 +94,18 @@ def test_missing_and_extra_values_name_the_endpoint_and_parameter():
         assert str(caught.value).startswith(message), (values, str(caught.value))
     with pytest.raises(InputError, match=r"/x prompt: expected at most 20,000 characters, received '1,000,000"):
         check_values(demo, event, ["x" * 1_000_000, 2], CONFIG, {})
+
+
+def test_the_page_hears_a_refused_upload_in_its_language_without_a_server_path(app_demo, uploads):
+    """A German page's own event (private: no endpoint name) with a text file uploaded as an image: refused before
+    gradio opens it, in German, naming the field and the upload, never the upload folder."""
+    import asyncio
+
+    page = next(fn for fn in app_demo.fns.values() if fn.name == "on_forward" and fn.api_visibility == "private")
+    upload = {"path": str(uploads / "text_as.png"), "orig_name": "text_as.png", "meta": {"_type": "gradio.FileData"}}
+    for language, words in (("de", "erwartet ein PNG- oder JPEG-Bild"), ("en", "expected a PNG or JPEG image")):
+        request = SimpleNamespace(headers={"accept-language": language})
+        with pytest.raises(gr.Error) as caught:
+            asyncio.run(app_demo.process_api(page, [upload, 4, "approx"], None, request))
+        text = caught.value.message
+        assert words in text and "text_as.png" in text and str(uploads) not in text and "/tmp" not in text, text
