@@ -128,3 +128,14 @@ def test_a_map_refusal_names_the_expression_in_german():
         parse('"a cat" + (dog')
     message = catalogue("de").error(refused.value, {"query": "Suchanfrage"})
     assert message.startswith("Ausdruck: erwartet") and "`expression`" not in message
+
+
+def test_a_german_progress_bar_counts_in_schritte():
+    from explorer.ui.i18n import SessionProgress
+
+    calls = []
+    bar = SessionProgress(lambda *args: calls.append(args), catalogue("de"))
+    bar((3, 25), desc="step 3/25")
+    assert calls == [((3, 25), "Schritt 3/25", None, "Schritte")]       # gradio shows "3/25 Schritte"
+    SessionProgress(lambda *args: calls.append(args), catalogue("en"))((3, 25), desc="step 3/25")
+    assert calls[-1] == ((3, 25), "step 3/25", None, "steps")
