@@ -29,7 +29,8 @@ def test_number_formats_a_value_per_language():
 
 def test_a_sentence_built_from_word_lists_is_german_throughout():
     english = ("It holds green shapes (1,025 squares, 300 circles) and triangles in other colours (2,000 yellow, "
-               "12 red), so the picture sits in a gap of the training set: its colour and its shape were learned apart.")
+               "12 red), so the picture sits in a gap of the training set: its colour and its shape were learned "
+               "apart.")
     german = catalogue("de").text(english)
     assert german.startswith("Es enthält Formen in Grün (1.025 Quadrate, 300 Kreise) und Dreiecke in anderen Farben "
                              "(2.000 Gelb, 12 Rot)")
