@@ -30,8 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from explorer.errors import InputError
-from explorer.models.presets import ASSETS
 from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
+from explorer.models.presets import ASSETS
 
 ENGLISH, GERMAN = "en", "de"
 CATALOGUE_DIR = ASSETS / "i18n"
@@ -103,7 +103,7 @@ class Catalogue:
         self.choices: dict[str, str] = table.get("choices", {})
         self.headers: dict[str, str] = table.get("headers", {})
         self.words: dict[str, str] = {k: v for k, v in table.get("words", {}).items() if not k.startswith("_")}
-        self.units: dict[str, str] = table.get("units", {})
+        self.units: dict[str, str] = {k: v for k, v in table.get("units", {}).items() if not k.startswith("_")}
         self.fields: dict[str, str] = {k: v for k, v in table.get("fields", {}).items() if not k.startswith("_")}
         self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
                                 for english, german in _entries(table.get(name, {}), plotly=name == "figures")]
@@ -150,10 +150,6 @@ class Catalogue:
     def number(self, value: str) -> str:
         """An English number ("20,000", "0.50") as this language writes it ("20.000", "0,50")."""
         return localize_numbers(value, self.lang)
-
-    def word(self, value: str) -> str:
-        """One word the library puts into sentences (a colour, a shape, a category): its German, else as it is."""
-        return value if self.english else self.words.get(value, value)
 
     def word_list(self, value: str) -> str:
         """A list the library built from words and counts ("1,025 squares, 300 circles", "red and blue", "none"):
@@ -222,8 +218,7 @@ class Catalogue:
         """A plotly figure as a dict (Figure.to_plotly_json(), or its JSON parsed) with its fixed texts in this
         language: the title, axis and legend titles, annotations (subplot titles, marked lines), and each trace's
         legend name and hover template, and its numbers (ticks, hover values) with this language's separators.
-        Data stays as it is: points' text, custom data. A new dict
-        (English: `spec` itself)."""
+        Data stays as it is: points' text, custom data. A new dict (English: `spec` itself)."""
         if self.english or not isinstance(spec, dict):
             return spec
         layout = dict(spec.get("layout") or {})

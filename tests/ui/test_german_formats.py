@@ -29,7 +29,8 @@ def test_number_formats_a_value_per_language():
 
 def test_a_sentence_built_from_word_lists_is_german_throughout():
     english = ("It holds green shapes (1,025 squares, 300 circles) and triangles in other colours (2,000 yellow, "
-               "12 red), so the picture sits in a gap of the training set: its colour and its shape were learned apart.")
+               "12 red), so the picture sits in a gap of the training set: its colour and its shape were learned "
+               "apart.")
     german = catalogue("de").text(english)
     assert german.startswith("Es enthält Formen in Grün (1.025 Quadrate, 300 Kreise) und Dreiecke in anderen Farben "
                              "(2.000 Gelb, 12 Rot)")
@@ -128,3 +129,14 @@ def test_a_map_refusal_names_the_expression_in_german():
         parse('"a cat" + (dog')
     message = catalogue("de").error(refused.value, {"query": "Suchanfrage"})
     assert message.startswith("Ausdruck: erwartet") and "`expression`" not in message
+
+
+def test_a_german_progress_bar_counts_in_schritte():
+    from explorer.ui.i18n import SessionProgress
+
+    calls = []
+    bar = SessionProgress(lambda *args: calls.append(args), catalogue("de"))
+    bar((3, 25), desc="step 3/25")
+    assert calls == [((3, 25), "Schritt 3/25", None, "Schritte")]       # gradio shows "3/25 Schritte"
+    SessionProgress(lambda *args: calls.append(args), catalogue("en"))((3, 25), desc="step 3/25")
+    assert calls[-1] == ((3, 25), "step 3/25", None, "steps")

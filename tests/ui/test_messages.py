@@ -170,6 +170,7 @@ NOT_MESSAGES = {
     ("explorer/explore/search.py", "seed "): "the CLI's caption of a result",
     ("explorer/ui/app.py", "\n.explain p"): "CSS",
     ("explorer/ui/map_tab.py", "\nfunction draw()"): "JavaScript",
+    ("explorer/ui/app.py", "<script>"): "JavaScript (German for gradio's progress overlay)",
     ("explorer/ui/common.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
     ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
@@ -499,8 +500,8 @@ def test_status_lines_become_german_sentence_by_sentence():
     assert "Gespeichert als `00001-0.png`" in german and "zufällige Gewichte" in german and not english_left(german)
     walk = ("Done: prompt walk, 8 frames in batches of 4. text (pooled) flips at 0.43; pixels flips at 0.57. "
             "Every frame is saved with its recipe (the downloads below).")
-    assert DE.text(walk) == ("Fertig: Prompt-Weg, 8 Bilder in Batches zu 4. Text (gepoolt) kippt um bei 0.43; "
-                             "Pixel kippt um bei 0.57. Jedes Bild ist mit seinem Rezept gespeichert (die Downloads "
+    assert DE.text(walk) == ("Fertig: Prompt-Weg, 8 Bilder in Batches zu 4. Text (gepoolt) kippt um bei 0,43; "
+                             "Pixel kippt um bei 0,57. Jedes Bild ist mit seinem Rezept gespeichert (die Downloads "
                              "unten).")
     assert DE.text("a prompt the user typed") == "a prompt the user typed"      # unknown text: as it is
 
