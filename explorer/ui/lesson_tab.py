@@ -17,6 +17,7 @@ from explorer.lesson.chapters import LANGUAGES, MAKE_IMAGE, Chapter, load_lesson
 from explorer.outputs.png import save_png
 from explorer.text.known import has_random_weights
 from explorer.ui.common import AppContext, View, served
+from explorer.ui.i18n import t
 
 MAKE_IMAGE_STEPS = 20          # the forward chapter's picture, when the Generate tab has none yet
 
@@ -27,7 +28,6 @@ def lesson_tables() -> dict[str, dict[str, str]]:
     for lang in LANGUAGES:
         lesson = load_lesson(lang)
         table = {"lesson.tab": {"en": "Lesson", "de": "Lektion"}[lang], "lesson.title": lesson.title,
-                 "lesson.back": {"en": "← Back to the lesson", "de": "← Zurück zur Lektion"}[lang],
                  "lesson.intro": lesson.intro, "lesson.show": lesson.show_label,
                  "lesson.question": lesson.question_label, "lesson.random_note": lesson.random_note}
         for chapter in lesson.chapters:
@@ -75,9 +75,9 @@ def _way_back(ctx: AppContext, chapters: list[Chapter], buttons: dict) -> None:
         questions = {c.id: gr.Markdown(I18nData(c.text_key("question", ctx.model.adapter.examples)), visible=False,
                                        elem_id=f"lesson-return-{c.id}") for c in chapters}
         with gr.Row():
-            back = gr.Button(I18nData("lesson.back"), size="sm", variant="primary", elem_id="lesson-back",
+            back = gr.Button(t("lesson.back"), size="sm", variant="primary", elem_id="lesson-back",
                              scale=0, min_width=160)
-            hide = gr.Button("✕", size="sm", elem_id="lesson-return-hide", scale=0, min_width=40)
+            hide = gr.Button(t("lesson.hide"), size="sm", elem_id="lesson-return-hide", scale=0, min_width=100)
     ctx.overlays.append(box)
     for chapter in chapters:                     # the box at once; the view's result on screen as soon as it opens
         result = ctx.views[chapter.view].result

@@ -52,6 +52,8 @@ def _inside(block, tab_ids: set[str]) -> bool:
     while block is not None:
         if getattr(block, "id", None) in tab_ids and type(block).__name__ == "Tab":
             return True
+        if getattr(block, "elem_id", None) == "lesson-return" and "lesson" in tab_ids:   # the lesson's questions,
+            return True                                                                  # shown on every tab
         block = getattr(block, "parent", None)
     return False
 

@@ -108,7 +108,8 @@ def test_every_show_me_lands_on_screen(browser, miniworld_url, shots, lang, size
         for chapter in chapters:
             number = ALL.index(chapter) + 1
             _show(page, chapter)
-            page.screenshot(path=str(shots / f"lesson-{lang}-{size[0]}x{size[1]}-{number}-{chapter}.png"))
+            page.screenshot(path=str(shots / f"lesson-{lang}-{size[0]}x{size[1]}-{number}-{chapter}.png"),
+                            timeout=120_000)                    # a loaded machine renders slowly
             problems = _check(page, lang, chapter) + _back(page, chapter)
             if problems:
                 failures[chapter] = problems

@@ -171,6 +171,7 @@ NOT_MESSAGES = {
     ("explorer/ui/app.py", "\n.explain p"): "CSS",
     ("explorer/ui/map_tab.py", "\nfunction draw()"): "JavaScript",
     ("explorer/ui/app.py", "<script>"): "JavaScript (German for gradio's progress overlay)",
+    ("explorer/ui/lesson_tab.py", "() =>"): "JavaScript (scrolling a result into view)",
     ("explorer/ui/common.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
     ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
