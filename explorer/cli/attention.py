@@ -42,13 +42,17 @@ def run_attention(args) -> int:
                                       **overrides), config)
     result = attend(model, recipe, watch=False, config=config)
     paths = save_attention(result.generation, result.prompt, folder)
-    shares = result.prompt.mass()
+    shares, special = result.prompt.shares(), result.prompt.special()
     if args.json:
-        print_json({"files": [str(p) for p in paths], "shares": shares, "flat": result.prompt.flat()})
+        print_json({"files": [str(p) for p in paths], "shares": shares, "special": special,
+                    "flat": result.prompt.flat()})
         return 0
     for path in paths:
         print(f"wrote {path}")
-    print("share of attention: " + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
+    print("share of the attention on the prompt's words: "
+          + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
+    print("start, end and padding, share of all attention: "
+          + ", ".join(f"{name} {share:.0%}" for name, share in special.items()))
     for line in flat_note(result.prompt):
         print(line)
     return 0

@@ -392,6 +392,16 @@ def pooled_of(model, text: str, field_name: str = "query") -> tuple[np.ndarray, 
     return encoding.pooled(model, text)[0].float().numpy(), []
 
 
+def query_texts(text: str) -> list[str]:
+    """The texts the model reads in query lines, for the known-word check: a prompt or an "= expression" line
+    as it is, a path "a -> b" as its two ends (the arrow and the points between are the map's syntax, not words)."""
+    texts = []
+    for line in (line.strip() for line in (text if isinstance(text, str) else "").splitlines()):
+        arrow = next((a for a in PATH_ARROWS if a in line), None)
+        texts += [end.strip() for end in line.split(arrow) if end.strip()] if arrow else [line] if line else []
+    return texts
+
+
 def query_points(model, text: str, path_points: int = DEFAULT_PATH_POINTS) -> list[QueryPoint]:
     """Parse query lines: a prompt, "= expression" (result + ingredients), or "a -> b" (a path of points)."""
     with model.text_lock:                   # the fast tokenizer's padding settings are shared state: one user at a time

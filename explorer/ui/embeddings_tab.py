@@ -1,9 +1,11 @@
 """The Embeddings tab: prompt arithmetic, the blend comparator, and the token inspector."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
-from explorer.checks import check_bool
+from explorer.checks import check_bool, check_int
 from explorer.concepts.neighbors import nearest_concepts
 from explorer.concepts.vocabularies import resolve_vocabulary
 from explorer.explore.blends import compare
@@ -23,6 +25,7 @@ TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|
 TOKEN_HEADERS_XL = ["position", "token", "id", "kind", "word", "|input| 1", "|output| 1", "|input| 2",
                     "|output| 2", "weight"]   # SDXL: both encoders side by side (token "a / b" where they differ)
 NEIGHBOR_HEADERS = ["concept", "category", "cosine"]
+MAX_NEIGHBORS = 50         # nearest concepts read back beside an expression
 BLEND_HEADERS = ["operator", "what it does", "text cos A", "text cos B", "CLIP img–text A", "CLIP img–text B"]
 
 
@@ -58,7 +61,8 @@ def build(ctx: AppContext) -> None:
                         with gr.Row():
                             vocabulary = Dropdown(vocabularies, value=vocabularies[0], label=t("arithmetic.vocabulary"), field="vocabulary",
                                                      allow_custom_value=True)
-                            k = Slider(1, 50, value=10, step=1, label=t("arithmetic.k"), field="k")
+                            k = Number(value=10, label=t("arithmetic.k"), field="k", elem_id="arith-k",
+                                       info=t("arithmetic.k.info", k_max=MAX_NEIGHBORS))  # refused outside
                         with gr.Row():
                             kind = Radio(["expression", "prompt"], value="expression", label=t("arithmetic.kind"), field="kind",
                                             info=t("arithmetic.kind.info"))
@@ -235,13 +239,17 @@ def build(ctx: AppContext) -> None:
     neighbor_inputs = [expression, kind, space, vocabulary, k, exclude]
 
     @guard
-    def on_neighbors_page(text, kind, space_name, vocab, k_value, exclude_terms, request: gr.Request):
-        """The page: the image, plot and recipe of an earlier expression are cleared, not left beside new rows."""
-        return (*on_neighbors(text, kind, space_name, vocab, k_value, exclude_terms, request), None, None, "")
+    def on_neighbors_page(text, kind, space_name, vocab, k_value, exclude_terms, recipe_text, request: gr.Request):
+        """The page: new rows; the picture, norm plot and recipe of the last Compute are kept (a user's work is
+        never wiped), and the status says whose they are when the expression has changed since."""
+        rows, status = on_neighbors(text, kind, space_name, vocab, k_value, exclude_terms, request)
+        earlier = _recipe_expression(recipe_text)
+        if earlier and earlier.strip() != (text or "").strip():
+            status += f"\n\nThe picture and norm plot beside are still those of `{earlier}`."
+        return rows, status
 
-    ctx.listen(readback.click, on_neighbors_page, neighbor_inputs,
-           [neighbors, arith_status, arith_image, norms_plot, arith_recipe], status=arith_status,
-           concurrency_id="text")      # the text encoder only: never queued behind a generation
+    ctx.listen(readback.click, on_neighbors_page, [*neighbor_inputs, arith_recipe], [neighbors, arith_status],
+           status=arith_status, concurrency_id="text")      # the text encoder only: never queued behind a generation
     ctx.api_twin(on_neighbors, neighbor_inputs, [neighbors, arith_status], "neighbors", concurrency_id="text")
     ctx.listen(blend_run.click, on_blend, [a, b, b_seed, b_steps, b_guidance, w_a, w_b],
            [blend_gallery, blend_table, blend_files, blend_status], status=blend_status, api_name="blend",
@@ -260,9 +268,19 @@ def build(ctx: AppContext) -> None:
 
 def _neighbors(model, text, kind, space_name, vocab, k_value, exclude_terms, cfg):
     check_space(space_name)
+    k_value = check_int("k", as_int(k_value), 1, MAX_NEIGHBORS)     # the vocabulary may allow fewer (its own check)
     _, _, found, note = nearest_concepts(model, text, as_int(k_value), vocab, kind=kind, space=space_name,
                                          exclude_terms=exclude_terms, config=cfg)
     return [[n.label, n.category, round(n.score, 3)] for n in found], note
+
+
+def _recipe_expression(recipe_text) -> str:
+    """The expression (or prompt) of the recipe JSON shown under the last Compute ("" when there is none)."""
+    try:
+        recipe = json.loads(recipe_text) if isinstance(recipe_text, str) and recipe_text.strip() else {}
+    except ValueError:
+        return ""
+    return str(recipe.get("expression") or recipe.get("prompt") or "") if isinstance(recipe, dict) else ""
 
 
 def _round(value: float | None):

@@ -212,7 +212,8 @@ def build(ctx: AppContext) -> None:
                       guidance: float = preset.guidance, width: int = preset.size, height: int = preset.size,
                       scheduler: str = preset.scheduler, request: gr.Request = None) -> dict:
         """Cross-attention maps of a plain prompt: the tokens as the tokenizer shows them, one map per token
-        (aggregated over steps, at latent resolution), each word's share of attention, and the recipe."""
+        (aggregated over steps, at latent resolution), each word's share of the attention on the prompt's words
+        (`shares`, summing to 1), start, end and padding apart (`special`: shares of all attention), and the recipe."""
         recipe = validate(Recipe(model=ctx.model.name, prompt=prompt, negative_prompt=negative_prompt or "",
                                  seed=as_int(seed), steps=as_int(steps), guidance=guidance, width=as_int(width),
                                  height=as_int(height), scheduler=scheduler), cfg)
@@ -224,7 +225,8 @@ def build(ctx: AppContext) -> None:
                 result = item
         views = result.prompt
         return {**attention_json(views.labels, views.kinds, views.aggregate, [ATTENTION_NOTE, *flat_note(views)]),
-                "shares": views.mass(), "flat": views.flat(), "steps": int(views.steps.shape[0]),
+                "shares": views.shares(), "special": views.special(), "flat": views.flat(),
+                "steps": int(views.steps.shape[0]),
                 "cancelled": result.generation.cancelled, "recipe": recipe.to_dict()}
 
     def on_attention_fresh(state, half, special):
@@ -305,7 +307,8 @@ def attention_views(state: dict, word: str | None, half: str, special: bool):
     """The word dropdown, the overlay, every word's map, the chosen word per step, and a note."""
     views = state["halves"][half]
     choices = views.choices(special)
-    shares = views.mass()
+    mass = views.mass()
+    shares = {**views.special(mass), **views.shares(mass)}     # words: of the words' attention; the rest: of all
     if not word:                                # the word that drew the most attention
         word = max((w for w, _ in views.words), key=shares.get) if views.words else choices[0]
     views.indices(word)                         # a word not in this prompt: an error naming the field "word"
@@ -318,14 +321,16 @@ def attention_views(state: dict, word: str | None, half: str, special: bool):
     grid = [(overlay(picture, aggregate[views.indices(name)].sum(axis=0)),
              f"{_short(name)} {shares[name]:.0%}" + (" ~" if name in flat else "")) for name in choices]
     steps = [(heat(m.astype(np.float32), (128, 128)), f"{i + 1}") for i, m in enumerate(views.word_steps(word))]
-    lines = [f"**{word}** ({half} half) drew {shares[word]:.0%} of all attention."]
+    lines = [f"**{word}** ({half} half) drew {shares[word]:.0%} of the attention on the prompt's words."
+             if word in dict(views.words) else f"**{word}** ({half} half) drew {shares[word]:.0%} of all attention."]
     if flat:
         lines.append(f"Nearly flat maps (marked ~): {', '.join(sorted(flat, key=choices.index))}.")
     if word in flat:
         lines.append("Its map is **nearly flat** (max/min below 1.5): the model attended to it about equally "
                      "everywhere; the colours stretch small differences.")
-    special_share = sum(shares[name] for name in views.choices(True) if name not in dict(views.words))
-    lines.append(f"Start, end and padding tokens together drew {special_share:.0%}.")
+    special = views.special(mass)
+    lines.append(f"Start, end and padding tokens together drew {sum(special.values()):.0%} of all attention; "
+                 "the words' shares are of the rest.")
     return (gr.update(choices=choices, value=word), overlay(picture, aggregate[views.indices(word)].sum(axis=0)),
             grid, steps, " ".join(lines))
 

@@ -11,7 +11,8 @@ import plotly
 from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex, building_progress
 from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
-                                          concept_map, place_by_similarity, query_points, warm_status, warm_up)
+                                          concept_map, place_by_similarity, query_points, query_texts, warm_status,
+                                          warm_up)
 from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
@@ -139,7 +140,7 @@ def build(ctx: AppContext) -> None:
         rows = _table(result)
         message = (f"{index.note} {result.n_concepts} concepts + {len(queries)} query points, "
                    f"{result.method.upper()} fitted in {result.seconds:.2f} s. {notes}\n\n"
-                   f"*{PROJECTION_NOTES[result.method]}*") + words_flag(model, [q.label for q in queries])
+                   f"*{PROJECTION_NOTES[result.method]}*") + words_flag(model, query_texts(text))
         return concept_map_figure(result).to_json(), rows, message, result
 
     @guard

@@ -8,7 +8,8 @@ import pytest
 
 from explorer.concepts.axes import axis_expression, check_poles, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex
-from explorer.concepts.projection import ConceptMap, QueryPoint, concept_map, place_by_similarity, query_points, warm_up
+from explorer.concepts.projection import (ConceptMap, QueryPoint, concept_map, place_by_similarity, query_points,
+                                          query_texts, warm_up)
 from explorer.concepts.vocabularies import Vocabulary, builtin_vocabulary
 from explorer.errors import InputError
 from explorer.plots.map import axis_figure, concept_map_figure
@@ -56,6 +57,14 @@ def test_query_points_parse_prompts_expressions_paths(tiny_model):
     for text, message in [("", "query"), ("a -> ", "path"), ("= king -", "expression"), ("cat " * 80, "tokens")]:
         with pytest.raises(InputError, match=message):
             query_points(tiny_model, text)
+
+
+def test_query_texts_are_what_the_model_reads_of_the_query_language():
+    """The known-word check reads these (issue 26): a path's arrow and the points between are syntax, not words."""
+    text = "a red circle\n= a red circle - red + blue\n  \na red circle -> a blue square\nsummer → winter"
+    assert query_texts(text) == ["a red circle", "= a red circle - red + blue", "a red circle", "a blue square",
+                                 "summer", "winter"]
+    assert query_texts("") == [] and query_texts(None) == []
 
 
 def test_concept_map_shapes_labels_and_figure(tiny_model, index):

@@ -12,7 +12,7 @@ from explorer.cli import main
 from explorer.errors import InputError
 from explorer.explore.attention import attend
 from explorer.generation.attention import (MAX_GRID, CapturingProcessor, _layer_shape, _Store, capture_attention,
-                                           map_grid, mass_inside, token_maps)
+                                           MIN_SIDE, map_grid, mass_inside, token_maps)
 from explorer.generation.generate import generate
 from explorer.generation.recipe import Blend, recipe_defaults
 
@@ -61,6 +61,25 @@ def test_recorded_probabilities_equal_the_attention_softmax(tiny_model):
     np.testing.assert_allclose(store.steps[0], expected, atol=1e-5)
 
 
+def test_layers_too_coarse_to_place_a_word_are_left_out_where_finer_ones_exist():
+    """Issue 26: miniworld's four 4 x 4 layers (of seven) blurred every word's map into one blob off the shape. A
+    step's map is the mean of the layers at least MIN_SIDE cells wide; a UNet with none keeps all of its layers."""
+    fine = torch.softmax(torch.randn(2, 1, 64, 77), dim=-1)                    # (R, heads, q = 8 x 8, T)
+    coarse = torch.softmax(torch.randn(2, 1, 16, 77), dim=-1)                  # a 4 x 4 layer
+    store = _Store((16, 16), (16, 16))
+    for probs in (fine, coarse, coarse, fine):
+        store.record(probs)
+    store.end_step()
+    expected = torch.nn.functional.interpolate(fine[:, 0].transpose(1, 2).reshape(2, 77, 8, 8), size=(16, 16),
+                                               mode="bilinear", align_corners=False)
+    assert MIN_SIDE == 8 and store.layers_per_step == 2
+    np.testing.assert_allclose(store.steps[0], expected.numpy(), atol=1e-6)
+    only_coarse = _Store((16, 16), (16, 16))
+    only_coarse.record(coarse)
+    only_coarse.end_step()
+    assert only_coarse.layers_per_step == 1 and only_coarse.steps[0].shape == (2, 77, 16, 16)
+
+
 def test_layer_shapes_and_bounded_grid():
     assert _layer_shape(9 * 6, 9, 6) == (9, 6) and _layer_shape(5 * 3, 9, 6) == (5, 3)     # odd sizes round up
     assert map_grid(1024, 1024, 8) == (MAX_GRID, MAX_GRID) and map_grid(512, 768, 8) == (43, MAX_GRID)
@@ -82,6 +101,11 @@ def test_token_maps_label_words_pieces_and_padding(tiny_model, recipe):
     assert views.choices(special=False) == ["sankt", "martin"]
     np.testing.assert_allclose(views.word_steps("sankt"), views.steps[:, 1] + views.steps[:, 2], rtol=1e-6)
     assert abs(sum(views.mass().values()) - 1.0) < 1e-3
+    shares, special = views.shares(), views.special()                       # words apart from start, end, padding
+    assert list(shares) == ["sankt", "martin"] and abs(sum(shares.values()) - 1.0) < 1e-6
+    assert list(special) == ["<|startoftext|>", "<|endoftext|>", "padding (72 tokens)"]
+    mass = views.mass()
+    assert shares["martin"] == pytest.approx(mass["martin"] / (mass["sankt"] + mass["martin"]))
     assert result.half("negative").labels[:3] == ["<|startoftext|>", "blurry</w>", "fog</w>"]
     with pytest.raises(InputError, match=r"^word: expected a word of the prompt"):
         views.indices("dragon")
@@ -123,7 +147,8 @@ def test_cli_writes_overlays_strip_and_json(tmp_path, capsys):
 def test_api_attention_and_the_generate_views(client):
     data = client.predict("a red circle", "", 1, 2, 7.5, 64, 64, "ddim", api_name="/attention")
     assert data["tokens"][3] == "circle</w>" and len(data["maps"]) == len(data["tokens"]) and data["steps"] == 2
-    assert set(data["shares"]) >= {"a", "red", "circle"}
+    assert list(data["shares"]) == ["a", "red", "circle"] and abs(sum(data["shares"].values()) - 1) < 1e-3
+    assert list(data["special"]) == ["<|startoftext|>", "<|endoftext|>", "padding (72 tokens)"]
     with pytest.raises(Exception, match=r"steps: expected an integer in \[1, 50\], received 0"):
         client.predict("a red circle", "", 1, 0, 7.5, 64, 64, "ddim", api_name="/attention")
 

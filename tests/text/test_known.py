@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from explorer.concepts.projection import query_points, query_texts
 from explorer.errors import InputError
 from explorer.explore.blends import compare
 from explorer.explore.probe import bias_probe, blank_images, parse_attributes
 from explorer.generation.recipe import recipe_defaults
+from explorer.models.examples import MINIWORLD
 from explorer.models.families import FAMILIES
 from explorer.models.loading import load_model
 from explorer.models.presets import MINIWORLD_DIR
@@ -61,6 +63,16 @@ def test_syntax_is_not_read_as_words(miniworld):
     assert phrases_of("a red circle :1.2 AND a blue square BREAK on top") == ["a red circle", "a blue square on top"]
     for text in ("a (red:1.3) circle AND [a blue square]", '= "a red circle" - red + blue', "a red circle:0.5 AND x"):
         assert read_words(miniworld, text).unknown in ((), ("x",)), text
+
+
+def test_the_maps_query_language_is_not_read_as_words(miniworld):
+    """The Map's default query draws a path "a -> b" whose points are labelled "a → b @ 0.14": those labels are
+    what the map tab used to check, and miniworld never saw '0' or '14' (issue 26)."""
+    query = MINIWORLD.map_query
+    assert "->" in query and words_note(miniworld, query_texts(query)) == ""
+    labels = [point.label for point in query_points(miniworld, query, path_points=8)]
+    assert "never saw '0'" in words_note(miniworld, labels)                  # what the map tab read before
+    assert "'zebra'" in words_note(miniworld, query_texts("a red circle -> a zebra"))   # an end is still read
 
 
 def test_the_note_names_unknown_words_as_written_and_what_is_left(miniworld):

@@ -66,6 +66,13 @@ def test_neighbors(client, vocabulary):
     assert {r[0] for r in _rows(rows)}.isdisjoint({"a red fox", "seal"})
 
 
+@pytest.mark.parametrize("k", [0, 51, 2.5])
+def test_k_outside_its_range_is_refused_by_name(client, vocabulary, k):
+    """k is a number box (issue 26): the page sends what was typed, the server refuses it as every view does."""
+    with pytest.raises(Exception, match=rf"k: expected an integer in \[1, 50\], received {k}"):
+        client.predict("a red fox", "prompt", "conditioning", vocabulary, k, False, api_name="/neighbors")
+
+
 def test_blend(client):
     gallery, table, files, status = client.predict("van Gogh", "astronaut", 5, 2, 7.5, 1.0, 1.0, api_name="/blend")
     assert len(gallery) == len(files) == len(_rows(table)) == 7
