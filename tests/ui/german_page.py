@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-CHECKS: list[Callable[[object], list[str]]] = []
+from tests.ui.german_scan import english_leftovers
+
+# English words and English number formats left on the page (issue 26, item 7)
+CHECKS: list[Callable[[object], list[str]]] = [english_leftovers]
 
 
 def check_german_page(page) -> list[str]:
