@@ -62,7 +62,7 @@ class TokenReport:
         text = f"{words} word-piece tokens; {self.used} of {self.limit - 2} fit between the start and end tokens."
         split = self.split_words()
         if split:
-            shown = "; ".join(f"'{w}' → {' + '.join(p.replace(END_OF_WORD, '') for p in pieces)}"
+            shown = "; ".join(f"'{w}' → {' + '.join('`' + p.replace(END_OF_WORD, '') + '`' for p in pieces)}"
                               for w, pieces in split[:8])
             text += (f" {len(split)} word(s) are not in the vocabulary whole and are split into pieces: {shown}"
                      f"{' …' if len(split) > 8 else ''}. The encoder sees these fragments, not the words.")

@@ -45,7 +45,7 @@ def test_token_report_shows_splits_and_the_cut(tiny_model):
     report = inspect_tokens(tiny_model, "Sankt Martin")
     assert [t.kind for t in report.tokens[:5]] == ["start", "word", "word", "word", "end"]
     assert report.split_words() == [("sankt", ["san", "kt</w>"])]
-    assert "'sankt' → san + kt" in report.summary()
+    assert "'sankt' → `san` + `kt`" in report.summary()
     long = inspect_tokens(tiny_model, " ".join(["cat"] * 80))
     assert long.used == 75 and long.cut_text == " ".join(["cat"] * 5)
     assert sum(t.kind == "cut" for t in long.tokens) == 5

@@ -58,10 +58,12 @@ VISIBLE_TEXT = """(dataColumns) => {
   const visible = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
                           && el.getClientRects().length > 0;
   const dataCell = (el) => {                      // gradio's table: headers in one <table>, rows in another
-    const cell = el.closest("td");
+    const cell = el.closest("td, .body-cell");      // a long table's rows are virtual: div.body-cell, not td
     if (!cell) return false;
+    const index = cell.tagName === "TD" ? cell.cellIndex
+                : Array.from(cell.parentElement.children).filter((c) => c.matches(".body-cell")).indexOf(cell);
     const grid = cell.closest(".table-wrap, [role=grid]") || cell.closest("table");
-    const header = grid && grid.querySelectorAll("th")[cell.cellIndex];
+    const header = grid && grid.querySelectorAll("th")[index];
     const name = header ? (header.getAttribute("title") || header.innerText).trim() : "";
     return dataColumns.some((column) => name.startsWith(column));
   };
@@ -77,10 +79,14 @@ VISIBLE_TEXT = """(dataColumns) => {
 }"""
 
 
-def leftovers_in(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]:
+def leftovers_in(texts: Iterable[str], allowed: Iterable[str] = (), data: Iterable[str] = ()) -> list[str]:
     """The English words and English numbers in `texts` (a German page's visible texts), each as
     "word: context"; `allowed`: strings that may stand as they are (e.g. the prompts on the page), and their words
-    wherever they stand alone (a prompt's words listed in a note, or as the attention view's choices)."""
+    wherever they stand alone (a prompt's words listed in a note, or as the attention view's choices); `data`: the
+    model's own phrases (its concept list), skipped only where a text is one of them whole (a legend entry, a
+    caption), so their words still count inside sentences ("Formen in green" is still found)."""
+    data = {d.strip() for d in data if d and d.strip()}
+    texts = [text for text in texts if text.strip() not in data]
     allowed = {a.strip() for a in allowed if a and a.strip()}
     phrases = sorted((a for a in allowed if " " in a), key=len, reverse=True)
     words = {a.lower() for a in allowed if " " not in a} | {w.lower() for a in phrases for w in WORD.findall(a)}
@@ -100,7 +106,7 @@ def leftovers_in(texts: Iterable[str], allowed: Iterable[str] = ()) -> list[str]
     return found
 
 
-def english_leftovers(page, allowed: Iterable[str] = ()) -> list[str]:
+def english_leftovers(page, allowed: Iterable[str] = (), data: Iterable[str] = ()) -> list[str]:
     """English words and English number formats in the visible text of a German `page` (playwright), each as
     "word: the text it stands in"; [] when the page speaks German throughout (see the module's whitelist)."""
-    return leftovers_in(page.evaluate(VISIBLE_TEXT, list(DATA_COLUMNS)), allowed)
+    return leftovers_in(page.evaluate(VISIBLE_TEXT, list(DATA_COLUMNS)), allowed, data)

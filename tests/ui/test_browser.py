@@ -18,16 +18,14 @@ if not os.path.exists(CHROMIUM):
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_url)
-        page.wait_for_selector("#generate-btn", timeout=60_000)
-        yield page
-        browser.close()
+def page(app_url, browser):
+    """A page of the session's one browser (tests/conftest.py)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector("#generate-btn", timeout=60_000)
+    yield page
+    context.close()
 
 
 def test_a_picked_concept_goes_to_the_generate_tab(page):

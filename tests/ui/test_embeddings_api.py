@@ -37,7 +37,7 @@ def test_tokens(client):
     summary, table, _plot = client.predict("Sankt Martin", False, api_name="/tokens")
     rows = _rows(table)
     assert [r[1] for r in rows[:5]] == ["<|startoftext|>", "san", "kt</w>", "martin</w>", "<|endoftext|>"]
-    assert rows[1][4] == "sankt (split)" and "'sankt' → san + kt" in summary
+    assert rows[1][4] == "sankt (split)" and "'sankt' → `san` + `kt`" in summary
     assert len(_rows(client.predict("Sankt Martin", True, api_name="/tokens")[1])) == 77
 
 
@@ -102,7 +102,7 @@ def test_blend(client):
     (dict(seed=1.5), "seed: expected an integer in [0, 4294967295]"),
     (dict(steps=0), "steps: expected a number in [1, 50]"),
     (dict(guidance=1e9), "guidance: expected a number in [0, 30]"),
-    (dict(k=0), "k: expected a number in [1, 50]"),
+    (dict(k=0), "k: expected an integer in [1, 50]"),
 ])
 def test_bad_arithmetic_input_is_named_and_server_keeps_serving(client, vocabulary, overrides, message):
     with pytest.raises(Exception) as info:

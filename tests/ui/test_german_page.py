@@ -29,19 +29,14 @@ ACTIONS = [
 
 
 @pytest.fixture(scope="module")
-def page(app_url):
-    from playwright.sync_api import sync_playwright
-
-    from tests.ui.test_browser import CHROMIUM, FLAGS  # skips here when Debian's chromium is missing
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        context = browser.new_context(locale="de-DE", viewport=SIZE)
-        page = context.new_page()
-        page.goto(app_url)
-        page.wait_for_selector("#generate-btn", timeout=60_000)
-        yield page
-        browser.close()
+def page(app_url, browser):
+    """A German page of the session's one browser (tests/conftest.py)."""
+    context = browser.new_context(locale="de-DE", viewport=SIZE)
+    page = context.new_page()
+    page.goto(app_url)
+    page.wait_for_selector("#generate-btn", timeout=60_000)
+    yield page
+    context.close()
 
 
 @pytest.fixture(scope="module")

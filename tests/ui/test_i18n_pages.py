@@ -211,18 +211,6 @@ def test_the_search_time_limit_is_a_status_line_not_a_toast(demo, monkeypatch):
 
 # --- in a browser ------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from tests.ui.test_browser import CHROMIUM, FLAGS         # skips here when Debian's chromium is missing
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
-
-
 def test_a_german_browser_reads_refusals_and_status_lines_in_german(browser, app_url):
     context = browser.new_context(locale="de-DE", viewport={"width": 1400, "height": 1000})
     page = context.new_page()

@@ -117,22 +117,15 @@ def test_file_links_open_for_the_client_that_made_them_only(app_url, connect):
 STEPS = 8
 
 
-def test_four_browsers_generating_at_once_see_every_step_picture(app_url, capfd):
+def test_four_browsers_generating_at_once_see_every_step_picture(app_url, browser, capfd):
     """issue 26, item 2: four classmates (one browser, four contexts: four clients) press Generate at once; every
     picture of every step gallery loads, no file request fails, and the server logs no Content-Length error.
     Slow (~1-3 min on 2 cores): four streamed generations in a real browser are the case that broke."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.ui.test_browser import CHROMIUM, FLAGS
-
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    failed = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    failed, contexts = [], [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(4)]
+    try:
         pages = []
-        for _ in range(4):
-            page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        for context in contexts:
+            page = context.new_page()
             page.on("requestfailed", lambda r: "/file=" in r.url and failed.append((r.url, r.failure)))
             page.goto(app_url)
             page.wait_for_selector("#generate-btn", timeout=120_000)
@@ -148,7 +141,9 @@ def test_four_browsers_generating_at_once_see_every_step_picture(app_url, capfd)
         counts = [page.evaluate("""() => { const imgs = [...document.querySelectorAll('#xt-gallery img, #x0-gallery img')];
                                             return [imgs.length, imgs.filter(i => i.naturalWidth === 0).length]; }""")
                   for page in pages]
-        browser.close()
+    finally:
+        for context in contexts:
+            context.close()
     assert counts == [[2 * STEPS, 0]] * 4, counts                     # every step picture shown, none broken
     assert not failed, failed[:3]
     log = capfd.readouterr().err

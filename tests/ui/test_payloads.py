@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -106,6 +107,8 @@ def test_the_page_hears_a_refused_upload_in_its_language_without_a_server_path(a
     for language, words in (("de", "erwartet ein PNG- oder JPEG-Bild"), ("en", "expected a PNG or JPEG image")):
         request = SimpleNamespace(headers={"accept-language": language})
         with pytest.raises(gr.Error) as caught:
-            asyncio.run(app_demo.process_api(page, [upload, 4, "approx"], None, request))
+            # in a thread of its own: the session's browser (sync playwright) keeps an event loop in this one
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, app_demo.process_api(page, [upload, 4, "approx"], None, request)).result()
         text = caught.value.message
         assert words in text and "text_as.png" in text and str(uploads) not in text and "/tmp" not in text, text
