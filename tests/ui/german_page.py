@@ -13,7 +13,8 @@ from tests.ui.german_scan import english_leftovers
 # (prompts stay English: the model reads English), skipped where a text is one of them whole (a legend, a caption)
 CONCEPTS = Path(__file__).resolve().parents[2] / "assets" / "miniworld" / "concepts.txt"
 DATA = {line.strip() for line in CONCEPTS.read_text(encoding="utf-8").splitlines()
-        if line.strip() and not line.startswith(("#", "["))} | {"a triangle", "a circle", "a square"}
+        if line.strip() and not line.startswith(("#", "["))} | {"a triangle", "a circle", "a square", "a red circle",
+                                                                "a blue circle", "a blue square"}
 
 
 def english_left(page) -> list[str]:

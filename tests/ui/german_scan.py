@@ -83,10 +83,14 @@ def leftovers_in(texts: Iterable[str], allowed: Iterable[str] = (), data: Iterab
     """The English words and English numbers in `texts` (a German page's visible texts), each as
     "word: context"; `allowed`: strings that may stand as they are (e.g. the prompts on the page), and their words
     wherever they stand alone (a prompt's words listed in a note, or as the attention view's choices); `data`: the
-    model's own phrases (its concept list), skipped only where a text is one of them whole (a legend entry, a
-    caption), so their words still count inside sentences ("Formen in green" is still found)."""
+    model's own phrases (its concept list): a phrase of several words is skipped wherever it stands ("Pfad: a red
+    circle -> a blue square"), a single word only where a text is that word whole (a legend entry, a caption), so
+    single words still count inside sentences ("Formen in green" is still found)."""
     data = {d.strip() for d in data if d and d.strip()}
+    data_phrases = sorted((d for d in data if " " in d), key=len, reverse=True)   # removed wherever they stand
     texts = [text for text in texts if text.strip() not in data]
+    for phrase in data_phrases:
+        texts = [text.replace(phrase, " ") for text in texts]
     allowed = {a.strip() for a in allowed if a and a.strip()}
     phrases = sorted((a for a in allowed if " " in a), key=len, reverse=True)
     words = {a.lower() for a in allowed if " " not in a} | {w.lower() for a in phrases for w in WORD.findall(a)}
