@@ -24,6 +24,7 @@ LABEL_PX = 14
 MAX_LABELS = 12
 MAP_PLOT_PX = (480, 520)
 CHAR_PX = 0.58 * LABEL_PX          # a label's width per character (proportional font, mixed case)
+EDGE_ROOM = 0.12                   # the axes reach this share of the data's span beyond it: room for edge labels
 
 
 def concept_map_figure(result, title: str | None = None) -> go.Figure:
@@ -63,14 +64,17 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
             line=dict(color=style["color"], width=2), marker=dict(size=style["size"], color=style["color"]),
             customdata=[[labels[i], "path", 1.0] for i in rows],
             hovertemplate="<b>%{customdata[0]}</b><extra>interpolation</extra>"))
-    # 4. the other query points, one trace per kind, labelled
+    # 4. the other query points, one trace per kind, labelled once (an ingredient that is also the prompt, at the
+    #    same place, is not labelled twice), below the point or above it where the place below is taken
+    placed = []
     for kind, style in QUERY_STYLE.items():
         rows = [i for i, k in enumerate(kinds) if k == kind]
         if not rows or kind == "path":
             continue
+        texts, positions = _query_labels(coords, labels, rows, placed)
         fig.add_trace(go.Scatter(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers+text", name=style["name"],
-            text=[_short(labels[i]) for i in rows], textposition="bottom center",
+            text=texts, textposition=positions,
             textfont=dict(size=LABEL_PX, color=style["color"]), cliponaxis=False,
             marker=dict(symbol=style["symbol"], size=style["size"], color=style["color"],
                         line=dict(width=1.5, color="white" if kind != "ingredient" else style["color"])),
@@ -87,8 +91,14 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
         title=dict(text=title or f"{result.n_concepts} nearest concepts, {method}", font=dict(size=LABEL_PX + 2)),
         legend=dict(orientation="v", x=1.01, y=1, font=dict(size=LABEL_PX), itemsizing="constant"),
         hovermode="closest", dragmode="pan", clickmode="event", font=dict(size=LABEL_PX))
-    fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, title=None)
-    fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, title=None)
+    # room for the labels of the outermost points (centred on their point: half a label beyond the data's edge)
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    pad = np.where(high - low > 0, high - low, 1.0) * EDGE_ROOM
+    # (autorange still takes in a point placed on the map later)
+    fig.update_xaxes(showticklabels=False, zeroline=False, showgrid=False, title=None,
+                     autorangeoptions=dict(include=[float(low[0] - pad[0]), float(high[0] + pad[0])]))
+    fig.update_yaxes(showticklabels=False, zeroline=False, showgrid=False, title=None,
+                     autorangeoptions=dict(include=[float(low[1] - pad[1]), float(high[1] + pad[1])]))
     fig.layout.meta = {"projection_note": PROJECTION_NOTES[result.method]}
     return fig
 
@@ -140,6 +150,22 @@ def _label_box(coords: np.ndarray, row: int, text: str, where: str) -> tuple[flo
     width, height = CHAR_PX * len(text), 1.3 * LABEL_PX
     top = y - 6 - height if where == "top" else y + 6
     return x - width / 2, top, x + width / 2, top + height
+
+
+def _query_labels(coords: np.ndarray, labels: list, rows: list, placed: list) -> tuple[list, list]:
+    """Texts and positions of query points' labels: "" for a label already drawn at the same place, "top center"
+    where the box below is taken by an earlier query label. `placed` collects the boxes drawn (shared by kinds)."""
+    texts, positions = [], []
+    for i in rows:
+        text = _short(labels[i])
+        below, above = _label_box(coords, i, text, "bottom"), _label_box(coords, i, text, "top")
+        if any(t == text and _overlap(below, box) for t, box in placed):
+            texts.append(""), positions.append("bottom center")
+            continue
+        where, box = ("top center", above) if any(_overlap(below, b) for _, b in placed) else ("bottom center", below)
+        placed.append((text, box))
+        texts.append(text), positions.append(where)
+    return texts, positions
 
 
 def _marker_box(coords: np.ndarray, row: int, size: float = 20) -> tuple[float, float, float, float]:

@@ -113,6 +113,22 @@ def test_map_labels_are_14_px_and_do_not_overlap():
     assert sum(len(t.text) for t in labelled) == 0 and LABEL_PX == 14
 
 
+def test_a_query_point_is_labelled_once_and_edge_labels_have_room():
+    """issue 26, item 8: "a red circle" as the prompt and as an ingredient at the same place was written twice, on
+    top of itself; a label centred on the leftmost point was cut at the plot's edge ("… blue triangle")."""
+    from explorer.concepts.projection import MapResult
+    from explorer.plots.map import EDGE_ROOM, concept_map_figure
+
+    coords = np.array([[0.0, 0.0], [1.0, 1.0], [0.5, 0.5], [0.5, 0.5]])
+    result = MapResult(["a blue triangle", "a red square", "a red circle", "a red circle"],
+                       ["concept", "concept", "prompt", "ingredient"], ["object", "object", "", ""], [""] * 4,
+                       np.array([1.0, 0.5, 1.0, 1.0]), coords, None, "pca")
+    fig = concept_map_figure(result)
+    query_texts = [text for trace in fig.data if trace.mode == "markers+text" for text in trace.text]
+    assert sorted(query_texts) == ["", "a red circle"], query_texts
+    assert list(fig.layout.xaxis.autorangeoptions.include) == [-EDGE_ROOM, 1 + EDGE_ROOM]
+
+
 def test_probe_counts_sit_at_the_bars_foot_not_under_the_error_bars():
     from explorer.plots.walks import bias_figure
 
