@@ -24,6 +24,7 @@ LABEL_PX = 14
 MAX_LABELS = 12
 MAP_PLOT_PX = (480, 520)
 CHAR_PX = 0.58 * LABEL_PX          # a label's width per character (proportional font, mixed case)
+EDGE_SIDE = 0.25                   # a query label within this share of the span from an edge runs inward
 EDGE_ROOM = 0.12                   # the axes reach this share of the data's span beyond it: room for edge labels
 
 
@@ -153,8 +154,8 @@ def _label_box(coords: np.ndarray, row: int, text: str, where: str) -> tuple[flo
 
 
 def _query_labels(coords: np.ndarray, labels: list, rows: list, placed: list) -> tuple[list, list]:
-    """Texts and positions of query points' labels: "" for a label already drawn at the same place, "top center"
-    where the box below is taken by an earlier query label. `placed` collects the boxes drawn (shared by kinds)."""
+    """Texts and positions of query points' labels: "" for a label already drawn at the same place, above the point
+    where the box below is taken by an earlier query label, inward near an edge. `placed` collects the boxes drawn (shared by kinds)."""
     texts, positions = [], []
     for i in rows:
         text = _short(labels[i])
@@ -162,10 +163,18 @@ def _query_labels(coords: np.ndarray, labels: list, rows: list, placed: list) ->
         if any(t == text and _overlap(below, box) for t, box in placed):
             texts.append(""), positions.append("bottom center")
             continue
-        where, box = ("top center", above) if any(_overlap(below, b) for _, b in placed) else ("bottom center", below)
+        where, box = ("top", above) if any(_overlap(below, b) for _, b in placed) else ("bottom", below)
         placed.append((text, box))
-        texts.append(text), positions.append(where)
+        texts.append(text), positions.append(f"{where} {_side(coords, i)}")
     return texts, positions
+
+
+def _side(coords: np.ndarray, row: int) -> str:
+    """Which way a query label runs from its point: inward near the plot's left or right edge (a long expression
+    label centred on the rightmost point ran into the legend), centred elsewhere."""
+    low, high = coords.min(axis=0), coords.max(axis=0)
+    x = (coords[row, 0] - low[0]) / (high[0] - low[0]) if high[0] > low[0] else 0.5
+    return "left" if x > 1 - EDGE_SIDE else "right" if x < EDGE_SIDE else "center"
 
 
 def _marker_box(coords: np.ndarray, row: int, size: float = 20) -> tuple[float, float, float, float]:
