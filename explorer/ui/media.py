@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image as PILImage
 
+from explorer.cache import write_atomic
+
 COOKIE = "explorer_client"                      # the random id this app gives each browser or API client
 _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _FILE_ROUTE = "/file="                           # gradio's file route: <root path>/gradio_api/file=<path>
@@ -98,19 +100,12 @@ class Media:
 
 
 def write_once(target: Path, data: bytes) -> None:
-    """Write `data` to `target` unless it exists: under a temporary name in the same folder, then renamed into place,
-    so a reader sees the whole file or none (names are content hashes: an existing file has these bytes)."""
+    """Write `data` to `target` unless it exists, atomically (explorer.cache.write_atomic), so a reader sees the whole
+    file or none (names are content hashes: an existing file has these bytes)."""
     if target.exists():
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, staging = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+    write_atomic(target, data)
 
 
 MEDIA = Media()                                   # one per process: clients' cookies are the process's own
