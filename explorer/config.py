@@ -5,6 +5,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+_PACKAGE = Path(__file__).resolve().parent
+# installed (pip install .): the repository's assets/ ship inside the package as explorer/_assets (pyproject.toml);
+# in a source checkout they sit next to the package
+ASSETS = _PACKAGE / "_assets" if (_PACKAGE / "_assets").is_dir() else _PACKAGE.parent / "assets"
+
 
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"

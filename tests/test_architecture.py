@@ -15,7 +15,8 @@ PACKAGE = ROOT / "explorer"
 # the archive draws miniworld's training set again from it and reads what a picture shows (the gaps). The rest of
 # miniworld (training) stays on top.
 STAGES = [
-    {"explorer", "explorer.errors", "explorer.config", "explorer.checks", "explorer.cache", "explorer.formats"},
+    {"explorer", "explorer.errors", "explorer.config", "explorer.checks", "explorer.cache", "explorer.formats",
+     "explorer.messages"},
     {"explorer.miniworld.world", "explorer.miniworld.oracle"},
     {"explorer.models"}, {"explorer.text"}, {"explorer.generation"}, {"explorer.outputs"}, {"explorer.concepts"},
     {"explorer.archive"}, {"explorer.explore"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"},

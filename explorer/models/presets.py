@@ -7,12 +7,9 @@ from pathlib import Path
 
 import torch
 
+from explorer.config import ASSETS
 from explorer.errors import InputError, ModelLoadError
 
-_PACKAGE = Path(__file__).resolve().parent.parent
-# installed (pip install .): the repository's assets/ ship inside the package as explorer/_assets (pyproject.toml);
-# in a source checkout they sit next to the package
-ASSETS = _PACKAGE / "_assets" if (_PACKAGE / "_assets").is_dir() else _PACKAGE.parent / "assets"
 MINIWORLD_DIR = ASSETS / "miniworld"
 CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
 CONCEPTS_DIR = ASSETS / "concepts"

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from explorer.errors import InputError
+from explorer.messages import Message, Text
 from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
 from explorer.models.presets import ASSETS
 
@@ -79,6 +80,20 @@ def compile_template(english: str, anchored: bool) -> re.Pattern:
     parts.append(re.escape(english[position:]))
     body = "".join(parts)
     return re.compile(rf"^(?:{body})$" if anchored else body)
+
+
+def _keyed_first(method):
+    """A Catalogue method that renders a keyed message (explorer.messages) by its key, and only plain English text
+    by the patterns below; in a Text (messages and plain strings joined), each part its own way. The patterns are
+    the transition: issue 27 replaces them by keys, site by site."""
+    @functools.wraps(method)
+    def wrapper(self, value, *args):
+        if isinstance(value, Message):
+            return value.in_language(self.lang)
+        if isinstance(value, Text) and not self.english:
+            return "".join(wrapper(self, part, *args) for part in value.parts)
+        return method(self, value, *args)
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -151,6 +166,7 @@ class Catalogue:
         """An English number ("20,000", "0.50") as this language writes it ("20.000", "0,50")."""
         return localize_numbers(value, self.lang)
 
+    @_keyed_first
     def word_list(self, value: str) -> str:
         """A list the library built from words and counts ("1,025 squares, 300 circles", "red and blue", "none"):
         each word and number in this language, the joints too."""
@@ -164,6 +180,7 @@ class Catalogue:
                        self.number(part) if ENGLISH_NUMBER.fullmatch(part) else self.words.get(part, part)
                        for part in parts)
 
+    @_keyed_first
     def items(self, value: str) -> str:
         """A comma-separated list of labels ("red, padding (68 tokens)"): each item as `label` shows it (a prompt's
         words stay as they are)."""
@@ -171,6 +188,7 @@ class Catalogue:
             return value
         return ", ".join(self.label(item) for item in value.split(", "))
 
+    @_keyed_first
     def text(self, value: str) -> str:
         """A status line or note: every known English sentence in it replaced by its German."""
         if self.english or not isinstance(value, str) or not value:
@@ -180,6 +198,7 @@ class Catalogue:
                 value = entry.pattern.sub(lambda found, entry=entry: self._fill(entry, found), value)
         return value
 
+    @_keyed_first
     def label(self, value: str) -> str:
         """A short text shown whole (a caption, a table cell, an example's name): its German, else as it is. A
         number (a table's cell) in this language's format, as text."""
@@ -193,6 +212,7 @@ class Catalogue:
             return self.number(value)
         return self._whole("labels", value) or value
 
+    @_keyed_first
     def figure_text(self, value):
         """A figure's fixed text shown whole (a title, an axis title, a legend name, a hover template): its German,
         else as it is (a prompt or a concept word that names a trace stays the user's)."""
@@ -204,6 +224,7 @@ class Catalogue:
             return value
         return self._whole("figures", value) or self._whole("labels", value) or value     # labels: a category
 
+    @_keyed_first
     def progress(self, desc):
         """A progress bar's description ("step 3/25"): its German, else as it is."""
         if self.english or not isinstance(desc, str) or not desc:
@@ -248,12 +269,14 @@ class Catalogue:
         return name if self.english else self.headers.get(name, name)
 
     # ------------------------------------------------------------ errors
+    @_keyed_first
     def allowed(self, value: str) -> str:
         """What a field takes, as an error message says it ("an integer in [1, 50]")."""
         if self.english:
             return value
         return self._whole("allowed", value) or self.text(value)
 
+    @_keyed_first
     def received(self, value) -> object:
         """A received value that the library describes in words ("12 characters") in German; others unchanged."""
         if self.english or not isinstance(value, str):
