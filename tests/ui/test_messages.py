@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from explorer.errors import InputError
+from explorer.messages import template
 from explorer.text.expressions import ExpressionError, parse
 from explorer.ui.i18n import TABLES, page_language
 from explorer.ui.messages import Catalogue, accept_language, catalogue, compile_template
@@ -182,6 +183,7 @@ NOT_MESSAGES = {
     ("explorer/concepts/projection.py", "the vocabulary size"): "part of a range's note, checked whole above",
     ("explorer/text/tokens.py", "the text encoder"): "an encoder's name inside a range, checked whole above",
 }
+KEYED = {"say", "Message"}                  # keyed messages (explorer.messages): the key's German is checked
 LOGGING = {"debug", "info", "warning", "error", "exception", "critical"}
 
 
@@ -192,7 +194,7 @@ def message_templates():
     for relative, tree in _python_files():
         if relative in ("explorer/ui/i18n.py", "explorer/ui/messages.py") or relative.startswith(NOT_MESSAGE_MODULES):
             continue
-        names, skip = _assignments(tree), set()
+        names, skip, keyed = _assignments(tree), set(), []
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
             if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and \
@@ -201,9 +203,11 @@ def message_templates():
                 skip.add(id(body[0].value))                                 # docstrings
             if isinstance(node, ast.Call):
                 name = _call_name(node)
+                if name in KEYED and node.args and isinstance(node.args[0], ast.Constant):
+                    keyed.append((f"{relative}:{node.lineno}", [keyed_template(node.args[0].value, "de")]))
                 if name in LOGGING | {"InputError", "ExpressionError", "fail", "check_int", "check_float",
                                       "check_choice", "check_text", "check_bool", "refuse", "progress", "t",
-                                      "I18nData", "check_upload"} | INTERNAL_ERRORS or name.startswith("add_argument"):
+                                      "I18nData", "check_upload"} | INTERNAL_ERRORS | KEYED or name.startswith("add_argument"):
                     skip.update(id(n) for arg in [*node.args, *(k.value for k in node.keywords)] for n in ast.walk(arg))
                 skip.update(id(n) for k in node.keywords if k.arg in ("desc", "elem_id", "elem_classes", "field")
                             for n in ast.walk(k.value))
@@ -227,6 +231,16 @@ def message_templates():
             if any(f == relative and texts[0].startswith(start) for f, start in NOT_MESSAGES):
                 continue
             yield f"{relative}:{node.lineno}", texts
+        yield from keyed                        # a keyed message: its German template is what a page shows
+
+
+def keyed_template(key: str, lang: str) -> str:
+    """A keyed message's template in `lang` (explorer.messages), its {values} as SAMPLE; a key missing from the
+    English catalogue is returned as it is, so the scan reports it."""
+    try:
+        return re.sub(r"\{[^{}]*\}", SAMPLE, template(key, lang))
+    except KeyError:
+        return f"the key {key} is not in the English catalogue"
 
 
 def _german(text: str) -> str:
