@@ -62,8 +62,8 @@ def test_gradio_writes_a_stub_file_next_to_a_component_subclass_unless_told_not_
 def test_importing_and_building_the_app_writes_no_stub_file(app_demo):
     import explorer.ui.app  # noqa: F401
 
-    assert component_meta.create_or_modify_pyi.explorer_skipped_roots[0] == ROOT / "explorer"
     assert list((ROOT / "explorer").rglob("*.pyi")) == [], "gradio wrote type stubs into the source tree"
+    assert component_meta.create_or_modify_pyi.explorer_skipped_roots[0] == ROOT / "explorer"
 
 
 # --------------------------------------------------------------------------- components
