@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
+import io
+import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -114,3 +118,76 @@ def test_library_packages_import_without_gradio():
             "assert 'gradio' not in sys.modules, 'gradio was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# gradio's private internals live in one module (house style 18): explorer/ui/gradio_compat.py
+COMPAT = PACKAGE / "ui" / "gradio_compat.py"
+GRADIO_INTERNALS = {
+    "gradio's queue (`._queue`)": re.compile(r"\._queue\b"),
+    "Blocks.process_api": re.compile(r"\.process_api\b"),
+    "a forged signature (`__signature__`)": re.compile(r"__signature__"),
+    "forged annotations (`__annotations__ =`)": re.compile(r"__annotations__\s*="),
+    "a class renamed (`__qualname__ =`)": re.compile(r"__qualname__\s*="),
+    "gradio's state store (`state_holder`)": re.compile(r"\bstate_holder\b"),
+    "the launched I18n (`i18n_instance`)": re.compile(r"\bi18n_instance\b"),
+    "I18n's tables (`translations_dict`)": re.compile(r"\btranslations_dict\b"),
+    "a Blocks' blocks (`demo.blocks`)": re.compile(r"\bdemo\.blocks\b"),
+}
+_GRADIO = importlib.util.find_spec("gradio")          # found, not imported
+GRADIO_SUBMODULES = {p.stem for p in Path(_GRADIO.submodule_search_locations[0]).iterdir()
+                     if (p.suffix == ".py" or p.is_dir()) and not p.name.startswith("_")} - {"themes"}
+
+
+def gradio_internals(source: str) -> list[str]:
+    """What of gradio's internals a module's source uses: a gradio submodule imported (`from gradio.utils import`,
+    `import gradio.utils`, `from gradio import processing_utils`), or one of GRADIO_INTERNALS in its code (string
+    literals and comments are blanked first: docstrings may name them)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.module and (node.module.startswith("gradio.") or (
+                node.module == "gradio" and any(a.name in GRADIO_SUBMODULES for a in node.names))):
+            found.append(f"a gradio submodule imported ({node.module})")
+        elif isinstance(node, ast.Import) and any(a.name.startswith("gradio.") for a in node.names):
+            found.append("a gradio submodule imported")
+    code = _code_only(source)
+    return found + [what for what, pattern in GRADIO_INTERNALS.items() if pattern.search(code)]
+
+
+def _code_only(source: str) -> str:
+    """The source with every string literal and comment blanked (line numbers kept)."""
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    blanked = list(source)
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type in (tokenize.STRING, tokenize.COMMENT):
+            (row, col), (end_row, end_col) = token.start, token.end
+            for i in range(starts[row - 1] + col, starts[end_row - 1] + end_col):
+                if blanked[i] != "\n":
+                    blanked[i] = " "
+    return "".join(blanked)
+
+
+def test_gradio_internals_only_in_the_compat_module():
+    found = {name: what for name, path in MODULES.items() if path != COMPAT
+             for what in [gradio_internals(path.read_text(encoding="utf-8"))] if what}
+    assert found == {}, f"gradio internals outside {COMPAT.relative_to(ROOT)}: {found}"
+
+
+@pytest.mark.parametrize("line", [
+    "from gradio.utils import get_upload_folder\n", "import gradio.utils\n", "from gradio import processing_utils\n",
+    "    queue = demo._queue\n", "original = demo.process_api\n", "fn.__signature__ = inspect.signature(f)\n",
+    "fn.__annotations__ = {'request': gr.Request}\n", "cls.__name__ = cls.__qualname__ = name\n",
+    "holder = demo.state_holder\n", "forced = demo.i18n_instance.forced\n", "return demo.blocks[key]\n",
+])
+def test_the_internals_rule_finds_one_put_back(line):
+    assert gradio_internals("import gradio as gr\n\n\ndef f(demo):\n    " + line.strip() + "\n") != []
+
+
+def test_the_internals_rule_leaves_the_public_api_and_words_alone():
+    source = ('"""Wraps `demo._queue.push` through gradio_compat; no __signature__ here."""\n'
+              "import gradio as gr\nfrom gradio import Blocks as Blocks\n"
+              "# demo.process_api is wrapped in gradio_compat\n"
+              "def f(demo):\n    return gr.Textbox(), gradio_compat.blocks_of(demo)\n")
+    assert gradio_internals(source) == []

@@ -13,12 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from gradio.utils import get_upload_folder, is_in_or_equal
-
 from explorer.archive.index import ArchiveIndex
 from explorer.archive.retrieval import ArchiveHit, index_in_background, nearest_images, open_archive, retrieve
 from explorer.errors import InputError
 from explorer.outputs.png import open_image
+from explorer.ui import gradio_compat
 from explorer.ui.common import AppContext, as_int, check_upload, guard, served
 
 Progress = Callable[[int, int], None]               # progress(done, total) while an archive is indexed
@@ -104,7 +103,7 @@ def _open(ctx: AppContext, archive, progress: Progress | None = None):
 def _uploaded(image, cfg) -> Path:
     """An uploaded file's path (a gradio FileData dict or its path); only gradio's upload folder is read."""
     path = image.get("path") if isinstance(image, dict) else image
-    if not isinstance(path, str) or not path or not is_in_or_equal(path, get_upload_folder()):
+    if not isinstance(path, str) or not path or not gradio_compat.in_upload_folder(path):
         raise InputError("image", "an uploaded image (gradio_client.handle_file(path))",
                          Path(path).name if isinstance(path, str) else type(path).__name__)
     return check_upload("image", path, cfg)

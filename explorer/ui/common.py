@@ -23,6 +23,7 @@ from explorer.generation.batcher import Batcher
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
 from explorer.text.known import words_note
+from explorer.ui import gradio_compat
 from explorer.ui.i18n import (english, in_session_language, kinds_of, label_in, page_language, show_outputs, t,
                               table_headers, with_progress, with_request)
 from explorer.ui.media import MEDIA, client_of
@@ -510,7 +511,7 @@ def _factory(cls: type, name: str):
     gradio reads a component's settings from its class's __init__ signature and picks the front-end
     widget by class name, so the subclasses keep gradio's __init__ and are renamed to the base name.
     """
-    cls.__name__ = cls.__qualname__ = name
+    gradio_compat.component_like_gradios(cls, name)
 
     def make(*args, field: str | None = None, **kwargs):
         component = cls(*args, **kwargs)

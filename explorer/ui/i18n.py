@@ -28,10 +28,10 @@ import re
 from typing import Callable
 
 import gradio as gr
-from gradio.i18n import I18nData
 
 from explorer.errors import InputError
 from explorer.models.presets import ASSETS
+from explorer.ui.gradio_compat import I18nData, LiveI18n, accepting_request, blocks_of
 from explorer.ui.messages import Catalogue, accept_language, catalogue
 from explorer.ui.settings import LANGUAGES
 
@@ -89,7 +89,7 @@ def english(value) -> str:
     return in_language(value, ENGLISH)
 
 
-class _Translations(gr.I18n):
+class _Translations(LiveI18n):
     """gr.I18n whose tables are assembled when the page asks for them: texts filled by t(key, **values) while
     the tabs were built are included, however the app was started."""
 
@@ -99,8 +99,7 @@ class _Translations(gr.I18n):
         self.sources, self.extra = sources, extra or {}        # locale -> the language shown there
         self.forced = forced                                    # --lang: every page's language (None: the browser's)
 
-    @property
-    def translations_dict(self) -> dict[str, dict[str, str]]:
+    def tables(self) -> dict[str, dict[str, str]]:
         return {locale: {**table(lang), **self.extra.get(lang, {})} for locale, lang in self.sources.items()}
 
 
@@ -185,9 +184,7 @@ def with_request(fn, wrapper):
         def split(args, kwargs):
             return args, kwargs, kwargs["request"] if "request" in kwargs else (args[at] if len(args) > at else None)
         return wrapper, split
-    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*parameters, inspect.Parameter(
-        "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
-    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
+    wrapper = accepting_request(fn, wrapper)
 
     def split(args, kwargs):
         kwargs = dict(kwargs)
@@ -278,9 +275,10 @@ def localize(demo: gr.Blocks, language: Callable, computed: list | None = None) 
     vision model's status). `computed`: [(component, fn)] whose value fn() is made at each load (both languages).
     Call inside the Blocks, after every tab is built."""
     others = [lang for lang in LANGUAGES if lang != ENGLISH]
-    changes = {lang: {key: _properties(block, catalogue(lang)) for key, block in demo.blocks.items()}
+    blocks = blocks_of(demo)
+    changes = {lang: {key: _properties(block, catalogue(lang)) for key, block in blocks.items()}
                for lang in others}                                  # language -> block id -> properties
-    targets = [key for key in demo.blocks if any(changes[lang][key] for lang in others)]
+    targets = [key for key in blocks if any(changes[lang][key] for lang in others)]
     computed = list(computed or [])
     if not targets and not computed:
         return
@@ -291,7 +289,7 @@ def localize(demo: gr.Blocks, language: Callable, computed: list | None = None) 
                   for key in targets]
         return [*values, *(catalogue(lang).text(fn()) for _, fn in computed)]
 
-    outputs = [demo.blocks[key] for key in targets] + [component for component, _ in computed]
+    outputs = [blocks[key] for key in targets] + [component for component, _ in computed]
     demo.load(on_load, None, outputs, api_visibility="private", queue=False)
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import inspect
 
 import gradio as gr
-from gradio.i18n import I18nData
 
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults
 from explorer.lesson.chapters import LANGUAGES, MAKE_IMAGE, Chapter, load_lesson
 from explorer.outputs.png import save_png
 from explorer.text.known import has_random_weights
+from explorer.ui.gradio_compat import I18nData, filled_by_gradio
 from explorer.ui.common import AppContext, View, served
 from explorer.ui.i18n import t
 
@@ -170,13 +170,7 @@ def _filled_by_gradio(show, count: int):
         yield from show(*args[:count], request=args[count] if len(args) > count else None,
                         progress=args[count + 1] if len(args) > count + 1 else gr.Progress())
 
-    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    page.__signature__ = inspect.Signature(
-        [inspect.Parameter(f"value_{i}", positional) for i in range(count)]
-        + [inspect.Parameter("request", positional, default=None, annotation=gr.Request),
-           inspect.Parameter("progress", positional, default=gr.Progress())])
-    page.__annotations__ = {"request": gr.Request}
-    return page
+    return filled_by_gradio(page, count)
 
 
 def _make_image(ctx: AppContext) -> str:

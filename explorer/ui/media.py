@@ -17,8 +17,9 @@ folder of the client that made it (a keyed hash of a random cookie this app give
 `ScopedFiles` answers 404 to any other client and to requests without that cookie. gradio_client keeps the cookie it
 is given with the app's config, so its downloads work as before; a raw HTTP caller keeps cookies (curl -b/-c).
 
-This is the one module that reaches into gradio's internals for files (house style 18); tests/ui/test_media.py checks
-each against the pinned gradio. A public replacement would be a per-request cache directory hook in gradio.
+gradio's internals for files (its cache folder and cache writers) are reached through explorer.ui.gradio_compat (house
+style 18), which tests/ui/test_gradio_compat.py checks against the pinned gradio; tests/ui/test_media.py checks the
+behaviour here.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from explorer.cache import write_atomic
+from explorer.ui import gradio_compat
 
 COOKIE = "explorer_client"                      # the random id this app gives each browser or API client
 _COOKIE_VALUE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -58,9 +60,7 @@ class Media:
     def root(self) -> Path:
         with self._lock:
             if self._root is None:
-                from gradio.utils import get_upload_folder      # gradio's cache folder (GRADIO_TEMP_DIR)
-
-                base = Path(get_upload_folder())
+                base = Path(gradio_compat.upload_folder())      # gradio's cache folder (GRADIO_TEMP_DIR)
                 base.mkdir(parents=True, exist_ok=True)
                 self._root = Path(tempfile.mkdtemp(prefix="explorer-", dir=base)).resolve()
             return self._root
@@ -164,25 +164,6 @@ class ScopedFiles:
 def make_gradio_cache_write_once() -> None:
     """gradio's cache writers for images and bytes (processing_utils.save_pil_to_cache, save_bytes_to_cache), made
     write-once: a file already in the cache under its content hash is not truncated and rewritten while it may be
-    served (gradio 6.31 rewrites it with Path.write_bytes at every return of the same picture)."""
-    from gradio import processing_utils as pu
-
-    if getattr(pu.save_pil_to_cache, "write_once", False):
-        return
-
-    def save_pil_to_cache(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
-        data = pu.encode_pil_to_bytes(img, format)
-        target = (Path(cache_dir) / pu.hash_bytes(data) / f"{name}.{format}").resolve()
-        write_once(target, data)
-        return str(target)
-
-    def save_bytes_to_cache(data: bytes, file_name: str, cache_dir: str) -> str:
-        folder = Path(cache_dir) / pu.hash_bytes(data)
-        if not Path(file_name).suffix:
-            file_name = file_name + pu.detect_audio_format(data)
-        target = (folder / Path(file_name).name).resolve()
-        write_once(target, data)
-        return str(target)
-
-    save_pil_to_cache.write_once = save_bytes_to_cache.write_once = True
-    pu.save_pil_to_cache, pu.save_bytes_to_cache = save_pil_to_cache, save_bytes_to_cache
+    served (gradio 6.31 rewrites it with Path.write_bytes at every return of the same picture). The replacement is
+    explorer.ui.gradio_compat.write_cache_once's; the writing is write_once's."""
+    gradio_compat.write_cache_once(write_once)

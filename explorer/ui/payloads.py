@@ -8,22 +8,21 @@ inside gr.Image's preprocessing (DecompressionBombError); and gr.api endpoints t
 
     install(demo, config)       # explorer.ui.app.build_demo, once the events are bound
 
-The one gradio internal used (gradio 6.x, checked by tests/ui/test_fuzz.py): `Blocks.process_api(block_fn, inputs,
-state, request, iterator, ...)`, which the queue and the HTTP routes call with a request's raw values before any
-component preprocesses them; this wraps it on the app's own Blocks instance. A public hook that runs before
-preprocessing would replace it (gradio's `validator=` receives values already preprocessed, after the failures above).
+The values are read where gradio's queue and HTTP routes hand them over raw, before any component preprocesses
+them: explorer.ui.gradio_compat.wrap_process_api (a gradio internal, checked there against the pinned gradio; gradio's
+`validator=` receives values already preprocessed, after the failures above). Files must lie in gradio's upload
+folder (gradio_compat.in_upload_folder).
 """
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import gradio as gr
-from gradio.utils import get_upload_folder, is_in_or_equal
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.outputs.png import open_image
+from explorer.ui import gradio_compat
 from explorer.ui.common import MAX_TEXT_CHARS, _field_name
 from explorer.ui.i18n import page_language
 from explorer.ui.messages import catalogue
@@ -37,22 +36,18 @@ FILE_ALLOWED = "a file uploaded to this server (gradio_client.handle_file(path))
 
 def install(demo: gr.Blocks, config: ExplorerConfig) -> None:
     """Check each request's values (count, files, text length) before gradio preprocesses them."""
-    original = demo.process_api                                  # gradio internal: see the module's docstring
     names: dict[str, list[str]] = {}
 
-    @functools.wraps(original)
-    async def process_api(block_fn, inputs, state=None, request=None, iterator=None, *args, **kwargs):
-        if iterator is None and not isinstance(block_fn, int) and not getattr(block_fn, "batch", False):
-            try:
-                inputs = check_values(demo, block_fn, list(inputs), config, names)
-            except InputError as error:
-                words = catalogue(page_language(request, config.lang))
-                api = _is_api(block_fn)                           # API clients read English; a page its language
-                text = str(error) if api or words.english else words.message(error)
-                raise gr.Error(text, print_exception=False) from error
-        return await original(block_fn, inputs, state, request, iterator, *args, **kwargs)
+    def check(block_fn, inputs: list, request) -> list:
+        try:
+            return check_values(demo, block_fn, inputs, config, names)
+        except InputError as error:
+            words = catalogue(page_language(request, config.lang))
+            api = _is_api(block_fn)                               # API clients read English; a page its language
+            text = str(error) if api or words.english else words.message(error)
+            raise gr.Error(text, print_exception=False) from error
 
-    demo.process_api = process_api
+    gradio_compat.wrap_process_api(demo, check)
 
 
 def check_values(demo: gr.Blocks, block_fn, inputs: list, config: ExplorerConfig, names: dict) -> list:
@@ -119,7 +114,7 @@ def _check_one_file(field: str, block, value, config: ExplorerConfig) -> None:
     name = Path(str(value.get("orig_name") or path)).name                   # the upload's own name
     if "://" in path or path.startswith("data:"):
         raise InputError(field, FILE_ALLOWED, path)
-    if not is_in_or_equal(path, get_upload_folder()) or not Path(path).is_file():
+    if not gradio_compat.in_upload_folder(path) or not Path(path).is_file():
         raise InputError(field, FILE_ALLOWED, name)
     size = Path(path).stat().st_size
     if size > config.max_upload_bytes:

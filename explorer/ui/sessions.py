@@ -20,6 +20,7 @@ from typing import Callable
 
 from explorer.concepts.vocabularies import Shelf
 from explorer.errors import InputError
+from explorer.ui import gradio_compat
 from explorer.ui.i18n import page_language
 from explorer.ui.messages import catalogue
 
@@ -228,38 +229,29 @@ class Deadline:
 def limit_queue_per_session(demo, limit: int) -> None:
     """Refuse a request when its session already has `limit` requests waiting or running (a fair queue).
 
-    gradio's queue counts all users together; this wraps its `push` (gradio internals: `_queue`,
-    `active_jobs`, `event_queue_per_concurrency_id`) to count one session's events. The refusal speaks the
-    page's language (--lang as launched, i.e. demo.i18n_instance.forced, else the browser's).
+    gradio's queue counts all users together; this guards its door (explorer.ui.gradio_compat.guard_queue) to count
+    one session's events. The refusal speaks the page's language (--lang as launched, else the browser's).
     """
-    queue = demo._queue
-    original = queue.push
-
     def pending(session: str) -> int:
-        waiting = sum(1 for q in queue.event_queue_per_concurrency_id.values() for e in q.queue
-                      if e.session_hash == session)
-        running = sum(1 for job in queue.active_jobs if job for e in job if e.session_hash == session and e.alive)
-        return waiting + running
+        return sum(1 for e in gradio_compat.queued_events(demo)
+                   if e.session == session and (e.alive or not e.running))
 
-    async def push(body, request, username):
-        session = getattr(body, "session_hash", None)
-        if session is not None and pending(session) >= limit:
-            return _refused(demo, request, InputError(
+    def door(arrival: gradio_compat.Arrival):
+        if arrival.session is not None and pending(arrival.session) >= limit:
+            return _refused(demo, arrival.request, InputError(
                 "queue", f"at most {limit} requests of yours waiting or running at once (a shared queue: wait "
                 "for one to finish, or press Stop)", f"request number {limit + 1}"))
-        return await original(body, request, username)
+        return None
 
-    queue.push = push
+    gradio_compat.guard_queue(demo, door)
 
 
-def _refused(demo, request, error: InputError):
-    """A refusal at the queue's door, in the page's language, answered as a validation error (HTTP 422): gradio's
-    clients show its message, naming the field."""
-    forced = getattr(getattr(demo, "i18n_instance", None), "forced", None)
+def _refused(demo, request, error: InputError) -> tuple[str, str]:
+    """A refusal at the queue's door, in the page's language: (field, message), which gradio_compat.guard_queue
+    answers as a validation error (HTTP 422): gradio's clients show its message, naming the field."""
+    forced = getattr(gradio_compat.i18n_of(demo), "forced", None)
     message = catalogue(page_language(request, forced)).error(error)
-    detail = [{"__type__": "validate", "is_valid": False, "parameter_name": error.field,
-               "message": message.split(": ", 1)[1]}]
-    return False, detail, "validator_error"
+    return error.field, message.split(": ", 1)[1]
 
 
 def limit_per_client(demo, sessions: Sessions, limit: int) -> None:
@@ -267,85 +259,52 @@ def limit_per_client(demo, sessions: Sessions, limit: int) -> None:
     sessions per minute (Sessions.admit), and a client may have at most `limit` requests waiting or running
     (0: no limit); gradio's state for sessions is kept by the same per-client rule (`keep_state_per_client`).
 
-    gradio internals: `Queue.push` (wrapped, as limit_queue_per_session does; a public per-request admission
-    hook would replace it), the body's `session_hash` (set for REST calls, which come without one), the queued
-    events' `request` (the web framework's request, for the address),
-    `event_queue_per_concurrency_id` and `active_jobs` (counted, as above).
+    Through explorer.ui.gradio_compat: the queue's door (`guard_queue`, as limit_queue_per_session; it runs
+    first), the request's session (set here for REST calls, which come without one) and the queued events with
+    the web request each came with (for the address).
     """
-    queue = demo._queue
-    original = queue.push
-
     def pending(client: str) -> int:
-        events = [e for q in queue.event_queue_per_concurrency_id.values() for e in q.queue]
-        events += [e for job in queue.active_jobs if job for e in job if e.alive]
-        return sum(1 for e in events if sessions.client(getattr(e, "request", None)) == client)
+        return sum(1 for e in gradio_compat.queued_events(demo)
+                   if (e.alive or not e.running) and sessions.client(e.request) == client)
 
-    async def push(body, request, username):
+    def door(arrival: gradio_compat.Arrival):
         keep_state_per_client(demo, sessions)
-        client = sessions.client(request)
-        if getattr(body, "session_hash", None) is None:     # a REST call (/call/<name>): gradio would name its
-            body.session_hash = secrets.token_hex(16)       # session after the event; named here, it is counted
-        refusal = sessions.admit(body.session_hash, client)
+        client = sessions.client(arrival.request)
+        if arrival.session is None:                     # a REST call (/call/<name>): gradio would name its
+            arrival.session = secrets.token_hex(16)     # session after the event; named here, it is counted
+        refusal = sessions.admit(arrival.session, client)
         if refusal is None and limit and pending(client) >= limit:
             refusal = InputError("queue", f"at most {limit} requests from one address waiting or running at once "
                                  "(a shared queue: wait for one to finish)", f"request number {limit + 1}")
-        if refusal is not None:
-            return _refused(demo, request, refusal)
-        return await original(body, request, username)
+        return None if refusal is None else _refused(demo, arrival.request, refusal)
 
-    queue.push = push
+    gradio_compat.guard_queue(demo, door)
 
 
 def record_no_analytics(demo) -> None:
     """With monitoring off, keep gradio's queue from recording every event (its function and the user's session) and
-    recomputing a pandas summary of up to 10,000 of them after each event: it served only /monitoring.
-
-    gradio internals: `Queue.ANALYTICS_MAX_EVENTS` (records kept; the queue drops beyond it) and
-    `Queue.ANAYLTICS_CACHE_FREQUENCY` (events between summaries; gradio's spelling), which gradio reads from
-    GRADIO_ANALYTICS_MAX_EVENTS / GRADIO_ANALYTICS_CACHE_FREQUENCY when the queue is made. `launch(enable_monitoring=
-    False)` not recording at all would replace this.
-    """
-    queue = demo._queue
-    queue.ANALYTICS_MAX_EVENTS = 1
-    queue.ANAYLTICS_CACHE_FREQUENCY = 2 ** 62
+    recomputing a pandas summary of up to 10,000 of them after each event: it served only /monitoring
+    (explorer.ui.gradio_compat.queue_records_no_analytics)."""
+    gradio_compat.queue_records_no_analytics(demo)
 
 
 def keep_state_per_client(demo, sessions: Sessions) -> None:
     """Let `sessions` decide which sessions' gradio state is kept (once the app is launched; idempotent).
 
     gradio keeps each session's gr.State values (a user's history, their attention maps' handle) in one global
-    least-recently-used store of `state_session_capacity` sessions, so a script that opens many sessions pushes
-    everyone else's state out. gradio internals: `Blocks.state_holder` (a `gradio.state_holder.StateHolder`), its
-    `update(session_id)` (called on every access; it evicts) and `session_data` / `time_last_used` (the store).
-    Its `update` is replaced on this instance: it only keeps the order, registers the session with `sessions`, and
-    an eviction there drops the session's gradio state too. A public hook (a pluggable state store or eviction
-    policy in gradio) would replace this.
+    least-recently-used store, so a script that opens many sessions pushes everyone else's state out. Through
+    explorer.ui.gradio_compat.let_owner_evict_state, gradio's store only keeps the order and registers each access
+    with `sessions`; an eviction there drops the session's gradio state too.
     """
-    holder = getattr(demo, "state_holder", None)
-    if holder is None or getattr(holder, "explorer_sessions", None) is sessions:
-        return
-
-    def update(session_id: str) -> None:
-        with holder.lock:
-            if session_id in holder.session_data:
-                holder.session_data.move_to_end(session_id)
-        sessions.touch(session_id)                      # may evict: forget() below, outside gradio's lock
-
-    def forget(session_id: str) -> None:
-        holder.session_data.pop(session_id, None)
-        holder.time_last_used.pop(session_id, None)
-
-    holder.update = update
-    sessions.on_forget.append(forget)
-    holder.explorer_sessions = sessions
+    forget = gradio_compat.let_owner_evict_state(demo, sessions, sessions.touch)
+    if forget is not None:
+        sessions.on_forget.append(forget)
 
 
 def still_wanted(demo, request) -> bool:
     """False once the user who asked has cancelled or disconnected (gradio marks their events not alive)."""
-    queue = getattr(demo, "_queue", None)
     session = getattr(request, "session_hash", None)
-    if queue is None or session is None:
+    if session is None:
         return True
-    jobs = [e for job in (getattr(queue, "active_jobs", None) or []) if job for e in job
-            if getattr(e, "session_hash", None) == session]
-    return not jobs or any(getattr(e, "alive", True) for e in jobs)
+    jobs = [e for e in gradio_compat.queued_events(demo) if e.running and e.session == session]
+    return not jobs or any(e.alive for e in jobs)
