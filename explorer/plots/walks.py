@@ -5,11 +5,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explorer.messages import say
+from explorer.messages import catalogue, say
 
 # Ends are drawn in neutral tones first: a walk "a red circle" -> "a blue circle" (the offline example)
 # should not show the red prompt's curve in blue and the blue prompt's in orange.
 PALETTE = ["#343a40", "#1098ad", "#c2255c", "#5c940d", "#e8590c", "#862e9c", "#4f46e5", "#868e96"]
+ATTRIBUTE = "plots.bias.attribute."      # the probe's attribute names the examples use ("colour"), in each language
 
 
 def response_figure(positions: np.ndarray, measures: dict[str, np.ndarray], ends: list[str],
@@ -52,8 +53,8 @@ def bias_figure(attribute: str, labels: list[str], counts: dict[str, list[int]],
         fig.add_trace(go.Bar(x=labels, y=row, name=prompt, marker_color=PALETTE[i % len(PALETTE)],
                              error_y=error, text=row, textposition="inside", insidetextanchor="start",
                              hovertemplate=say("plots.bias.hover", prompt=prompt)))
-    fig.update_layout(barmode="group", title=say("plots.bias.title_n", attribute=attribute, n=n) if n else
-                      say("plots.bias.title", attribute=attribute), yaxis_title=say("plots.images"), height=320, margin=dict(l=50, r=20, t=50, b=40),
+    fig.update_layout(barmode="group", title=say("plots.bias.title_n", attribute=_attribute(attribute), n=n) if n else
+                      say("plots.bias.title", attribute=_attribute(attribute)), yaxis_title=say("plots.images"), height=320, margin=dict(l=50, r=20, t=50, b=40),
                       template="plotly_white", legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -63,7 +64,7 @@ def bias_panel(attributes: dict[str, list[str]], counts: dict[str, dict[str, lis
     """All attributes' grouped bar charts stacked in one figure (one panel per attribute)."""
     names = list(attributes)
     fig = make_subplots(rows=len(names), cols=1, vertical_spacing=0.18 / max(1, len(names) - 1) if len(names) > 1
-                        else 0.1, subplot_titles=[say("plots.bias.panel", attribute=a, n=n) for a in names])
+                        else 0.1, subplot_titles=[say("plots.bias.panel", attribute=_attribute(a), n=n) for a in names])
     for row, name in enumerate(names, 1):
         for trace in bias_figure(name, attributes[name], counts.get(name, {}), intervals.get(name), n).data:
             trace.showlegend = row == 1
@@ -72,3 +73,8 @@ def bias_panel(attributes: dict[str, list[str]], counts: dict[str, dict[str, lis
     fig.update_layout(barmode="group", height=120 + 260 * len(names), margin=dict(l=50, r=20, t=70, b=40),
                       template="plotly_white", legend=dict(orientation="h", y=-0.08))
     return fig
+
+
+def _attribute(name: str):
+    """An attribute's name in a title: keyed where the catalogue knows it (the examples' "colour"), else as typed."""
+    return say(ATTRIBUTE + name) if ATTRIBUTE + name in catalogue("en") else name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import string
 from pathlib import Path
 
 import pytest
@@ -484,6 +485,37 @@ def test_every_figure_text_is_keyed():
         modules.add(name.split()[0])
     assert {"change_per_step", "token_norms", "arithmetic_norms", "concept_map", "axis", "response", "bias"} <= modules
     assert checked > 60, checked
+
+
+def test_plotly_placeholders_stay_literal_in_every_language():
+    """plotly's own %{x:.3f} in a keyed hover template is written %{{x:.3f}} in the catalogues: each language's
+    figure keeps exactly the English template's placeholders, unformatted."""
+    from explorer.messages import catalogue, render
+
+    plotly = re.compile(r"%\{[^{}]*\}")
+    assert say("plots.walks.hover", end="a cat") == "a cat<br>position %{x:.3f}<br>similarity %{y:.3f}<extra></extra>"
+    assert render(say("plots.steps.hover"), "de") == "Schritt %{x}: %{y:.4f}<extra></extra>"
+    keyed = [key for key in catalogue("en") if key.startswith("plots.") and "%{{" in catalogue("en")[key]]
+    assert len(keyed) >= 8, keyed
+    for key in keyed:
+        english = say(key, **{name: "p" for _, name, _, _ in string.Formatter().parse(catalogue("en")[key]) if name})
+        assert plotly.findall(english) and "{{" not in english, (key, english)
+        assert plotly.findall(render(english, "de")) == plotly.findall(english), key
+    for name, figure, _ in _figures():
+        for trace in figure.to_plotly_json()["data"]:
+            if trace.get("hovertemplate"):
+                assert plotly.findall(render(trace["hovertemplate"], "de")) == plotly.findall(trace["hovertemplate"])
+
+
+def test_the_examples_probe_attribute_is_german_in_its_chart():
+    from explorer.messages import render
+    from explorer.plots import walks
+
+    figure = walks.bias_panel({"colour": ["red", "blue"], "skin tone": ["light", "dark"]},
+                              {"colour": {"a cat": [1, 2]}}, {}, 3).to_plotly_json()
+    titles = [render(note["text"], "de") for note in figure["layout"]["annotations"]]
+    assert titles == ["Farbe: CLIPs Wahl je Bild (n = 3 Seeds je Prompt)",
+                      "skin tone: CLIPs Wahl je Bild (n = 3 Seeds je Prompt)"]      # a name typed: as typed
 
 
 def test_progress_bars_read_german():
