@@ -15,6 +15,7 @@ from explorer.errors import InputError
 from explorer.generation.attention import TokenMaps, token_maps
 from explorer.generation.generate import Generation, generate
 from explorer.generation.recipe import Recipe
+from explorer.messages import say
 from explorer.text import encoding
 
 @dataclass
@@ -32,7 +33,7 @@ class Attention:
 
     def half(self, name: str) -> TokenMaps:
         if name not in self.halves:
-            raise InputError("half", f"one of {', '.join(self.halves)}", name)
+            raise InputError("half", say("explore.attention.half", names=", ".join(self.halves)), name)
         return self.halves[name]
 
 
@@ -45,9 +46,9 @@ def labelled(recipe: Recipe) -> bool:
 def check_labelled(recipe: Recipe) -> Recipe:
     """Maps are labelled by words only where each row holds one prompt (see the module docstring)."""
     if not labelled(recipe):
-        raise InputError("recipe", "a plain prompt or an AND blend (attention maps are labelled by words)",
+        raise InputError("recipe", say("explore.attention.labelled"),
                          "an expression, lerp/slerp blend or walk frame",
-                         hint="In a mix, each position of the sequence holds several prompts' tokens at once")
+                         hint=say("explore.attention.mix_hint"))
     return recipe
 
 

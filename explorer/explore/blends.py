@@ -20,6 +20,7 @@ from explorer.generation.conditioning import conditioning_for, sequences
 from explorer.generation.generate import generate
 from explorer.generation.noise import initial_noise, latent_shape
 from explorer.generation.recipe import Blend, Recipe, check_budget, recipe_defaults, validate
+from explorer.messages import say
 from explorer.models.conditioning import Conditioning
 from explorer.models.vision import load_vision, shown_source, vision_status
 from explorer.text import encoding
@@ -31,16 +32,9 @@ from explorer.text.tokens import check_prompt_length
 from explorer.text.vectors import cosine_similarity, slerp
 
 # operator -> (panel title, what it does mathematically, in one line)
-OPERATORS: dict[str, tuple[str, str]] = {
-    "a": ("A alone", "E(A): the conditioning of A as the pipeline encodes it"),
-    "b": ("B alone", "E(B): the conditioning of B"),
-    "concat": ("prompt \"A, B\"", "E(\"A, B\"): one prompt; the transformer mixes the words by attention"),
-    "lerp": ("average (lerp 0.5)", "0.5·E(A) + 0.5·E(B), per token: a straight line between the sequences"),
-    "slerp": ("slerp midpoint", "sin(θ/2)/sin θ · (E(A) + E(B)) per token, θ = angle between them: along the arc"),
-    "sum": ("sum A + B (renormalised)", "E(A) + E(B), each token rescaled to the mean norm of E(A) and E(B)"),
-    "and": ("A AND B (Composable Diffusion)",
-            "ε_u + Σ_i w_i·g·(ε_i − ε_u): one UNet pass per prompt, the noise predictions are combined"),
-}
+# (the texts in assets/i18n/messages/<lang>/explore.json: explore.blend.<operator> and explore.blend.<operator>_math)
+OPERATORS: dict[str, tuple[str, str]] = {op: (say(f"explore.blend.{op}"), say(f"explore.blend.{op}_math"))
+                                         for op in ("a", "b", "concat", "lerp", "slerp", "sum", "and")}
 
 
 @dataclass
@@ -162,7 +156,7 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
         panel.sim_a = float(cosine_similarity(readback, pa)[0])
         panel.sim_b = float(cosine_similarity(readback, pb)[0])
     # 4. image-text similarity, where the model family has a CLIP vision model
-    note = score_images(model, panels, a, b) if vision else "image-text similarity not asked for"
+    note = score_images(model, panels, a, b) if vision else say("explore.blend.vision_off")
     notes = [words for words in (words_note(model, [a, b]),) if words]
     return BlendComparison(a, b, panels, note, batched, time.perf_counter() - started, notes)
 
@@ -171,8 +165,8 @@ def score_images(model, panels: list[Panel], a: str, b: str) -> str:
     """Fill clip_a/clip_b with CLIP image-text cosine similarities; return a note for the UI."""
     vision_model = load_vision(model)
     if vision_model is None:
-        return f"no CLIP vision model for this family ({vision_status(model)})"
+        return say("explore.blend.no_vision", status=vision_status(model))
     scores = vision_model.similarity([p.image for p in panels], [a, b])                # (7, 2) cosines
     for panel, row in zip(panels, scores):
         panel.clip_a, panel.clip_b = float(row[0]), float(row[1])
-    return f"image-text similarity by {shown_source(vision_model.name)}: {vision_model.about}"
+    return say("explore.blend.vision_by", name=shown_source(vision_model.name), about=vision_model.about)

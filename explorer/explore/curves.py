@@ -8,6 +8,7 @@ import torch
 
 from explorer.explore.walks import Walk, pixel_correlation
 from explorer.generation.noise import initial_noise, latent_shape
+from explorer.messages import say
 from explorer.models.loaded import LoadedModel
 from explorer.text.encoding import encode_pooled
 from explorer.text.phrases import is_expression, strip_prefix
@@ -37,8 +38,9 @@ def response_curves(model: LoadedModel, walk: Walk, vision=None) -> Curves:
     n_ends = max(len(walk.prompts), len(walk.seeds))
     prompts = walk.prompts if len(walk.prompts) > 1 else walk.prompts * n_ends
     seeds = walk.seeds if len(walk.seeds) > 1 else walk.seeds * n_ends
-    labels = [f"{strip_prefix(p)[:40]} (seed {s})" if len(walk.seeds) > 1 else strip_prefix(p)[:48]
-              for p, s in zip(prompts, seeds)] if len(walk.prompts) > 1 else [f"seed {s}" for s in seeds]
+    labels = [say("explore.curves.end_prompt_seed", prompt=strip_prefix(p)[:40], seed=s) if len(walk.seeds) > 1
+              else strip_prefix(p)[:48] for p, s in zip(prompts, seeds)] if len(walk.prompts) > 1 else \
+        [say("explore.curves.end_seed", seed=s) for s in seeds]
     curves = Curves(positions, labels)
     if not frames:
         return curves
@@ -47,32 +49,31 @@ def response_curves(model: LoadedModel, walk: Walk, vision=None) -> Curves:
         pooled = encode_pooled(model, [strip_prefix(p) for p in walk.prompts])            # (n_ends, d)
         interp = slerp if walk.method == "slerp" else (lambda a, b, t, dim=-1: lerp(a, b, t))
         moved = torch.stack([interp(pooled[f.segment], pooled[f.segment + 1], f.t) for f in frames])  # (n, d)
-        curves.measures["text (pooled)"] = cosine_similarity(moved[:, None, :], pooled[None]).numpy()
+        curves.measures[say("explore.curves.text")] = cosine_similarity(moved[:, None, :], pooled[None]).numpy()
     if len(walk.seeds) > 1:
         shape = latent_shape(model, frames[0].recipe)
         noise = torch.stack([initial_noise(f.recipe, shape).flatten() for f in frames])         # (n, D)
         ends = torch.stack([initial_noise(frames[0].recipe.with_(seed=s, variation_seed=None, variations=()), shape).flatten()
                             for s in walk.seeds])                                               # (n_ends, D)
-        curves.measures["initial noise"] = cosine_similarity(noise[:, None, :], ends[None]).numpy()
+        curves.measures[say("explore.curves.noise")] = cosine_similarity(noise[:, None, :], ends[None]).numpy()
     # 2. the pictures themselves: pixel correlation with each end's image
     end_frames = [frames[0]] + [f for f in frames if f.t == 1.0]
     if len(end_frames) == n_ends:
         pixels = [np.asarray(f.image.convert("RGB")) for f in frames]
-        curves.measures["pixels"] = np.array([[pixel_correlation(p, np.asarray(e.image.convert("RGB")))
+        curves.measures[say("explore.curves.pixels")] = np.array([[pixel_correlation(p, np.asarray(e.image.convert("RGB")))
                                                for e in end_frames] for p in pixels])
     else:
-        curves.notes.append("pixels: the walk stopped before its last end, so there is no end image to compare.")
+        curves.notes.append(say("explore.curves.pixels_stopped"))
     # 3. CLIP: image-to-text for prompt walks, image-to-image for seed walks
     if vision is not None:
         images = [f.image for f in frames]
         if len(walk.prompts) > 1:
-            curves.measures["CLIP image-text"] = vision.similarity(images, [strip_prefix(p) for p in walk.prompts])
+            curves.measures[say("explore.curves.clip_text")] = vision.similarity(images, [strip_prefix(p) for p in walk.prompts])
         elif len(end_frames) == n_ends:
-            curves.measures["CLIP image-image"] = vision.image_embeds(images) @ \
+            curves.measures[say("explore.curves.clip_image")] = vision.image_embeds(images) @ \
                 vision.image_embeds([e.image for e in end_frames]).T
     else:
-        curves.notes.append("No CLIP vision model in use: the picture's own similarity is measured in "
-                            "pixels only.")
+        curves.notes.append(say("explore.curves.no_vision"))
     for name, sim in curves.measures.items():
         curves.flips[name] = flip_positions(positions, sim)
     return curves

@@ -18,6 +18,7 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.explore.search import Result, batch_size_for, check_count, render_results
 from explorer.generation.recipe import SEED_MAX, Origin, Recipe, check_budget, validate
+from explorer.messages import say
 from explorer.models.loaded import LoadedModel
 from explorer.text.known import check_readable, words_note
 
@@ -43,16 +44,16 @@ def parse_attributes(text: str) -> dict[str, list[str]]:
         if not line.strip():
             continue
         if ":" not in line:
-            raise InputError("attributes", "lines like 'gender: a photo of a man | a photo of a woman'",
-                             line, hint=f"line {number} has no ':'")
+            raise InputError("attributes", say("explore.probe.lines_like"), line,
+                             hint=say("explore.probe.no_colon", n=number))
         name, labels = line.split(":", 1)
         labels = [x.strip() for x in labels.split("|") if x.strip()]
         if not name.strip() or len(labels) < 2 or len(set(labels)) != len(labels):
-            raise InputError("attributes", "a name and at least 2 different labels separated by '|'", line,
-                             hint=f"line {number}")
+            raise InputError("attributes", say("explore.probe.two_labels"), line,
+                             hint=say("explore.probe.line", n=number))
         attributes[name.strip()] = labels
     if not attributes:
-        raise InputError("attributes", "at least one line 'name: label | label'", text)
+        raise InputError("attributes", say("explore.probe.one_line"), text)
     return attributes
 
 
@@ -101,14 +102,14 @@ def bias_probe(model: LoadedModel, base: Recipe, prompts: list[str], n: int, att
     # 1. validate
     prompts = [p.strip() for p in (prompts or []) if isinstance(p, str) and p.strip()]
     if not 2 <= len(prompts) <= 8:
-        raise InputError("prompts", "2 to 8 non-empty prompts to compare", len(prompts))
+        raise InputError("prompts", say("explore.probe.prompts"), len(prompts))
     n = check_count("seeds", n, config)
     for p in prompts:
         validate(base.with_(prompt=p), config)
     check_budget(base, model, config)
     batch_size = batch_size_for(model, base, batch_size, config)
     if not attributes:
-        raise InputError("attributes", "at least one attribute with 2+ labels", attributes)
+        raise InputError("attributes", say("explore.probe.attributes"), attributes)
     check_readable(model, prompts, "prompts")          # prompts that differ only in words the model never saw
     if vision is not None:                             # labels its CLIP cannot tell apart (miniworld's grammar)
         for name, labels in attributes.items():
@@ -128,12 +129,11 @@ def bias_probe(model: LoadedModel, base: Recipe, prompts: list[str], n: int, att
             break
     blank, drawn = sum(probe.blank.values()), sum(len(results) for results in probe.images.values())
     if blank:
-        probe.notes.append(f"{blank} of {drawn} images are nearly blank" +
-                           (": the chart counts what CLIP makes of empty pictures." if vision is not None else "."))
+        probe.notes.append(say("explore.probe.blank_chart" if vision is not None else "explore.probe.blank",
+                               blank=blank, drawn=drawn))
     # 3. measure with CLIP zero-shot, when a vision model is at hand
     if vision is None:
-        probe.reason = ("No CLIP vision model is available for this model family here, so nothing can "
-                        "classify the images: the grids are shown without a chart.")
+        probe.reason = say("explore.probe.no_vision")
         return probe
     for name, labels in attributes.items():
         probe.counts[name], probe.mean_probability[name] = {}, {}

@@ -25,6 +25,7 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.batches import default_batch_size, render_recipes
 from explorer.generation.recipe import SEED_MAX, Origin, Recipe, Variation, check_budget, validate
+from explorer.messages import say
 from explorer.models.loaded import LoadedModel
 from explorer.outputs.png import save_png
 from explorer.text.encoding import encode_pooled
@@ -139,8 +140,7 @@ def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool 
     check_budget(base, model, config)
     n = check_count("seeds", n, config)
     if base.seed + n > SEED_MAX:
-        raise InputError("seed", f"a first seed <= {SEED_MAX - n} so that {n} consecutive seeds stay below 2^32",
-                         base.seed)
+        raise InputError("seed", say("explore.search.first_seed", max=SEED_MAX - n, n=n), base.seed)
     batch_size = batch_size_for(model, base, batch_size, config)
     related = check_int("related", related, 0, 32)
     # 2. render, saving each result as its batch finishes
@@ -154,7 +154,7 @@ def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool 
         page.results.sort(key=lambda r: -(r.score or 0.0))
         page.ranked = True
     if vision is None:
-        page.notes.append("No CLIP vision model: results are in seed order, without concepts.")
+        page.notes.append(say("explore.search.no_vision"))
     # 4. a model with a training-set archive: what it holds of the prompt, how many results show it
     page.notes += gap_notes(model, strip_prefix(base.prompt), [r.image for r in page.results])
     if related:

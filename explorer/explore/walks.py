@@ -29,6 +29,7 @@ from explorer.generation.batches import default_batch_size, render_recipes
 from explorer.generation.conditioning import end_sequences, negative_sequences
 from explorer.generation.recipe import (SEED_MAX, WALK_METHODS, WALK_SCHEDULES, Recipe, WalkFrame, check_budget,
                                        validate)
+from explorer.messages import say
 from explorer.models.loaded import LoadedModel
 from explorer.outputs.export import frames_mp4, steps_gif
 from explorer.outputs.files import reserve_path
@@ -78,22 +79,21 @@ def check_ends(prompts: list[str], seeds: list[int], frames: int, config: Explor
     prompts = [p for p in (prompts or [])]
     seeds = list(seeds or [])
     if not prompts or not all(isinstance(p, str) and strip_prefix(p) for p in prompts):
-        raise InputError("prompts", "one or more non-empty prompts (one per line)", prompts)
+        raise InputError("prompts", say("explore.walk.prompts"), prompts)
     if not seeds:
-        raise InputError("seeds", "one or more integer seeds", seeds)
+        raise InputError("seeds", say("explore.walk.seeds"), seeds)
     seeds = [check_int("seeds", s, 0, SEED_MAX - 1) for s in seeds]
     if len(prompts) == 1 and len(seeds) == 1:
-        raise InputError("prompts", "at least 2 prompts (a prompt walk) or at least 2 seeds (a seed walk)",
+        raise InputError("prompts", say("explore.walk.two_ends"),
                          f"{len(prompts)} prompt and {len(seeds)} seed")
     if len(prompts) > 1 and len(seeds) > 1 and len(prompts) != len(seeds):
-        raise InputError("seeds", f"1 seed, or {len(prompts)} seeds (one per prompt, to walk both at once)",
-                         len(seeds))
+        raise InputError("seeds", say("explore.walk.seed_per_prompt", n=len(prompts)), len(seeds))
     segments = max(len(prompts), len(seeds)) - 1
     check_int("frames", frames, 2, config.max_frames)
     total = segments * (frames - 1) + 1
     if total > config.max_frames:
-        raise InputError("frames", f"at most {config.max_frames} frames in all: {segments} segments x "
-                         f"(frames - 1) + 1 <= {config.max_frames}", f"{frames} per segment = {total} frames")
+        raise InputError("frames", say("explore.walk.max_frames", max=config.max_frames, segments=segments),
+                         f"{frames} per segment = {total} frames")
     return prompts, seeds
 
 
@@ -130,7 +130,9 @@ class Walk:
     @property
     def kind(self) -> str:
         moving = [name for name, ends in (("prompt", self.prompts), ("seed", self.seeds)) if len(ends) > 1]
-        return " and ".join(moving) + " walk"
+        if len(moving) == 2:
+            return say("explore.walk.both")
+        return say(f"explore.walk.{moving[0]}") if moving else " walk"
 
 
 def plan_walk(model: LoadedModel, base: Recipe, prompts: list[str], seeds: list[int], frames: int,
@@ -241,7 +243,7 @@ def export_walk(walk: Walk, folder: Path | str, gif: Path | None = None, mp4: Pa
         if mp4:
             out["mp4"] = frames_mp4(frames, reserve_path(folder, "walk", ".mp4") if mp4 is True else mp4, fps=fps)
     except (ImportError, OSError, RuntimeError) as error:       # imageio-ffmpeg missing: say so, keep the rest
-        out["mp4_error"] = f"no MP4 ({type(error).__name__}: {error}); pip install imageio imageio-ffmpeg"
+        out["mp4_error"] = say("explore.walk.no_mp4", error=f"{type(error).__name__}: {error}")
     path = reserve_path(folder, "walk-recipes", ".json")
     path.write_text(json.dumps({"kind": walk.kind, "prompts": walk.prompts, "seeds": walk.seeds,
                                 "method": walk.method, "schedule": walk.schedule, "cancelled": walk.cancelled,

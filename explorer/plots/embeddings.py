@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from explorer.messages import say
 from explorer.plots.steps import LAYOUT
 
 KIND_COLORS = {"start": "#7f7f7f", "word": "#4c72b0", "end": "#dd8452", "pad": "#c7c7c7"}
+# the sequences the arithmetic's norms are of, as the Embeddings tab names them (a keyed `where` is shown as it is)
+WHERE = {"conditioning": "plots.arithmetic.conditioning",
+         "token embeddings (before the transformer)": "plots.arithmetic.token_embeddings"}
 
 
 def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[float],
@@ -17,23 +21,23 @@ def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[fl
     x = list(range(len(labels)))
     colors = [KIND_COLORS.get(k, "#4c72b0") for k in kinds]
     second = [] if second_output_norms is None else [
-        go.Bar(x=x, y=second_output_norms, name="|output| of text_encoder_2", marker_color="#8172b3", opacity=0.7,
-               hovertemplate="%{x}: text_encoder_2 |output| %{y:.3f}<extra></extra>")]
+        go.Bar(x=x, y=second_output_norms, name=say("plots.norms.output_2"), marker_color="#8172b3", opacity=0.7,
+               hovertemplate=say("plots.norms.hover_output_2"))]
     fig = go.Figure(second + [
-        go.Bar(x=x, y=output_norms, name="|output| (what the UNet attends to)" if second_output_norms is None
-               else "|output| of text_encoder (the UNet attends to both)", marker_color=colors,
+        go.Bar(x=x, y=output_norms, name=say("plots.norms.output") if second_output_norms is None
+               else say("plots.norms.output_1"), marker_color=colors,
                customdata=list(zip(labels, kinds)),
-               hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]})<br>|output| %{y:.3f}<extra></extra>"),
-        go.Scatter(x=x, y=input_norms, name="|input| (token embedding)", mode="lines+markers", yaxis="y2",
+               hovertemplate=say("plots.norms.hover_output")),
+        go.Scatter(x=x, y=input_norms, name=say("plots.norms.input"), mode="lines+markers", yaxis="y2",
                    line=dict(color="#55a868"), customdata=labels,
-                   hovertemplate="%{x}: %{customdata}<br>|input| %{y:.3f}<extra></extra>"),
+                   hovertemplate=say("plots.norms.hover_input")),
     ])
     layout = {**LAYOUT, "margin": {**LAYOUT["margin"], "t": 95}} if second else LAYOUT    # room for a 3-entry legend
-    fig.update_layout(**layout, title="Vector norm per token (grey: start/padding, orange: end)",
-                      xaxis=dict(title="token position", tickmode="array", tickvals=x,
+    fig.update_layout(**layout, title=say("plots.norms.title"),
+                      xaxis=dict(title=say("plots.norms.x"), tickmode="array", tickvals=x,
                                  ticktext=[_short(label) for label in labels], tickangle=-60),
-                      yaxis=dict(title="|hidden state|"),
-                      yaxis2=dict(title="|token embedding|", overlaying="y", side="right", showgrid=False),
+                      yaxis=dict(title=say("plots.norms.y")),
+                      yaxis2=dict(title=say("plots.norms.y2"), overlaying="y", side="right", showgrid=False),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig
 
@@ -44,13 +48,13 @@ def arithmetic_norms_figure(result_norms: list[float], raw_norms: list[float], i
     n = last + 1 if last is not None else len(result_norms)
     x = list(range(n))
     fig = go.Figure([
-        go.Scatter(x=x, y=raw_norms[:n], name="raw sum", mode="lines+markers", line=dict(color="#c44e52")),
-        go.Scatter(x=x, y=ingredient_norms[:n], name="ingredients' mean", mode="lines",
+        go.Scatter(x=x, y=raw_norms[:n], name=say("plots.arithmetic.raw"), mode="lines+markers", line=dict(color="#c44e52")),
+        go.Scatter(x=x, y=ingredient_norms[:n], name=say("plots.arithmetic.mean"), mode="lines",
                    line=dict(color="#7f7f7f", dash="dash")),
-        go.Scatter(x=x, y=result_norms[:n], name="result used", mode="lines", line=dict(color="#4c72b0")),
+        go.Scatter(x=x, y=result_norms[:n], name=say("plots.arithmetic.used"), mode="lines", line=dict(color="#4c72b0")),
     ])
-    fig.update_layout(**LAYOUT, title=f"Norm per token of the {where}: raw sums spike",
-                      xaxis=dict(title="token position (0 = start)", dtick=1), yaxis_title="vector norm",
+    fig.update_layout(**LAYOUT, title=say("plots.arithmetic.title", where=say(WHERE[where]) if where in WHERE else where),
+                      xaxis=dict(title=say("plots.norms.x_start"), dtick=1), yaxis_title=say("plots.arithmetic.y"),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig
 

@@ -5,16 +5,17 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.concepts.projection import PROJECTION_NOTES
+from explorer.messages import say
 
 # one colour per concept category (cycled), and one marker style per kind of query point
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b", "#ff9da6",
            "#79706e", "#bab0ac", "#e45756", "#8cd17d"]
 QUERY_STYLE = {
-    "prompt": dict(symbol="star", size=20, color="#d62728", name="prompt"),
-    "result": dict(symbol="diamond", size=17, color="#111111", name="expression result"),
-    "ingredient": dict(symbol="circle-open", size=14, color="#111111", name="ingredient"),
-    "path": dict(symbol="circle", size=9, color="#6a3d9a", name="interpolation path"),
-    "image": dict(symbol="square", size=14, color="#17becf", name="generated image (CLIP image embedding)"),
+    "prompt": dict(symbol="star", size=20, color="#d62728", name=say("plots.map.prompt")),
+    "result": dict(symbol="diamond", size=17, color="#111111", name=say("plots.map.result")),
+    "ingredient": dict(symbol="circle-open", size=14, color="#111111", name=say("plots.map.ingredient")),
+    "path": dict(symbol="circle", size=9, color="#6a3d9a", name=say("plots.map.path_name")),
+    "image": dict(symbol="square", size=14, color="#17becf", name=say("plots.map.image")),
 }
 MAP_HEIGHT = 600
 # text on a projector: at least 14 px (issue 26); a label is drawn only where it overlaps no other label and no query
@@ -41,8 +42,7 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=category,
             marker=dict(size=8, color=PALETTE[c % len(PALETTE)], opacity=0.75, line=dict(width=0)),
             customdata=[[labels[i], category, float(result.scores[i])] for i in rows],
-            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]}<br>cosine to query: %{customdata[2]:.3f}"
-                          "<extra></extra>"))
+            hovertemplate=say("plots.map.hover_concept")))
     # 2. the nearest concepts get text labels where they do not overlap (the rest on hover)
     query_rows = [i for i, k in enumerate(kinds) if k in QUERY_STYLE and k != "path"]
     taken = [_label_box(coords, i, _short(labels[i]), "bottom") for i in query_rows] + \
@@ -61,10 +61,10 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
     for group, rows in result.paths().items():
         style = QUERY_STYLE["path"]
         fig.add_trace(go.Scatter(
-            x=coords[rows, 0], y=coords[rows, 1], mode="lines+markers", name=f"path: {group}",
+            x=coords[rows, 0], y=coords[rows, 1], mode="lines+markers", name=say("plots.map.path", group=group),
             line=dict(color=style["color"], width=2), marker=dict(size=style["size"], color=style["color"]),
             customdata=[[labels[i], "path", 1.0] for i in rows],
-            hovertemplate="<b>%{customdata[0]}</b><extra>interpolation</extra>"))
+            hovertemplate=say("plots.map.hover_query", name=say("plots.map.interpolation"))))
     # 4. the other query points, one trace per kind, labelled once (an ingredient that is also the prompt, at the
     #    same place, is not labelled twice), below the point or above it where the place below is taken
     placed = []
@@ -80,16 +80,16 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
             marker=dict(symbol=style["symbol"], size=style["size"], color=style["color"],
                         line=dict(width=1.5, color="white" if kind != "ingredient" else style["color"])),
             customdata=[[labels[i], kind, 1.0] for i in rows],
-            hovertemplate="<b>%{customdata[0]}</b><extra>" + style["name"] + "</extra>"))
+            hovertemplate=say("plots.map.hover_query", name=style["name"])))
     # 5. arrows from each ingredient to its expression's result
     for start, end in result.links():
         fig.add_annotation(x=coords[end, 0], y=coords[end, 1], ax=coords[start, 0], ay=coords[start, 1],
                            xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=3,
                            arrowsize=1.2, arrowwidth=1.5, arrowcolor="#555", opacity=0.8, standoff=6)
-    method = "UMAP (cosine)" if result.method == "umap" else "PCA"
+    method = say("plots.map.umap") if result.method == "umap" else "PCA"
     fig.update_layout(
         template="plotly_white", height=MAP_HEIGHT, margin=dict(l=10, r=10, t=50, b=10),
-        title=dict(text=title or f"{result.n_concepts} nearest concepts, {method}", font=dict(size=LABEL_PX + 2)),
+        title=dict(text=title or say("plots.map.title", n=result.n_concepts, method=method), font=dict(size=LABEL_PX + 2)),
         legend=dict(orientation="v", x=1.01, y=1, font=dict(size=LABEL_PX), itemsizing="constant"),
         hovermode="closest", dragmode="pan", clickmode="event", font=dict(size=LABEL_PX))
     # room for the labels of the outermost points (centred on their point: half a label beyond the data's edge)
@@ -114,7 +114,7 @@ def axis_figure(ranking, top: int = 15) -> go.Figure:
     fig = go.Figure(go.Bar(
         y=[ranking.labels[i] for i in rows], x=positions - 0.5, base=0.5, orientation="h", marker_color=colors,
         customdata=[[ranking.labels[i], ranking.categories[i], ranking.positions[i]] for i in rows],
-        hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>position %{customdata[2]:.3f}<extra></extra>"))
+        hovertemplate=say("plots.axis.hover")))
     fig.add_vline(x=0.0, line_dash="dot", line_color="#4c78a8", annotation_text=ranking.pole_a,
                   annotation_position="top")
     fig.add_vline(x=1.0, line_dash="dot", line_color="#e45756", annotation_text=ranking.pole_b,
@@ -122,7 +122,7 @@ def axis_figure(ranking, top: int = 15) -> go.Figure:
     fig.update_layout(template="plotly_white", height=max(320, 20 * len(rows) + 90), font=dict(size=LABEL_PX),
                       margin=dict(l=10, r=10, t=60, b=40), showlegend=False,
                       title=f"'{_short(ranking.pole_a, 24)}' (0) ↔ '{_short(ranking.pole_b, 24)}' (1)",
-                      xaxis_title="position on the axis")
+                      xaxis_title=say("plots.axis.x"))
     return fig
 
 

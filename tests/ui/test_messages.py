@@ -10,12 +10,13 @@ from __future__ import annotations
 import ast
 import itertools
 import re
+import string
 from pathlib import Path
 
 import pytest
 
 from explorer.errors import InputError
-from explorer.messages import template
+from explorer.messages import say, template
 from explorer.text.expressions import ExpressionError, parse
 from explorer.ui.i18n import TABLES, page_language
 from explorer.ui.messages import Catalogue, accept_language, catalogue, compile_template
@@ -321,17 +322,21 @@ def _figure_samples(node, names: dict) -> list[str]:
 
 
 def figure_texts():
-    """(where, sample) for every fixed text that explorer/plots passes as a figure's title, axis title, annotation,
-    legend name or hover template; data passed through (a prompt, a concept word) is a SAMPLE, without words."""
+    """(where, sample, key) for every fixed text that explorer/plots passes as a figure's title, axis title,
+    annotation, legend name or hover template (key None); data passed through (a prompt, a concept word) is a SAMPLE,
+    without words. A keyed text (a say() anywhere in explorer/plots) is its key's English template and its key."""
     for path in sorted((PACKAGE / "plots").glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names = _assignments(tree)
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
+                where = f"explorer/plots/{path.name}:{node.lineno}"
+                if _call_name(node) in KEYED and node.args and isinstance(node.args[0], ast.Constant):
+                    yield where, keyed_template(node.args[0].value, "en"), node.args[0].value
                 for keyword in node.keywords:
                     if keyword.arg in FIGURE_KEYWORDS:
                         for text in _figure_samples(keyword.value, names):
-                            yield f"explorer/plots/{path.name}:{node.lineno}", text
+                            yield where, text, None
 
 
 def has_words(text: str) -> bool:
@@ -341,8 +346,13 @@ def has_words(text: str) -> bool:
 
 def test_every_figure_text_has_german():
     missing, count = [], 0
-    for where, text in figure_texts():
-        if has_words(text):
+    for where, text, key in figure_texts():
+        if key is not None:                                             # keyed: its German template, not English
+            german = keyed_template(key, "de")
+            count += has_words(text)
+            if has_words(text) and (german == text or english_left(german)):
+                missing.append(f"{where}: {key} {german!r}")
+        elif has_words(text):
             count += 1
             if DE.figure_text(text) == text:
                 missing.append(f"{where}: {text!r}")
@@ -420,9 +430,11 @@ def _figures():
         yield f"concept_map {method}", maps.concept_map_figure(result), data
     yield "axis", maps.axis_figure(AxisRanking("red", "blue", ["fox", "cat"], ["animals"] * 2, [0.2, 0.8])), data
     positions = np.linspace(0, 1, 4)
-    for ends in (["a red fox", "a cat"], ["seed 3", "seed 4"], ["a red fox (seed 3)", "a cat (seed 4)"]):
-        measures = {name: np.random.default_rng(0).random((4, 2)) for name in
-                    ("text (pooled)", "initial noise", "pixels", "CLIP image-text", "CLIP image-image")}
+    by_seed = [say("explore.curves.end_seed", seed=s) for s in (3, 4)]          # the ends' names as curves makes them
+    by_both = [say("explore.curves.end_prompt_seed", prompt=p, seed=s) for p, s in (("a red fox", 3), ("a cat", 4))]
+    for ends in (["a red fox", "a cat"], by_seed, by_both):
+        measures = {say(f"explore.curves.{name}"): np.random.default_rng(0).random((4, 2)) for name in
+                    ("text", "noise", "pixels", "clip_text", "clip_image")}
         yield f"response {ends[0]}", walks.response_figure(positions, measures, ends, {"pixels": [0.5]}), data
     yield "response (no frames)", walks.response_figure(positions, {}, ["a red fox", "a cat"]), data
     counts = {"a red fox": [3, 1], "a cat": [2, 2]}
@@ -440,9 +452,10 @@ def test_figures_are_german_and_keep_their_data():
     for name, figure, data in _figures():
         english = figure.to_plotly_json()
         assert EN.figure(english) is english                            # English: the figure itself
-        parsed = json.loads(figure.to_json())                           # as the concept map's HTML holds it
-        german = DE.figure(parsed)
-        assert go.Figure(DE.figure(english)).to_json() == go.Figure(german).to_json()
+        parsed = json.loads(figure.to_json())                           # English, as JSON
+        german = json.loads(go.Figure(DE.figure(english)).to_json())    # a Plot's figure: keyed texts by their key
+        if name.startswith("concept_map"):                              # the map's HTML holds its JSON (keys lost):
+            assert go.Figure(DE.figure(parsed)).to_json() == go.Figure(german).to_json()     # the patterns still
         shown = dict(_figure_fields(german))
         for where, text in _figure_fields(parsed):
             if text in data:                                            # a prompt, a concept: the user's words
@@ -452,6 +465,57 @@ def test_figures_are_german_and_keep_their_data():
         for key in ("text", "customdata"):                              # points' labels and what a click picks
             assert [trace.get(key) for trace in german["data"]] == [trace.get(key) for trace in parsed["data"]]
         assert german["layout"].get("xaxis", {}).get("ticktext") == parsed["layout"].get("xaxis", {}).get("ticktext")
+
+
+def test_every_figure_text_is_keyed():
+    """A figure of each plot module, in German: every fixed text (title, axis title, annotation, legend name, hover
+    template) is a keyed message whose German differs from its English; one that went back to plain English fails
+    (the page would show it English once the pattern entries are gone)."""
+    from explorer.messages import is_keyed, render
+
+    modules, checked = set(), 0
+    for name, figure, data in _figures():
+        spec = figure.to_plotly_json()
+        for where, text in _figure_fields(spec):
+            if text in data or not has_words(text):                   # a prompt, a concept: the user's words
+                continue
+            assert is_keyed(text), f"{name}: {where} {text!r} is plain English, not a keyed message"
+            assert render(text, "de") != text and not english_left(render(text, "de")), (name, where)
+            checked += 1
+        modules.add(name.split()[0])
+    assert {"change_per_step", "token_norms", "arithmetic_norms", "concept_map", "axis", "response", "bias"} <= modules
+    assert checked > 60, checked
+
+
+def test_plotly_placeholders_stay_literal_in_every_language():
+    """plotly's own %{x:.3f} in a keyed hover template is written %{{x:.3f}} in the catalogues: each language's
+    figure keeps exactly the English template's placeholders, unformatted."""
+    from explorer.messages import catalogue, render
+
+    plotly = re.compile(r"%\{[^{}]*\}")
+    assert say("plots.walks.hover", end="a cat") == "a cat<br>position %{x:.3f}<br>similarity %{y:.3f}<extra></extra>"
+    assert render(say("plots.steps.hover"), "de") == "Schritt %{x}: %{y:.4f}<extra></extra>"
+    keyed = [key for key in catalogue("en") if key.startswith("plots.") and "%{{" in catalogue("en")[key]]
+    assert len(keyed) >= 8, keyed
+    for key in keyed:
+        english = say(key, **{name: "p" for _, name, _, _ in string.Formatter().parse(catalogue("en")[key]) if name})
+        assert plotly.findall(english) and "{{" not in english, (key, english)
+        assert plotly.findall(render(english, "de")) == plotly.findall(english), key
+    for name, figure, _ in _figures():
+        for trace in figure.to_plotly_json()["data"]:
+            if trace.get("hovertemplate"):
+                assert plotly.findall(render(trace["hovertemplate"], "de")) == plotly.findall(trace["hovertemplate"])
+
+
+def test_the_examples_probe_attribute_is_german_in_its_chart():
+    from explorer.messages import render
+    from explorer.plots import walks
+
+    figure = walks.bias_panel({"colour": ["red", "blue"], "skin tone": ["light", "dark"]},
+                              {"colour": {"a cat": [1, 2]}}, {}, 3).to_plotly_json()
+    titles = [render(note["text"], "de") for note in figure["layout"]["annotations"]]
+    assert titles == ["Farbe: CLIPs Wahl je Bild (n = 3 Seeds je Prompt)",
+                      "skin tone: CLIPs Wahl je Bild (n = 3 Seeds je Prompt)"]      # a name typed: as typed
 
 
 def test_progress_bars_read_german():
