@@ -111,8 +111,8 @@ class Message(str):
     def __radd__(self, other):
         return Text((other, self)) if isinstance(other, str) else NotImplemented
 
-    def __repr__(self) -> str:
-        return f"Message({self.key!r}, {str.__str__(self)!r})"
+    def __repr__(self) -> str:                     # as the English string's: "received 'x'" in an error stays as it was
+        return str.__repr__(self)
 
 
 def _message(key: str, params: dict) -> Message:
@@ -143,7 +143,7 @@ class Text(str):
         return Text((other, self)) if isinstance(other, str) else NotImplemented
 
     def __repr__(self) -> str:
-        return f"Text({self.parts!r})"
+        return str.__repr__(self)
 
 
 def say(key: str, /, **params) -> Message:

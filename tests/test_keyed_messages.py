@@ -56,6 +56,8 @@ def test_a_message_is_its_english_and_keeps_its_key(monkeypatch):
     assert render(joined("; ", [message, message]), "de") == "Fertig: 1.025 Bilder von Rot.; Fertig: 1.025 Bilder von Rot."
     assert render(copy.deepcopy(note), "de") == render(note, "de")
     assert render(pickle.loads(pickle.dumps(message)), "de") == "Fertig: 1.025 Bilder von Rot."
+    assert repr(message) == repr("Done: 1,025 frames of red.") and repr(note) == repr(str(note))
+    assert str(InputError("x", "text", message)).endswith("received 'Done: 1,025 frames of red.'")
     error = InputError("frames", message, 3)
     assert str(error) == "frames: expected Done: 1,025 frames of red., received 3"
     assert render(error.allowed, "de") == "Fertig: 1.025 Bilder von Rot."
