@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from explorer.archive.novelty import nearest_other_distances, sample_rows
-from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_note, skipped_parts
+from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_note
 from explorer.cache import LRUCache, weights_fingerprint, write_atomic
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
@@ -120,8 +120,8 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
             cached = say("concepts.cache.saved") if saved else say("concepts.cache.not_writable")
             index.note = joined("", [problem + " " if problem else "", built, cached])
         index.skipped = source.skipped + index.skipped                      # scan-time + read-time counts
-        if skipped_parts(index.skipped):
-            index.note += " " + say("archive.skipped_sentence", parts=joined(", ", skipped_parts(index.skipped)))
+        if skipped_note(index.skipped):
+            index.note += " " + skipped_note(index.skipped, sentence=True)
         _MEMORY.put(key, index)
         return index
     finally:

@@ -22,8 +22,8 @@ from explorer.cache import LRUCache
 from explorer.errors import InputError
 from explorer.miniworld.world import Scene, check_held_out, make_scenes, render
 from explorer.outputs.a1111 import parse_parameters
-from explorer.outputs.png import MAX_PIXELS, PARAMETERS_KEY, open_image
 from explorer.messages import joined, say
+from explorer.outputs.png import MAX_PIXELS, PARAMETERS_KEY, open_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")   # what a folder archive indexes
 CAPTION_SUFFIX = ".txt"                               # photo.txt beside photo.png is its caption
@@ -224,16 +224,14 @@ def _content_key(folder: Path, files: list[str], captions: dict[str, Path]) -> s
     return digest.hexdigest()
 
 
-def skipped_parts(skipped: Counter) -> list[str]:
-    """['2 non-image files', '1 unreadable image'] (keyed messages), by reason."""
-    return [say(SKIP_REASONS[k][0], n=n) if n == 1 else say(SKIP_REASONS[k][1], n=n) for k, n in sorted(skipped.items())
-            if n]
-
-
-def skipped_note(skipped: Counter) -> str:
-    """'skipped 2 non-image files, 1 unreadable image' ('' when nothing was skipped)."""
-    parts = skipped_parts(skipped)
-    return say("archive.skipped", parts=joined(", ", parts)) if parts else ""
+def skipped_note(skipped: Counter, sentence: bool = False) -> str:
+    """'skipped 2 non-image files, 1 unreadable image' ('' when nothing was skipped); `sentence`: 'Skipped ... .'
+    (a sentence of a note)."""
+    parts = joined(", ", [say(SKIP_REASONS[k][0], n=n) if n == 1 else say(SKIP_REASONS[k][1], n=n)
+                          for k, n in sorted(skipped.items()) if n])
+    if not parts:
+        return ""
+    return say("archive.skipped_sentence", parts=parts) if sentence else say("archive.skipped", parts=parts)
 
 
 def allowed_folder(text: str, roots) -> tuple[Path, Path]:

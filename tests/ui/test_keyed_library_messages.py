@@ -82,6 +82,10 @@ def test_a_folder_refusal_says_what_was_skipped_in_german(tmp_path):
     assert DE.error(error).startswith("`archive`: erwartet einen Ordner mit mindestens einem PNG-, JPEG- oder WebP-Bild")
     assert render(skipped_note(Counter(unreadable=1, non_image=1_025)), "de") == \
         "übersprungen: 1.025 Nicht-Bilddateien, 1 unlesbares Bild"
+    sentence = skipped_note(Counter(too_large=2, outside=1), sentence=True)      # the end of an index's note
+    assert sentence == "Skipped 1 link leading outside the folder, 2 images over the pixel limit."
+    assert DE.text("Indexed 3 images. " + sentence) == \
+        "Indexed 3 images. Übersprungen: 1 Link aus dem Ordner hinaus, 2 Bilder über der Pixelgrenze."
 
 
 def test_a_job_folder_of_another_job_is_refused_in_german(tmp_path):
