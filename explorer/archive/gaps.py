@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from explorer.messages import joined, say
 from explorer.archive.sources import TrainingSetSource, default_source
 from explorer.miniworld.oracle import read as oracle_read
 from explorer.miniworld.world import IMAGE_SIZE, parse_caption
@@ -43,22 +44,17 @@ class Coverage:
     @property
     def sentence(self) -> str:
         """Two or three sentences for the page: what the archive holds of the combination and of its parts."""
-        picture, combo, total, count = self.drawn == "picture", self.combination, self.total, self.count
-        if count:
-            return (f"The picture reads (pixel oracle) as a {combo}: the archive of {total:,} training images holds "
-                    f"{count:,} of them." if picture else
-                    f"The prompt asks for a {combo}: the archive of {total:,} training images holds {count:,} of them.")
-        head = (f"The picture reads (pixel oracle) as a {combo}: the archive of {total:,} training images holds none."
-                if picture else f"The prompt asks for a {combo}: the archive of {total:,} training images holds none.")
-        why = " This combination was held out of training on purpose." if self.held_out else ""
-        colour, shapes = self.colour, _plural(self.shape)
+        picture, params = self.drawn == "picture", dict(combo=self.combination, total=self.total, count=self.count)
+        if self.count:
+            return say("archive.gap.picture_holds", **params) if picture else say("archive.gap.prompt_holds", **params)
+        parts = [say("archive.gap.picture_none", **params) if picture else say("archive.gap.prompt_none", **params)]
+        if self.held_out:
+            parts.append(say("archive.gap.held_out"))
         a = ", ".join(f"{n:,} {_plural(s)}" for s, n in _ranked(self.colour_shapes) if s != self.shape) or "none"
         b = ", ".join(f"{n:,} {c}" for c, n in _ranked(self.shape_colours) if c != self.colour) or "none"
-        tail = (f"It holds {colour} shapes ({a}) and {shapes} in other colours ({b}), so the picture sits in a gap of "
-                f"the training set: its colour and its shape were learned apart." if picture else
-                f"It holds {colour} shapes ({a}) and {shapes} in other colours ({b}), so whatever the model draws for "
-                f"it is not a copy of a training image: it has to combine a colour and a shape it only saw apart.")
-        return f"{head}{why} {tail}"
+        words = dict(colour=self.colour, shapes=_plural(self.shape), a=a, b=b)
+        parts.append(say("archive.gap.picture_apart", **words) if picture else say("archive.gap.prompt_apart", **words))
+        return joined(" ", parts)
 
     def to_dict(self) -> dict:
         return {"combination": self.combination, "held_out": self.held_out, "count": self.count,
@@ -108,9 +104,8 @@ def gap_notes(model, prompt: str, images: list[Image.Image]) -> list[str]:
     notes = [held.sentence]
     if images:
         hits = sum(read_picture(image).agrees(colour=held.colour, shape=held.shape) for image in images)
-        notes.append(f"The pixel oracle reads {hits} of {len(images)} results as a {held.combination}: made in the gap."
-                     if held.count == 0 else
-                     f"The pixel oracle reads {hits} of {len(images)} results as a {held.combination}.")
+        read = dict(hits=hits, n=len(images), combo=held.combination)
+        notes.append(say("archive.gap.oracle_in_gap", **read) if held.count == 0 else say("archive.gap.oracle", **read))
     return notes
 
 

@@ -27,6 +27,7 @@ from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_no
 from explorer.cache import LRUCache, weights_fingerprint, write_atomic
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import is_keyed, joined, say
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,13 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
             spacing = nearest_other_distances(embeddings, sample_rows(len(ids)))
             index = ArchiveIndex(source, ids, captions, embeddings, spacing, vision_key, skipped, path)
             saved = write_cache(path, index)
-            index.note = (f"{problem} " if problem else "") + f"Indexed {len(ids):,} images of the {source.name} " \
-                f"in {time.perf_counter() - started:.1f} s" + \
-                ("; cached on disk." if saved else " (the cache folder is not writable: not cached).")
+            built = say("archive.index.indexed", n=len(ids), archive=source.name,
+                        seconds=time.perf_counter() - started)
+            cached = say("concepts.cache.saved") if saved else say("concepts.cache.not_writable")
+            index.note = joined("", [problem + " " if problem else "", built, cached])
         index.skipped = source.skipped + index.skipped                      # scan-time + read-time counts
         if skipped_note(index.skipped):
-            index.note += f" {skipped_note(index.skipped).capitalize()}."
+            index.note += " " + skipped_note(index.skipped, sentence=True)
         _MEMORY.put(key, index)
         return index
     finally:
@@ -133,7 +135,7 @@ def embed_source(source: Source, vision, progress: Progress | None = None, chunk
     skipped = Counter()
     ids, captions, embeddings = embed_range(source, vision, 0, len(source), skipped, progress, chunk)
     if not ids:
-        raise InputError("archive", "a folder with at least one readable image", source.name,
+        raise InputError("archive", say("archive.allowed.readable_image"), str(source.name),
                          hint=skipped_note(source.skipped + skipped))
     return ids, captions, embeddings, skipped
 
@@ -180,18 +182,23 @@ def read_cache(path: Path, source: Source, vision_key: str) -> tuple[ArchiveInde
             spacing = np.asarray(data["spacing"], dtype=np.float32)
         if meta.get("format") != CACHE_FORMAT or meta.get("content") != source.content_key or \
                 meta.get("vision") != vision_key:
-            raise ValueError("it belongs to another archive, vision model or format")
+            raise ValueError(say("archive.index.other_archive"))
         ids, captions = list(meta["ids"]), list(meta["captions"])
         if embeddings.ndim != 2 or not len(ids) == len(captions) == embeddings.shape[0] or \
                 not np.all(np.isfinite(embeddings)):
-            raise ValueError(f"its embeddings have shape {embeddings.shape} for {len(ids)} ids, or are not finite")
+            raise ValueError(say("archive.index.bad_embeddings", shape=embeddings.shape, n=len(ids)))
         skipped = Counter({str(k): int(v) for k, v in meta["skipped"].items()})
     except Exception as error:  # noqa: BLE001 - any unreadable file (zip, json, shape) is rebuilt
-        return None, (f"The cached archive index {path.name} was unreadable ({type(error).__name__}: {error}); "
-                      "rebuilt it.")
+        return None, say("archive.index.unreadable", file=path.name, error=why(error))
     index = ArchiveIndex(source, ids, captions, embeddings, spacing, vision_key, skipped, path,
-                         note=f"Loaded {len(ids):,} images of the {source.name} from the disk cache.")
+                         note=say("archive.index.loaded", n=len(ids), archive=source.name))
     return index, ""
+
+
+def why(error: Exception) -> str:
+    """'ValueError: what was wrong' for a note, the message kept keyed where it is one."""
+    said = error.args[0] if len(error.args) == 1 and is_keyed(error.args[0]) else str(error)
+    return type(error).__name__ + ": " + said
 
 
 def write_cache(path: Path, index: ArchiveIndex) -> bool:

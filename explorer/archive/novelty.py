@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from explorer.messages import say
+
 REFERENCE_SAMPLE = 2000            # archive images whose nearest-neighbour distance sets the scale
 DUPLICATE_DISTANCE = 1e-6          # cosine distances below this are the same picture (copies, float error)
 ROWS_PER_PASS = 256                # sample rows scored against the whole archive at once (memory bound)
 SAMPLE_SEED = 0                    # the sample is the same for the same archive size
 
-NOTE = ("Nearness in CLIP image space, not provenance: a small ratio means CLIP sees the picture as close to "
-        "an archive image as archive images are to each other, not that it was copied from one; a large ratio "
-        "does not prove it new.")
+NOTE = say("archive.novelty.caveat")   # nearness, not provenance: what the figure cannot say
 
 
 @dataclass
@@ -76,8 +76,7 @@ def novelty(distance: float, reference: np.ndarray) -> Novelty:
     spacing = np.sort(reference[np.isfinite(reference)])
     if len(spacing) == 0:
         return Novelty(distance, None, None, None, len(spacing),
-                       f"Nearest archive image at cosine distance {distance:.3f} in CLIP image space; the archive "
-                       f"has no spacing of its own to compare with (one image, or copies only). {NOTE}")
+                       say("archive.novelty.no_spacing", distance=distance) + " " + NOTE)
     typical = float(np.median(spacing))
     ratio = distance / typical
     closer = float(np.searchsorted(spacing, distance, side="right") / len(spacing))
@@ -86,6 +85,4 @@ def novelty(distance: float, reference: np.ndarray) -> Novelty:
 
 def describe(distance: float, typical: float, ratio: float, closer: float) -> str:
     """The figure in one sentence, then the caveat."""
-    return (f"Nearest archive image at cosine distance {distance:.3f} in CLIP image space; archive images lie a "
-            f"median {typical:.3f} from their nearest other image, so the ratio is {ratio:.2f} "
-            f"({closer:.0%} of archive images have a neighbour at most this close). {NOTE}")
+    return say("archive.novelty.ratio", distance=distance, typical=typical, ratio=ratio, closer=closer) + " " + NOTE

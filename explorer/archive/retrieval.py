@@ -21,6 +21,7 @@ from explorer.archive.sources import allowed_folder, default_source, folder_sour
 from explorer.checks import check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 from explorer.models.vision import VisionModel, load_vision, vision_on_disk, vision_status
 
 MAX_QUERY_CHARS = 2000             # longest retrieval text (CLIP reads the first 77 tokens)
@@ -88,9 +89,8 @@ def open_archive(model, archive: str | Path | None = None, config: ExplorerConfi
     if archive is None or str(archive).strip() == "":
         source = default_source(model, config.max_archive_images if limit is None else limit)   # all, up to the max
         if source is None:
-            raise InputError("archive", "a folder of images (--archive DIR)", archive or "",
-                             hint=f"the model {model.name!r} has no archive of its own (miniworld's is its "
-                                  "training set)")
+            raise InputError("archive", say("archive.allowed.folder_of_images"), archive or "",
+                             hint=say("archive.hint.no_own_archive", name=model.name))
     elif any_folder:
         source = folder_source(archive, config.max_archive_images, config.max_image_pixels, limit=limit)
     else:
@@ -137,8 +137,7 @@ def retrieve(archive: ArchiveIndex, vision: VisionModel, text: str, k: int = 8,
     k = _check_k(k, archive, config)
     # 2. embed the text, 3. rank every image
     rows, scores = archive.top_k(vision.text_embeds([text])[0], k)
-    note = (f"{k} of {len(archive):,} images of the {archive.name}, ranked by the cosine of their CLIP image "
-            f"embedding to the CLIP text embedding of the prompt (exact search).")
+    note = say("archive.note.retrieved", k=k, n=len(archive), archive=archive.name)
     # 4. a training set with known scenes: what it holds of the colour and shape the prompt names
     return Retrieval(text, archive.name, _hits(archive, rows, scores), note, coverage(archive.source, text))
 
@@ -148,13 +147,12 @@ def nearest_images(archive: ArchiveIndex, vision: VisionModel, image: Image.Imag
     """The k archive images nearest to a picture (CLIP image cosine) and its novelty against the archive."""
     # 1. validate
     if not isinstance(image, Image.Image):
-        raise InputError("image", "a picture (PIL image)", type(image).__name__)
+        raise InputError("image", say("archive.allowed.picture"), type(image).__name__)
     k = _check_k(k, archive, config)
     # 2. embed the picture, 3. rank, 4. compare with the archive's own spacing
     rows, scores = archive.top_k(vision.image_embeds([image])[0], k)
     figure = novelty(1.0 - float(scores[0]), archive.spacing)
-    note = (f"{k} of {len(archive):,} images of the {archive.name} nearest to the picture (cosine of CLIP image "
-            f"embeddings, exact search).")
+    note = say("archive.note.nearest", k=k, n=len(archive), archive=archive.name)
     # 5. a training set with known scenes: what it holds of what the pixel oracle reads in the picture
     held = picture_coverage(archive.source, image)
     return NearestImages(archive.name, _hits(archive, rows, scores), figure, note, held)
@@ -162,7 +160,7 @@ def nearest_images(archive: ArchiveIndex, vision: VisionModel, image: Image.Imag
 
 def _check_k(k, archive: ArchiveIndex, config: ExplorerConfig | None) -> int:
     most = min(len(archive), (config or ExplorerConfig()).max_archive_results)
-    return check_int("k", k, 1, most, f" (the archive holds {len(archive):,} images)")
+    return check_int("k", k, 1, most, say("archive.note.k_holds", n=len(archive)))
 
 
 def _hits(archive: ArchiveIndex, rows, scores) -> list[ArchiveHit]:

@@ -22,6 +22,7 @@ from explorer.cache import LRUCache
 from explorer.errors import InputError
 from explorer.miniworld.world import Scene, check_held_out, make_scenes, render
 from explorer.outputs.a1111 import parse_parameters
+from explorer.messages import joined, say
 from explorer.outputs.png import MAX_PIXELS, PARAMETERS_KEY, open_image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")   # what a folder archive indexes
@@ -30,8 +31,10 @@ CAPTION_BYTES = 4096                                  # the start of a caption f
 CAPTION_CHARS = 500                                   # longest caption kept
 TRAINING_RECORD = "training.json"                     # the record train.py writes beside the weights
 TRAINING_SOURCES = LRUCache(2)                        # scenes and captions of a training set (1.3 s to draw)
-SKIP_REASONS = {"non_image": "non-image file", "unreadable": "unreadable image",
-                "too_large": "image over the pixel limit", "outside": "link leading outside the folder"}
+SKIP_REASONS = {"non_image": ("archive.skip.non_image", "archive.skip.non_images"),     # reason -> its message
+                "unreadable": ("archive.skip.unreadable", "archive.skip.unreadables"),   # keys: one, several
+                "too_large": ("archive.skip.too_large", "archive.skip.too_larges"),
+                "outside": ("archive.skip.outside", "archive.skip.outsides")}
 
 
 @dataclass
@@ -56,7 +59,7 @@ class FolderSource:
 
     @property
     def name(self) -> str:
-        return f"folder '{self.folder.name}'"
+        return say("archive.source.folder", name=self.folder.name)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -120,8 +123,8 @@ class TrainingSetSource:
 
     @property
     def name(self) -> str:
-        limited = f", the first {len(self):,}" if len(self) < self.images else ""
-        return f"miniworld training set ({self.images:,} images{limited})"
+        limited = say("archive.source.first", n=len(self)) if len(self) < self.images else ""
+        return say("archive.source.training", images=self.images, limited=limited)
 
     def __len__(self) -> int:
         return len(self.scenes)
@@ -149,10 +152,10 @@ def training_source(model_folder: Path, limit: int | None = None) -> TrainingSet
         images, seed = int(config["images"]), int(config["seed"])
         held_out = check_held_out(config.get("held_out", ()))        # records before the gaps hold none
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise InputError("archive", f"a miniworld folder with {TRAINING_RECORD} (written by train.py)",
+        raise InputError("archive", say("archive.allowed.training_record", record=TRAINING_RECORD),
                          str(record_path), hint=f"{type(error).__name__}: {error}") from None
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InputError("limit", "a positive number of images, or None for all", limit)
+        raise InputError("limit", say("archive.allowed.limit"), limit)
     count = images if limit is None else min(limit, images)
     world = hashlib.sha256(Path(inspect.getsourcefile(make_scenes)).read_bytes()).hexdigest()[:16]
     key = hashlib.sha256(f"miniworld-training|{images}|{seed}|{count}|{world}|{','.join(held_out)}".encode()
@@ -174,7 +177,7 @@ def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within:
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
-        raise InputError("archive", "an existing folder of images", str(folder))
+        raise InputError("archive", say("archive.allowed.existing_folder"), str(folder))
     fence = within.resolve() if within is not None else None
     # a request (within a shared root) sees the folder as it named it, never the server's path to it
     shown = str(folder)
@@ -196,15 +199,15 @@ def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within:
             else:
                 skipped["non_image"] += 1
         if limit is None and len(found) > max_images:
-            raise InputError("archive", f"a folder of at most {max_images:,} images (max_archive_images: "
-                             "exact nearest-neighbour search)", f"more than {max_images:,} images in {shown}")
+            raise InputError("archive", say("archive.allowed.at_most_images", n=max_images),
+                             f"more than {max_images:,} images in {shown}")
     found.sort()
     stems = {rel: rel[: -len(Path(rel).suffix)] for rel in found}
     skipped["non_image"] += len(set(texts) - set(stems.values()))          # caption files of no image
     files = found[: max_images if limit is None else min(limit, max_images)]
     captions = {rel: texts[stems[rel]] for rel in files if stems[rel] in texts}
     if not files:
-        raise InputError("archive", "a folder with at least one PNG, JPEG or WebP image", shown,
+        raise InputError("archive", say("archive.allowed.some_image"), shown,
                          hint=skipped_note(skipped))
     return FolderSource(folder, files, captions, _content_key(folder, files, captions), skipped,
                         max_pixels=max_pixels)
@@ -221,10 +224,14 @@ def _content_key(folder: Path, files: list[str], captions: dict[str, Path]) -> s
     return digest.hexdigest()
 
 
-def skipped_note(skipped: Counter) -> str:
-    """'skipped 2 non-image files, 1 unreadable image' ('' when nothing was skipped)."""
-    parts = [f"{n:,} {SKIP_REASONS[k]}{'' if n == 1 else 's'}" for k, n in sorted(skipped.items()) if n]
-    return "skipped " + ", ".join(parts) if parts else ""
+def skipped_note(skipped: Counter, sentence: bool = False) -> str:
+    """'skipped 2 non-image files, 1 unreadable image' ('' when nothing was skipped); `sentence`: 'Skipped ... .'
+    (a sentence of a note)."""
+    parts = joined(", ", [say(SKIP_REASONS[k][0], n=n) if n == 1 else say(SKIP_REASONS[k][1], n=n)
+                          for k, n in sorted(skipped.items()) if n])
+    if not parts:
+        return ""
+    return say("archive.skipped_sentence", parts=parts) if sentence else say("archive.skipped", parts=parts)
 
 
 def allowed_folder(text: str, roots) -> tuple[Path, Path]:
@@ -235,8 +242,7 @@ def allowed_folder(text: str, roots) -> tuple[Path, Path]:
     """
     allowed = [Path(root).expanduser().resolve() for root in roots]
     listing = ", ".join(str(root) for root in allowed)
-    expected = (f"'' (the model's default archive) or a folder inside {listing}" if allowed else
-                "'' (the model's default archive): the operator shares no folders (app.py --archive-root DIR)")
+    expected = say("archive.allowed.roots", roots=listing) if allowed else say("archive.allowed.no_roots")
     if not isinstance(text, str) or len(text) > 4096:
         raise InputError("archive", expected, text)
     asked = Path(text).expanduser()

@@ -22,6 +22,7 @@ import numpy as np
 from explorer.checks import check_float
 from explorer.errors import InputError
 from explorer.generation.recipe import Origin, recipe_defaults
+from explorer.messages import say
 from explorer.text import encoding
 from explorer.text.expressions import parse
 from explorer.text.phrases import is_expression, quote_checked, strip_prefix
@@ -72,10 +73,10 @@ def check_poles(pole_a, pole_b) -> tuple[str, str]:
     poles = []
     for name, pole in (("pole_a", pole_a), ("pole_b", pole_b)):
         if not isinstance(pole, str) or not pole.strip():
-            raise InputError(name, 'a non-empty phrase such as "summer"', pole)
+            raise InputError(name, say("concepts.allowed.pole"), pole)
         poles.append(" ".join(pole.split()))
     if poles[0].lower() == poles[1].lower():
-        raise InputError("pole_b", "a phrase different from pole_a", poles[1])
+        raise InputError("pole_b", say("concepts.allowed.other_pole"), poles[1])
     return poles[0], poles[1]
 
 
@@ -89,15 +90,14 @@ def make_axis(model, pole_a: str, pole_b: str) -> ConceptAxis:
             v = encoding.pooled(model, pole)[0].float().cpu().numpy()
             vectors.append(v / max(float(np.linalg.norm(v)), 1e-12))
     if float(np.linalg.norm(vectors[1] - vectors[0])) < PARALLEL:
-        raise InputError("pole_b", "a phrase the text encoder tells apart from pole_a", pole_b,
-                         hint="Both poles encode to the same vector, so there is no direction between them")
+        raise InputError("pole_b", say("concepts.allowed.distinct_pole"), pole_b, hint=say("concepts.hint.same_poles"))
     return ConceptAxis(pole_a, pole_b, vectors[0], vectors[1])
 
 
 def rank_vocabulary(index, axis: ConceptAxis) -> AxisRanking:
     """Every entry of a ConceptIndex sorted along the axis (ascending: the first pole's end first)."""
     if index.dim != axis.a.shape[0]:
-        raise InputError("vocabulary", f"an index of dimension {axis.a.shape[0]} (the model's)", index.dim)
+        raise InputError("vocabulary", say("concepts.allowed.model_dimension", d=axis.a.shape[0]), index.dim)
     positions = axis.positions(index.embeddings)                               # (N,)
     order = np.argsort(positions, kind="stable")
     vocab = index.vocabulary
@@ -118,7 +118,7 @@ def axis_expression(prompt: str, pole_a: str, pole_b: str, amount: float) -> str
     pole_a, pole_b = check_poles(pole_a, pole_b)
     amount = check_amount(amount)
     if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError("prompt", "a non-empty prompt to move along the axis", prompt)
+        raise InputError("prompt", say("concepts.allowed.axis_prompt"), prompt)
     expression = is_expression(prompt)
     if expression:
         parse(strip_prefix(prompt))                           # errors point into the user's own expression

@@ -24,6 +24,7 @@ from explorer.cache import weights_fingerprint, write_atomic
 from explorer.concepts.vocabularies import BUILTIN, Vocabulary, normalise_entry, resolve_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import is_keyed, joined, say
 from explorer.text.encoding import encode_pooled
 
 log = logging.getLogger(__name__)
@@ -101,10 +102,11 @@ class ConceptIndex:
                     model.index_build = None
                 index = cls(vocab, vectors, model_key, path)
                 saved = write_cache(path, index) if vocab.cache else None
-                index.note = (f"{problem} " if problem else "") + \
-                    f"Encoded {len(vocab)} entries of '{vocab.name}' in {time.perf_counter() - started:.1f} s" + \
-                    {True: "; cached on disk.", False: " (the cache folder is not writable: not cached).",
-                     None: " (kept in memory for this session)."}[saved]
+                encoded = say("concepts.index.encoded", n=len(vocab), name=vocab.name,
+                              seconds=time.perf_counter() - started)
+                cached = {True: say("concepts.cache.saved"), False: say("concepts.cache.not_writable"),
+                          None: say("concepts.cache.in_memory")}[saved]
+                index.note = joined("", [problem + " " if problem else "", encoded, cached])
                 if problem:
                     log.warning(index.note)
             model.concept_indexes.put(key, index)
@@ -120,7 +122,7 @@ class ConceptIndex:
         queries = _as_matrix(vectors, self.dim)                                 # (n, d)
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
         if np.any(norms == 0) or not np.all(np.isfinite(queries)):
-            raise InputError("vectors", "finite, non-zero query vectors", "a zero or non-finite vector")
+            raise InputError("vectors", say("concepts.allowed.query_vectors"), "a zero or non-finite vector")
         return queries / norms
 
     def nearest(self, vectors, k: int = 10, exclude: Iterable[str] = ()) -> list[Neighbor] | list[list[Neighbor]]:
@@ -134,8 +136,10 @@ class ConceptIndex:
                         dtype=np.int64)
         room = len(self) - len(skip)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= room:
-            raise InputError("k", f"an integer in [1, {room}] (the vocabulary '{self.vocabulary.name}' has "
-                             f"{len(self)} entries{f', {len(skip)} excluded' if len(skip) else ''})", k)
+            name = self.vocabulary.name
+            raise InputError("k", say("concepts.allowed.k_vocabulary_excluded", room=room, name=name, n=len(self),
+                                      excluded=len(skip)) if len(skip) else
+                             say("concepts.allowed.k_vocabulary", room=room, name=name, n=len(self)), k)
         results = []
         for query in queries:
             top, row_scores = self._top_k(query, k, skip)
@@ -181,7 +185,7 @@ def _as_matrix(vectors, dim: int) -> np.ndarray:
     if array.ndim == 1:
         array = array[None]
     if array.ndim != 2 or array.shape[1] != dim or array.shape[0] == 0:
-        raise InputError("vectors", f"shape (d,) or (n, d) with d = {dim} (this model's pooled size)",
+        raise InputError("vectors", say("concepts.allowed.pooled_shape", d=dim),
                          f"shape {tuple(array.shape)}")
     return array
 
@@ -229,14 +233,20 @@ def read_cache(path: Path, vocab: Vocabulary, model_key: str) -> tuple[ConceptIn
             meta = json.loads(str(data["meta"]))
             vectors = np.ascontiguousarray(data["embeddings"], dtype=np.float32)
         if meta.get("format") != CACHE_FORMAT or meta.get("vocabulary_hash") != vocab.hash:
-            raise ValueError("it belongs to another vocabulary or format")
+            raise ValueError(say("concepts.index.other_vocabulary"))
         if vectors.ndim != 2 or vectors.shape[0] != len(vocab) or not np.all(np.isfinite(vectors)):
-            raise ValueError(f"its embeddings have shape {vectors.shape} or are not finite")
+            raise ValueError(say("concepts.index.bad_embeddings", shape=vectors.shape))
     except Exception as error:  # noqa: BLE001 - any unreadable file (zip, pickle, json, shape) is rebuilt
-        return None, f"The cached index {path.name} was unreadable ({type(error).__name__}: {error}); rebuilt it."
-    index = ConceptIndex(vocab, vectors, model_key, path, note=f"Loaded {len(vocab)} entries of '{vocab.name}' "
-                                                                  "from the disk cache.")
+        return None, say("concepts.index.unreadable", file=path.name, error=why(error))
+    index = ConceptIndex(vocab, vectors, model_key, path,
+                         note=say("concepts.index.loaded", n=len(vocab), name=vocab.name))
     return index, ""
+
+
+def why(error: Exception) -> str:
+    """'ValueError: what was wrong' for a note, the message kept keyed where it is one."""
+    said = error.args[0] if len(error.args) == 1 and is_keyed(error.args[0]) else str(error)
+    return type(error).__name__ + ": " + said
 
 
 def write_cache(path: Path, index: ConceptIndex) -> bool:

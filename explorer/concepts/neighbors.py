@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from explorer.concepts.index import ConceptIndex
+from explorer.messages import joined
 from explorer.text.arithmetic import pooled_readback
 
 
@@ -14,5 +15,5 @@ def nearest_concepts(model, text: str, k: int = 10, vocabulary: str = "concepts"
     expression, pooled = pooled_readback(model, text, kind, space)
     index = ConceptIndex.for_model(model, vocabulary, config=config)
     exclude = expression.phrases if exclude_terms else ()
-    note = " ".join(part for part in (index.note, model.adapter.readback_note) if part)
+    note = joined(" ", [part for part in (index.note, model.adapter.readback_note) if part])
     return expression, pooled, index.nearest(pooled[0].numpy(), k, exclude=exclude), note

@@ -30,6 +30,7 @@ from explorer.concepts.index import ConceptIndex
 from explorer.checks import check_int
 from explorer.concepts.vocabularies import BUILTIN
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.text import encoding
 from explorer.text.arithmetic import evaluate
 from explorer.text.phrases import is_expression, strip_prefix
@@ -47,13 +48,7 @@ PLACE_NEIGHBORS = 8          # fitted points averaged when placing a new point w
 PLACE_SHARPNESS = 30.0       # weights exp(sharpness * cosine): the nearest dominate the placement
 MIN_UMAP_POINTS = 5          # below this many points umap has no neighbourhood to keep: PCA is used
 
-PROJECTION_NOTES = {
-    "umap": "UMAP (cosine) keeps neighbourhoods: points close on the map are close in the embedding space. "
-            "Distances between clusters, cluster sizes and the empty space between them are not meaningful.",
-    "pca": "PCA shows the plane of the two directions of largest variance: linear and instant, straight "
-           "paths stay straight and far-apart points stay apart, but many directions are flattened onto "
-           "each other, so points that look close may not be.",
-}
+PROJECTION_NOTES = {"umap": say("concepts.map.umap_note"), "pca": say("concepts.map.pca_note")}   # what a map keeps
 
 
 def unit_rows(x) -> np.ndarray:
@@ -164,14 +159,14 @@ class ConceptMap:
     def __init__(self, method: str = "umap", n_neighbors: int = UMAP_NEIGHBORS, min_dist: float = UMAP_MIN_DIST,
                  random_state: int | None = 0):
         if method not in METHODS:
-            raise InputError("method", f"one of {', '.join(METHODS)}", method)
+            raise InputError("method", say("concepts.allowed.one_of", choices=", ".join(METHODS)), method)
         self.method, self.n_neighbors, self.min_dist, self.random_state = method, n_neighbors, min_dist, random_state
 
     def fit(self, x) -> "ConceptMap":
         """Fit the map to x (n, d); sets embedding_ (n, 2), train_ (n, d) and the method's state."""
         x = unit_rows(x)                                                      # (n, d)
         if len(x) < 2:
-            raise InputError("points", "at least 2 points to map", len(x))
+            raise InputError("points", say("concepts.allowed.some_points"), len(x))
         self.train_, self.n_features_in_ = x, x.shape[1]
         self.method_ = self.method if len(x) >= MIN_UMAP_POINTS else "pca"
         if self.method_ == "pca":
@@ -195,10 +190,10 @@ class ConceptMap:
     def transform(self, y) -> np.ndarray:
         """Place new points (m, d) into the fitted map without refitting: (m, 2)."""
         if not hasattr(self, "embedding_"):
-            raise InputError("map", "a fitted map (call fit first)", "an unfitted ConceptMap")
+            raise InputError("map", say("concepts.allowed.fitted_map"), "an unfitted ConceptMap")
         y = unit_rows(y)
         if y.shape[1] != self.n_features_in_:
-            raise InputError("vectors", f"dimension {self.n_features_in_} (the map's)", y.shape[1])
+            raise InputError("vectors", say("concepts.allowed.map_dimension", d=self.n_features_in_), y.shape[1])
         if self.method_ == "pca":
             self.placement_ = "pca"
             return self._pca(y)
@@ -251,7 +246,7 @@ class QueryPoint:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise InputError("kind", f"one of {', '.join(KINDS)}", self.kind)
+            raise InputError("kind", say("concepts.allowed.one_of", choices=", ".join(KINDS)), self.kind)
         self.vector = unit_rows(self.vector)[0]
 
 
@@ -296,8 +291,7 @@ class MapResult:
         notes = list(self.notes)
         how = getattr(self.estimator, "placement_", "given positions")
         if coords is None and how == "neighbours":
-            notes.append("New points were placed at the weighted mean position of their nearest mapped points "
-                         "(UMAP's transform kernels were still compiling).")
+            notes.append(say("concepts.map.placed_by_neighbours"))
         return MapResult(self.labels + [p.label for p in points], self.kinds + [p.kind for p in points],
                          self.categories + [p.kind for p in points], self.groups + [p.group for p in points],
                          np.concatenate([self.scores, np.ones(len(points), dtype=np.float32)]),
@@ -316,12 +310,12 @@ def check_k(k, index_size: int, limit: int) -> int:
     """k nearby concepts: an integer in [2, min(vocabulary size, limit)]."""
     top = min(index_size, limit)
     if top < 2:
-        raise InputError("vocabulary", "at least 2 entries to map", f"{index_size} entries")
+        raise InputError("vocabulary", say("concepts.allowed.map_entries"), f"{index_size} entries")
     if isinstance(k, float) and k.is_integer():
         k = int(k)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= top:
-        why = "the vocabulary size" if index_size <= limit else "ExplorerConfig.max_map_neighbors"
-        raise InputError("k", f"an integer in [2, {top}] ({why})", k)
+        raise InputError("k", say("concepts.allowed.k_map_size", top=top) if index_size <= limit else
+                         say("concepts.allowed.k_map_limit", top=top), k)
     return int(k)
 
 
@@ -335,13 +329,13 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
     """
     # 1. validate
     if method not in METHODS:
-        raise InputError("method", f"one of {', '.join(METHODS)}", method)
+        raise InputError("method", say("concepts.allowed.one_of", choices=", ".join(METHODS)), method)
     if not queries:
-        raise InputError("queries", "at least one prompt, expression or path", "none")
+        raise InputError("queries", say("concepts.allowed.some_query"), "none")
     k = check_k(k, len(index), limit)
     q = np.stack([p.vector for p in queries])                                    # (m, d)
     if q.shape[1] != index.dim:
-        raise InputError("queries", f"vectors of dimension {index.dim} (the index's)", q.shape[1])
+        raise InputError("queries", say("concepts.allowed.index_dimension", d=index.dim), q.shape[1])
     notes = []
     if method == "umap" and not umap_ready():
         if WARMUP.thread is not None and wait_s > 0:
@@ -359,7 +353,7 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
     estimator = ConceptMap(method, random_state=random_state).fit(x)
     seconds = time.perf_counter() - started
     if estimator.method_ != method:
-        notes.append(f"{len(x)} points are too few for UMAP: PCA is used.")
+        notes.append(say("concepts.map.too_few", n=len(x)))
     # 4. collect labels, kinds and scores
     vocab = index.vocabulary
     return MapResult([vocab.entries[i] for i in top] + [p.label for p in queries],
@@ -387,7 +381,7 @@ def pooled_of(model, text: str, field_name: str = "query") -> tuple[np.ndarray, 
                        for phrase in result.expression.phrases]
         return result.pooled[0].float().numpy(), ingredients
     if not text:
-        raise InputError(field_name, "a non-empty prompt", text)
+        raise InputError(field_name, say("concepts.allowed.non_empty_prompt"), text)
     check_prompt_length(model, text, field_name)
     return encoding.pooled(model, text)[0].float().numpy(), []
 
@@ -411,9 +405,9 @@ def query_points(model, text: str, path_points: int = DEFAULT_PATH_POINTS) -> li
 def _query_points(model, text: str, path_points: int) -> list[QueryPoint]:
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     if not lines:
-        raise InputError("query", 'a prompt, "= expression" or "a -> b" per line', text)
+        raise InputError("query", say("concepts.allowed.query_lines"), text)
     if len(lines) > MAX_QUERY_LINES:
-        raise InputError("query", f"at most {MAX_QUERY_LINES} lines", f"{len(lines)} lines")
+        raise InputError("query", say("concepts.allowed.max_lines", n=MAX_QUERY_LINES), f"{len(lines)} lines")
     path_points = check_int("path_points", path_points, 2, MAX_PATH_POINTS)
     points: list[QueryPoint] = []
     for line in lines:
@@ -421,7 +415,7 @@ def _query_points(model, text: str, path_points: int) -> list[QueryPoint]:
         if arrow:
             ends = [part.strip() for part in line.split(arrow)]
             if len(ends) != 2 or not all(ends):
-                raise InputError("query", "a path as 'start -> end' (two non-empty ends)", line)
+                raise InputError("query", say("concepts.allowed.path"), line)
             (a, _), (b, _) = pooled_of(model, ends[0]), pooled_of(model, ends[1])
             for t in np.linspace(0.0, 1.0, path_points):     # lerp, as the Interpolate tab walks embeddings
                 label = ends[0] if t == 0 else ends[1] if t == 1 else f"{ends[0]} → {ends[1]} @ {t:.2f}"

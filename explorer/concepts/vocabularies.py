@@ -15,6 +15,7 @@ from pathlib import Path
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.presets import CONCEPTS_DIR
 
 BUILTIN, TOKENIZER = "concepts", "tokenizer"       # names of the two vocabularies every model has
@@ -40,7 +41,7 @@ class Vocabulary:
 
     def __post_init__(self):
         if len(self.entries) != len(self.categories):
-            raise InputError("vocabulary", "one category per entry", f"{len(self.entries)} entries, "
+            raise InputError("vocabulary", say("concepts.allowed.category_per_entry"), f"{len(self.entries)} entries, "
                              f"{len(self.categories)} categories")
 
     def __len__(self) -> int:
@@ -63,24 +64,24 @@ class Vocabulary:
     def check(self, limit: int | None = None, field_name: str = "vocabulary") -> "Vocabulary":
         """Refuse an empty list, duplicate entries, or more entries than `limit`."""
         if not self.entries:
-            raise InputError(field_name, "at least one entry (one phrase per line)", f"{self.name!r}: 0 entries")
+            raise InputError(field_name, say("concepts.allowed.some_entry"), f"{self.name!r}: 0 entries")
         if limit is not None and len(self.entries) > limit:
-            raise InputError(field_name, f"at most {limit} entries (ExplorerConfig.max_vocabulary)",
+            raise InputError(field_name, say("concepts.allowed.max_entries", n=limit),
                              f"{self.name!r}: {len(self.entries)} entries")
         seen: dict[str, str] = {}
         duplicates = []
         for entry in self.entries:
             key = normalise_entry(entry)
             if not key:
-                raise InputError(field_name, "non-blank entries", repr(entry))
+                raise InputError(field_name, say("concepts.allowed.non_blank"), repr(entry))
             if key in seen:
                 duplicates.append(entry)
             seen.setdefault(key, entry)
         if duplicates:
             shown = ", ".join(repr(d) for d in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
-            raise InputError(field_name, "unique entries (case and runs of spaces do not count)",
+            raise InputError(field_name, say("concepts.allowed.unique"),
                              f"{len(duplicates)} duplicate(s) in {self.name!r}: {shown}",
-                             hint="Remove the repeated lines")
+                             hint=say("concepts.hint.remove_repeated"))
         return self
 
 
@@ -108,14 +109,15 @@ def load_vocabulary(path_or_file, name: str | None = None, limit: int | None = N
     else:
         path = Path(str(path_or_file)).expanduser()
         if not path.is_file():
-            raise InputError("vocabulary", "an existing UTF-8 text file, one entry per line", str(path_or_file))
+            raise InputError("vocabulary", say("concepts.allowed.text_file"), str(path_or_file))
         raw = path.read_bytes()
         stem = path.stem
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as error:
-            raise InputError("vocabulary", "a UTF-8 text file", f"undecodable bytes at {error.start}") from None
+            raise InputError("vocabulary", say("concepts.allowed.utf8"),
+                             f"undecodable bytes at {error.start}") from None
     limit = ExplorerConfig().max_vocabulary if limit is None else limit
     return parse_vocabulary(raw, name or stem, default_category=stem).check(limit)
 
@@ -124,14 +126,15 @@ def load_upload(path, name: str | None, config: ExplorerConfig) -> Vocabulary:
     """A user's uploaded list, within the upload limits (bytes, entries, entry length); never cached on disk."""
     path = Path(str(path))
     if not path.is_file():
-        raise InputError("vocabulary file", "an uploaded .txt file", path.name)
+        raise InputError("vocabulary file", say("concepts.allowed.upload_txt"), path.name)
     size = path.stat().st_size
     if size > config.max_upload_bytes:
-        raise InputError("vocabulary file", f"at most {config.max_upload_bytes:,} bytes", f"{size:,} bytes")
+        raise InputError("vocabulary file", say("concepts.allowed.max_bytes", n=config.max_upload_bytes),
+                         f"{size:,} bytes")
     vocabulary = load_vocabulary(path, name=name or path.stem, limit=config.max_upload_entries)
     long = [e for e in vocabulary.entries if len(e) > config.max_entry_chars]
     if long:
-        raise InputError("vocabulary file", f"entries of at most {config.max_entry_chars} characters",
+        raise InputError("vocabulary file", say("concepts.allowed.entry_chars", n=config.max_entry_chars),
                          f"{len(long)} longer entr{'y' if len(long) == 1 else 'ies'}, e.g. {long[0][:40]!r}…")
     vocabulary.cache = False
     return vocabulary
@@ -176,8 +179,8 @@ class Shelf:
         name = check_list_name(vocabulary.name, self.shared.names() if self.shared else ())
         with self._lock:
             if name not in self._lists and len(self._lists) >= self.max_lists:
-                raise InputError("vocabulary", f"at most {self.max_lists} lists of your own (replace one by "
-                                 "uploading under its name)", f"a list number {len(self._lists) + 1}")
+                raise InputError("vocabulary", say("concepts.allowed.max_lists", n=self.max_lists),
+                                 f"a list number {len(self._lists) + 1}")
             self._lists[name] = vocabulary
         return name
 
@@ -199,11 +202,12 @@ LIST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,47}")     # a list name a 
 def check_list_name(name, taken=()) -> str:
     """A list name: 1-48 letters, digits, spaces, '_', '.' or '-', not a built-in or shared name."""
     if not isinstance(name, str) or not LIST_NAME.fullmatch(name.strip()):
-        raise InputError("vocabulary name", "1-48 letters, digits, spaces, '_', '.' or '-', starting with a letter "
-                         "or digit", name if not isinstance(name, str) or len(name) < 60 else name[:60] + "…")
+        raise InputError("vocabulary name", say("concepts.allowed.list_name"),
+                         name if not isinstance(name, str) or len(name) < 60 else name[:60] + "…")
     name = name.strip()
     if name in (BUILTIN, TOKENIZER) or name in taken:
-        raise InputError("vocabulary name", f"a name other than {', '.join([BUILTIN, TOKENIZER, *taken])}", name)
+        raise InputError("vocabulary name", say("concepts.allowed.other_name",
+                                                names=", ".join([BUILTIN, TOKENIZER, *taken])), name)
     return name
 
 
@@ -222,5 +226,6 @@ def resolve_vocabulary(model, vocabulary: str | Vocabulary, shelf: Shelf | None 
         return model.vocabularies.get(TOKENIZER, lambda: tokenizer_vocabulary(model))
     found = shelf.get(vocabulary) if shelf is not None and isinstance(vocabulary, str) else None
     if found is None:
-        raise InputError("vocabulary", f"one of {', '.join(available_vocabularies(shelf))}", vocabulary)
+        raise InputError("vocabulary", say("concepts.allowed.one_of", choices=", ".join(available_vocabularies(shelf))),
+                         vocabulary)
     return found

@@ -33,6 +33,7 @@ from explorer.cache import write_atomic
 from explorer.checks import check_int
 from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 from explorer.jobs.shards import (Progress, job_folder, missing_shards, put, run_tasks, shard_path, worker_model,
                                   write_json)
 from explorer.models.vision import load_vision, vision_status
@@ -55,8 +56,7 @@ class IndexJob:
         check_int("max_images", self.max_images, 1, MAX_INDEX_IMAGES)
         check_int("shard", self.shard, EMBED_CHUNK, MAX_INDEX_IMAGES)
         if self.shard % EMBED_CHUNK:
-            raise InputError("shard", f"a multiple of {EMBED_CHUNK} (the batch of the single-machine index, so "
-                                      "that both compute the same floats)", self.shard)
+            raise InputError("shard", say("jobs.allowed.shard_multiple", n=EMBED_CHUNK), self.shard)
         if self.limit is not None:
             check_int("limit", self.limit, 1, self.max_images)
         return self
@@ -75,8 +75,8 @@ def open_source(job: IndexJob):
         return folder_source(job.archive, job.max_images, ExplorerConfig().max_image_pixels, limit=job.limit)
     source = default_source(worker_model(job.model), job.limit)
     if source is None:
-        raise InputError("archive", "a folder of images (--archive DIR)", job.archive,
-                         hint=f"the model {job.model!r} has no archive of its own (miniworld's is its training set)")
+        raise InputError("archive", say("archive.allowed.folder_of_images"), job.archive,
+                         hint=say("archive.hint.no_own_archive", name=job.model))
     return source
 
 
@@ -114,8 +114,8 @@ def run_index_job(job: IndexJob, folder: Path, *, config: ExplorerConfig | None 
         if {k: v for k, v in saved.items() if k not in ("content", "candidates")} == \
                 {k: v for k, v in record.items() if k not in ("content", "candidates")} and \
                 saved.get("content") != record["content"]:
-            raise InputError("archive", "the images the job began with (to resume it)", job.archive or job.model,
-                             hint="the archive's files changed since; start the job again in a new folder")
+            raise InputError("archive", say("jobs.allowed.same_images"), job.archive or job.model,
+                             hint=say("jobs.hint.archive_changed"))
 
     folder = job_folder(Path(folder), record, same_images)
     total = job.shard_count(len(source))
@@ -153,10 +153,10 @@ def merge_shards(source, paths: list[Path], config: ExplorerConfig) -> ArchiveIn
         if len(meta["ids"]):
             parts.append(embeddings)
     if len(keys) != 1:
-        raise InputError("out_dir", "shards embedded by one CLIP vision model", f"{len(keys)} vision models",
-                         hint="the model's weights changed while the job ran: start it again in a new folder")
+        raise InputError("out_dir", say("jobs.allowed.one_vision"), f"{len(keys)} vision models",
+                         hint=say("jobs.hint.weights_changed"))
     if not ids:
-        raise InputError("archive", "a folder with at least one readable image", source.name,
+        raise InputError("archive", say("archive.allowed.readable_image"), str(source.name),
                          hint=skipped_note(source.skipped + skipped))
     vision_key = keys.pop()
     embeddings = np.concatenate(parts)

@@ -25,6 +25,7 @@ from pathlib import Path
 from explorer.checks import check_int
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.explore.probe import PROBE_NOTE, bias_probe, wilson_interval
 from explorer.generation.recipe import SEED_MAX, recipe_defaults
 from explorer.jobs.shards import Progress, job_folder, missing_shards, run_tasks, shard_path, worker_model, write_json
@@ -52,9 +53,9 @@ class ProbeJob:
         check_int("shard", self.shard, 1, ExplorerConfig().max_seeds)
         check_int("first_seed", self.first_seed, 0, SEED_MAX - self.seeds)
         if not 2 <= len(self.prompts) <= 8:
-            raise InputError("prompts", "2 to 8 non-empty prompts to compare", len(self.prompts))
+            raise InputError("prompts", say("jobs.allowed.prompts"), len(self.prompts))
         if not self.attributes:
-            raise InputError("attributes", "at least one attribute with 2+ labels", self.attributes)
+            raise InputError("attributes", say("jobs.allowed.attributes"), self.attributes)
         return self
 
     @property

@@ -15,6 +15,7 @@ from typing import Callable
 from explorer.cache import write_atomic
 from explorer.checks import check_int
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.loading import load_model
 
 JOB_FILE = "job.json"
@@ -33,14 +34,15 @@ def job_folder(folder: Path, record: dict, same: Callable[[dict], None] | None =
         try:
             saved = json.loads(path.read_text())
         except ValueError as error:
-            raise InputError("out_dir", f"a folder with a readable {JOB_FILE}", str(folder), hint=str(error)) from None
+            raise InputError("out_dir", say("jobs.allowed.readable_job", file=JOB_FILE), str(folder),
+                             hint=str(error)) from None
         if same is not None:
             same(saved)
         if saved != record:
-            raise InputError("out_dir", "a new folder, or the folder of this same job (to resume it)", str(folder),
-                             hint=f"its {JOB_FILE} describes another job")
+            raise InputError("out_dir", say("jobs.allowed.same_job"), str(folder),
+                             hint=say("jobs.hint.other_job", file=JOB_FILE))
     elif folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise InputError("out_dir", "a new or empty folder, or the folder of this same job", str(folder))
+        raise InputError("out_dir", say("jobs.allowed.empty_folder"), str(folder))
     else:
         (folder / SHARDS).mkdir(parents=True, exist_ok=True)
         write_json(path, record)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.examples import Examples
 from explorer.models.presets import ASSETS
 
@@ -107,15 +108,15 @@ def load_lesson(lang: str = "en", folder: Path | str | None = None) -> Lesson:
     """The lesson in one language from <folder>/<lang>.json, checked: every chapter has its texts, a known view
     and only that view's fields."""
     if lang not in LANGUAGES:
-        raise InputError("lang", f"one of {', '.join(LANGUAGES)}", lang)
+        raise InputError("lang", say("concepts.allowed.one_of", choices=", ".join(LANGUAGES)), lang)
     path = Path(folder or LESSONS_DIR) / f"{lang}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     chapters = tuple(_chapter(raw, i, path.name) for i, raw in enumerate(data.get("chapters", [])))
     if not chapters:
-        raise InputError(f"{path.name}: chapters", "at least one chapter", 0)
+        raise InputError(f"{path.name}: chapters", say("lesson.check.some_chapter"), 0)
     ids = [c.id for c in chapters]
     if len(set(ids)) != len(ids):
-        raise InputError(f"{path.name}: chapters", "distinct chapter ids", ids)
+        raise InputError(f"{path.name}: chapters", say("lesson.check.distinct_ids"), ids)
     return Lesson(lang, data["title"], data["intro"], data["show_label"], data["question_label"],
                   data["random_note"], chapters)
 
@@ -124,25 +125,25 @@ def _chapter(raw: dict, index: int, source: str) -> Chapter:
     where = f"{source}: chapter {index + 1}"
     missing = [key for key in ("id", "title", "read", "question", "view", "show") if key not in raw]
     if missing:
-        raise InputError(where, "the keys id, title, read, question, view, show", f"missing {', '.join(missing)}")
+        raise InputError(where, say("lesson.check.keys"), f"missing {', '.join(missing)}")
     if raw["view"] not in VIEWS:
-        raise InputError(f"{where}: view", f"one of {', '.join(VIEWS)}", raw["view"])
+        raise InputError(f"{where}: view", say("concepts.allowed.one_of", choices=", ".join(VIEWS)), raw["view"])
     allowed = VIEWS[raw["view"]]
     for overrides in [raw["show"], *raw.get("families", {}).values()]:
         unknown = sorted(set(overrides) - allowed)
         if unknown:
-            raise InputError(f"{where}: show", f"fields of the {raw['view']} view ({', '.join(sorted(allowed))})",
-                             unknown)
+            raise InputError(f"{where}: show", say("lesson.check.view_fields", view=raw["view"],
+                                                   fields=", ".join(sorted(allowed))), unknown)
     only = raw.get("only", [])
     if not isinstance(only, list) or not all(isinstance(f, str) for f in only):
-        raise InputError(f"{where}: only", "a list of model families (stable-diffusion, sdxl, miniworld)", only)
+        raise InputError(f"{where}: only", say("lesson.check.families"), only)
     if only and not raw.get("only_note"):
-        raise InputError(f"{where}: only_note", "a sentence saying which model the chapter needs", "nothing")
+        raise InputError(f"{where}: only_note", say("lesson.check.only_note"), "nothing")
     texts = raw.get("texts", {})
     for family, text in (texts.items() if isinstance(texts, dict) else [("", texts)]):
         if family not in FAMILY_KEYS or not isinstance(text, dict) or not text or \
                 not set(text) <= {"read", "question"} or not all(isinstance(v, str) and v for v in text.values()):
-            raise InputError(f"{where}: texts", f"family ({', '.join(FAMILY_KEYS)}) -> its own read and/or question",
+            raise InputError(f"{where}: texts", say("lesson.check.texts", families=", ".join(FAMILY_KEYS)),
                              {family: text} if family else texts)
     return Chapter(raw["id"], raw["title"], raw["read"], raw["question"], raw["view"], dict(raw["show"]),
                    dict(raw.get("families", {})), tuple(only), raw.get("only_note", ""), dict(texts))
