@@ -16,6 +16,7 @@ from typing import Callable
 from explorer.archive.index import ArchiveIndex
 from explorer.archive.retrieval import ArchiveHit, index_in_background, nearest_images, open_archive, retrieve
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.outputs.png import open_image
 from explorer.ui import gradio_compat
 from explorer.ui.common import AppContext, as_int, check_upload, guard, served
@@ -61,8 +62,8 @@ def archive_gallery(ctx: AppContext, prompt: str, k: int, archive: str = "", pro
     """For the Search tab: existing images for a prompt as gallery items, and a one-line note."""
     index, vision = _open(ctx, archive, progress)
     result = retrieve(index, vision, prompt, as_int(k), ctx.config)
-    gap = f" **{result.coverage.sentence}**" if result.coverage else ""
-    return gallery_items(index, result.hits), f"{result.note} {index.note}{gap}"
+    gap = " **" + result.coverage.sentence + "**" if result.coverage else ""       # + keeps keyed notes keyed
+    return gallery_items(index, result.hits), result.note + " " + index.note + gap
 
 
 def nearest_gallery(ctx: AppContext, image_path: str | Path, k: int, archive: str = "",
@@ -71,7 +72,7 @@ def nearest_gallery(ctx: AppContext, image_path: str | Path, k: int, archive: st
     picture = open_image(image_path, "image", ctx.config.max_image_pixels).convert("RGB")
     index, vision = _open(ctx, archive, progress)
     result = nearest_images(index, vision, picture, as_int(k), ctx.config)
-    gap = f" **{result.coverage.sentence}**" if result.coverage else ""
+    gap = " **" + result.coverage.sentence + "**" if result.coverage else ""
     return gallery_items(index, result.hits), result.novelty.sentence + gap
 
 
@@ -96,7 +97,7 @@ def _open(ctx: AppContext, archive, progress: Progress | None = None):
     if archive is None:
         archive = ""
     if not isinstance(archive, str):
-        raise InputError("archive", "'' (the model's own archive) or a folder name", archive)
+        raise InputError("archive", say("server.archive.folder"), archive)
     return open_archive(ctx.model, archive, ctx.config, progress=progress)
 
 
@@ -104,6 +105,6 @@ def _uploaded(image, cfg) -> Path:
     """An uploaded file's path (a gradio FileData dict or its path); only gradio's upload folder is read."""
     path = image.get("path") if isinstance(image, dict) else image
     if not isinstance(path, str) or not path or not gradio_compat.in_upload_folder(path):
-        raise InputError("image", "an uploaded image (gradio_client.handle_file(path))",
+        raise InputError("image", say("server.archive.image"),
                          Path(path).name if isinstance(path, str) else type(path).__name__)
     return check_upload("image", path, cfg)

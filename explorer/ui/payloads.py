@@ -21,6 +21,7 @@ import gradio as gr
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.outputs.png import open_image
 from explorer.ui import gradio_compat
 from explorer.ui.common import MAX_TEXT_CHARS, _field_name
@@ -31,7 +32,7 @@ IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", "image")          # a gr.File t
 # inputs of free text, capped at MAX_TEXT_CHARS (gr.api's str parameters are Textboxes); not gr.HTML or gr.JSON,
 # whose values on the page are figures and tables
 TEXT_INPUTS = (gr.Textbox, gr.Code, gr.Dropdown, gr.Radio)
-FILE_ALLOWED = "a file uploaded to this server (gradio_client.handle_file(path))"
+FILE_ALLOWED = say("server.file.uploaded")
 
 
 def install(demo: gr.Blocks, config: ExplorerConfig) -> None:
@@ -73,20 +74,20 @@ def check_values(demo: gr.Blocks, block_fn, inputs: list, config: ExplorerConfig
         if len(inputs) == len(blocks) else False
     if len(inputs) != len(blocks) or (api and states_filled):
         given = len(inputs) - (len(blocks) - len(params)) if len(inputs) > len(blocks) else len(inputs)
-        received = f"{given} value" if given == 1 else f"{given} values"
+        received = say("server.values.one" if given == 1 else "server.values.many", n=given)
         listed = ", ".join(field(position).removeprefix(f"{endpoint} ") for position in range(len(params)))
         where = endpoint or "event"
         if given < len(params):
-            raise InputError(field(given), f"a value for each of its {len(params)} parameters ({listed})",
-                             received)
-        raise InputError(f"{where} parameters", f"{len(params)} values ({listed})", received)
+            raise InputError(field(given), say("server.values.each", n=len(params), names=listed), received)
+        raise InputError(f"{where} parameters", say("server.values.exact", n=len(params), names=listed), received)
     # 2. each parameter: files where files go, texts within the limit
     for position, i in enumerate(params):
         block, value = blocks[i], inputs[i]
         if isinstance(block, (gr.File, gr.Image)):
             check_file_value(field(position), block, value, config)
         elif isinstance(block, TEXT_INPUTS) and isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
-            raise InputError(field(position), f"at most {MAX_TEXT_CHARS:,} characters", f"{len(value):,} characters")
+            raise InputError(field(position), say("server.text.max_chars", n=MAX_TEXT_CHARS),
+                             say("server.text.chars", n=len(value)))
     return inputs
 
 
@@ -98,7 +99,7 @@ def check_file_value(field: str, block, value, config: ExplorerConfig) -> None:
         return
     if getattr(block, "file_count", "single") != "single":
         if not isinstance(value, list):
-            raise InputError(field, "a list of files uploaded to this server", value)
+            raise InputError(field, say("server.file.list"), value)
         for item in value:
             _check_one_file(field, block, item, config)
         return
@@ -110,7 +111,7 @@ def _check_one_file(field: str, block, value, config: ExplorerConfig) -> None:
         raise InputError(field, FILE_ALLOWED, value)
     path = value.get("path")
     if not isinstance(path, str) or not path.strip():
-        raise InputError(field, FILE_ALLOWED, value.get("url") or "a file without a path")
+        raise InputError(field, FILE_ALLOWED, value.get("url") or say("server.file.no_path"))
     name = Path(str(value.get("orig_name") or path)).name                   # the upload's own name
     if "://" in path or path.startswith("data:"):
         raise InputError(field, FILE_ALLOWED, path)
@@ -118,7 +119,8 @@ def _check_one_file(field: str, block, value, config: ExplorerConfig) -> None:
         raise InputError(field, FILE_ALLOWED, name)
     size = Path(path).stat().st_size
     if size > config.max_upload_bytes:
-        raise InputError(field, f"a file of at most {config.max_upload_bytes:,} bytes", f"{size:,} bytes")
+        raise InputError(field, say("server.file.max_bytes", n=config.max_upload_bytes),
+                         say("server.file.bytes", n=size))
     types = getattr(block, "file_types", None) or []
     if isinstance(block, gr.Image) or (types and all(kind in IMAGE_TYPES for kind in types)):
         try:

@@ -20,6 +20,7 @@ from typing import Callable
 
 from explorer.concepts.vocabularies import Shelf
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.ui import gradio_compat
 from explorer.ui.i18n import page_language
 from explorer.ui.messages import catalogue
@@ -106,9 +107,8 @@ class Sessions:
                 while opened and now - opened[0] > MINUTE:
                     opened.popleft()
                 if len(opened) >= self.new_per_minute:
-                    return InputError("session", f"at most {self.new_per_minute} new sessions a minute from one "
-                                      "address (each page load or API client opens one: reuse yours)",
-                                      f"session number {len(opened) + 1} this minute")
+                    return InputError("session", say("server.session.new_per_minute", n=self.new_per_minute),
+                                      say("server.session.number", n=len(opened) + 1))
                 opened.append(now)
         self._touch(key, client)
         return None
@@ -222,8 +222,8 @@ class Deadline:
         return self.seconds is not None and time.monotonic() - self.started > self.seconds
 
     def note(self) -> str:
-        return (f" Stopped at the time limit of {self.seconds:.0f} s per request on this machine (so that one "
-                "request cannot hold the shared queue); what was finished is kept.") if self.hit else ""
+        """The status line's note once the limit was hit (a space, then a keyed sentence: add it with `+`), else ""."""
+        return " " + say("server.time_limit", s=self.seconds) if self.hit else ""
 
 
 def limit_queue_per_session(demo, limit: int) -> None:
@@ -239,8 +239,7 @@ def limit_queue_per_session(demo, limit: int) -> None:
     def door(arrival: gradio_compat.Arrival):
         if arrival.session is not None and pending(arrival.session) >= limit:
             return _refused(demo, arrival.request, InputError(
-                "queue", f"at most {limit} requests of yours waiting or running at once (a shared queue: wait "
-                "for one to finish, or press Stop)", f"request number {limit + 1}"))
+                "queue", say("server.queue.per_session", n=limit), say("server.queue.request_number", n=limit + 1)))
         return None
 
     gradio_compat.guard_queue(demo, door)
@@ -274,8 +273,8 @@ def limit_per_client(demo, sessions: Sessions, limit: int) -> None:
             arrival.session = secrets.token_hex(16)     # session after the event; named here, it is counted
         refusal = sessions.admit(arrival.session, client)
         if refusal is None and limit and pending(client) >= limit:
-            refusal = InputError("queue", f"at most {limit} requests from one address waiting or running at once "
-                                 "(a shared queue: wait for one to finish)", f"request number {limit + 1}")
+            refusal = InputError("queue", say("server.queue.per_client", n=limit),
+                                 say("server.queue.request_number", n=limit + 1))
         return None if refusal is None else _refused(demo, arrival.request, refusal)
 
     gradio_compat.guard_queue(demo, door)

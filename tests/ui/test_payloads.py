@@ -97,6 +97,40 @@ def test_missing_and_extra_values_name_the_endpoint_and_parameter():
         check_values(demo, event, ["x" * 1_000_000, 2], CONFIG, {})
 
 
+def test_a_german_pages_payload_refusal_is_german_by_key_and_the_api_reads_english(monkeypatch):
+    """payloads.install's check: a German page's refusal of a value count or a text over the cap comes from the keys
+    (server.values.*, server.text.*: German numbers, 20.000), the API and an English page read English. Fails if the
+    site goes back to plain English (the count's pattern entry is deleted; the cap's pattern keeps 20,000)."""
+    from explorer.messages import Message
+    from explorer.ui import gradio_compat, payloads
+
+    checks = []
+    monkeypatch.setattr(gradio_compat, "wrap_process_api", lambda demo, check: checks.append(check))
+    demo = SimpleNamespace(get_api_info=lambda **_: {"named_endpoints": {"/x": {"parameters": [
+        {"parameter_name": "prompt"}, {"parameter_name": "steps"}]}}})
+    payloads.install(demo, CONFIG)
+    page, api = fake_event(None, gr.Textbox(label="Prompt"), gr.Number()), fake_event("x", gr.Textbox(), gr.Number())
+
+    def told(event, values, language) -> str:
+        with pytest.raises(gr.Error) as caught:
+            checks[0](event, values, SimpleNamespace(headers={"accept-language": language}))
+        return caught.value.message
+
+    assert "erwartet einen Wert für jeden seiner 2 Parameter (prompt, value), erhalten '1 Wert'" in \
+        told(page, ["a"], "de")
+    assert "erwartet höchstens 20.000 Zeichen, erhalten '20.001 Zeichen'" in told(page, ["x" * 20_001, 2], "de")
+    assert told(api, ["x" * 20_001, 2], "de") == told(api, ["x" * 20_001, 2], "en") == \
+        "/x prompt: expected at most 20,000 characters, received '20,001 characters'"
+    assert told(page, ["a", 2, 3], "en").endswith("expected 2 values (prompt, value), received '3 values'")
+    with pytest.raises(InputError) as caught:
+        check_file_value("/x image", gr.Image(), {"url": "http://example.com/x.png"}, CONFIG)
+    assert isinstance(caught.value.allowed, Message) and caught.value.allowed.key == "server.file.uploaded"
+    with pytest.raises(InputError) as caught:
+        check_file_value("/x image", gr.Image(), {}, CONFIG)
+    assert catalogue("de").message(caught.value) == ("`/x image`: erwartet eine auf diesen Server hochgeladene Datei "
+                                                     "(gradio_client.handle_file(path)), erhalten 'eine Datei ohne Pfad'")
+
+
 def test_the_page_hears_a_refused_upload_in_its_language_without_a_server_path(app_demo, uploads):
     """A German page's own event (private: no endpoint name) with a text file uploaded as an image: refused before
     gradio opens it, in German, naming the field and the upload, never the upload folder."""

@@ -10,7 +10,9 @@ import requests
 from gradio_client import handle_file
 from PIL import Image
 
+from explorer.messages import Message
 from explorer.outputs.png import read_png_recipe
+from explorer.ui import gradio_compat, sessions
 
 
 def _generate(client, seed=3, steps=2, size=64, prompt="a red fox"):
@@ -165,3 +167,56 @@ def test_a_stalled_generation_holds_no_one(app_url, tiny_model, connect):
     assert answered < alone + step / 2, (answered, alone, step)  # not after the 39 steps left
     assert freed < step / 2 + 1.0, (freed, step)                  # within a block (+ gradio's cancel round trip)
     assert "Done" in _generate(other)[4]                          # and the model serves again
+
+
+def test_a_german_sessions_queue_refusal_is_german_by_key_and_the_api_reads_english(monkeypatch):
+    """The queue's door (limit_queue_per_session, limit_per_client): a German page's refusal comes from the keys
+    (server.queue.*), an English one reads as before. Fails if a site goes back to plain English (its pattern
+    entry is deleted)."""
+    doors, events = [], [gradio_compat.QueuedEvent("s", None, True, False)] * 1000
+    monkeypatch.setattr(gradio_compat, "guard_queue", lambda demo, door: doors.append(door))
+    monkeypatch.setattr(gradio_compat, "queued_events", lambda demo: events)
+    monkeypatch.setattr(gradio_compat, "i18n_of", lambda demo: None)
+    monkeypatch.setattr(sessions, "keep_state_per_client", lambda demo, store: None)
+    sessions.limit_queue_per_session(object(), 1000)
+    store = sessions.Sessions(10, 2, sessions.Shelf())
+    sessions.limit_per_client(object(), store, 1000)
+
+    class Body:
+        session_hash = "s"
+
+    def refusal(door, language):
+        request = type("Request", (), {"headers": {"accept-language": language}, "client": None})()
+        return door(gradio_compat.Arrival(Body(), request))
+
+    german = [refusal(door, "de-DE") for door in doors]
+    assert german == [("queue", "erwartet höchstens 1000 Ihrer Anfragen gleichzeitig wartend oder laufend (eine "
+                                "gemeinsame Warteschlange: Warten Sie, bis eine fertig ist, oder drücken Sie Anhalten), "
+                                "erhalten 'Anfrage Nummer 1001'"),
+                      ("queue", "erwartet höchstens 1000 Anfragen von einer Adresse gleichzeitig wartend oder laufend "
+                                "(eine gemeinsame Warteschlange: Warten Sie, bis eine fertig ist), erhalten 'Anfrage "
+                                "Nummer 1001'")], german
+    assert [refusal(door, "en") for door in doors] == [
+        ("queue", "expected at most 1000 requests of yours waiting or running at once (a shared queue: wait for one to "
+                  "finish, or press Stop), received 'request number 1001'"),
+        ("queue", "expected at most 1000 requests from one address waiting or running at once (a shared queue: wait "
+                  "for one to finish), received 'request number 1001'")]
+    clock = [0.0]
+    limited = sessions.Sessions(100, 2, sessions.Shelf(), new_per_minute=1, clock=lambda: clock[0])
+    assert limited.admit("a", "x") is None
+    error = limited.admit("b", "x")
+    assert isinstance(error.allowed, Message) and error.allowed.key == "server.session.new_per_minute"
+    assert "'Sitzung Nummer 2 in dieser Minute'" in sessions.catalogue("de").error(error)
+
+
+def test_the_time_limits_note_is_keyed_through_a_status_line():
+    deadline = sessions.Deadline(900.0)
+    assert deadline.note() == ""
+    deadline.hit = True
+    note = "Stopped: 3 of 8 finished." + deadline.note()
+    assert note == ("Stopped: 3 of 8 finished. Stopped at the time limit of 900 s per request on this machine (so "
+                    "that one request cannot hold the shared queue); what was finished is kept.")
+    assert [part.key for part in note.parts if isinstance(part, Message)] == ["server.time_limit"]
+    assert sessions.catalogue("de").text(note).endswith(" Angehalten am Zeitlimit von 900 s je Anfrage auf diesem "
+                                                         "Rechner (damit eine Anfrage die gemeinsame Warteschlange nicht "
+                                                         "blockieren kann); was fertig war, bleibt erhalten.")
