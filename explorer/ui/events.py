@@ -21,20 +21,35 @@ return one value per output in order (a tuple, gr.skip() for an output kept) wor
 A tab (interpolate_tab.py and map_tab.py are the pattern):
 
     @dataclass
-    class UI:                                   # the tab's components by name (layout's result)
+    class UI:                                   # the tab's components by name: layout's result
         prompt: gr.Textbox
+        draw: gr.Button
         status: gr.Markdown
         picture: gr.Image
 
-    def layout(ctx) -> UI: ...                  # builds the components, returns them named
+    def build(ctx: AppContext) -> None:         # what app.py calls
+        bind(ctx, layout(ctx))
 
-    def on_draw(ctx, prompt, request: gr.Request, progress=gr.Progress()):     # module level, plain values
-        ui = ctx.ui("mytab")
-        return {ui.picture: draw(ctx.model, prompt), ui.status: "Done."}
+    def layout(ctx: AppContext) -> UI:          # components only, in page order; no handler in here
+        with gr.Tab(t("mytab.tab"), id="mytab"):
+            prompt = Textbox(label=t("common.prompt"))
+            draw = gr.Button(t("mytab.draw"))
+            status = status_line("mytab-status")             # explorer.ui.pieces
+            picture = Image(label=t("mytab.picture"))
+        return UI(prompt, draw, status, picture)
 
-    def bind(ctx, ui: UI) -> None:
-        ctx.listen(draw.click, partial(on_draw, ctx), [ui.prompt], [ui.picture, ui.status], status=ui.status,
-                   api_name="draw")
+    def bind(ctx: AppContext, ui: UI) -> None:  # events only
+        ctx.listen(ui.draw.click, partial(on_draw, ctx, ui), [ui.prompt], [ui.picture, ui.status],
+                   status=ui.status, api_name="draw")
+
+    def on_draw(ctx: AppContext, ui: UI, prompt, request: gr.Request, progress=gr.Progress()):
+        picture = draw(ctx.model, prompt)                    # InputError -> the status line, the picture kept
+        return {ui.picture: picture, ui.status: f"Done: {prompt}."}
+
+The API sees the handler as gradio does: its parameters after the bound ones (ctx, ui) are the endpoint's, in the
+inputs' order, and its docstring becomes the endpoint's description: keep both as they are (tests/ui/
+test_view_api.py compares the whole API with a stored copy). Events that show no text and need no status line
+(a click that copies a value) may be bound with gradio directly.
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 generation-settings accordion (negative prompt, steps, guidance, size, scheduler)."""
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -46,7 +46,7 @@ class GenerationSettings:
 
     def inputs(self) -> list:
         """The five fields as an event's inputs: negative prompt, steps, guidance, size, scheduler."""
-        return list(astuple(self)[:5])
+        return [self.negative, self.steps, self.guidance, self.size, self.scheduler]
 
 
 def generation_settings(ctx) -> GenerationSettings:
