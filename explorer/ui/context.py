@@ -12,30 +12,11 @@ from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
 from explorer.models.examples import Examples, examples_for
 from explorer.models.loaded import LoadedModel
-from explorer.ui.events import api_twin, listen
+from explorer.ui.events import View, api_twin, listen  # noqa: F401 - View: the tabs import it from here
 from explorer.ui.i18n import page_language
 from explorer.ui.media import MEDIA, client_of
 from explorer.ui.sessions import Deadline, Session, Sessions, still_wanted
 from explorer.ui.streaming import run_streaming
-
-
-@dataclass
-class View:
-    """A view the lesson can drive: the tab path to show it, its fields by name, and its page handler."""
-
-    name: str                                       # "generate", "arithmetic", "tokens", ...
-    fields: dict                                    # field name -> input component the lesson may set
-    tabs: list = field(default_factory=list)        # [(gr.Tabs, tab id), ...] from the outer strip inward
-    fn: Callable | None = None                      # the page's handler (errors in the status line)
-    raw: Callable | None = None                     # the guarded handler itself (errors raised: the API)
-    raw_outputs: list = field(default_factory=list)  # the handler's own outputs (without an appended status)
-    inputs: list = field(default_factory=list)
-    outputs: list = field(default_factory=list)
-    status: object = None                           # the view's status line
-    opens: list = field(default_factory=list)       # accordions to open when the lesson shows this view
-    result: str = ""                                # elem_id of its main result: the lesson scrolls it into view
-    then: list = field(default_factory=list)        # (fn, inputs, outputs, kwargs) chained after the page handler
-                                                    # (PageEvent.then, or another view's run): the lesson chains them too
 
 
 @dataclass

@@ -31,11 +31,11 @@ A tab (interpolate_tab.py and map_tab.py are the pattern):
         bind(ctx, layout(ctx))
 
     def layout(ctx: AppContext) -> UI:          # components only, in page order; no handler in here
-        with gr.Tab(t("mytab.tab"), id="mytab"):
-            prompt = Textbox(label=t("common.prompt"))
-            draw = gr.Button(t("mytab.draw"))
+        with gr.Tab(TAB, id="mytab"):                        # labels: t(key), explorer.ui.i18n
+            prompt = Textbox(label=PROMPT)                   # explorer.ui.components
+            draw = gr.Button(DRAW)
             status = status_line("mytab-status")             # explorer.ui.pieces
-            picture = Image(label=t("mytab.picture"))
+            picture = Image(label=PICTURE)
         return UI(prompt, draw, status, picture)
 
     def bind(ctx: AppContext, ui: UI) -> None:  # events only
@@ -56,7 +56,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass, field
+from typing import Callable
 
 import gradio as gr
 
@@ -66,9 +67,6 @@ from explorer.ui.files import publish_value
 from explorer.ui.i18n import ENGLISH, SessionProgress, label_in, page_language, shown
 from explorer.ui.media import client_of
 from explorer.ui.messages import Catalogue, catalogue
-
-if TYPE_CHECKING:
-    from explorer.ui.context import View
 
 log = logging.getLogger("explorer.ui")
 RESULTS = ("Image", "Gallery", "Plot", "HTML", "Dataframe", "Video", "File", "Code", "JSON")   # what an event makes
@@ -294,7 +292,8 @@ def wrap_handler(fn, outputs, status=None, *, page: bool = True, publish: bool =
         def wrapper(*args, **kwargs):
             return next(results(args, kwargs))
     wrapper.__name__ = wrapper.__qualname__ = name
-    wrapper.__doc__ = inspect.getdoc(fn.func if isinstance(fn, functools.partial) else fn)
+    if isinstance(fn, functools.partial):           # functools.wraps took the partial's own docstring
+        wrapper.__doc__ = fn.func.__doc__
     wrapper, split = receiving_request(fn, wrapper)
     return wrapper
 
@@ -325,6 +324,25 @@ def named_fields(inputs: list) -> dict:
 
 
 # --------------------------------------------------------------------------- binding events
+@dataclass
+class View:
+    """A view the lesson can drive: the tab path to show it, its fields by name, and its page handler."""
+
+    name: str                                       # "generate", "arithmetic", "tokens", ...
+    fields: dict                                    # field name -> input component the lesson may set
+    tabs: list = field(default_factory=list)        # [(gr.Tabs, tab id), ...] from the outer strip inward
+    fn: Callable | None = None                      # the page's handler (errors in the status line)
+    raw: Callable | None = None                     # the guarded handler itself (errors raised: the API)
+    raw_outputs: list = field(default_factory=list)  # the handler's own outputs (without an appended status)
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    status: object = None                           # the view's status line
+    opens: list = field(default_factory=list)       # accordions to open when the lesson shows this view
+    result: str = ""                                # elem_id of its main result: the lesson scrolls it into view
+    then: list = field(default_factory=list)        # (fn, inputs, outputs, kwargs) chained after the page handler
+                                                    # (PageEvent.then, or another view's run): the lesson chains them too
+
+
 def listen(triggers, fn, inputs, outputs, *, status, api_name: str | None = None, pending: list | None = None,
            view: View | None = None, views: dict | None = None, language: Callable | None = None, **kwargs):
     """Bind a handler twice: for the page (private; errors land in `status`, beside the button, and keep every
