@@ -12,7 +12,7 @@ from explorer.generation.batcher import Batcher
 from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
                          search_tab)
-from explorer.ui.common import AppContext
+from explorer.ui.context import AppContext
 from explorer.ui.i18n import build_i18n, localize, t
 from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
 from explorer.ui.sessions import Sessions, limit_per_client, limit_queue_per_session, record_no_analytics
@@ -114,7 +114,7 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
         for overlay in ctx.overlays:                 # outside the tabs, on every tab (the lesson's way back)
             overlay.render()
         with gr.Row(visible=False):
-            for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.common.listen)
+            for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.events.listen)
                 twin.render()
         archive_api.register(ctx)                    # /archive_retrieve, /archive_nearest (explorer.archive)
         for function, name in ctx.apis:              # endpoints without a button of their own

@@ -19,7 +19,10 @@ from explorer.errors import InputError
 from explorer.messages import say
 from explorer.outputs.png import open_image
 from explorer.ui import gradio_compat
-from explorer.ui.common import AppContext, as_int, check_upload, guard, served
+from explorer.ui.components import as_int
+from explorer.ui.context import AppContext
+from explorer.ui.events import guard
+from explorer.ui.files import check_upload, served
 
 Progress = Callable[[int, int], None]               # progress(done, total) while an archive is indexed
 GalleryItem = tuple[str, str]                      # (image file, caption) as gr.Gallery takes it

@@ -17,8 +17,11 @@ from explorer.text import encoding
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
 from explorer.text.known import about_tokenizer
-from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, View,
-                                as_int, explain, guard, keep_work, served, words_flag)
+from explorer.ui.components import Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int
+from explorer.ui.context import AppContext, View
+from explorer.ui.events import guard, keep_work
+from explorer.ui.files import served
+from explorer.ui.pieces import explain, words_flag
 from explorer.ui.i18n import t
 
 TOKEN_HEADERS = ["position", "token", "id", "kind", "word", "|input|", "|output|", "weight"]

@@ -23,8 +23,11 @@ from explorer.outputs.heatmaps import attention_json, heat, overlay
 from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_generation
 from explorer.plots.steps import change_per_step_figure
-from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, View,
-                                as_int, check_upload, explain, guard, served, words_flag)
+from explorer.ui.components import Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int
+from explorer.ui.context import AppContext, View
+from explorer.ui.events import guard
+from explorer.ui.files import check_upload, served
+from explorer.ui.pieces import explain, words_flag
 from explorer.ui.i18n import t
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works

@@ -105,16 +105,42 @@ def blocks_of(demo: gr.Blocks) -> dict:
 
 # --------------------------------------------------------------------------- handlers' signatures
 def accepting_request(fn: Callable, wrapper: Callable) -> Callable:
-    """`wrapper` (taking *args, **kwargs for fn) announced with fn's signature plus a last parameter `request`
-    annotated gr.Request, so that gradio passes the request: gradio finds special parameters by reading the
-    handler's `inspect.signature` (which follows `__signature__`) and its type hints (`__annotations__`).
+    """`wrapper` (taking *args, **kwargs for fn) announced with fn's signature (plus a last parameter `request`
+    annotated gr.Request where fn has none) and fn's type hints resolved, so that gradio passes the request, the
+    event data and the progress tracker: gradio finds special parameters by reading the handler's
+    `inspect.signature` (which follows `__signature__`) and its type hints (`__annotations__`), which it resolves in
+    the wrapper's module (a functools.partial hides its function's module: `resolved_hints`).
 
     Public replacement: a handler that declares `request: gr.Request` itself."""
-    parameters = list(inspect.signature(fn).parameters.values())
-    wrapper.__signature__ = inspect.signature(fn).replace(parameters=[*parameters, inspect.Parameter(
-        "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
-    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "request": gr.Request}
+    signature = inspect.signature(fn)
+    parameters = list(signature.parameters.values())
+    hints = resolved_hints(fn, parameters)
+    if "request" not in signature.parameters:
+        signature = signature.replace(parameters=[*parameters, inspect.Parameter(
+            "request", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=gr.Request)])
+        hints = {**hints, "request": gr.Request}
+    wrapper.__signature__, wrapper.__annotations__ = signature, hints
     return wrapper
+
+
+def resolved_hints(fn, parameters: list) -> dict:
+    """Parameter name -> its annotation as an object (a string annotation evaluated in its function's module, as
+    typing.get_type_hints does; one that does not resolve is left out)."""
+    function = fn
+    while isinstance(function, functools.partial):
+        function = function.func
+    module = getattr(inspect.unwrap(function), "__globals__", {})
+    hints = {}
+    for parameter in parameters:
+        hint = parameter.annotation
+        if isinstance(hint, str):
+            try:
+                hint = eval(hint, module)  # noqa: S307 - an annotation of our own code, as typing evaluates it
+            except Exception:  # noqa: BLE001 - an annotation only a type checker reads
+                continue
+        if hint is not inspect.Parameter.empty:
+            hints[parameter.name] = hint
+    return hints
 
 
 def filled_by_gradio(fn: Callable, count: int) -> Callable:

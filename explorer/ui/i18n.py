@@ -7,7 +7,7 @@ lacks). `--lang de|en` shows one language to every browser.
 
 What handlers return cannot go through gr.I18n: status lines, notes, refusals, gallery captions, table headers
 and cells, figures' titles and legends, progress-bar descriptions. A page event's handler is wrapped
-(explorer.ui.common.listen, `in_session_language`) so that for a German session (`page_language`: --lang, else
+(explorer.ui.events.wrap_handler) so that for a German session (`page_language`: --lang, else
 the request's Accept-Language header) those outputs pass through the message catalogue (explorer.ui.messages,
 assets/i18n/messages.de.json) on their way to the page; `localize` does the same at each page load for what is
 built from code (radio choice names, table headers, example captions, the loaded model's description). The
@@ -21,8 +21,6 @@ library's own words, whatever the caller's language. Prompts stay in whatever la
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import re
 from typing import Callable
@@ -31,7 +29,7 @@ import gradio as gr
 
 from explorer.errors import InputError
 from explorer.models.presets import ASSETS
-from explorer.ui.gradio_compat import I18nData, LiveI18n, accepting_request, blocks_of
+from explorer.ui.gradio_compat import I18nData, LiveI18n, blocks_of
 from explorer.ui.messages import Catalogue, accept_language, catalogue
 from explorer.ui.settings import LANGUAGES
 
@@ -156,48 +154,9 @@ def shown(value, kind: str | None, words: Catalogue):
     return value
 
 
-def show_outputs(out, kinds: list, words: Catalogue, headers: dict | None = None):
-    """A handler's return value (one value, a tuple, or a dict by component) with each output `shown`. `kinds`:
-    the outputs' component class names; `headers`: a table's own headers, for rows returned without them."""
-    if words.english or (isinstance(out, dict) and len(kinds) > 1):    # a dict by component: left as it is
-        return out
-    headers = headers or {}
-
-    def one(value, index):
-        if kinds[index] == "Dataframe" and isinstance(value, list) and index in headers:
-            value = {"headers": headers[index], "data": value}
-        return shown(value, kinds[index], words)
-
-    if len(kinds) == 1:
-        return one(out, 0)
-    return tuple(one(value, i) for i, value in enumerate(out))
-
-
-def with_request(fn, wrapper):
-    """`wrapper` (functools.wraps of fn) made to receive the gr.Request gradio fills by annotation, whether or not
-    fn takes one. Returns (wrapper, split): split(args, kwargs) -> (fn's args, fn's kwargs, the request)."""
-    parameters = list(inspect.signature(fn).parameters.values())
-    names = [p.name for p in parameters]
-    if "request" in names:
-        at = names.index("request")
-
-        def split(args, kwargs):
-            return args, kwargs, kwargs["request"] if "request" in kwargs else (args[at] if len(args) > at else None)
-        return wrapper, split
-    wrapper = accepting_request(fn, wrapper)
-
-    def split(args, kwargs):
-        kwargs = dict(kwargs)
-        request = kwargs.pop("request", None)
-        if len(args) > len(parameters):
-            request, args = args[len(parameters)], args[:len(parameters)]
-        return args, kwargs, request
-    return wrapper, split
-
-
 class SessionProgress:
     """A handler's gr.Progress whose descriptions ("step 3/25") and units ("12/25 steps") a session reads in its
-    language. Only the page's handlers get one (explorer.ui.common.keep_work): an API client's progress stays the
+    language. Only the page's handlers get one (explorer.ui.events.wrap_handler): an API client's progress stays the
     library's English."""
 
     def __init__(self, progress, words: Catalogue):
@@ -212,61 +171,6 @@ class SessionProgress:
 
     def __getattr__(self, name):
         return getattr(self._progress, name)
-
-
-def with_progress(fn):
-    """fn's gr.Progress parameter, found by its default as gradio finds it. Returns in_words(args, kwargs, words)
-    -> (args, kwargs) with that argument a SessionProgress of `words`' language (unchanged for English)."""
-    found = [(i, p.name) for i, p in enumerate(inspect.signature(fn).parameters.values())
-             if isinstance(p.default, gr.Progress)]
-
-    def in_words(args, kwargs, words: Catalogue):
-        if not found or words.english:
-            return args, kwargs
-        at, name = found[0]
-        if name in kwargs:
-            return args, {**kwargs, name: SessionProgress(kwargs[name], words)}
-        if len(args) > at:
-            return (*args[:at], SessionProgress(args[at], words), *args[at + 1:]), kwargs
-        return args, kwargs
-    return in_words
-
-
-def kinds_of(outputs) -> list:
-    """The class names of output components ("Markdown", "Gallery", ...), as `shown` tells them apart."""
-    return [type(component).__name__ for component in outputs]
-
-
-def table_headers(outputs) -> dict[int, list]:
-    """Output position -> the headers of each table among `outputs` (rows returned alone get them back)."""
-    return {i: list(c.headers) for i, c in enumerate(outputs) if type(c).__name__ == "Dataframe" and c.headers}
-
-
-def in_session_language(fn, outputs, language: Callable | None = None):
-    """A page handler whose text outputs each session sees in its language (`language(request)`, default: the
-    browser's). For page events only: an API endpoint keeps the library's English."""
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    kinds, headers = kinds_of(outputs), table_headers(outputs)
-    language = language or page_language
-    in_words = with_progress(fn)
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            args, kwargs, request = split(args, kwargs)
-            words = catalogue(language(request))
-            args, kwargs = in_words(args, kwargs, words)
-            for out in fn(*args, **kwargs):
-                yield show_outputs(out, kinds, words, headers)
-    else:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            args, kwargs, request = split(args, kwargs)
-            words = catalogue(language(request))
-            args, kwargs = in_words(args, kwargs, words)
-            return show_outputs(fn(*args, **kwargs), kinds, words, headers)
-    wrapper, split = with_request(fn, wrapper)
-    return wrapper
 
 
 def localize(demo: gr.Blocks, language: Callable, computed: list | None = None) -> None:

@@ -15,8 +15,9 @@ from explorer.generation.recipe import recipe_defaults
 from explorer.lesson.chapters import LANGUAGES, MAKE_IMAGE, Chapter, load_lesson
 from explorer.outputs.png import save_png
 from explorer.text.known import has_random_weights
+from explorer.ui.context import AppContext, View
+from explorer.ui.files import served
 from explorer.ui.gradio_compat import I18nData, filled_by_gradio
-from explorer.ui.common import AppContext, View, served
 from explorer.ui.i18n import t
 
 MAKE_IMAGE_STEPS = 20          # the forward chapter's picture, when the Generate tab has none yet

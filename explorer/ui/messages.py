@@ -1,7 +1,7 @@
 """German for what the server returns to the page: refusals, status lines, notes, captions and table headers.
 
 The library speaks English (its errors and notes are what the API, the CLI and the tests read). The page's
-wrapper (explorer.ui.common.keep_work) hands each refusal and each status output of a German session to a
+wrapper (explorer.ui.events.wrap_handler) hands each refusal and each status output of a German session to a
 `Catalogue`, which rewrites the English it knows into German from assets/i18n/messages.de.json:
 
     catalogue("de").text("Done: seed 0, 25 steps.")         # "Fertig: Seed 0, 25 Schritte."

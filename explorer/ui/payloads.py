@@ -24,7 +24,7 @@ from explorer.errors import InputError
 from explorer.messages import say
 from explorer.outputs.png import open_image
 from explorer.ui import gradio_compat
-from explorer.ui.common import MAX_TEXT_CHARS, _field_name
+from explorer.ui.components import MAX_TEXT_CHARS, _field_name
 from explorer.ui.i18n import page_language
 from explorer.ui.messages import catalogue
 

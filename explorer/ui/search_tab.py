@@ -17,8 +17,11 @@ from explorer.models.vision import load_vision, shown_source, vision_on_disk, vi
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
 from explorer.ui import archive_api
-from explorer.ui.common import (AppContext, Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, View, as_int,
-                                explain, guard, keep_work, served, words_flag)
+from explorer.ui.components import Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, as_int
+from explorer.ui.context import AppContext, View
+from explorer.ui.events import guard, keep_work
+from explorer.ui.files import served
+from explorer.ui.pieces import explain, words_flag
 from explorer.ui.i18n import t
 from explorer.ui.interpolate_tab import parse_prompts
 

@@ -13,7 +13,7 @@ from PIL import Image
 from explorer.concepts.vocabularies import Shelf
 from explorer.config import ExplorerConfig
 from explorer.ui import archive_api
-from explorer.ui.common import AppContext
+from explorer.ui.context import AppContext
 from explorer.ui.sessions import Sessions
 from tests.archive.conftest import LIMIT, needs_miniworld
 from tests.servers import close_demo

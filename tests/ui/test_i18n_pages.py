@@ -191,14 +191,14 @@ def test_progress_bars_speak_the_session_language(demo):
 def test_the_search_time_limit_is_a_status_line_not_a_toast(demo, monkeypatch):
     import gradio as gr
 
-    from explorer.ui import common
+    from explorer.ui import context
     from explorer.ui.sessions import Deadline
 
     class Expired(Deadline):                              # every request has already run out of time
         expired = True
 
     toasts = []
-    monkeypatch.setattr(common, "Deadline", Expired)
+    monkeypatch.setattr(context, "Deadline", Expired)
     monkeypatch.setattr(gr, "Info", toasts.append)
     search = _event(demo, "on_search")
     args = ("a red boat", "", 0, 2, 7.5, 64, "ddim", 4, 1, False)

@@ -154,7 +154,7 @@ def error_sites():
                 noun = samples(kwargs["noun"], names) if "noun" in kwargs else ["text"]
                 yield where, ["text", f"at most {SAMPLE} characters", *(f"a non-empty {n}" for n in noun)], \
                     [f"{SAMPLE} characters"], []
-            elif name == "refuse" and len(args) > 1:                     # the page's own checks (ui/common.py)
+            elif name == "refuse" and len(args) > 1:                     # the page's own checks (ui/components.py)
                 yield where, samples(args[1], names), samples(args[0], names), []
         for node in ast.walk(tree):                                        # ... and what they allow
             if isinstance(node, ast.FunctionDef) and node.name == "allowed":
@@ -174,7 +174,7 @@ NOT_MESSAGES = {
     ("explorer/ui/map_tab.py", "\nfunction draw()"): "JavaScript",
     ("explorer/ui/app.py", "<script>"): "JavaScript (German for gradio's progress overlay)",
     ("explorer/ui/lesson_tab.py", "() =>"): "JavaScript (scrolling a result into view)",
-    ("explorer/ui/common.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
+    ("explorer/ui/events.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
     ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/ui/embeddings_tab.py", "token embeddings (before"): "part of a figure's title (the figures section, "

@@ -1,0 +1,54 @@
+"""The thread bridge: a model's job in a worker thread, its progress streamed to a generator handler."""
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Callable, Iterator
+
+from explorer.ui.sessions import Deadline
+
+WATCH_EVERY_S = 0.25        # how often a streaming handler checks its deadline and whether the user is still there
+
+
+def run_streaming(job: Callable[[Callable[[object], None]], object], name: str, cancel: threading.Event,
+                  deadline: Deadline | None = None, wanted: Callable[[], bool] | None = None
+                  ) -> Iterator[tuple[str, object]]:
+    """Run job(report) in a worker thread; yield ("update", x) for each report(x), then ("done", result).
+
+    A generator handler can then stream a model's progress to the page while the model works; an
+    error in the job is raised here, in the handler's thread, where the event layer (explorer.ui.events) turns it into a message.
+    `cancel` (which the job must honour at its next step) is set when the deadline passes, when the
+    user is no longer `wanted` (cancelled or disconnected), or when this generator is closed early.
+    """
+    updates: queue.Queue = queue.Queue()
+    finished = False
+
+    def work():
+        try:
+            updates.put(("done", job(lambda item: updates.put(("update", item)))))
+        except Exception as error:  # noqa: BLE001 - handed to the handler's thread
+            updates.put(("error", error))
+
+    threading.Thread(target=work, daemon=True, name=name).start()
+    try:
+        while True:
+            try:
+                kind, item = updates.get(timeout=WATCH_EVERY_S)
+            except queue.Empty:
+                kind, item = "idle", None
+            if deadline is not None and deadline.expired and not cancel.is_set():
+                deadline.hit = True
+                cancel.set()
+            if wanted is not None and not cancel.is_set() and not wanted():
+                cancel.set()
+            if kind == "idle":
+                continue
+            if kind == "error":
+                raise item
+            yield kind, item
+            if kind == "done":
+                finished = True
+                return
+    finally:
+        if not finished:             # the handler was closed (the user cancelled or left): stop the model too
+            cancel.set()
