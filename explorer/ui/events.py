@@ -264,7 +264,7 @@ def wrap_handler(fn, outputs, status=None, *, page: bool = True, publish: bool =
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             return next(results(args, kwargs))
-    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__name__ = name                        # a functools.partial has none: gradio names the event by it
     if isinstance(fn, functools.partial):           # functools.wraps took the partial's own docstring
         wrapper.__doc__ = fn.func.__doc__
     wrapper, split = receiving_request(fn, wrapper)
