@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from explorer.archive.sources import TrainingSetSource, default_source
-from explorer.miniworld.oracle import read as oracle_read
-from explorer.miniworld.world import IMAGE_SIZE, parse_caption
+from explorer.world.oracle import read as oracle_read
+from explorer.world.scenes import IMAGE_SIZE, parse_caption
 
 
 @dataclass

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps
 
 from explorer.cache import LRUCache
 from explorer.errors import InputError
-from explorer.miniworld.world import Scene, check_held_out, make_scenes, render
+from explorer.world.scenes import Scene, check_held_out, make_scenes, render
 from explorer.outputs.a1111 import parse_parameters
 from explorer.outputs.png import MAX_PIXELS, PARAMETERS_KEY, open_image
 

@@ -10,8 +10,8 @@ from PIL import Image
 
 from explorer.archive.gaps import coverage, gap_notes
 from explorer.archive.sources import TRAINING_RECORD, default_source, training_source
-from explorer.miniworld import oracle
-from explorer.miniworld.world import HELD_OUT, Scene, make_dataset, make_scenes, matches, parse_caption, render
+from explorer.world import oracle
+from explorer.world.scenes import HELD_OUT, Scene, make_dataset, make_scenes, matches, parse_caption, render
 from explorer.models.presets import MINIWORLD_DIR
 from tests.archive.conftest import LIMIT, needs_miniworld
 
