@@ -11,8 +11,7 @@ import plotly
 from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex, building_progress
 from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
-                                          concept_map, place_by_similarity, query_points, query_texts, warm_status,
-                                          warm_up)
+                                          concept_map, place_by_similarity, query_points, query_texts)
 from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
@@ -53,7 +52,7 @@ def build(ctx: AppContext) -> None:
     cfg, model = ctx.config, ctx.model
     gr.set_static_paths([str(PLOTLY_JS.parent)])
     warm_plotly()                           # before any thread: plotly imports pandas lazily
-    warm_up(model, cfg)                     # index, query path and numba's JIT warm while the user reads the page
+    ctx.map_warmup.start(model, cfg)        # index, query path and numba's JIT warm while the user reads the page
     k_max = cfg.max_map_neighbors
     with gr.Tab(t("map.tab"), id="map"):
         explain(t("map.explain"), t("map.more"))
@@ -65,7 +64,7 @@ def build(ctx: AppContext) -> None:
                                    info=t("map.query.info"))
                 draw = gr.Button(t("map.draw"), variant="primary", elem_id="map-draw")
                 status = gr.Markdown("", elem_classes=["status"], elem_id="map-status")
-                ctx.page_texts.append((status, warm_status))     # at each page load, in its language
+                ctx.page_texts.append((status, ctx.map_warmup.status))     # at each page load, in its language
                 with gr.Row():
                     vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label=t("map.vocabulary"),
                                              allow_custom_value=False, elem_id="map-vocabulary")
@@ -135,7 +134,7 @@ def build(ctx: AppContext) -> None:
         queries = query_points(model, text, path_points=as_int(points))
         # 3. fit the map
         result = concept_map(index, queries, k=as_int(k_value), method=method_value, limit=k_max,
-                             wait_s=UMAP_WAIT_S)
+                             wait_s=UMAP_WAIT_S, warmup=ctx.map_warmup)
         notes = " ".join(result.notes)
         rows = _table(result)
         message = (f"{index.note} {result.n_concepts} concepts + {len(queries)} query points, "
