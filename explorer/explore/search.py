@@ -16,7 +16,6 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from explorer.cache import LRUCache
 from explorer.checks import check_float, check_int
 from explorer.concepts.index import ConceptIndex
 from explorer.concepts.vocabularies import builtin_vocabulary
@@ -31,7 +30,6 @@ from explorer.text.phrases import strip_prefix
 
 CONCEPTS_PER_RESULT = 3            # nearest concepts shown under each result
 RELATED_SEARCHES = 8               # nearest concepts to the query
-CONCEPT_EMBEDS_CACHED = 4          # CLIP text embeddings of vocabularies kept (per vision model and vocabulary)
 Annotator = Callable[[LoadedModel, str, list[Image.Image]], list[str]]   # (model, prompt, results) -> notes
 
 
@@ -92,14 +90,11 @@ def render_results(model: LoadedModel, results: list[Result], batch_size: int, c
     return cancelled
 
 
-_CONCEPT_EMBEDS = LRUCache(CONCEPT_EMBEDS_CACHED)   # (vision name, vocabulary hash) -> (labels, (N, d) embeddings)
-
-
 def concept_embeds(model: LoadedModel, vision) -> tuple[list[str], np.ndarray]:
     """The curated concept phrases (explorer.concepts) as CLIP text embeddings, computed once per vision model."""
     vocabulary = builtin_vocabulary(model)
-    return _CONCEPT_EMBEDS.get((vision.name, vocabulary.hash),
-                               lambda: (list(vocabulary.entries), vision.text_embeds(list(vocabulary.entries))))
+    return vision.concept_embeds.get(vocabulary.hash,
+                                     lambda: (list(vocabulary.entries), vision.text_embeds(list(vocabulary.entries))))
 
 
 def describe_results(model: LoadedModel, results: list[Result], query: str, vision,
