@@ -126,6 +126,16 @@ def test_search_adds_the_gap_notes_its_caller_hands_it(miniworld):
     assert not any("archive" in note for note in search(miniworld, base, 2, related=0).notes)
 
 
+def test_the_search_verb_still_notes_the_gap(tmp_path, monkeypatch, capsys):
+    from explorer.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["search", "--model", "miniworld", "--prompt", "a green triangle", "--seeds", "1", "--steps", "2",
+                 "--out-dir", str(tmp_path / "out")]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(note.startswith("The prompt asks for a green triangle") and "holds none" in note for note in notes)
+
+
 def test_archive_verb_prints_json(miniworld, training_archive, red_circles, archive_cache, tmp_path, monkeypatch,
                                   capsys):
     from explorer.cli import main
