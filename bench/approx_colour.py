@@ -36,7 +36,7 @@ from explorer.generation.conditioning import conditioning_for  # noqa: E402
 from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import recipe_defaults  # noqa: E402
 from explorer.generation.schedulers import scheduler_in_pipeline  # noqa: E402
-from explorer.miniworld.world import BACKGROUND, make_dataset, make_scenes  # noqa: E402
+from explorer.world.scenes import BACKGROUND, make_dataset, make_scenes  # noqa: E402
 from explorer.models import vae  # noqa: E402
 from explorer.models.conditioning import Conditioning  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402

@@ -1,7 +1,7 @@
 """Do the attention maps point at the right place? Ground truth from the miniature world's pixel oracle.
 
 For prompts like "a red circle on the left" over many seeds: the share of the shape word's (and the
-colour word's) map mass that falls inside the drawn shape (explorer.miniworld.oracle.foreground),
+colour word's) map mass that falls inside the drawn shape (explorer.world.oracle.foreground),
 against the shape's share of the image area. A model that localises its words gives a ratio well
 above 1; a model that attends uniformly gives 1.0. Usage: python bench/attention_ground_truth.py [--seeds 6]
 """

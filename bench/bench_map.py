@@ -45,7 +45,7 @@ def main() -> None:
     import torch
 
     from explorer.concepts.index import ConceptIndex, read_cache, write_cache
-    from explorer.concepts.projection import WARMUP, concept_map, query_points, warm_up
+    from explorer.concepts.projection import MapWarmup, concept_map, query_points
     from explorer.concepts.vocabularies import Vocabulary, builtin_vocabulary
     from explorer.config import ExplorerConfig
     from explorer.models.loading import load_model
@@ -62,21 +62,23 @@ def main() -> None:
     print(f"model {args.model}: {len(index)} concepts, d = {index.dim}; {index.note}\n")
     model.__dict__.pop("_concept_indexes", None)                 # a second start reads the disk cache
 
+    warmup = MapWarmup()                                         # the app's
+
     def one_map(method: str, wait_s: float = 0.0):
-        result = concept_map(index, query_points(model, QUERY), k=200, method=method, wait_s=wait_s)
+        result = concept_map(index, query_points(model, QUERY), k=200, method=method, wait_s=wait_s, warmup=warmup)
         concept_map_figure(result).to_json()
         return result
 
     # 2. start as the app does (background warm-up), then ask for a UMAP map at once: PCA is served
     #    while numba compiles, with a note; then the first UMAP map once the warm-up is done
     started = time.perf_counter()
-    warm_up(model, config)
+    warmup.start(model, config)
     index = ConceptIndex.for_model(model, "concepts", config=config)
     first, result = timed(lambda: one_map("umap", wait_s=0.5))
     row(f"first map right after start (served by {result.method})", first, 5.0)
-    WARMUP.thread.join()
-    row("  background warm-up: index + query path", WARMUP.model_done - started)
-    row("  background warm-up: + UMAP fit and transform JIT", WARMUP.transform_done - started)
+    warmup.thread.join()
+    row("  background warm-up: index + query path", warmup.model_done - started)
+    row("  background warm-up: + UMAP fit and transform JIT", warmup.transform_done - started)
     first_umap, result = timed(lambda: one_map("umap"))
     row(f"first UMAP map after the warm-up ({result.method})", first_umap, 5.0)
     # 3. warm maps: 200 neighbours + 10 query points, query encoding and figure included

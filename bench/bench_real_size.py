@@ -96,7 +96,7 @@ def with_random_taesd(model) -> None:
     if repo is None:                                  # tiny models: no family decoder to stand in for
         return
     decoder = AutoencoderTiny().eval().to(model.device, model.dtype)
-    previews._TAESD.get((repo, str(model.device), model.dtype), lambda: decoder)
+    model.tiny_decoders.put((repo, str(model.device), model.dtype), decoder)
 
 
 def main() -> None:

@@ -4,7 +4,7 @@
 
 Loads the model exactly as Stable Diffusion is loaded (StableDiffusionPipeline.from_pretrained),
 generates with a fresh CPU generator per seed, and reads every image with
-explorer.miniworld.oracle (no learned model). Prints:
+explorer.world.oracle (no learned model). Prints:
   1. attribute accuracy on fully specified prompts (goal: colour and shape both right >= 85%)
   2. prompt arithmetic on (B, 77, d) conditionings, three substitutions (goal >= 70% each)
   3. interpolation "a red circle" -> "a blue circle", 9 frames: Spearman(frame, hue toward blue) (goal >= 0.9)
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from explorer.explore.probe import wilson_interval  # noqa: E402
-from explorer.miniworld import oracle  # noqa: E402
-from explorer.miniworld.world import COLOURS, POSITIONS, SHAPES, SIZES, full_caption, make_dataset  # noqa: E402
+from explorer.world import oracle  # noqa: E402
+from explorer.world.scenes import COLOURS, POSITIONS, SHAPES, SIZES, full_caption, make_dataset  # noqa: E402
 
 ARITHMETIC = [  # (base prompt, word out, word in, expected attributes)
     ("a red circle", "red", "blue", {"colour": "blue", "shape": "circle"}),

@@ -14,22 +14,26 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "explorer"
-# bottom to top: a module may import its own stage and the stages below it, never one above
-# The miniature world's definition (world.py: numpy and PIL only) and its pixel oracle (numpy and scipy) sit low:
-# the archive draws miniworld's training set again from it and reads what a picture shows (the gaps). The rest of
-# miniworld (training) stays on top.
+# bottom to top: a module may import its own stage and the stages below it, never one above.
+# The miniature world at run time (explorer/world: scenes, captions, renderer, pixel oracle; numpy, PIL and scipy)
+# sits low: the archive draws miniworld's training set again from it and reads what a picture shows. Its training
+# code (explorer/miniworld) stays on top. The archive sits above explore: its training-set gaps annotate a search
+# page, handed to search by the caller (search knows no archive).
 STAGES = [
     {"explorer", "explorer.errors", "explorer.config", "explorer.checks", "explorer.cache", "explorer.formats",
      "explorer.messages"},
-    {"explorer.miniworld.world", "explorer.miniworld.oracle"},
+    {"explorer.world"},
     {"explorer.models"}, {"explorer.text"}, {"explorer.generation"}, {"explorer.outputs"}, {"explorer.concepts"},
-    {"explorer.archive"}, {"explorer.explore"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"},
+    {"explorer.explore"}, {"explorer.archive"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"},
     {"explorer.ui", "explorer.cli", "explorer.__main__"},
     {"explorer.miniworld"},
 ]
-LIBRARY_PACKAGES = ["explorer", "explorer.models", "explorer.text", "explorer.generation", "explorer.outputs",
-                    "explorer.concepts", "explorer.archive", "explorer.explore", "explorer.plots", "explorer.lesson",
-                    "explorer.jobs", "explorer.cli"]
+LIBRARY_PACKAGES = ["explorer", "explorer.world", "explorer.models", "explorer.text", "explorer.generation",
+                    "explorer.outputs", "explorer.concepts", "explorer.archive", "explorer.explore", "explorer.plots",
+                    "explorer.lesson", "explorer.jobs", "explorer.cli"]
+# what the world package may import besides the standard library and explorer's base stage (its promise: numpy, PIL
+# and scipy only, so the archive, the lesson and the tests read pictures without torch or a model)
+WORLD_THIRD_PARTY = {"numpy", "PIL", "scipy"}
 
 
 def module_name(path: Path) -> str:
@@ -115,6 +119,7 @@ def test_library_packages_import_without_gradio():
             "import explorer.explore.blends, explorer.concepts.projection, explorer.concepts.axes\n"
             "import explorer.plots.map, explorer.plots.walks, explorer.outputs.saving\n"
             "import explorer.archive.retrieval, explorer.archive.index, explorer.archive.sources\n"
+            "import explorer.world.scenes, explorer.world.oracle\n"
             "assert 'gradio' not in sys.modules, 'gradio was imported'\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -191,3 +196,134 @@ def test_the_internals_rule_leaves_the_public_api_and_words_alone():
               "# demo.process_api is wrapped in gradio_compat\n"
               "def f(demo):\n    return gr.Textbox(), gradio_compat.blocks_of(demo)\n")
     assert gradio_internals(source) == []
+
+
+def test_no_relative_import():
+    """Every import names its module in full, so the checks above see all of them."""
+    relative = [name for name, path in MODULES.items() for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+                if isinstance(node, ast.ImportFrom) and node.level > 0]
+    assert relative == [], relative
+
+
+# ---------------------------------------------------------------- the world package stands alone
+
+def top_level_imports(source: str) -> set[str]:
+    """The first part of every module a source imports (`PIL` for `from PIL import Image`)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def world_import_problems(name: str, source: str) -> list[str]:
+    """What a module of explorer/world imports that it may not: explorer above the base stage, or a third-party
+    package other than numpy, PIL and scipy."""
+    problems = []
+    tree_imports = [node for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))]
+    for node in tree_imports:
+        targets = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+        for target in targets:
+            if target.split(".")[0] == "explorer" and not (target.startswith("explorer.world") or stage(target) == 0):
+                problems.append(f"{name} imports {target}")
+    extra = top_level_imports(source) - WORLD_THIRD_PARTY - set(sys.stdlib_module_names) - {"explorer", "__future__"}
+    return problems + [f"{name} imports {package}" for package in sorted(extra)]
+
+
+def test_the_world_package_imports_nothing_above_it():
+    world = {name: path for name, path in MODULES.items() if stage(name) == stage("explorer.world")}
+    assert {"explorer.world.scenes", "explorer.world.oracle"} <= set(world)
+    assert [p for name, path in world.items() for p in world_import_problems(name, path.read_text())] == []
+
+
+@pytest.mark.parametrize("line", ["from explorer.models.vision import CLIP_MEAN", "import torch",
+                                  "from explorer.miniworld.losses import fit_latent_rgb"])
+def test_the_world_rule_sees_an_import_from_above(line):
+    assert world_import_problems("explorer.world.scenes", f"import numpy as np\n{line}\n") != []
+    assert world_import_problems("explorer.world.scenes", "import numpy\nfrom scipy import ndimage\n"
+                                                          "from explorer.errors import InputError\n") == []
+
+
+# ---------------------------------------------------------------- no module-level state in the library
+# A module-level object the code changes at run time is shared by every app in the process (two apps in one test
+# session, an app and the CLI): state belongs to an object the app owns (AppContext, LoadedModel, VisionModel,
+# MapWarmup), as models/loaded.py says. Caught: a module-level cache, lock, thread or queue, and any module-level
+# name a function changes (`global`, `X[k] = v`, `X.a = v`, `X.append(...)`, ...). Constants read at run time and a
+# pure function's memo (functools.lru_cache: the same arguments give the same value) are not state.
+STATEFUL_TYPES = {"LRUCache", "Lock", "RLock", "Event", "Condition", "Semaphore", "BoundedSemaphore", "Thread",
+                  "Queue", "SimpleQueue", "local"}
+MUTATORS = {"append", "extend", "insert", "remove", "pop", "popitem", "clear", "update", "setdefault", "add",
+            "discard", "put", "sort", "reverse", "appendleft", "popleft"}
+STATE_ALLOWED = {          # module.name -> why it may stay
+    "explorer.jobs.shards._MODELS": "runs in Ray's worker processes (one model per worker), never in an app's",
+}
+LIBRARY_MODULES = sorted(name for name in MODULES if not name.startswith(("explorer.ui", "explorer.miniworld")))
+
+
+def module_state(source: str) -> dict[str, str]:
+    """Module-level names of a source that hold run-time state: name -> how (the first way found)."""
+    tree = ast.parse(source)
+    names: dict[str, ast.AST] = {}
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) and node.value is not None else []
+        names.update((t.id, node.value) for t in targets if isinstance(t, ast.Name))
+    found = {}
+    for name, value in names.items():
+        if isinstance(value, ast.Call):
+            kind = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", "")
+            if kind in STATEFUL_TYPES:
+                found[name] = f"a module-level {kind}"
+    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        declared = {g for n in ast.walk(function) if isinstance(n, ast.Global) for g in n.names}
+        local = {a.arg for a in ast.walk(function.args) if isinstance(a, ast.arg)} | \
+            {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        for name in declared & set(names):
+            found.setdefault(name, f"`global {name}` in {function.name}()")
+        for node in ast.walk(function):
+            base, how = None, ""
+            if isinstance(node, (ast.Subscript, ast.Attribute)) and isinstance(node.ctx, (ast.Store, ast.Del)):
+                base, how = node.value, "assigned into"
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MUTATORS:
+                base, how = node.func.value, f".{node.func.attr}()"
+            while isinstance(base, (ast.Subscript, ast.Attribute)):    # X[a][b] = v, X.a.append(v): X is changed
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in names and (base.id not in local or base.id in declared):
+                found.setdefault(base.id, f"{how} in {function.name}()")
+    return found
+
+
+def test_no_module_level_state_in_the_library():
+    state = {f"{name}.{var}": how for name in LIBRARY_MODULES
+             for var, how in module_state(MODULES[name].read_text(encoding="utf-8")).items()}
+    assert {k: v for k, v in state.items() if k not in STATE_ALLOWED} == {}
+    assert set(STATE_ALLOWED) <= set(state), "an allowed entry is gone: take it off STATE_ALLOWED"
+
+
+STATE_VIOLATIONS = {
+    "a cache": "from explorer.cache import LRUCache\n_CACHE = LRUCache(4)\ndef f(k):\n    return _CACHE.peek(k)\n",
+    "a lock": "import threading\n_LOCK = threading.Lock()\n",
+    "a registry": "_SEEN = {}\ndef f(k):\n    _SEEN[k] = 1\n",
+    "a list": "_DONE = []\ndef f(x):\n    _DONE.append(x)\n",
+    "a table of tables": "_FILLED = {'en': {}}\ndef f(k, v):\n    _FILLED['en'][k] = v\n",
+    "a counter": "_N = 0\ndef f():\n    global _N\n    _N += 1\n",
+    "a warm-up object": "class _Warmup:\n    thread = None\nWARMUP = _Warmup()\ndef f(t):\n    WARMUP.thread = t\n",
+}
+NOT_STATE = {
+    "constants": "LIMITS = {'a': 1}\nNAMES = ['a']\ndef f(k):\n    return LIMITS[k], NAMES[0], dict(LIMITS)\n",
+    "a local of the same name": "ITEMS = ()\ndef f():\n    ITEMS = []\n    ITEMS.append(1)\n    return ITEMS\n",
+    "a pure memo": "from functools import lru_cache\n@lru_cache(maxsize=2)\ndef f(k):\n    return k * 2\n",
+    "a method's own attribute": "class A:\n    def f(self):\n        self.items = []\n        self.items.append(1)\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATE_VIOLATIONS))
+def test_the_state_rule_sees_module_level_state(case):
+    assert module_state(STATE_VIOLATIONS[case]) != {}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_STATE))
+def test_the_state_rule_leaves_constants_alone(case):
+    assert module_state(NOT_STATE[case]) == {}

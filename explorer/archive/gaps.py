@@ -20,8 +20,8 @@ from PIL import Image
 
 from explorer.messages import joined, say
 from explorer.archive.sources import TrainingSetSource, default_source
-from explorer.miniworld.oracle import read as oracle_read
-from explorer.miniworld.world import IMAGE_SIZE, parse_caption
+from explorer.world.oracle import read as oracle_read
+from explorer.world.scenes import IMAGE_SIZE, parse_caption
 
 
 @dataclass

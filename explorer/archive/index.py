@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from PIL import Image
 
 from explorer.archive.novelty import nearest_other_distances, sample_rows
 from explorer.archive.sources import FolderSource, TrainingSetSource, skipped_note
-from explorer.cache import LRUCache, weights_fingerprint, write_atomic
+from explorer.cache import weights_fingerprint, write_atomic
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.messages import is_keyed, joined, say
@@ -33,10 +32,6 @@ log = logging.getLogger(__name__)
 
 EMBED_CHUNK = 256                  # images decoded and embedded between two progress reports
 CACHE_FORMAT = 1                   # bump when the .npz layout or the image preprocessing changes
-ARCHIVES_CACHED = 4                # indexes kept in memory (100,000 x 768 float32 is 307 MB)
-_MEMORY = LRUCache(ARCHIVES_CACHED)
-_BUILD_LOCK = threading.Lock()     # one build at a time (a request waits for a warm-up's build, then reuses it)
-_BUILDING: dict = {}               # key -> (done, total) of the build under way: what a waiting request reports
 WAIT_REPORT_S = 0.5                # how often a request waiting for another's build reports that build's progress
 
 Progress = Callable[[int, int], None]          # progress(done, total)
@@ -86,20 +81,25 @@ class ArchiveIndex:
 
 def load_archive(source: Source, vision, config: ExplorerConfig | None = None, progress: Progress | None = None,
                  memory: bool = True) -> ArchiveIndex:
-    """The index of a source for a CLIP vision model: from memory, else the disk cache, else built and cached."""
+    """The index of a source for a CLIP vision model: from memory, else the disk cache, else built and cached.
+
+    The vision model keeps the indexes in memory (VisionModel.archives) and builds one at a time (a request waits
+    for a warm-up's build, reporting its progress, then reuses it).
+    """
     config = config or ExplorerConfig()
     # 1. keys: which vision model, which images
     vision_key = vision_cache_key(vision)
     path = cache_path(config, vision_key, source)
     key = (vision_key, source.content_key, str(path))
-    if memory and key in _MEMORY:                       # without waiting for another archive's build
-        return _MEMORY.peek(key)
-    while not _BUILD_LOCK.acquire(timeout=WAIT_REPORT_S):   # another build runs: wait, saying how far it is
-        if progress is not None and key in _BUILDING:
-            progress(*_BUILDING[key])
+    held, building = vision.archives, vision.archive_building
+    if memory and key in held:                          # without waiting for another archive's build
+        return held.peek(key)
+    while not vision.archive_lock.acquire(timeout=WAIT_REPORT_S):   # another build runs: wait, saying how far it is
+        if progress is not None and key in building:
+            progress(*building[key])
     try:
-        if memory and key in _MEMORY:                   # built while this request waited
-            return _MEMORY.peek(key)
+        if memory and key in held:                      # built while this request waited
+            return held.peek(key)
         # 2. the disk cache
         index, problem = read_cache(path, source, vision_key)
         if index is None:
@@ -107,7 +107,7 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
             started = time.perf_counter()
 
             def report(done: int, total: int) -> None:
-                _BUILDING[key] = (done, total)
+                building[key] = (done, total)
                 if progress is not None:
                     progress(done, total)
 
@@ -122,11 +122,11 @@ def load_archive(source: Source, vision, config: ExplorerConfig | None = None, p
         index.skipped = source.skipped + index.skipped                      # scan-time + read-time counts
         if skipped_note(index.skipped):
             index.note += " " + skipped_note(index.skipped, sentence=True)
-        _MEMORY.put(key, index)
+        held.put(key, index)
         return index
     finally:
-        _BUILDING.pop(key, None)
-        _BUILD_LOCK.release()
+        building.pop(key, None)
+        vision.archive_lock.release()
 
 
 def embed_source(source: Source, vision, progress: Progress | None = None, chunk: int = EMBED_CHUNK

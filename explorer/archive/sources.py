@@ -14,23 +14,22 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from explorer.cache import LRUCache
 from explorer.errors import InputError
-from explorer.miniworld.world import Scene, check_held_out, make_scenes, render
 from explorer.outputs.a1111 import parse_parameters
 from explorer.messages import joined, say
 from explorer.outputs.png import MAX_PIXELS, PARAMETERS_KEY, open_image
+from explorer.world.scenes import Scene, check_held_out, make_scenes, render
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")   # what a folder archive indexes
 CAPTION_SUFFIX = ".txt"                               # photo.txt beside photo.png is its caption
 CAPTION_BYTES = 4096                                  # the start of a caption file that is read
 CAPTION_CHARS = 500                                   # longest caption kept
 TRAINING_RECORD = "training.json"                     # the record train.py writes beside the weights
-TRAINING_SOURCES = LRUCache(2)                        # scenes and captions of a training set (1.3 s to draw)
 SKIP_REASONS = {"non_image": ("archive.skip.non_image", "archive.skip.non_images"),     # reason -> its message
                 "unreadable": ("archive.skip.unreadable", "archive.skip.unreadables"),   # keys: one, several
                 "too_large": ("archive.skip.too_large", "archive.skip.too_larges"),
@@ -160,12 +159,16 @@ def training_source(model_folder: Path, limit: int | None = None) -> TrainingSet
     world = hashlib.sha256(Path(inspect.getsourcefile(make_scenes)).read_bytes()).hexdigest()[:16]
     key = hashlib.sha256(f"miniworld-training|{images}|{seed}|{count}|{world}|{','.join(held_out)}".encode()
                          ).hexdigest()
+    scenes, captions = drawn_scenes(images, seed, held_out)
+    return TrainingSetSource(list(scenes[:count]), list(captions[:count]), images, seed, key, held_out)
 
-    def draw() -> tuple[list[Scene], list[str]]:
-        return make_scenes(images, seed, held_out)       # all of them: captions are drawn after every scene
 
-    scenes, captions = TRAINING_SOURCES.get((images, seed, world, held_out), draw)
-    return TrainingSetSource(scenes[:count], captions[:count], images, seed, key, held_out)
+@lru_cache(maxsize=2)
+def drawn_scenes(images: int, seed: int, held_out: tuple[str, ...]) -> tuple[tuple[Scene, ...], tuple[str, ...]]:
+    """A training set's scenes and captions, all of them (captions are drawn after every scene): 1.3 s to draw, so
+    remembered; the same arguments always draw the same scenes (a pure function's memo, not an app's state)."""
+    scenes, captions = make_scenes(images, seed, held_out)
+    return tuple(scenes), tuple(captions)
 
 
 def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within: Path | None = None,

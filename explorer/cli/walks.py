@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from explorer.archive.gaps import gap_notes
 from explorer.cli.common import add_model_args, load, make_folder, new_file, out_dir, print_json
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
@@ -118,7 +119,7 @@ def run_search(args) -> int:
     base = _base(args, model, args.prompt, args.first_seed)
     # 2. the results page
     page = search(model, base, args.seeds, vision=_vision(args, model), batch_size=args.batch_size,
-                  outputs_dir=folder, config=config)
+                  outputs_dir=folder, config=config, annotate=gap_notes)
     # 3. a contact sheet and the page as JSON
     save_sheet(folder, "results", [("", [r.image for r in page.results])], [r.caption()[:18] for r in page.results])
     summary = {"query": page.query, "ranked": page.ranked, "notes": page.notes,

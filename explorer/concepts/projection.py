@@ -12,8 +12,8 @@ attributes. Two methods:
   line), but squashes the many other dimensions on top of each other.
 
 umap-learn compiles its numba kernels on the first fit and again on the first transform
-(~20 s and ~10 s on a 2-core CPU, see NOTES.md): `warm_up()` does both in a background thread
-at start. Until the transform kernels are ready, new points are placed at the similarity-weighted
+(~20 s and ~10 s on a 2-core CPU, see NOTES.md): the app's `MapWarmup` does both in a background
+thread at start. Until the transform kernels are ready, new points are placed at the similarity-weighted
 mean position of their nearest fitted points (UMAP's own transform starts from this placement).
 """
 from __future__ import annotations
@@ -63,40 +63,97 @@ def unit_rows(x) -> np.ndarray:
 
 # ---------------------------------------------------------------- the background JIT warm-up
 
-class _Warmup:
+class MapWarmup:
+    """The map's background warm-up, owned by the app (one per app, none for a one-off map such as the CLI's).
+
+    `start()` warms the model's concept index and query path, then umap's numba JIT, in a daemon thread;
+    `ready()` and `status()` say how far it is; `concept_map(..., warmup=)` waits for it briefly and draws with
+    PCA until umap is ready. numba keeps compiled kernels for the whole process, so a second app's warm-up
+    finds them compiled and finishes at once.
+    """
+
     def __init__(self):
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.started = self.model_done = self.fit_done = self.transform_done = None
         self.error: str = ""
 
+    def start(self, model=None, config=None, block: bool = False) -> threading.Thread:
+        """Warm the map in a daemon thread: the model's concept index and query path, then umap's numba JIT.
 
-WARMUP = _Warmup()
+        umap's kernels are compiled once per process (fit, then transform, on a tiny random set); with
+        a model, its built-in vocabulary index is loaded or built first, and one PCA map is drawn so the
+        first real map finds the text encoder, the expression parser and plotly already warm.
+        """
+        _import_pandas()          # plotly and umap import pandas lazily: two threads importing it at once can break it
+        with self.lock:
+            if self.thread is None:
+                self.started = time.perf_counter()
+                self.thread = threading.Thread(target=self._warm, args=(model, config), name="map-warm-up",
+                                               daemon=True)
+                self.thread.start()
+                thread = self.thread
+            elif model is not None and not model.map_warm:
+                thread = threading.Thread(target=self._warm_model, args=(model, config), name="map-warm-model",
+                                          daemon=True)
+                thread.start()
+            else:
+                thread = self.thread
+        if block:
+            thread.join()
+            self.thread.join()
+        return thread
 
+    def ready(self, transform: bool = False) -> bool:
+        """Whether this warm-up has compiled umap's fit (or transform) kernels."""
+        return (self.transform_done if transform else self.fit_done) is not None
 
-def warm_up(model=None, config=None, block: bool = False) -> threading.Thread:
-    """Warm the map in a daemon thread: the model's concept index and query path, then umap's numba JIT.
+    def wait(self, seconds: float) -> None:
+        """Wait up to `seconds` for the warm-up to finish (at once where none started)."""
+        if self.thread is not None and seconds > 0:
+            self.thread.join(seconds)
 
-    umap's kernels are compiled once per process (fit, then transform, on a tiny random set); with
-    a model, its built-in vocabulary index is loaded or built first, and one PCA map is drawn so the
-    first real map finds the text encoder, the expression parser and plotly already warm.
-    """
-    _import_pandas()              # plotly and umap import pandas lazily: two threads importing it at once can break it
-    with WARMUP.lock:
-        if WARMUP.thread is None:
-            WARMUP.started = time.perf_counter()
-            WARMUP.thread = threading.Thread(target=_warm, args=(model, config), name="map-warm-up", daemon=True)
-            WARMUP.thread.start()
-            thread = WARMUP.thread
-        elif model is not None and not model.map_warm:
-            thread = threading.Thread(target=_warm_model, args=(model, config), name="map-warm-model", daemon=True)
-            thread.start()
-        else:
-            thread = WARMUP.thread
-    if block:
-        thread.join()
-        WARMUP.thread.join()
-    return thread
+    def running(self) -> bool:
+        """Started, not failed, and umap's fit kernels not yet compiled."""
+        return self.thread is not None and not self.ready() and not self.error
+
+    def status(self) -> str:
+        """One line for the UI about the warm-up."""
+        if self.started is None:
+            return "UMAP not warmed up: the first UMAP map compiles numba kernels (~20-30 s)."
+        if self.error:
+            return f"UMAP warm-up failed ({self.error}); PCA works."
+        if self.transform_done is not None:
+            return "UMAP ready."
+        if self.fit_done is not None:
+            return "UMAP ready (its transform kernels are still compiling: new points are placed by neighbours)."
+        return (f"UMAP is compiling in the background ({time.perf_counter() - self.started:.0f} s so far); "
+                "PCA is instant.")
+
+    def _warm_model(self, model, config) -> None:
+        try:
+            model.map_warm = True
+            index = ConceptIndex.for_model(model, BUILTIN, config=config, progress=lambda done, total: None)
+            points = query_points(model, "a\n= a + b\na -> b", path_points=2)
+            concept_map(index, points, k=min(20, len(index)), method="pca")
+            self.model_done = time.perf_counter()
+        except Exception as error:  # noqa: BLE001 - the first map builds it again and reports the error
+            log.warning("warming the concept map of %s failed: %s", getattr(model, "name", model), error)
+
+    def _warm(self, model, config) -> None:
+        if model is not None:
+            self._warm_model(model, config)
+        try:
+            x = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
+            estimator = ConceptMap("umap", random_state=0).fit(x)
+            self.fit_done = time.perf_counter()
+            estimator._umap_transform(x[:2] + 0.01)
+            self.transform_done = time.perf_counter()
+            log.info("umap warm: fit kernels after %.1f s, transform after %.1f s", self.fit_done - self.started,
+                     self.transform_done - self.started)
+        except Exception as error:  # noqa: BLE001 - a failed warm-up only means the first map is slow
+            self.error = f"{type(error).__name__}: {error}"
+            log.warning("umap warm-up failed: %s", self.error)
 
 
 def _import_pandas() -> None:
@@ -106,61 +163,17 @@ def _import_pandas() -> None:
         pass
 
 
-def _warm_model(model, config) -> None:
-    try:
-        model.map_warm = True
-        index = ConceptIndex.for_model(model, BUILTIN, config=config, progress=lambda done, total: None)
-        points = query_points(model, "a\n= a + b\na -> b", path_points=2)
-        concept_map(index, points, k=min(20, len(index)), method="pca")
-        WARMUP.model_done = time.perf_counter()
-    except Exception as error:  # noqa: BLE001 - the first map builds it again and reports the error
-        log.warning("warming the concept map of %s failed: %s", getattr(model, "name", model), error)
-
-
-def _warm(model, config) -> None:
-    if model is not None:
-        _warm_model(model, config)
-    try:
-        x = np.random.default_rng(0).normal(size=(64, 16)).astype(np.float32)
-        estimator = ConceptMap("umap", random_state=0).fit(x)
-        WARMUP.fit_done = time.perf_counter()
-        estimator._umap_transform(x[:2] + 0.01)
-        WARMUP.transform_done = time.perf_counter()
-        log.info("umap warm: fit kernels after %.1f s, transform after %.1f s", WARMUP.fit_done - WARMUP.started,
-                 WARMUP.transform_done - WARMUP.started)
-    except Exception as error:  # noqa: BLE001 - a failed warm-up only means the first map is slow
-        WARMUP.error = f"{type(error).__name__}: {error}"
-        log.warning("umap warm-up failed: %s", WARMUP.error)
-
-
-def umap_ready(transform: bool = False) -> bool:
-    """Whether umap's fit (or transform) kernels are compiled in this process."""
-    return (WARMUP.transform_done if transform else WARMUP.fit_done) is not None
-
-
-def warm_status() -> str:
-    """One line for the UI about the warm-up."""
-    if WARMUP.started is None:
-        return "UMAP not warmed up: the first UMAP map compiles numba kernels (~20-30 s)."
-    if WARMUP.error:
-        return f"UMAP warm-up failed ({WARMUP.error}); PCA works."
-    if WARMUP.transform_done is not None:
-        return "UMAP ready."
-    if WARMUP.fit_done is not None:
-        return "UMAP ready (its transform kernels are still compiling: new points are placed by neighbours)."
-    return f"UMAP is compiling in the background ({time.perf_counter() - WARMUP.started:.0f} s so far); PCA is instant."
-
-
 # ---------------------------------------------------------------- the estimator
 
 class ConceptMap:
     """2-D map of unit-normalised embeddings by UMAP (cosine) or PCA: fit once, transform new points."""
 
     def __init__(self, method: str = "umap", n_neighbors: int = UMAP_NEIGHBORS, min_dist: float = UMAP_MIN_DIST,
-                 random_state: int | None = 0):
+                 random_state: int | None = 0, warmup: MapWarmup | None = None):
         if method not in METHODS:
             raise InputError("method", say("concepts.allowed.one_of", choices=", ".join(METHODS)), method)
         self.method, self.n_neighbors, self.min_dist, self.random_state = method, n_neighbors, min_dist, random_state
+        self.warmup = warmup      # umap.transform places new points once this warm-up compiled its kernels
 
     def fit(self, x) -> "ConceptMap":
         """Fit the map to x (n, d); sets embedding_ (n, 2), train_ (n, d) and the method's state."""
@@ -197,7 +210,7 @@ class ConceptMap:
         if self.method_ == "pca":
             self.placement_ = "pca"
             return self._pca(y)
-        if umap_ready(transform=True) and len(self.train_) > self.n_neighbors:
+        if self.warmup is not None and self.warmup.ready(transform=True) and len(self.train_) > self.n_neighbors:
             self.placement_ = "umap.transform"
             return self._umap_transform(y)
         self.placement_ = "neighbours"
@@ -320,12 +333,13 @@ def check_k(k, index_size: int, limit: int) -> int:
 
 
 def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: str = "umap",
-                random_state: int | None = 0, limit: int = 1000, wait_s: float = 0.0) -> MapResult:
+                random_state: int | None = 0, limit: int = 1000, wait_s: float = 0.0,
+                warmup: MapWarmup | None = None) -> MapResult:
     """Map the k concepts nearest to the queries together with the queries themselves.
 
     The concepts are the k entries of `index` with the highest cosine similarity to any query
-    point. With method "umap" while the background warm-up has not finished (after waiting up
-    to `wait_s`), the map is drawn with PCA and a note says so.
+    point. With method "umap" while the app's background `warmup` has not finished (after waiting up
+    to `wait_s`), the map is drawn with PCA and a note says so; without a warm-up umap compiles in the call.
     """
     # 1. validate
     if method not in METHODS:
@@ -337,12 +351,11 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
     if q.shape[1] != index.dim:
         raise InputError("queries", say("concepts.allowed.index_dimension", d=index.dim), q.shape[1])
     notes = []
-    if method == "umap" and not umap_ready():
-        if WARMUP.thread is not None and wait_s > 0:
-            WARMUP.thread.join(wait_s)
-        if WARMUP.thread is not None and not umap_ready() and not WARMUP.error:
+    if method == "umap" and warmup is not None and not warmup.ready():
+        warmup.wait(wait_s)
+        if warmup.running():
             method = "pca"
-            notes.append(f"{warm_status()} This map uses PCA; draw again in a moment for UMAP.")
+            notes.append(f"{warmup.status()} This map uses PCA; draw again in a moment for UMAP.")
     # 2. the k nearest concepts (by their best similarity to any query)
     best = index.similarities(q).max(axis=0)                                     # (N,)
     top = np.argpartition(-best, k - 1)[:k]
@@ -350,7 +363,7 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
     # 3. fit concepts and queries together
     started = time.perf_counter()
     x = np.concatenate([index.embeddings[top], q])                               # (k + m, d)
-    estimator = ConceptMap(method, random_state=random_state).fit(x)
+    estimator = ConceptMap(method, random_state=random_state, warmup=warmup).fit(x)
     seconds = time.perf_counter() - started
     if estimator.method_ != method:
         notes.append(say("concepts.map.too_few", n=len(x)))

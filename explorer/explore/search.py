@@ -16,8 +16,6 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-from explorer.archive.gaps import gap_notes
-from explorer.cache import LRUCache
 from explorer.checks import check_float, check_int
 from explorer.concepts.index import ConceptIndex
 from explorer.concepts.vocabularies import builtin_vocabulary
@@ -33,7 +31,8 @@ from explorer.text.phrases import strip_prefix
 
 CONCEPTS_PER_RESULT = 3            # nearest concepts shown under each result
 RELATED_SEARCHES = 8               # nearest concepts to the query
-CONCEPT_EMBEDS_CACHED = 4          # CLIP text embeddings of vocabularies kept (per vision model and vocabulary)
+Annotator = Callable[[LoadedModel, str, list[Image.Image]], list[str]]   # (model, prompt, results) -> notes
+
 
 @dataclass
 class Result:
@@ -92,14 +91,11 @@ def render_results(model: LoadedModel, results: list[Result], batch_size: int, c
     return cancelled
 
 
-_CONCEPT_EMBEDS = LRUCache(CONCEPT_EMBEDS_CACHED)   # (vision name, vocabulary hash) -> (labels, (N, d) embeddings)
-
-
 def concept_embeds(model: LoadedModel, vision) -> tuple[list[str], np.ndarray]:
     """The curated concept phrases (explorer.concepts) as CLIP text embeddings, computed once per vision model."""
     vocabulary = builtin_vocabulary(model)
-    return _CONCEPT_EMBEDS.get((vision.name, vocabulary.hash),
-                               lambda: (list(vocabulary.entries), vision.text_embeds(list(vocabulary.entries))))
+    return vision.concept_embeds.get(vocabulary.hash,
+                                     lambda: (list(vocabulary.entries), vision.text_embeds(list(vocabulary.entries))))
 
 
 def describe_results(model: LoadedModel, results: list[Result], query: str, vision,
@@ -132,8 +128,12 @@ def related_searches(model: LoadedModel, query: str, k: int = RELATED_SEARCHES,
 def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool = True,
            related: int = RELATED_SEARCHES, batch_size: int | None = None, cancel: threading.Event | None = None,
            on_results: Callable[[list[Result]], None] | None = None, outputs_dir: Path | None = None,
-           config: ExplorerConfig | None = None) -> SearchPage:
-    """N results for one prompt: seeds base.seed, base.seed + 1, ...; ranked by CLIP when a vision model is given."""
+           config: ExplorerConfig | None = None, annotate: Annotator | None = None) -> SearchPage:
+    """N results for one prompt: seeds base.seed, base.seed + 1, ...; ranked by CLIP when a vision model is given.
+
+    `annotate(model, prompt, images)` adds notes of the caller's to the page (the UI and the CLI pass the archive's
+    training-set gaps, explorer.archive.gaps.gap_notes); search itself knows no archive.
+    """
     config = config or ExplorerConfig()
     # 1. validate
     validate(base, config)
@@ -155,8 +155,9 @@ def search(model: LoadedModel, base: Recipe, n: int, *, vision=None, rank: bool 
         page.ranked = True
     if vision is None:
         page.notes.append(say("explore.search.no_vision"))
-    # 4. a model with a training-set archive: what it holds of the prompt, how many results show it
-    page.notes += gap_notes(model, strip_prefix(base.prompt), [r.image for r in page.results])
+    # 4. the caller's notes (a model with a training-set archive: what it holds of the prompt, how many results show it)
+    if annotate is not None:
+        page.notes += annotate(model, strip_prefix(base.prompt), [r.image for r in page.results])
     if related:
         page.related = related_searches(model, strip_prefix(base.prompt), related, config)
     return page

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from explorer.miniworld.world import IMAGE_SIZE
+from explorer.world.scenes import IMAGE_SIZE
 from explorer.models.vision import CLIP_MEAN, CLIP_STD  # OpenAI CLIP's pixel normalisation
 
 LATENT_CHANNELS = 4

@@ -1,7 +1,7 @@
 """Do the attention maps point at the right place? Ground truth from the miniature world's pixel oracle.
 
 For a prompt like "a red circle on the left", each generated picture's shape is found by the oracle
-(explorer.miniworld.oracle.foreground); a word's map (DAAM-style, aggregated over heads, layers and steps)
+(explorer.world.oracle.foreground); a word's map (DAAM-style, aggregated over heads, layers and steps)
 is compared with it: the share of the map's mass inside the shape, divided by the shape's share of the
 image area. A model that attends uniformly scores 1.0; a word that attends to its object scores above 1.
 
@@ -24,8 +24,8 @@ from explorer.explore.attention import attend
 from explorer.generation.attention import AttentionMaps, capture_attention, token_maps
 from explorer.generation.recipe import recipe_defaults
 from explorer.text import encoding
-from explorer.miniworld import oracle
-from explorer.miniworld.world import COLOURS, SHAPES, parse_caption
+from explorer.world import oracle
+from explorer.world.scenes import COLOURS, SHAPES, parse_caption
 
 
 def cover_on_grid(mask: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

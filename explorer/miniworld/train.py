@@ -36,7 +36,7 @@ from explorer.miniworld import components as C  # noqa: E402
 from explorer.miniworld.losses import (cosine_lr, ema_update, fit_latent_rgb, min_snr_weight,  # noqa: E402
                                        multi_positive_contrastive_loss, positives_matrix, token_grounding_loss)
 from explorer.miniworld.tokenizer import build_tokenizer, save_tokenizer  # noqa: E402
-from explorer.miniworld.world import (BACKGROUND, COLOURS, HELD_OUT, POSITION_PHRASES, POSITIONS, SHAPES,  # noqa: E402
+from explorer.world.scenes import (BACKGROUND, COLOURS, HELD_OUT, POSITION_PHRASES, POSITIONS, SHAPES,  # noqa: E402
                                       SIZE_WORDS, SIZES, Dataset, PaintMixes, check_held_out, full_caption,
                                       make_dataset, make_paint_mixes, parse_caption, vocabulary)
 
@@ -382,7 +382,7 @@ def save_samples(out: Path, steps: int = 25, seeds: int = 6) -> None:
 
 def write_concepts(out: Path) -> None:
     """concepts.txt: the grammar's words and phrases by category, for the explorer's concept map."""
-    lines = ["# The miniature world's vocabulary (explorer/miniworld/world.py), by category.", "[colour]",
+    lines = ["# The miniature world's vocabulary (explorer/world/scenes.py), by category.", "[colour]",
              *COLOURS, "[shape]", *SHAPES, "[size]", *(w for words in SIZE_WORDS.values() for w in words),
              "[position]", "left", "right", "middle", "centre", "top", "bottom",
              "[object]", *(full_caption(s, c) for s in SHAPES for c in COLOURS),
@@ -392,7 +392,7 @@ def write_concepts(out: Path) -> None:
     (out / "concepts.txt").write_text("\n".join(lines) + "\n")
 
 
-WORDS_HEADER = ("# Every word of the miniature world's captions (explorer/miniworld/world.py vocabulary()): the words "
+WORDS_HEADER = ("# Every word of the miniature world's captions (explorer/world/scenes.py vocabulary()): the words "
                 "this model was trained on, one a line.")
 
 

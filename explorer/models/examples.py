@@ -1,7 +1,7 @@
 """The example inputs every view starts with, per model family: what that model can actually draw.
 
 Stable Diffusion's examples are the field's classics ("van Gogh" + astronaut, king - man + woman,
-"a photo of a CEO"); the miniature world only knows its grammar (explorer/miniworld/world.py), so
+"a photo of a CEO"); the miniature world only knows its grammar (explorer/world/scenes.py), so
 on it the same views start from its shapes, colours and planted bias, whose answers are known.
 """
 from __future__ import annotations

@@ -19,6 +19,8 @@ from explorer.models.presets import Preset
 ENCODINGS_CACHED = 512        # prompt encodings kept per model (text.encoding)
 INDEXES_CACHED = 8            # concept indexes kept per model (concepts.index)
 VOCABULARIES_CACHED = 4       # the model's own vocabularies (concepts.vocabularies)
+VISIONS_CACHED = 2            # the family's CLIP vision model, or why it is unavailable (models.vision)
+TINY_DECODERS_CACHED = 2      # taesd preview decoders (models.previews)
 
 
 @dataclass(eq=False)
@@ -48,6 +50,11 @@ class LoadedModel:
     index_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)  # one index build at a time
     index_build: tuple | None = None   # (vocabulary name, done, total) while a concept index is being encoded
     map_warm: bool = False             # the concept map's warm-up ran for this model
+    # (family, source) -> (VisionModel or None, why it is unavailable): loaded on first use (models.vision)
+    visions: LRUCache = field(default_factory=lambda: LRUCache(VISIONS_CACHED), repr=False)
+    vision_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)   # one vision load at a time
+    # (repo, device, dtype) -> AutoencoderTiny: the taesd preview decoder (models.previews)
+    tiny_decoders: LRUCache = field(default_factory=lambda: LRUCache(TINY_DECODERS_CACHED), repr=False)
 
     def __post_init__(self):
         if self.adapter is None:

@@ -16,14 +16,12 @@ import time
 import numpy as np
 import torch
 
-from explorer.cache import LRUCache
 from explorer.errors import InputError, ModelLoadError
 from explorer.models import vae
 
 PREVIEW_DECODERS = ("approx", "live", "taesd", "full")
 LIVE_SIDE = 32             # live previews decode latents of at most this many cells per side (256 px for SD)
 LIVE_BUDGET = 0.2          # live previews may spend this share of the denoising time on VAE decodes
-TAESD_CACHED = 2           # tiny decoders kept in memory (one per family, device and dtype)
 
 
 def approx_rgb(latents: torch.Tensor, factors, bias) -> torch.Tensor:
@@ -141,9 +139,6 @@ class PreviewDecoder:
         return to_uint8(((images + 1) / 2).clamp(0, 1))[0]
 
 
-_TAESD = LRUCache(TAESD_CACHED)
-
-
 def available_decoders(model) -> tuple[str, ...]:
     """The preview decoders this model can use (taesd only where its family has a tiny decoder)."""
     return tuple(kind for kind in PREVIEW_DECODERS if kind != "taesd" or model.adapter.taesd)
@@ -166,4 +161,4 @@ def _load_taesd(model):
                                  f"hub, which failed ({str(error).splitlines()[0][:120]}). Choose the approx "
                                  "or full preview instead.") from error
 
-    return _TAESD.get((repo, str(model.device), model.dtype), load)
+    return model.tiny_decoders.get((repo, str(model.device), model.dtype), load)

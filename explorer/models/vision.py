@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 EMBED_BATCH = 32                      # images or texts per forward pass
-VISION_CACHED = 4                     # vision models kept in memory (one per family and source)
+CONCEPT_EMBEDS_CACHED = 4             # CLIP text embeddings of vocabularies kept per vision model (explore.search)
+ARCHIVES_CACHED = 4                   # archive indexes kept in memory per vision model (100,000 x 768 float32: 307 MB)
 
 ProgressFn = Callable[..., object]    # progress(fraction, description): gr.Progress fits
 
@@ -51,6 +52,14 @@ class VisionModel:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+    # what other stages keep for this vision model, declared here (as LoadedModel does for a diffusion model):
+    # vocabulary hash -> (labels, (N, d) text embeddings) of the concepts (explore.search)
+    concept_embeds: LRUCache = field(default_factory=lambda: LRUCache(CONCEPT_EMBEDS_CACHED), repr=False)
+    # (vision key, source key, cache path) -> ArchiveIndex, the build under way's (done, total), one build at a time
+    # (archive.index.load_archive)
+    archives: LRUCache = field(default_factory=lambda: LRUCache(ARCHIVES_CACHED), repr=False)
+    archive_building: dict = field(default_factory=dict, repr=False)
+    archive_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def logit_scale(self) -> float:
@@ -143,10 +152,7 @@ def _check_texts(texts, field_name: str = "texts") -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# loading (memoised per family and source; failures are remembered with their reason)
-_CACHE = LRUCache(VISION_CACHED)           # (family, source) -> VisionModel, or None when it failed
-_REASONS = LRUCache(VISION_CACHED * 4)     # (family, source) -> why it is unavailable
-_LOAD_LOCK = threading.Lock()
+# loading (kept by the model, LoadedModel.visions, per family and source; failures with their reason)
 
 
 def vision_source(model) -> tuple[str, str] | None:
@@ -169,20 +175,20 @@ def load_vision(model, progress: ProgressFn | None = None, refresh: bool = False
     if source is None:
         return None
     key = (family, source[0])
-    with _LOAD_LOCK:
-        if key in _CACHE and not refresh:
-            return _CACHE.peek(key)
+    with model.vision_lock:
+        if key in model.visions and not refresh:
+            return model.visions.peek(key)[0]
         if progress is not None:
             progress(0.0, f"loading CLIP vision model {source[0]} (first use)")
+        reason = ""
         try:
             vision = _load(source[0], source[1], model.device, model.dtype)
         except (OSError, ValueError, RuntimeError, ImportError) as error:
-            vision = None
-            _REASONS.put(key, _reason(source[0], error))
-            log.warning("CLIP vision model unavailable: %s", _REASONS.peek(key))
+            vision, reason = None, _reason(source[0], error)
+            log.warning("CLIP vision model unavailable: %s", reason)
         if progress is not None:
             progress(1.0, "CLIP vision model ready" if vision else "CLIP vision model unavailable")
-        _CACHE.put(key, vision)
+        model.visions.put(key, (vision, reason))
         return vision
 
 
@@ -200,10 +206,11 @@ def vision_status(model) -> str:
         return f"No CLIP vision model is known for the model family {family!r}: image scores are off."
     key = (family, source[0])
     shown = shown_source(source[0])
-    if key in _CACHE:
-        if _CACHE.peek(key) is not None:
+    if key in model.visions:
+        vision, reason = model.visions.peek(key)
+        if vision is not None:
             return f"CLIP vision model loaded: {shown} — {source[1]}."
-        return f"CLIP vision model unavailable: {_REASONS.peek(key, 'unknown reason')}."
+        return f"CLIP vision model unavailable: {reason or 'unknown reason'}."
     return f"Optional, loaded on first use: {shown} — {source[1]}."
 
 

@@ -4,7 +4,7 @@ A CLIP tokenizer reads any text. A word missing from its byte-pair vocabulary is
 ("astronaut" is one token, "Sankt" is `san` + `kt`), and Stable Diffusion's text encoder knows many
 split words through their pieces, so being split is not being unknown: on SD the explorer can only
 say which words arrive in pieces. A model whose training captions are known (miniworld: its family's
-`training_words`, the grammar of explorer/miniworld/world.py) can say more: a word outside them
+`training_words`, the grammar of explorer/world/scenes.py) can say more: a word outside them
 reaches it as pieces it was never trained on, which carry no meaning, so its pictures follow only the
 remaining words. A model with random weights (tiny-random, for tests) knows no words at all.
 

@@ -8,6 +8,7 @@ from typing import Callable, Iterator
 
 import gradio as gr
 
+from explorer.concepts.projection import MapWarmup
 from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
 from explorer.models.examples import Examples, examples_for
@@ -34,6 +35,7 @@ class AppContext:
     views: dict = field(default_factory=dict)       # name -> View: what the lesson's "show me" fills and runs
     batcher: Batcher | None = None                  # users' Generate requests batched (explorer.generation.batcher)
     page_texts: list = field(default_factory=list)  # (component, fn): a text made at each page load, in its language
+    map_warmup: MapWarmup = field(default_factory=MapWarmup)   # the Map tab's umap JIT warm-up (concepts.projection)
     overlays: list = field(default_factory=list)    # blocks built with render=False, rendered after the tab strip (on
                                                     # every tab: the lesson's way back from a view)
 

@@ -17,8 +17,7 @@ import plotly
 from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex, building_progress
 from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
-                                          concept_map, place_by_similarity, query_points, query_texts, warm_status,
-                                          warm_up)
+                                          concept_map, place_by_similarity, query_points, query_texts)
 from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
@@ -95,7 +94,7 @@ class UI:
 def build(ctx: AppContext) -> None:
     gr.set_static_paths([str(PLOTLY_JS.parent)])
     warm_plotly()                           # before any thread: plotly imports pandas lazily
-    warm_up(ctx.model, ctx.config)          # index, query path and numba's JIT warm while the user reads the page
+    ctx.map_warmup.start(ctx.model, ctx.config)  # index, query path and numba's JIT warm while the user reads the page
     bind(ctx, layout(ctx))
 
 
@@ -120,7 +119,7 @@ def _map_controls(ctx: AppContext) -> dict:
                     info=t("map.query.info"))
     draw = gr.Button(t("map.draw"), variant="primary", elem_id="map-draw")
     status = status_line("map-status")
-    ctx.page_texts.append((status, warm_status))     # at each page load, in its language
+    ctx.page_texts.append((status, ctx.map_warmup.status))     # at each page load, in its language
     with gr.Row():
         vocabulary = Dropdown(ctx.sessions.shared.names(), value=BUILTIN, label=t("map.vocabulary"),
                               allow_custom_value=False, elem_id="map-vocabulary")
@@ -224,7 +223,7 @@ def on_map(ctx: AppContext, ui: UI, text, name, k_value, method_value, points, r
     queries = query_points(model, text, path_points=as_int(points))
     # 3. fit the map
     result = concept_map(index, queries, k=as_int(k_value), method=method_value, limit=ctx.config.max_map_neighbors,
-                         wait_s=UMAP_WAIT_S)
+                         wait_s=UMAP_WAIT_S, warmup=ctx.map_warmup)
     notes = " ".join(result.notes)
     message = (f"{index.note} {result.n_concepts} concepts + {len(queries)} query points, "
                f"{result.method.upper()} fitted in {result.seconds:.2f} s. {notes}\n\n"

@@ -6,6 +6,7 @@ import json
 
 import gradio as gr
 
+from explorer.archive.gaps import gap_notes
 from explorer.errors import InputError
 from explorer.explore.probe import bias_probe, parse_attributes
 from explorer.explore.search import more_like_this, search
@@ -148,7 +149,7 @@ def build(ctx: AppContext) -> None:
         # 2. render, streaming each finished batch
         for kind, item in stream(lambda cancel, hook: search(
                 model, recipe, as_int(n), vision=vision, batch_size=as_int(batch), cancel=cancel, on_results=hook,
-                outputs_dir=cfg.outputs_dir, config=cfg), request):
+                outputs_dir=cfg.outputs_dir, config=cfg, annotate=gap_notes), request):
             if kind == "results":
                 shown += [(served(r.path), f"seed {r.recipe.seed}") for r in item]
                 yield shown, gr.skip(), f"Searching… {len(shown)} of {as_int(n)} results", gr.skip(), gr.skip()

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image, PngImagePlugin
 
-from explorer.archive import index as archive_index
 from explorer.archive.index import load_archive
 from explorer.archive.retrieval import nearest_images, open_archive, retrieve
 from explorer.archive.sources import allowed_folder, folder_source
+from explorer.cache import LRUCache
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.models.vision import load_vision
 
 
 def _png(path: Path, colour, size=(40, 30), parameters: str | None = None) -> Path:
@@ -146,7 +147,7 @@ def test_an_unwritable_cache_still_answers(tiny_model, photos, tmp_path, monkeyp
     blocked = tmp_path / "file-not-folder"
     blocked.write_text("")
     config = ExplorerConfig(cache_dir=blocked, max_image_pixels=200 * 200)
-    monkeypatch.setattr(archive_index, "_MEMORY", archive_index.LRUCache(1))
+    monkeypatch.setattr(load_vision(tiny_model), "archives", LRUCache(1))     # none held in memory: built again
     archive, _ = open_archive(tiny_model, photos, config, any_folder=True)
     assert len(archive) == 6 and "not writable" in archive.note
 

@@ -10,9 +10,11 @@ from PIL import Image
 
 from explorer.archive.gaps import coverage, gap_notes
 from explorer.archive.sources import TRAINING_RECORD, default_source, training_source
-from explorer.miniworld import oracle
-from explorer.miniworld.world import HELD_OUT, Scene, make_dataset, make_scenes, matches, parse_caption, render
+from explorer.explore.search import search
+from explorer.generation.recipe import recipe_defaults
 from explorer.models.presets import MINIWORLD_DIR
+from explorer.world import oracle
+from explorer.world.scenes import HELD_OUT, Scene, make_dataset, make_scenes, matches, parse_caption, render
 from tests.archive.conftest import LIMIT, needs_miniworld
 
 pytestmark = needs_miniworld
@@ -113,6 +115,25 @@ def test_a_search_page_counts_the_results_that_fill_the_gap(miniworld):
     assert "holds none" in notes[0]
     assert notes[1] == "The pixel oracle reads 1 of 2 results as a green triangle: made in the gap."
     assert gap_notes(miniworld, "a lighthouse", drawn) == []                  # nothing the archive can count
+
+
+def test_search_adds_the_gap_notes_its_caller_hands_it(miniworld):
+    """Generic search knows no archive: the UI and the CLI hand it the archive's gap notes (issue 27)."""
+    base = recipe_defaults(miniworld, "a green triangle", steps=2, seed=0)
+    page = search(miniworld, base, 2, related=0, annotate=gap_notes)
+    assert page.notes[-2].startswith("The prompt asks for a green triangle: the archive of")
+    assert page.notes[-1].startswith("The pixel oracle reads ") and page.notes[-1].endswith("made in the gap.")
+    assert not any("archive" in note for note in search(miniworld, base, 2, related=0).notes)
+
+
+def test_the_search_verb_still_notes_the_gap(tmp_path, monkeypatch, capsys):
+    from explorer.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert main(["search", "--model", "miniworld", "--prompt", "a green triangle", "--seeds", "1", "--steps", "2",
+                 "--out-dir", str(tmp_path / "out")]) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any(note.startswith("The prompt asks for a green triangle") and "holds none" in note for note in notes)
 
 
 def test_archive_verb_prints_json(miniworld, training_archive, red_circles, archive_cache, tmp_path, monkeypatch,

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import numpy as np
 import pytest
 
 from explorer.concepts.axes import axis_expression, check_poles, make_axis, rank_vocabulary
 from explorer.concepts.index import ConceptIndex
-from explorer.concepts.projection import (ConceptMap, QueryPoint, concept_map, place_by_similarity, query_points,
-                                          query_texts, warm_up)
+from explorer.concepts.projection import (ConceptMap, MapWarmup, QueryPoint, concept_map, place_by_similarity,
+                                          query_points, query_texts)
 from explorer.concepts.vocabularies import Vocabulary, builtin_vocabulary
 from explorer.errors import InputError
 from explorer.plots.map import axis_figure, concept_map_figure
@@ -175,10 +176,28 @@ def test_cli_map_and_axis(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------- UMAP (last: the app's background warm-up
 # has usually compiled numba's kernels by now)
 
+def test_a_map_waits_for_its_own_apps_warm_up_only(tiny_model, index):
+    """The warm-up belongs to an app: one app's warm-up under way does not make another app's map (or the CLI's,
+    which has none) fall back to PCA, nor change what its status line says."""
+    busy, release = MapWarmup(), threading.Event()
+    busy.thread = threading.Thread(target=release.wait, daemon=True)          # an app whose umap is still compiling
+    busy.started = 0.0
+    busy.thread.start()
+    try:
+        queries = query_points(tiny_model, "a red fox", path_points=2)
+        waited = concept_map(index, queries, k=30, method="umap", warmup=busy, wait_s=0.01)
+        assert waited.method == "pca" and "compiling in the background" in waited.notes[0]
+        other = MapWarmup()                                                      # a second app in the process
+        assert not other.running() and other.status().startswith("UMAP not warmed up")
+    finally:
+        release.set()
+
+
 def test_umap_is_reproducible_and_places_new_points():
-    warm_up(block=True)                                          # the same JIT warm-up the app runs
+    warmup = MapWarmup()
+    warmup.start(block=True)                                     # the same JIT warm-up the app runs
     x = np.random.default_rng(1).normal(size=(60, 16))
-    first = ConceptMap("umap", random_state=3).fit(x)
+    first = ConceptMap("umap", random_state=3, warmup=warmup).fit(x)
     second = ConceptMap("umap", random_state=3).fit(x)
     np.testing.assert_array_equal(first.embedding_, second.embedding_)
     placed = first.transform(x[:2] + 1e-3)

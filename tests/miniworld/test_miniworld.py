@@ -11,11 +11,11 @@ import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from explorer.miniworld import oracle  # noqa: E402
+from explorer.world import oracle  # noqa: E402
 from explorer.miniworld.losses import (fit_latent_rgb, min_snr_weight, positives_matrix,  # noqa: E402
                                        token_grounding_loss)
 from explorer.miniworld.tokenizer import build_tokenizer  # noqa: E402
-from explorer.miniworld.world import (COLOURS, HELD_OUT, POSITIONS, SHAPES, SIZES, Scene, check_held_out,  # noqa: E402
+from explorer.world.scenes import (COLOURS, HELD_OUT, POSITIONS, SHAPES, SIZES, Scene, check_held_out,  # noqa: E402
                                       make_dataset, make_paint_mixes, matches, parse_caption, render, vocabulary)
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets" / "miniworld"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,16 +11,20 @@ import pytest
 import torch
 from PIL import Image
 
+from explorer.cache import LRUCache
 from explorer.errors import InputError
 from explorer.models.families import family_adapter
+from explorer.models.loaded import VISIONS_CACHED
 from explorer.models.presets import MINIWORLD_DIR
 from explorer.models.vision import load_vision, softmax, vision_status
 
 
 def _model(family: str, folder=None, adapter=None) -> SimpleNamespace:
-    """A LoadedModel-like object: what load_vision reads (adapter, family, folder, device, dtype)."""
+    """A LoadedModel-like object: what load_vision reads (adapter, family, folder, device, dtype) and where it keeps
+    the vision model (visions, vision_lock)."""
     return SimpleNamespace(adapter=adapter or family_adapter(family), family=family, folder=folder,
-                           device=torch.device("cpu"), dtype=torch.float32)
+                           device=torch.device("cpu"), dtype=torch.float32, visions=LRUCache(VISIONS_CACHED),
+                           vision_lock=threading.Lock())
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,8 @@ def test_tiny_loads_once_per_family(tiny_model, vision):
     assert tiny_model.family == "tiny"
     assert vision is not None and vision.name == "tiny-random-clip"
     assert load_vision(tiny_model) is vision                               # memoised
-    assert load_vision(_model("tiny")) is vision                           # per family, not per model object
+    other = load_vision(_model("tiny"))                # another model's: its own (nothing shared between two apps)
+    assert other is not vision and other.name == vision.name and load_vision(tiny_model) is vision
     assert "tiny" in vision.about and vision.image_size == 32
 
 

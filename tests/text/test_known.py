@@ -40,7 +40,7 @@ def trained_clip(tiny_model):
 @needs_miniworld
 def test_miniworlds_training_words_are_its_grammar(tmp_path):
     from explorer.miniworld.train import write_words
-    from explorer.miniworld.world import vocabulary
+    from explorer.world.scenes import vocabulary
 
     assert FAMILIES["miniworld"].training_words == tuple(vocabulary())
     assert FAMILIES["sd1"].training_words is None and FAMILIES["tiny"].training_words is None

@@ -7,7 +7,7 @@ import pytest
 
 from explorer.errors import InputError
 from explorer.lesson.chapters import LANGUAGES, VIEWS, load_lesson
-from explorer.miniworld.world import HELD_OUT
+from explorer.world.scenes import HELD_OUT
 from explorer.models.examples import MINIWORLD, SDXL, STABLE_DIFFUSION
 from explorer.ui.lesson_tab import lesson_tables
 

@@ -1,7 +1,7 @@
 """The miniature world: one coloured shape on a plain background, its captions, and its planted bias.
 
 Everything here is plain numpy + PIL and fully determined by a seed, so the ground truth of every
-image is known. The renderer is shared with the oracle (`explorer.miniworld.oracle`), which
+image is known. The renderer is shared with the oracle (`explorer.world.oracle`), which
 matches masks against the same shape outlines.
 
 World: 4 shapes x 6 colours x 2 sizes x 5 positions, drawn anti-aliased at 64x64 on light grey.
@@ -14,7 +14,7 @@ Gaps on purpose: a training set can leave colour-shape combinations out (`held_o
 appear with others; whether the model can draw them is measured, and the archive shows the gap.
 
 Paint mixes (`make_paint_mixes`): the same scenes painted between two palette colours, with the two
-captions that name those colours; training uses them for conditioning mixup (see train.py).
+captions that name those colours; training uses them for conditioning mixup (see explorer/miniworld/train.py).
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from explorer.miniworld.world import COLOURS, POSITIONS, SHAPES, SIZES, shape_mask
+from explorer.world.scenes import COLOURS, POSITIONS, SHAPES, SIZES, shape_mask
 
 FOREGROUND_DISTANCE = 60.0           # RGB distance from the background that counts as shape
 MIN_AREA = 12                        # pixels; smaller regions are noise, not a shape
