@@ -118,6 +118,11 @@ def _call_name(node) -> str:
         else ""
 
 
+def _keyed(node) -> bool:
+    """A keyed message made where it is passed: say("key", ...)."""
+    return isinstance(node, ast.Call) and _call_name(node) in KEYED
+
+
 def error_sites():
     """(where, field of InputError, [allowed samples], [received samples], [hint samples]) for every construction
     of an InputError or ExpressionError, and every explorer.checks call with its own note or noun."""
@@ -140,19 +145,24 @@ def error_sites():
                                                                                           kwargs) else []
             elif name == "fail" and relative == "explorer/text/expressions.py" and len(args) > 1:
                 yield where, samples(args[1], names), [], samples(kwargs["hint"], names) if "hint" in kwargs else []
-            elif name == "check_int":
-                note = samples(args[4], names) if len(args) > 4 else [""]
-                yield where, [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in note], [], []
+            elif name == "check_int":                   # keyed (explorer/checks.py); a plain English note: patterns
+                note = args[4] if len(args) > 4 else None
+                yield where, [keyed_template("checks.int_in", "de")] if note is None or _keyed(note) else \
+                    [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in samples(note, names)], [], []
             elif name == "check_float":
-                yield where, [f"a number in [{SAMPLE}, {SAMPLE}]"], [], []
+                yield where, [keyed_template("checks.number_in", "de")], [], []
             elif name == "check_choice":
-                yield where, [f"one of {SAMPLE}"], [], []
+                yield where, [keyed_template("checks.one_of", "de")], [], []
             elif name == "check_bool":
-                yield where, ["true or false"], [], []
+                yield where, [keyed_template("checks.true_or_false", "de")], [], []
             elif name == "check_text":
-                noun = samples(kwargs["noun"], names) if "noun" in kwargs else ["text"]
-                yield where, ["text", f"at most {SAMPLE} characters", *(f"a non-empty {n}" for n in noun)], \
-                    [f"{SAMPLE} characters"], []
+                noun = kwargs.get("noun")
+                blank = [keyed_template("checks.non_empty_text", "de")] if noun is None else \
+                    [keyed_template("checks.non_empty_prompt", "de")] if getattr(noun, "value", "") == "prompt" else \
+                    [keyed_template("checks.non_empty", "de")] if _keyed(noun) else \
+                    [f"a non-empty {n}" for n in samples(noun, names)]
+                yield where, [keyed_template("checks.text", "de"), keyed_template("checks.at_most_chars", "de"),
+                              *blank], [keyed_template("checks.chars", "de")], []
             elif name == "refuse" and len(args) > 1:                     # the page's own checks (ui/common.py)
                 yield where, samples(args[1], names), samples(args[0], names), []
         for node in ast.walk(tree):                                        # ... and what they allow
