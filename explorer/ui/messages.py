@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from explorer.errors import InputError
-from explorer.messages import Message, Text, render, say
+from explorer.messages import Message, Text, is_keyed, render, say
 from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
 from explorer.models.presets import ASSETS
 
@@ -313,7 +313,8 @@ class Catalogue:
         if isinstance(source, InputError):
             return self.error(source, fields)
         text = getattr(error, "message", None) or str(error)
-        return self.text(text)
+        keyed = error.args[0] if error.args and is_keyed(error.args[0]) else None    # a ModelLoadError's message
+        return self.text(keyed if keyed == text else text)
 
     def refusal(self, text: str) -> str:
         """The status line of a refused request (the message already in this language)."""
