@@ -37,7 +37,8 @@ def new_file(path: str | Path, field_name: str) -> Path:
     if path.exists():
         raise InputError(field_name, say("saving.new_path"), str(path))
     if path.parent.exists() and not path.parent.is_dir():
-        raise InputError(field_name, say("saving.inside_folder"), str(path), hint=say("saving.is_a_file", path=str(path.parent)))
+        raise InputError(field_name, say("saving.inside_folder"), str(path),
+                         hint=say("saving.is_a_file", path=str(path.parent)))
     make_folder(path.parent, field_name, shown=path)
     return path
 
