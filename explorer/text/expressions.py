@@ -141,7 +141,7 @@ def _tokenize(text: str) -> list[_Token]:
         while i < n and text[i].isspace():
             i += 1
         if i == n:
-            return tokens + [_Token("end", n, raw="end of input")]
+            return tokens + [_Token("end", n, raw=say("expression.end"))]
         ch = text[i]
         if ch in _OPERATORS:
             tokens.append(_Token(_OPERATORS[ch], i, raw=ch))

@@ -313,8 +313,11 @@ class Catalogue:
         if isinstance(source, InputError):
             return self.error(source, fields)
         text = getattr(error, "message", None) or str(error)
-        keyed = error.args[0] if error.args and is_keyed(error.args[0]) else None    # a ModelLoadError's message
-        return self.text(keyed if keyed == text else text)
+        for origin in (error, error.__cause__):             # a keyed message (a ModelLoadError's) by its key
+            first = origin.args[0] if origin is not None and origin.args else None
+            if is_keyed(first) and first == text:
+                return self.text(first)
+        return self.text(text)
 
     def refusal(self, text: str) -> str:
         """The status line of a refused request (the message already in this language)."""

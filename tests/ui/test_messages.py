@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from explorer.errors import InputError
-from explorer.messages import template
+from explorer.messages import say, template
 from explorer.text.expressions import ExpressionError, parse
 from explorer.ui.i18n import TABLES, page_language
 from explorer.ui.messages import Catalogue, accept_language, catalogue, compile_template
@@ -305,7 +305,7 @@ def test_the_catalogue_keeps_the_glossary_and_its_values():
     ruled_out = [text for text in german if GLOSSARY_NOT.search(text)]
     assert not ruled_out, f"words the glossary (assets/i18n/README.md) rules out: {ruled_out}"
     assert "Schritt" in DE.text("Done: seed 0, 1 steps.") and "Guidance" in DE.allowed(
-        "at most 1 for m (a distilled turbo model, trained without classifier-free guidance; 0 switches guidance off)")
+        say("recipe.turbo_guidance", g=1, model="m"))
     with pytest.raises(ValueError, match="does not have"):           # a German slot the English lacks
         Catalogue("de", {"text": {"Done: {a}.": "Fertig: {b}."}})
     assert set(TABLES["de"]) - set(TABLES["en"]) == set()             # (the static tables are another test's)
@@ -361,6 +361,10 @@ def test_every_figure_text_has_german():
         "\n".join(missing)
 
 
+class Keyed(str):
+    """A keyed message's German template, as a page shows it (no pattern to look up)."""
+
+
 def progress_texts():
     """(where, [samples]) for every progress bar's description a page can show: progress(..., desc=...) and
     progress(fraction, text) (a gr.Progress handed to the library, explorer.models.vision)."""
@@ -370,8 +374,9 @@ def progress_texts():
             if isinstance(node, ast.Call) and _call_name(node) == "progress":
                 desc = {k.arg: k.value for k in node.keywords}.get("desc") or (node.args[1] if len(node.args) > 1
                                                                                 else None)
-                if desc is not None:
-                    yield f"{relative}:{node.lineno}", samples(desc, names)
+                if desc is not None:                    # a keyed description: its German template
+                    yield f"{relative}:{node.lineno}", [Keyed(keyed_template(desc.args[0].value, "de"))] if \
+                        _keyed(desc) and isinstance(desc.args[0], ast.Constant) else samples(desc, names)
 
 
 def test_every_progress_text_has_german():
@@ -380,7 +385,8 @@ def test_every_progress_text_has_german():
         for text in texts:
             if has_words(text):
                 count += 1
-                if DE.progress(text) == text or english_left(DE.progress(text)):
+                shown = text if isinstance(text, Keyed) else DE.progress(text)
+                if shown == text and not isinstance(text, Keyed) or english_left(shown):
                     missing.append(f"{where}: {text!r} -> {DE.progress(text)!r}")
     assert count >= 12, count
     assert not missing, f"{len(missing)} progress texts without German (messages.de.json 'progress'):\n" + \
@@ -499,7 +505,7 @@ def test_errors_name_the_field_as_the_page_labels_it_or_in_backticks():
     error = InputError("steps", "an integer in [1, 50]", 0)
     assert DE.error(error, {"steps": "Schritte"}) == "Schritte: erwartet eine ganze Zahl in [1, 50], erhalten 0"
     assert DE.error(error) == "`steps`: erwartet eine ganze Zahl in [1, 50], erhalten 0"
-    long = InputError("prompt", "at most 10 characters", "12 characters", "Use fewer steps or a smaller size")
+    long = InputError("prompt", say("checks.at_most_chars", n=10), say("checks.chars", n=12), say("recipe.fewer_steps"))
     assert DE.error(long, {"prompt": "Prompt"}) == ("Prompt: erwartet höchstens 10 Zeichen, erhalten '12 Zeichen'. "
                                                      "Verwenden Sie weniger Schritte oder eine kleinere Größe")
     assert DE.message(RuntimeError("Something went wrong (KeyError: 'x'). The server keeps running; please "
