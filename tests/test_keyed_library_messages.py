@@ -47,7 +47,8 @@ def test_a_check_int_refusal_on_a_german_page():
     assert catalogue("de").error(long) == "`prompt`: erwartet höchstens 1000 Zeichen, erhalten '1500 Zeichen'"
     # the frame itself is keyed: refusal lines come from error.* templates, not from messages.de.json's frames
     assert "error" not in Catalogue("de", {}).frames
-    assert catalogue("de").refusal("x") == "**⚠ Nicht ausgeführt — x** Die angezeigten Ergebnisse stammen von vorher."
+    assert catalogue("de").refusal("x") == "**⚠ Nicht ausgeführt — x** Die angezeigten Ergebnisse stammen von " \
+        "vorher."
 
 
 def test_recipe_and_expression_refusals_render_in_german():

@@ -58,8 +58,8 @@ class ArithmeticResult:
 
     def describe(self) -> str:
         how = say("arithmetic.renormalised") if self.renormalized else say("arithmetic.raw")
-        return say("arithmetic.describe", expression=self.expression.describe(), space=say(f"arithmetic.space.{self.space}"),
-                   how=how)
+        space = say(f"arithmetic.space.{self.space}")
+        return say("arithmetic.describe", expression=self.expression.describe(), space=space, how=how)
 
 
 def check_space(space) -> str:
