@@ -4,47 +4,64 @@ from __future__ import annotations
 import math
 
 from explorer.errors import InputError
+from explorer.messages import is_keyed, say
 
 
 def check_int(field_name: str, value, low: int, high: int, note: str = "") -> int:
     """An integer in [low, high]; bools, floats with a fraction and strings are refused."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and (not math.isfinite(value) or value != int(value))):
-        raise InputError(field_name, f"an integer in [{low}, {high}]{note}", value)
+        raise InputError(field_name, _int_in(low, high, note), value)
     if not low <= int(value) <= high:
-        raise InputError(field_name, f"an integer in [{low}, {high}]{note}", value)
+        raise InputError(field_name, _int_in(low, high, note), value)
     return int(value)
+
+
+def _int_in(low: int, high: int, note: str) -> str:
+    """What check_int allows; `note` a keyed message (say(...)) or "" (plain English: the page's patterns)."""
+    if note and not is_keyed(note):
+        return f"an integer in [{low}, {high}]{note}"
+    return say("checks.int_in", low=low, high=high, note=note)
 
 
 def check_float(field_name: str, value, low: float, high: float) -> float:
     """A finite number in [low, high] (NaN and infinities are refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(field_name, f"a number in [{low:g}, {high:g}]", value)
+        raise InputError(field_name, say("checks.number_in", low=low, high=high), value)
     if not low <= value <= high:
-        raise InputError(field_name, f"a number in [{low:g}, {high:g}]", value)
+        raise InputError(field_name, say("checks.number_in", low=low, high=high), value)
     return float(value)
 
 
 def check_choice(field_name: str, value, choices) -> str:
     """One of `choices` exactly."""
     if value not in choices:
-        raise InputError(field_name, f"one of {', '.join(choices)}", value)
+        raise InputError(field_name, say("checks.one_of", choices=", ".join(choices)), value)
     return value
 
 
 def check_text(field_name: str, value, allow_empty: bool = False, max_chars: int = 2000, noun: str = "text") -> str:
     """A string (non-empty unless allowed) of at most `max_chars` characters; `noun` names it in the message."""
     if not isinstance(value, str):
-        raise InputError(field_name, "text", value)
+        raise InputError(field_name, say("checks.text"), value)
     if not allow_empty and not value.strip():
-        raise InputError(field_name, f"a non-empty {noun}", value)
+        raise InputError(field_name, _non_empty(noun), value)
     if len(value) > max_chars:
-        raise InputError(field_name, f"at most {max_chars} characters", f"{len(value)} characters")
+        raise InputError(field_name, say("checks.at_most_chars", n=max_chars), say("checks.chars", n=len(value)))
     return value
+
+
+def _non_empty(noun: str) -> str:
+    """What check_text allows when the text is blank: `noun` a keyed message, or plain English (the page's patterns)."""
+    if noun == "text":
+        return say("checks.non_empty_text")
+    if noun == "prompt":
+        return say("checks.non_empty_prompt")
+    return say("checks.non_empty", noun=noun) if is_keyed(noun) else f"a non-empty {noun}"
 
 
 def check_bool(field_name: str, value) -> bool:
     """True or False exactly (not "yes", 1 or None)."""
     if not isinstance(value, bool):
-        raise InputError(field_name, "true or false", value)
+        raise InputError(field_name, say("checks.true_or_false"), value)
     return value

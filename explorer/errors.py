@@ -1,6 +1,8 @@
 """Errors that reach the user: each names the field, the allowed range and what was received."""
 from __future__ import annotations
 
+from explorer.messages import say
+
 EXCERPT_CHARS = 80          # the longest received value a message shows (a 1 MB text is never echoed whole)
 
 
@@ -30,10 +32,14 @@ class InputError(ValueError):
         self.allowed = allowed
         self.received = received = excerpt(received)           # the one place a received value is cut short
         self.hint = hint
-        message = f"{field}: expected {allowed}, received {received!r}"
-        if hint:
-            message += f". {hint}"
-        super().__init__(message)
+        message = say("error.expected", field=field, allowed=allowed, received=shown(received))
+        super().__init__(message + say("error.hint", hint=hint) if hint else message)
+
+
+def shown(received: object) -> str:
+    """A received value as a message quotes it: its repr; a text the library wrote (a keyed message, explorer.messages)
+    quoted as the plain string it reads as."""
+    return repr(str(received) if isinstance(received, str) else received)
 
 
 class ModelLoadError(RuntimeError):

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import InputError
+from explorer.messages import say
 
 MAX_GRID = 64            # maps are kept at the latent resolution, at most this many cells per side
 MIN_SIDE = 8             # layers coarser than this (cells on the longer side) are left out when finer ones exist
@@ -46,7 +47,7 @@ class AttentionMaps:
 
     def row(self, name: str = "prompt") -> int:
         if name not in self.rows:
-            raise InputError("half", f"one of {', '.join(self.rows)}", name)
+            raise InputError("half", say("checks.one_of", choices=", ".join(self.rows)), name)
         return self.rows.index(name)
 
 
@@ -199,7 +200,7 @@ class TokenMaps:
         for i, (label, kind) in enumerate(zip(self.labels, self.kinds)):
             if kind != "word" and label == name:
                 return [i]
-        raise InputError("word", f"a word of the prompt or a special token: {', '.join(self.choices())}", name)
+        raise InputError("word", say("attention.word", choices=", ".join(self.choices())), name)
 
     def word_steps(self, name: str) -> np.ndarray:
         """(S, h, w): a word's map at every step (its pieces summed)."""
@@ -209,7 +210,7 @@ class TokenMaps:
         """(h, w): a word's map at one step (0-based)."""
         total = self.steps.shape[0]
         if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < total:
-            raise InputError("step", f"an integer in [1, {total}] (the steps of this image)",
+            raise InputError("step", say("checks.int_in", low=1, high=total, note=say("attention.steps_note")),
                              index + 1 if isinstance(index, int) else index)
         return self.word_steps(name)[index]
 

@@ -20,6 +20,7 @@ from explorer.config import ExplorerConfig
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.generate import Generation, generate
 from explorer.generation.together import generate_together
+from explorer.messages import say
 
 log = logging.getLogger("explorer.batcher")
 WAIT_REPORT_S = 0.5          # how often a waiting request hears its position
@@ -37,12 +38,11 @@ class Waiting:
 
     def sentence(self) -> str:
         if self.seconds is not None:
-            text = (f"Waiting for the model: {self.ahead} request(s) ahead of yours; yours starts in about "
-                    f"{self.seconds:.0f} s.")
+            text = say("batcher.waiting", n=self.ahead, s=self.seconds)
         else:
-            text = f"Waiting for the model: {self.ahead} request(s) ahead of yours (no estimate measured yet)."
+            text = say("batcher.waiting_unmeasured", n=self.ahead)
         if self.batch > 1:
-            text += f" It will run together with {self.batch - 1} other request(s)."
+            text += say("batcher.together", n=self.batch - 1)
         return text
 
 

@@ -24,6 +24,7 @@ from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.models.conditioning import Conditioning
+from explorer.messages import say
 
 MEMORY_FRACTION = 0.25                      # share of free memory a batch may plan to use
 
@@ -56,7 +57,7 @@ def check_shared_settings(recipes: list) -> None:
     for r in recipes[1:]:
         if (r.steps, r.guidance, r.width, r.height, r.scheduler) != \
                 (first.steps, first.guidance, first.width, first.height, first.scheduler):
-            raise InputError("recipes", "recipes sharing steps, guidance, size and scheduler", r.to_json()[:80])
+            raise InputError("recipes", say("batches.shared_settings"), r.to_json()[:80])
 
 
 def render_batches(model, recipes: list, conditioning: Conditioning, latents: torch.Tensor, batch_size: int,

@@ -17,6 +17,7 @@ from explorer.text.emphasis import check_supported, has_syntax
 from explorer.text.phrases import is_expression, strip_prefix
 from explorer.text.tokens import check_prompt_length
 from explorer.text.vectors import lerp, slerp
+from explorer.messages import say
 
 
 def sequences(model, prompt: str, field_name: str = "prompt", emphasis: str = "none") -> torch.Tensor:
@@ -26,7 +27,7 @@ def sequences(model, prompt: str, field_name: str = "prompt", emphasis: str = "n
     pipeline's own encoding either way, bit for bit.
     """
     if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError(field_name, "a non-empty prompt", prompt)
+        raise InputError(field_name, say("checks.non_empty_prompt"), prompt)
     if emphasis == "a1111":
         check_supported(prompt, field_name)
         if has_syntax(prompt):
@@ -91,9 +92,8 @@ def conditioning_for(model, recipe) -> Conditioning:
         weights = tuple(float(w) for w in recipe.blend.weights)
     elif recipe.expression:                                          # prompt arithmetic (lerp and sum panels too)
         if recipe.space == "pooled":
-            raise InputError("space", "conditioning or token to generate an image", "pooled",
-                             hint="The pooled vector is one vector per prompt; the UNet attends to a 77-token "
-                                  "sequence. Use pooled for nearest concepts and maps")
+            raise InputError("space", say("conditioning.generatable_space"), "pooled",
+                             hint=say("conditioning.pooled_hint"))
         result = evaluate(model, recipe.expression, recipe.space, recipe.renormalize)
         embeds = result.conditioning.to(model.device, model.dtype)
     else:

@@ -13,6 +13,7 @@ from explorer.generation.noise import seed_noise
 from explorer.models import vae
 from explorer.models.loaded import LoadedModel
 from explorer.models.previews import PreviewDecoder
+from explorer.messages import say
 
 
 @dataclass
@@ -25,8 +26,7 @@ class NoisedImage:
     def caption(self) -> str:
         """The amplitudes of signal, sqrt(a), and noise, sqrt(1 - a): not shares (7% and 100% would add to more than
         100%), their squares add to 1, so the caption says so."""
-        return (f"t = {self.timestep}: signal ×{self.alpha_bar ** 0.5:.2f}, noise ×{(1 - self.alpha_bar) ** 0.5:.2f} "
-                "(squares add to 1)")
+        return say("forward.caption", t=self.timestep, signal=self.alpha_bar ** 0.5, noise=(1 - self.alpha_bar) ** 0.5)
 
 
 def even_timesteps(levels: int, num_train_timesteps: int = 1000) -> list[int]:
@@ -51,7 +51,7 @@ def forward_process(model: LoadedModel, image: Image.Image, timesteps: list[int]
 
     # 1. validate
     if not isinstance(image, Image.Image):
-        raise InputError("image", "an image (generate one, or upload a PNG/JPEG)", type(image).__name__)
+        raise InputError("image", say("forward.image"), type(image).__name__)
     schedule = DDPMScheduler.from_config(model.base_scheduler_config)     # the training noise schedule
     total = schedule.config.num_train_timesteps
     levels = check_int("levels", levels, 2, 32)

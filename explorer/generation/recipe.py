@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 
 from explorer.checks import check_choice, check_float, check_int, check_text
+from explorer.messages import say
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.cost import estimate
@@ -114,7 +115,7 @@ class Recipe:
     def from_dict(cls, data: dict) -> "Recipe":
         """A recipe from its dict (this version's, or an earlier version's with an `extra` dict)."""
         if not isinstance(data, dict):
-            raise InputError("recipe", "a JSON object", type(data).__name__)
+            raise InputError("recipe", say("recipe.json_object"), type(data).__name__)
         data = dict(data)
         if "extra" in data:
             data = _from_legacy(data)
@@ -122,9 +123,9 @@ class Recipe:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InputError("recipe", f"only the fields {', '.join(sorted(known))}", unknown)
+            raise InputError("recipe", say("recipe.only_fields", fields=", ".join(sorted(known))), unknown)
         if "model" not in data or "prompt" not in data:
-            raise InputError("recipe", "at least the fields model and prompt", sorted(data))
+            raise InputError("recipe", say("recipe.model_and_prompt"), sorted(data))
         data["variations"] = tuple(_typed(Variation, "variations", v) for v in _listed("variations",
                                                                                        data.get("variations")))
         for name, kind in (("blend", Blend), ("walk", WalkFrame), ("origin", Origin)):
@@ -137,7 +138,7 @@ class Recipe:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, TypeError) as error:
-            raise InputError("recipe", "a JSON object", str(text)[:80], hint=str(error)) from error
+            raise InputError("recipe", say("recipe.json_object"), str(text)[:80], hint=str(error)) from error
         return cls.from_dict(data)
 
     def with_(self, **changes) -> "Recipe":
@@ -148,7 +149,7 @@ def _listed(name: str, value) -> list:
     if value is None:
         return []
     if not isinstance(value, (list, tuple)):
-        raise InputError(name, "a list", value)
+        raise InputError(name, say("recipe.list"), value)
     return list(value)
 
 
@@ -157,15 +158,15 @@ def _typed(kind, name: str, value):
     if isinstance(value, kind):
         return value
     if not isinstance(value, dict):
-        raise InputError(name, f"an object with the fields {', '.join(f.name for f in fields(kind))}", value)
+        raise InputError(name, say("recipe.object_with", fields=", ".join(f.name for f in fields(kind))), value)
     known = {f.name for f in fields(kind)}
     if set(value) - known:
-        raise InputError(name, f"only the fields {', '.join(sorted(known))}", sorted(set(value) - known))
+        raise InputError(name, say("recipe.only_fields", fields=", ".join(sorted(known))), sorted(set(value) - known))
     converted = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
     try:
         return kind(**converted)
     except TypeError as error:
-        raise InputError(name, f"the fields {', '.join(f.name for f in fields(kind))}", value,
+        raise InputError(name, say("recipe.the_fields", fields=", ".join(f.name for f in fields(kind))), value,
                          hint=str(error)) from None
 
 
@@ -180,8 +181,7 @@ def _legacy_object(extra: dict, key: str, required: tuple[str, ...] = ()) -> dic
     """extra[key] as an object with only the fields that version wrote (and the required ones)."""
     value, allowed = extra[key], LEGACY_EXTRA[key]
     if not isinstance(value, dict) or set(value) - set(allowed) or set(required) - set(value):
-        raise InputError(key, f"an object with the fields {', '.join(allowed)} (a recipe of an earlier version)",
-                         value)
+        raise InputError(key, say("recipe.legacy_object_with", fields=", ".join(allowed)), value)
     return value
 
 
@@ -196,31 +196,30 @@ def _from_legacy(data: dict) -> dict:
     """An earlier version's recipe (an untyped `extra` dict) in this version's fields; same image."""
     extra = data.pop("extra") or {}
     if not isinstance(extra, dict):
-        raise InputError("extra", "an object (a recipe of an earlier version)", extra)
+        raise InputError("extra", say("recipe.legacy_object"), extra)
     unknown = sorted(set(extra) - set(LEGACY_EXTRA))
     if unknown:
-        raise InputError("extra", f"only the fields {', '.join(LEGACY_EXTRA)} (a recipe of an earlier version)",
-                         unknown)
+        raise InputError("extra", say("recipe.legacy_only_fields", fields=", ".join(LEGACY_EXTRA)), unknown)
     operator = extra.get("operator")
     if operator is not None and operator not in BLEND_OPERATORS:
-        raise InputError("operator", f"one of {', '.join(BLEND_OPERATORS)}", operator)
+        raise InputError("operator", say("checks.one_of", choices=", ".join(BLEND_OPERATORS)), operator)
     if operator == "slerp":
         data["blend"] = {"operator": "slerp", "a": extra.get("a"), "b": extra.get("b"), "t": extra.get("t", 0.5)}
     elif operator == "and":
-        terms = _legacy_pairs(extra.get("terms"), "terms", "two [weight, prompt] pairs (A AND B)")
+        terms = _legacy_pairs(extra.get("terms"), "terms", say("recipe.and_terms"))
         if len(terms) != 2:
-            raise InputError("terms", "two [weight, prompt] pairs (A AND B)", terms)
+            raise InputError("terms", say("recipe.and_terms"), terms)
         data["blend"] = {"operator": "and", "a": terms[0][1], "b": terms[1][1],
                          "weights": [terms[0][0], terms[1][0]]}
     if extra.get("interpolation"):
         walk = _legacy_object(extra, "interpolation", required=("prompts", "t"))
         ends = walk["prompts"]
         if not isinstance(ends, list) or len(ends) != 2:
-            raise InputError("interpolation", "the walk's two ends in 'prompts'", ends)
+            raise InputError("interpolation", say("recipe.walk_ends"), ends)
         data["walk"] = {"a": ends[0], "b": ends[1], "t": walk["t"], "method": walk.get("method", "slerp"),
                         "segment": walk.get("segment", 0), "schedule": walk.get("schedule", "linear"),
                         "frame": walk.get("frame"), "of": walk.get("of")}
-    variations = _legacy_pairs(extra.get("variations", []), "variations", "a list of [seed, strength] pairs")
+    variations = _legacy_pairs(extra.get("variations", []), "variations", say("recipe.variation_pairs"))
     data["variations"] = [{"seed": s, "strength": w} for s, w in variations]
     if "search" in extra:
         search = _legacy_object(extra, "search")
@@ -238,7 +237,7 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     """Check every field against the configured limits; raise InputError on the first problem."""
     config = config or ExplorerConfig()
     if not isinstance(recipe, Recipe):
-        raise InputError("recipe", "a Recipe", type(recipe).__name__)
+        raise InputError("recipe", say("recipe.a_recipe"), type(recipe).__name__)
     check_text("model", recipe.model, max_chars=500)
     check_text("prompt", recipe.prompt, allow_empty=bool(recipe.expression or recipe.blend or recipe.walk),
                max_chars=MAX_PROMPT_CHARS, noun="prompt")
@@ -247,16 +246,17 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     check_int("steps", recipe.steps, 1, config.max_steps)
     check_float("guidance", recipe.guidance, 0.0, config.max_guidance)
     for name in ("width", "height"):
-        value = check_int(name, getattr(recipe, name), config.min_size, config.max_size, ", a multiple of 8")
+        value = check_int(name, getattr(recipe, name), config.min_size, config.max_size,
+                          say("recipe.multiple_of_8_note"))
         if value % 8:
-            raise InputError(name, f"a multiple of 8 in [{config.min_size}, {config.max_size}]", value)
+            raise InputError(name, say("recipe.multiple_of_8", low=config.min_size, high=config.max_size), value)
     check_choice("scheduler", recipe.scheduler, list(SCHEDULERS))
     check_choice("preview", recipe.preview, PREVIEW_DECODERS)
     if recipe.expression is not None:
         check_text("expression", recipe.expression, max_chars=MAX_PROMPT_CHARS)
     check_choice("space", recipe.space, SPACES)
     if not isinstance(recipe.renormalize, bool):
-        raise InputError("renormalize", "true or false", recipe.renormalize)
+        raise InputError("renormalize", say("checks.true_or_false"), recipe.renormalize)
     if recipe.variation_seed is not None:
         check_int("variation_seed", recipe.variation_seed, 0, SEED_MAX - 1)
     check_float("variation_strength", recipe.variation_strength, 0.0, 1.0)
@@ -270,7 +270,7 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     if recipe.origin is not None:
         check_choice("origin", recipe.origin.view, ORIGINS)
     if sum(x is not None for x in (recipe.walk, recipe.blend)) > 1:
-        raise InputError("recipe", "at most one of walk and blend", "both")
+        raise InputError("recipe", say("recipe.walk_or_blend"), say("recipe.both"))
     return recipe
 
 
@@ -278,7 +278,8 @@ def check_model(recipe: Recipe, model) -> Recipe:
     """A recipe sent by a client must name the loaded model (its name is written into every saved PNG)."""
     if recipe.model != model.name:
         shown = recipe.model if len(recipe.model) <= 80 else recipe.model[:80] + "…"
-        raise InputError("recipe", f"a recipe of the loaded model {model.name!r}", f"model {shown!r}")
+        raise InputError("recipe", say("recipe.loaded_model", name=repr(model.name)),
+                         say("recipe.model", name=repr(shown)))
     return recipe
 
 
@@ -288,14 +289,13 @@ def check_fits_model(recipe: Recipe, model) -> Recipe:
     for name in ("width", "height"):
         value = getattr(recipe, name)
         if value < family.min_size:
-            raise InputError(name, f"at least {family.min_size} pixels for {family.about} (it was trained at "
-                             f"{preset.size}; smaller images come out as noise or fragments)", value)
+            raise InputError(name, say("recipe.min_size", n=family.min_size, about=family.about, size=preset.size),
+                             value)
     if preset.max_guidance is not None and recipe.guidance > preset.max_guidance:
-        raise InputError("guidance", f"at most {preset.max_guidance:g} for {model.name} (a distilled turbo model, "
-                         "trained without classifier-free guidance; 0 switches guidance off)", recipe.guidance)
+        raise InputError("guidance", say("recipe.turbo_guidance", g=preset.max_guidance, model=model.name),
+                         recipe.guidance)
     if preset.max_steps is not None and recipe.steps > preset.max_steps:
-        raise InputError("steps", f"1 to {preset.max_steps} for {model.name} (a distilled turbo model makes its "
-                         "image in a few steps; more steps do not help it)", recipe.steps)
+        raise InputError("steps", say("recipe.turbo_steps", n=preset.max_steps, model=model.name), recipe.steps)
     return recipe
 
 
@@ -307,25 +307,23 @@ def check_budget(recipe: Recipe, model, config: ExplorerConfig | None = None) ->
     cost = estimate(model, recipe)
     if cost.total <= limit:
         return recipe
-    where = "a CPU" if model.device.type == "cpu" else "this accelerator"
+    cpu = model.device.type == "cpu"
     fitting = int((limit - cost.decode) // cost.step) if cost.decode < limit else 0
     if fitting >= 1:               # fewer steps fit at this size
-        raise InputError("steps", f"at most {fitting} steps at {recipe.width} x {recipe.height} on {where} (about "
-                         f"{cost.step:.1f} s a step and {cost.decode:.0f} s to decode; one request may take "
-                         f"{limit:.0f} s)", f"{recipe.steps} steps, about {cost.total:.0f} s",
-                         hint="Use fewer steps or a smaller size")
-    raise InputError("width", f"a smaller width x height on {where}: at {recipe.width} x {recipe.height} one step "
-                     f"takes about {cost.step:.0f} s and the decode {cost.decode:.0f} s, more than the "
-                     f"{limit:.0f} s one request may take", f"{recipe.width} x {recipe.height}",
-                     hint="Use a smaller width and height")
+        raise InputError("steps", say("recipe.budget_steps_cpu" if cpu else "recipe.budget_steps", n=fitting,
+                                      w=recipe.width, h=recipe.height, s=cost.step, d=cost.decode, limit=limit),
+                         say("recipe.steps_about", n=recipe.steps, s=cost.total), hint=say("recipe.fewer_steps"))
+    raise InputError("width", say("recipe.budget_size_cpu" if cpu else "recipe.budget_size", w=recipe.width,
+                                  h=recipe.height, s=cost.step, d=cost.decode, limit=limit),
+                     say("recipe.size", w=recipe.width, h=recipe.height), hint=say("recipe.smaller_size"))
 
 
 def _validate_variations(variations) -> None:
     if not isinstance(variations, tuple) or len(variations) > MAX_VARIATIONS:
-        raise InputError("variations", f"at most {MAX_VARIATIONS} [seed, strength] variations", variations)
+        raise InputError("variations", say("recipe.max_variations", n=MAX_VARIATIONS), variations)
     for v in variations:
         if not isinstance(v, Variation):
-            raise InputError("variations", "variations with a seed and a strength", v)
+            raise InputError("variations", say("recipe.variation_fields"), v)
         check_int("variations.seed", v.seed, 0, SEED_MAX - 1)
         check_float("variations.strength", v.strength, 0.0, 1.0)
 
@@ -336,7 +334,7 @@ def _validate_blend(blend: Blend) -> None:
     check_text("b", blend.b, max_chars=MAX_PROMPT_CHARS, noun="prompt")
     check_float("t", blend.t, 0.0, 1.0)
     if not isinstance(blend.weights, tuple) or len(blend.weights) != 2:
-        raise InputError("and_weights", "two numbers (the AND weights of A and B)", blend.weights)
+        raise InputError("and_weights", say("recipe.and_weights"), blend.weights)
     for i, w in enumerate(blend.weights):
         check_float(f"and_weights[{i}]", w, -MAX_WEIGHT, MAX_WEIGHT)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from explorer.messages import say
+
 
 @dataclass(frozen=True)
 class Figure:
@@ -79,17 +81,17 @@ MINIWORLD = Examples(
 )
 
 # The figures of the source essays: SDXL 1.0, seed 0, 768 x 768 (guidance not stated: SDXL's default 5)
+SCENES = ("wanderer", "park_avenue", "van_gogh")          # caption keys: examples.<scene>, examples.<scene>_turbo
 SDXL_FIGURES = (
-    Figure("Wanderer above the sea of fog, 18 steps",
-           "Wanderer above the sea of fog", 0, 18, 5.0, 768),
-    Figure("Park Avenue and 34th Street NYC, 20 steps", "Park Avenue and 34th Street NYC", 0, 20, 5.0, 768),
-    Figure("van Gogh as an astronaut, 15 steps", "van gogh self-portrait in an astronaut suit in the style of van gogh",
+    Figure(say("examples.wanderer", steps=18), "Wanderer above the sea of fog", 0, 18, 5.0, 768),
+    Figure(say("examples.park_avenue", steps=20), "Park Avenue and 34th Street NYC", 0, 20, 5.0, 768),
+    Figure(say("examples.van_gogh", steps=15), "van gogh self-portrait in an astronaut suit in the style of van gogh",
            0, 15, 5.0, 768),
 )
 SDXL = replace(STABLE_DIFFUSION, prompt=SDXL_FIGURES[0].prompt, figures=SDXL_FIGURES)
 # SDXL-Turbo: the same scenes in one step at its native 512 x 512, without guidance
-SDXL_TURBO = replace(SDXL, figures=tuple(replace(f, caption=f"{f.caption.split(',')[0]}, one step (turbo)",
-                                                 steps=1, guidance=0.0, size=512) for f in SDXL_FIGURES))
+SDXL_TURBO = replace(SDXL, figures=tuple(replace(f, caption=say(f"examples.{scene}_turbo"), steps=1, guidance=0.0,
+                                                 size=512) for scene, f in zip(SCENES, SDXL_FIGURES)))
 
 BY_NAME = {"stable-diffusion": STABLE_DIFFUSION, "miniworld": MINIWORLD, "sdxl": SDXL, "sdxl-turbo": SDXL_TURBO}
 

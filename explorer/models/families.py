@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.conditioning import Conditioning
 from explorer.models.presets import MINIWORLD_DIR
 
@@ -77,7 +78,7 @@ class StableDiffusionFamily:
     examples: str = "stable-diffusion"         # key of explorer.models.examples.BY_NAME
     min_size: int = 32                         # smallest width/height the family makes sense at (pixels)
     penultimate: bool = False                  # the UNet reads the encoders' penultimate hidden states (SDXL)
-    pooled_about: str = "the text encoder's pooled vector (its end token's final hidden state)"
+    pooled_about: str = say("families.pooled")
     training_words: tuple[str, ...] | None = None  # every word of its training captions (None: not known, as for SD)
 
     # ------------------------------------------------------------ what the model has
@@ -172,7 +173,7 @@ class StableDiffusionXLFamily(StableDiffusionFamily):
     penultimate: bool = True
     latent_rgb: dict = field(default_factory=lambda: SDXL_LATENT_RGB)
     examples: str = "sdxl"
-    pooled_about: str = "text_encoder_2's projected pooled vector (OpenCLIP ViT-bigG, the one SDXL's UNet also takes)"
+    pooled_about: str = say("families.pooled_xl")
 
     def tokenizers(self, pipe) -> list:
         return [pipe.tokenizer, pipe.tokenizer_2]
@@ -185,7 +186,7 @@ class StableDiffusionXLFamily(StableDiffusionFamily):
 
     @property
     def readback_note(self) -> str:
-        return f"Nearness is measured between pooled vectors: {self.pooled_about}."
+        return say("families.readback", about=self.pooled_about)
 
     def pooled_encoder(self, pipe):
         return pipe.text_encoder_2
@@ -273,33 +274,26 @@ def read_word_list(path: Path) -> tuple[str, ...] | None:
 FAMILIES: dict[str, StableDiffusionFamily] = {
     "sd1": StableDiffusionFamily(
         "sd1", "Stable Diffusion 1.x", taesd="madebyollin/taesd",
-        vision=("openai/clip-vit-large-patch14",
-                "OpenAI CLIP ViT-L/14 (~1.7 GB): the image tower matching SD 1.x's text encoder")),
+        vision=("openai/clip-vit-large-patch14", say("families.vision_sd1"))),
     "sd2": StableDiffusionFamily(
         "sd2", "Stable Diffusion 2.x", taesd="madebyollin/taesd",
-        vision=("laion/CLIP-ViT-H-14-laion2B-s32B-b79K",
-                "OpenCLIP ViT-H/14 LAION-2B (~3.9 GB): the image tower matching SD 2.x's text encoder")),
+        vision=("laion/CLIP-ViT-H-14-laion2B-s32B-b79K", say("families.vision_sd2"))),
     "sdxl": StableDiffusionXLFamily(
         "sdxl", "Stable Diffusion XL", taesd="madebyollin/taesdxl", min_size=512,
-        vision=("laion/CLIP-ViT-bigG-14-laion2B-39B-b160k",
-                "OpenCLIP ViT-bigG/14 LAION-2B (~10 GB): the image tower matching SDXL's text_encoder_2, "
-                "whose pooled vector the explorer reads")),
+        vision=("laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", say("families.vision_sdxl"))),
     "miniworld": StableDiffusionFamily(
-        "miniworld", "the miniature world", examples="miniworld",
-        vision=(str(MINIWORLD_DIR / "clip"),
-                "the miniworld CLIP, trained on the same shapes as the model (ships with the project)"),
+        "miniworld", say("families.miniworld"), examples="miniworld",
+        vision=(str(MINIWORLD_DIR / "clip"), say("families.vision_miniworld")),
         training_words=read_word_list(MINIWORLD_DIR / "words.txt")),   # written by explorer/miniworld/train.py
     "tiny": StableDiffusionFamily(
-        "tiny", "tiny random models (tests)",
-        vision=("builtin", "a random tiny CLIP (real classes, random weights: scores are noise, for tests)")),
+        "tiny", say("families.tiny"), vision=("builtin", say("families.vision_tiny"))),
     "tiny-xl": StableDiffusionXLFamily(
-        "tiny-xl", "tiny random SDXL (tests)", examples="sdxl",
-        vision=("builtin", "a random tiny CLIP (real classes, random weights: scores are noise, for tests)")),
+        "tiny-xl", say("families.tiny_xl"), examples="sdxl", vision=("builtin", say("families.vision_tiny"))),
 }
 
 
 def family_adapter(name: str) -> StableDiffusionFamily:
     """The adapter of a family by name."""
     if name not in FAMILIES:
-        raise InputError("family", f"one of {', '.join(FAMILIES)}", name)
+        raise InputError("family", say("checks.one_of", choices=", ".join(FAMILIES)), name)
     return FAMILIES[name]

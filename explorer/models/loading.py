@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 from explorer.models.builtin import BUILDERS
 from explorer.models.families import family_adapter
 from explorer.models.loaded import LoadedModel
@@ -28,7 +29,7 @@ def pick_device(device: str | None = None) -> torch.device:
     if device:
         valid = ("cpu", "cuda", "mps")
         if device.split(":")[0] not in valid:
-            raise InputError("device", f"one of {', '.join(valid)} (optionally cuda:N)", device)
+            raise InputError("device", say("loading.device", choices=", ".join(valid)), device)
         return torch.device(device)
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -41,7 +42,7 @@ def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
     """float16 on accelerators, float32 on the CPU, unless asked otherwise."""
     if dtype:
         if dtype not in DTYPES:
-            raise InputError("dtype", f"one of {', '.join(DTYPES)}", dtype)
+            raise InputError("dtype", say("checks.one_of", choices=", ".join(DTYPES)), dtype)
         return DTYPES[dtype]
     return torch.float16 if device.type in ("cuda", "mps") else torch.float32
 
@@ -69,12 +70,11 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
             pipe = _from_pretrained(family_adapter(preset.family).pipeline, preset.source, torch_dtype)
     except (OSError, ValueError, RuntimeError) as error:
         if not fallback or preset.source in BUILDERS:
-            raise ModelLoadError(f"model {name!r} could not be loaded: {error}") from error
+            raise ModelLoadError(say("loading.failed", name=repr(name), error=str(error))) from error
         offline = offline_model_name()
         reason = _short_reason(error, preset.source)
-        banner = (f"Could not load {name!r} ({reason}). Showing the built-in offline model "
-                  f"{offline!r} instead: {PRESETS[offline].about}. For real images, connect to the "
-                  f"Hugging Face hub once (or pass --model with a local diffusers folder) and restart.")
+        banner = say("loading.fallback", name=repr(name), reason=reason, offline=repr(offline),
+                     about=PRESETS[offline].about)
         log.warning(banner)
         loaded = load_model(offline, device, dtype, fallback=False, low_memory=low_memory)
         loaded.banner = banner
@@ -103,14 +103,13 @@ def wrap_pipeline(pipe, name: str = "my-pipeline", family: str | None = None, st
     Recipes made with it carry `name` as their model.
     """
     if not isinstance(name, str) or not name.strip():
-        raise InputError("name", "a non-empty model name (it is written into every recipe)", name)
+        raise InputError("name", say("loading.model_name"), name)
     text_width = getattr(getattr(getattr(pipe, "text_encoder", None), "config", None), "hidden_size", None)
     found = family or family_of_pipeline(type(pipe).__name__, text_width)
     if found is None:
-        raise InputError("pipe", "a StableDiffusionPipeline or StableDiffusionXLPipeline (or pass family=)",
-                         type(pipe).__name__)
+        raise InputError("pipe", say("loading.pipeline"), type(pipe).__name__)
     base = hub_preset(name, found if found in ("sd1", "sd2", "sdxl") else "sd1")
-    preset = replace(base, family=found, about=f"{name} (your own {type(pipe).__name__})",
+    preset = replace(base, family=found, about=say("loading.own_pipeline", name=name, pipeline=type(pipe).__name__),
                      **{k: v for k, v in dict(steps=steps, guidance=guidance, size=size, scheduler=scheduler).items()
                         if v is not None})
     device = getattr(pipe, "device", torch.device("cpu"))
@@ -127,11 +126,11 @@ def _short_reason(error: Exception, source: str = "") -> str:
     """Why a model did not load, in words: the hub, or what is wrong with a local folder."""
     text = " ".join(str(error).split()) or type(error).__name__
     if source and Path(source).is_dir():               # a local folder: the hub has nothing to do with it
-        return f"the folder could not be loaded: {text[:300]}"
+        return say("loading.folder_failed", error=text[:300])
     if os.environ.get("HF_HUB_OFFLINE") == "1":
-        return "offline mode (HF_HUB_OFFLINE=1) and not in the local cache"
+        return say("loading.offline")
     if any(word in text.lower() for word in ("cache", "connect", "resolve", "network", "offline")):
-        return "the Hugging Face hub cannot be reached and the model is not in the local cache"
+        return say("loading.hub_unreachable")
     return text[:200]
 
 

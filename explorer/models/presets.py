@@ -9,6 +9,7 @@ import torch
 
 from explorer.config import ASSETS
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 
 MINIWORLD_DIR = ASSETS / "miniworld"
 CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
@@ -36,23 +37,22 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {
     "sd15": Preset("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd1", 25, 7.5, 512, "euler_a",
-                   "Stable Diffusion 1.5 (512x512, CLIP ViT-L/14 text encoder)"),
+                   say("presets.sd15")),
     "sd21-base": Preset("stabilityai/stable-diffusion-2-1-base", "sd2", 25, 7.5, 512, "euler_a",
-                        "Stable Diffusion 2.1 base (512x512, OpenCLIP ViT-H text encoder)"),
+                        say("presets.sd21_base")),
     "sd-turbo": Preset("stabilityai/sd-turbo", "sd2", 1, 0.0, 512, "euler_a",
-                       "SD-Turbo: one to four steps, no guidance (distilled from SD 2.1)", max_steps=4, max_guidance=1.0),
+                       say("presets.sd_turbo"), max_steps=4, max_guidance=1.0),
     "sdxl": Preset("stabilityai/stable-diffusion-xl-base-1.0", "sdxl", 20, 5.0, 768, "euler",
-                   "Stable Diffusion XL 1.0 base (trained at 1024, the source texts use 768; two text encoders: "
-                   "CLIP ViT-L and OpenCLIP ViT-bigG)"),
+                   say("presets.sdxl")),
     "sdxl-turbo": Preset("stabilityai/sdxl-turbo", "sdxl", 1, 0.0, 512, "euler_a",
-                         "SDXL-Turbo: one to four steps, no guidance, 512x512 (distilled from SDXL; for CPU rooms)",
+                         say("presets.sdxl_turbo"),
                          max_steps=4, max_guidance=1.0),
     "miniworld": Preset(str(MINIWORLD_DIR), "miniworld", 25, 5.0, 64, "ddim",
-                        "miniworld: a tiny model trained by this project on coloured shapes (offline)", preview="full"),
+                        say("presets.miniworld"), preview="full"),
     "tiny-random": Preset("builtin", "tiny", 20, 7.5, 64, "ddim",
-                          "tiny-random: random weights, same architecture (for tests; draws noise)"),
+                          say("presets.tiny_random")),
     "tiny-random-xl": Preset("builtin-xl", "tiny-xl", 20, 5.0, 64, "euler",
-                             "tiny-random-xl: random weights, the SDXL architecture (for tests; draws noise)"),
+                             say("presets.tiny_random_xl")),
 }
 DEFAULT_MODEL = "sd15"
 
@@ -76,19 +76,17 @@ def sampler_name(scheduler: str) -> str:
 def resolve_preset(name: str) -> Preset:
     """The preset for a name, or one made up for a hub id or local folder."""
     if not isinstance(name, str) or not name.strip():
-        raise InputError("model", f"a preset ({', '.join(PRESETS)}), a Hugging Face id or a local folder", name)
+        raise InputError("model", say("presets.model", presets=", ".join(PRESETS)), name)
     if name in PRESETS:
         return PRESETS[name]
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").is_file():                  # a model that cannot load (CLI: exit 3)
-            raise ModelLoadError(f"model {name!r} could not be loaded: the folder has no model_index.json"
-                                 " (a diffusers pipeline folder has one; save_pretrained writes it)")
-        return replace(hub_preset(str(path), guess_family(path)), about=f"local model {path.name}")
+            raise ModelLoadError(say("loading.failed", name=repr(name), error=say("presets.no_model_index")))
+        return replace(hub_preset(str(path), guess_family(path)), about=say("presets.local", name=path.name))
     if name.count("/") == 1 and " " not in name:
         return hub_preset(name, guess_hub_family(name))
-    raise InputError("model", f"a preset ({', '.join(PRESETS)}), a Hugging Face id (org/name) or an existing "
-                     "local folder", name)
+    raise InputError("model", say("presets.model_or_folder", presets=", ".join(PRESETS)), name)
 
 
 def hub_preset(name: str, family: str) -> Preset:
@@ -96,13 +94,13 @@ def hub_preset(name: str, family: str) -> Preset:
     turbo = "turbo" in name.lower()
     if family == "sdxl":
         if turbo:
-            return Preset(name, family, 1, 0.0, 512, "euler_a", f"{name} (SDXL turbo) from the Hugging Face hub",
+            return Preset(name, family, 1, 0.0, 512, "euler_a", say("presets.hub_sdxl_turbo", name=name),
                           max_steps=4, max_guidance=1.0)
-        return Preset(name, family, 20, 5.0, 768, "euler", f"{name} (SDXL) from the Hugging Face hub")
+        return Preset(name, family, 20, 5.0, 768, "euler", say("presets.hub_sdxl", name=name))
     if turbo:
-        return Preset(name, family, 1, 0.0, 512, "euler_a", f"{name} (turbo) from the Hugging Face hub",
+        return Preset(name, family, 1, 0.0, 512, "euler_a", say("presets.hub_turbo", name=name),
                       max_steps=4, max_guidance=1.0)
-    return Preset(name, family, 25, 7.5, 512, "euler_a", f"{name} from the Hugging Face hub")
+    return Preset(name, family, 25, 7.5, 512, "euler_a", say("presets.hub", name=name))
 
 
 def guess_hub_family(name: str) -> str:

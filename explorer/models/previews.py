@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 from explorer.models import vae
 
 PREVIEW_DECODERS = ("approx", "live", "taesd", "full")
@@ -95,7 +96,7 @@ class PreviewDecoder:
 
     def __init__(self, model, kind: str = "approx", budget: LiveBudget | None = None):
         if kind not in PREVIEW_DECODERS:
-            raise InputError("preview", f"one of {', '.join(PREVIEW_DECODERS)}", kind)
+            raise InputError("preview", say("checks.one_of", choices=", ".join(PREVIEW_DECODERS)), kind)
         self.model = model
         self.kind = kind
         self._taesd = _load_taesd(model) if kind == "taesd" else None
@@ -148,8 +149,7 @@ def _load_taesd(model):
     """AutoencoderTiny for the model's family, downloaded once from the hub."""
     repo = model.adapter.taesd
     if repo is None:
-        raise InputError("preview", f"one of {', '.join(available_decoders(model))} for this model (taesd exists "
-                         "for SD 1.x/2.x and SDXL only)", "taesd")
+        raise InputError("preview", say("previews.no_taesd", choices=", ".join(available_decoders(model))), "taesd")
 
     def load():
         from diffusers import AutoencoderTiny
@@ -157,8 +157,7 @@ def _load_taesd(model):
         try:
             return AutoencoderTiny.from_pretrained(repo, dtype=model.dtype).to(model.device)
         except (OSError, ValueError) as error:
-            raise ModelLoadError(f"preview: taesd needs a one-time download of {repo} from the Hugging Face "
-                                 f"hub, which failed ({str(error).splitlines()[0][:120]}). Choose the approx "
-                                 "or full preview instead.") from error
+            raise ModelLoadError(say("previews.taesd_failed", repo=repo,
+                                     error=str(error).splitlines()[0][:120])) from error
 
     return model.tiny_decoders.get((repo, str(model.device), model.dtype), load)

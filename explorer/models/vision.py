@@ -26,6 +26,7 @@ from PIL import Image
 
 from explorer.cache import LRUCache
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.builtin import TEXT_MAX_LENGTH, build_tiny_clip
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ class VisionModel:
         """Zero-shot probabilities (n_images, n_labels): softmax(logit_scale * cosine) over the labels."""
         labels = _check_texts(labels, field_name="labels")
         if len(labels) < 2:
-            raise InputError("labels", "at least 2 labels to choose between", labels)
+            raise InputError("labels", say("vision.two_labels"), labels)
         return softmax(self.logit_scale * self.similarity(images, labels), axis=1)
 
 
@@ -138,7 +139,7 @@ def _check_images(images) -> list[Image.Image]:
         images = [images]
     images = list(images or [])
     if not images or not all(isinstance(i, Image.Image) for i in images):
-        raise InputError("images", "a non-empty list of PIL images", [type(i).__name__ for i in images])
+        raise InputError("images", say("vision.images"), [type(i).__name__ for i in images])
     return images
 
 
@@ -147,7 +148,7 @@ def _check_texts(texts, field_name: str = "texts") -> list[str]:
         texts = [texts]
     texts = list(texts or [])
     if not texts or not all(isinstance(t, str) and t.strip() for t in texts):
-        raise InputError(field_name, "a non-empty list of non-empty strings", texts)
+        raise InputError(field_name, say("vision.texts"), texts)
     return texts
 
 
@@ -179,7 +180,7 @@ def load_vision(model, progress: ProgressFn | None = None, refresh: bool = False
         if key in model.visions and not refresh:
             return model.visions.peek(key)[0]
         if progress is not None:
-            progress(0.0, f"loading CLIP vision model {source[0]} (first use)")
+            progress(0.0, say("vision.loading", name=source[0]))
         reason = ""
         try:
             vision = _load(source[0], source[1], model.device, model.dtype)
@@ -187,7 +188,7 @@ def load_vision(model, progress: ProgressFn | None = None, refresh: bool = False
             vision, reason = None, _reason(source[0], error)
             log.warning("CLIP vision model unavailable: %s", reason)
         if progress is not None:
-            progress(1.0, "CLIP vision model ready" if vision else "CLIP vision model unavailable")
+            progress(1.0, say("vision.ready") if vision else say("vision.unavailable"))
         model.visions.put(key, (vision, reason))
         return vision
 
@@ -203,31 +204,31 @@ def vision_status(model) -> str:
     source = vision_source(model)
     family = model.family
     if source is None:
-        return f"No CLIP vision model is known for the model family {family!r}: image scores are off."
+        return say("vision.none_known", family=repr(family))
     key = (family, source[0])
     shown = shown_source(source[0])
     if key in model.visions:
         vision, reason = model.visions.peek(key)
         if vision is not None:
-            return f"CLIP vision model loaded: {shown} — {source[1]}."
-        return f"CLIP vision model unavailable: {reason or 'unknown reason'}."
-    return f"Optional, loaded on first use: {shown} — {source[1]}."
+            return say("vision.loaded", shown=shown, about=source[1])
+        return say("vision.unavailable_because", reason=reason or say("vision.unknown_reason"))
+    return say("vision.optional", shown=shown, about=source[1])
 
 
 def shown_source(source: str) -> str:
     """A vision model's source as a user may read it: a hub id, or a folder by its name (no server paths)."""
     if source in ("builtin", "tiny-random-clip"):
-        return "a built-in tiny CLIP"
-    return f"the model folder's {Path(source).name}/" if Path(source).is_absolute() else source
+        return say("vision.builtin")
+    return say("vision.model_folder", name=Path(source).name) if Path(source).is_absolute() else source
 
 
 def _reason(source: str, error: Exception) -> str:
     if os.environ.get("HF_HUB_OFFLINE") == "1" and source.count("/") == 1 and not Path(source).exists():
-        return f"{source} is not in the local Hugging Face cache and the hub is off (HF_HUB_OFFLINE=1)"
+        return say("vision.not_cached", source=source)
     if source != "builtin" and Path(source).is_absolute() and not Path(source).exists():
-        return f"{shown_source(source)} does not exist (train or download it first)"
+        return say("vision.missing", source=shown_source(source))
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return f"{source} could not be loaded ({text[:200]})"
+    return say("vision.failed", source=source, error=text[:200])
 
 
 def _load(source: str, about: str, device: torch.device, dtype: torch.dtype) -> VisionModel:

@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 from explorer.generation.recipe import Recipe
 from explorer.models.presets import DEFAULT_MODEL, PRESETS, SCHEDULERS, resolve_preset
 
@@ -72,7 +73,7 @@ class ParsedParameters:
 
     def ignore(self, key: str, value: str | None = None) -> None:
         """List one thing the explorer does not use: a key (with its value) or a bare flag or tag."""
-        self.ignored.append(key if value is None else f"{key}: {value}")
+        self.ignored.append(key if value is None else key + ": " + value)     # a keyed value stays keyed
         self.ignored_keys.append(key)
 
     def to_recipe(self, model_name: str | None = None) -> Recipe:
@@ -101,16 +102,16 @@ def _as_int(key: str, value: str) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise InputError(key, "an integer", value) from None
+        raise InputError(key, say("a1111.integer"), value) from None
 
 
 def _as_float(key: str, value: str) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InputError(key, "a number", value) from None
+        raise InputError(key, say("a1111.number"), value) from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise InputError(key, "a finite number", value)
+        raise InputError(key, say("a1111.finite_number"), value)
     return number
 
 
@@ -161,7 +162,7 @@ def _pairs(lastline: str, parsed: ParsedParameters) -> dict[str, str]:
         if value[0] == '"' and value[-1] == '"':
             value = _unquote(value)
         if key in found:
-            parsed.ignore(key, f"{found[key]} (repeated: the last value is used)")
+            parsed.ignore(key, say("a1111.repeated", value=found[key]))
         found[key] = value
     rest = lastline[position:].strip(" ,")
     if rest:
@@ -173,8 +174,7 @@ def _strip_extra_networks(text: str, parsed: ParsedParameters, where: str) -> st
     """Remove `<lora:name:0.8>`-style tags as A1111 does before encoding, listing each in `ignored`."""
     def found(match: re.Match) -> str:
         parsed.ignore(match.group(0))
-        note = (f"<{match.group(1)}:...> tags: the explorer loads no {match.group(1)} networks; the tags are "
-                "removed from the prompts as A1111 removes them before encoding")
+        note = say("a1111.extra_networks", tag=match.group(1))
         if note not in parsed.notes:
             parsed.notes.append(note)
         return ""
@@ -195,21 +195,19 @@ def _sampler(parsed: ParsedParameters, sampler: str | None, schedule: str | None
                 name, schedule = base, schedule or label
                 break
     if name not in SAMPLERS:
-        parsed.notes.append(f"Sampler: {sampler!r} is not one the explorer offers ({', '.join(SAMPLERS)}); the "
-                            "model's default scheduler is used instead, so the picture will differ")
+        parsed.notes.append(say("a1111.sampler", sampler=repr(sampler), samplers=", ".join(SAMPLERS)))
         if schedule is not None:
             parsed.ignore("Schedule type", schedule)
         return
     parsed.scheduler = SAMPLERS[name]
     if schedule is not None and schedule not in REPRODUCED_SCHEDULES:
-        parsed.notes.append(f"Schedule type: {schedule!r} is not reproduced: the explorer's {parsed.scheduler} "
-                            f"uses the scheduler's default timestep spacing, so the picture will differ")
+        parsed.notes.append(say("a1111.schedule", schedule=repr(schedule), scheduler=parsed.scheduler))
 
 
 def parse_parameters(text: str) -> ParsedParameters:
     """A1111 `parameters` text -> ParsedParameters; bad values raise InputError naming the A1111 field."""
     if not isinstance(text, str):
-        raise InputError("parameters", "text", type(text).__name__)
+        raise InputError("parameters", say("checks.text"), type(text).__name__)
     parsed = ParsedParameters()
     prompt, negative, lastline = _split(text)
     parsed.fields = _pairs(lastline, parsed)
@@ -226,14 +224,15 @@ def parse_parameters(text: str) -> ParsedParameters:
     if "Size" in values:
         size = RE_IMAGESIZE.match(values["Size"])
         if size is None:
-            raise InputError("Size", "WIDTHxHEIGHT in pixels, e.g. 512x768", values["Size"])
+            raise InputError("Size", say("a1111.size"), values["Size"])
         parsed.width, parsed.height = int(size.group(1)), int(size.group(2))
     if "Variation seed" in values:
         parsed.variation_seed = _as_int("Variation seed", values["Variation seed"])
     if "Variation seed strength" in values:
         parsed.variation_strength = _as_float("Variation seed strength", values["Variation seed strength"])
         if parsed.variation_seed is None:
-            parsed.ignore("Variation seed strength", f"{values['Variation seed strength']} (no Variation seed)")
+            parsed.ignore("Variation seed strength", say("a1111.no_variation_seed",
+                                                         value=values["Variation seed strength"]))
             parsed.variation_strength = None
     if "Model" in values:
         parsed.model = values["Model"]
@@ -255,16 +254,13 @@ def _notes(parsed: ParsedParameters, values: dict[str, str]) -> None:
         parsed.by_explorer = True
         return
     if parsed.seed is not None and values.get("RNG", "GPU") != "CPU":
-        parsed.notes.append("Seed: A1111 drew this seed's noise on the GPU (its default RNG); the explorer draws "
-                            "it on the CPU, so the same seed gives different noise (A1111's RNG: CPU matches)")
+        parsed.notes.append(say("a1111.gpu_seed"))
     if any(key.startswith(HIRES_PREFIX) for key in values):
-        parsed.notes.append("Hires fix is not reproduced: the explorer makes the first pass only, at Size")
+        parsed.notes.append(say("a1111.hires"))
     if "Clip skip" in values:
-        parsed.notes.append(f"Clip skip: {values['Clip skip']} is not reproduced: the explorer uses the text "
-                            "encoder's last layer")
+        parsed.notes.append(say("a1111.clip_skip", n=values["Clip skip"]))
     if UNREPRODUCED_SYNTAX.search(parsed.prompt) or UNREPRODUCED_SYNTAX.search(parsed.negative_prompt):
-        parsed.notes.append("A1111 prompt syntax beyond emphasis (AND, BREAK, [from:to:when], [a|b]) is not "
-                            "reproduced: generating will name it; (word:1.2), (word) and [word] are")
+        parsed.notes.append(say("a1111.syntax"))
 
 
 def _written_by_explorer(parsed: ParsedParameters, values: dict[str, str]) -> bool:

@@ -13,6 +13,7 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.generation.recipe import Recipe
 from explorer.models.presets import sampler_name
 from explorer.outputs.a1111 import parse_parameters
@@ -82,17 +83,16 @@ def open_image(source, field_name: str = "image", max_pixels: int = MAX_PIXELS) 
         try:
             image = Image.open(source)
         except FileNotFoundError:
-            raise InputError(field_name, "an existing image file", name) from None
+            raise InputError(field_name, say("png.existing_image"), name) from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             pixels = re.search(r"\((\d+) pixels\)", str(error))
-            raise InputError(field_name, f"an image of at most {max_pixels:,} pixels",
-                             f"{int(pixels.group(1)):,} pixels" if pixels else "an image above PIL's limit") from None
+            raise InputError(field_name, say("png.max_pixels", n=max_pixels),
+                             say("png.pixels", n=int(pixels.group(1))) if pixels else say("png.above_limit")) from None
         except (Image.UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
-            raise InputError(field_name, "a PNG or JPEG image", name,
-                             hint="the file is not an image this server can read") from None
+            raise InputError(field_name, say("png.png_or_jpeg"), name, hint=say("png.unreadable")) from None
     width, height = image.size
     if width * height > max_pixels:
-        raise InputError(field_name, f"an image of at most {max_pixels:,} pixels", f"{width} x {height}")
+        raise InputError(field_name, say("png.max_pixels", n=max_pixels), say("png.size", w=width, h=height))
     return image
 
 
@@ -109,14 +109,13 @@ def read_png(source, max_pixels: int = MAX_PIXELS) -> tuple[Recipe, list[str]]:
         try:
             text.update(getattr(image, "text", {}) or {})    # chunks after the pixels: decodes (size checked)
         except (OSError, ValueError) as error:
-            raise InputError("image", "a readable PNG", type(error).__name__) from None
+            raise InputError("image", say("png.readable"), type(error).__name__) from None
     if RECIPE_KEY in text:
         return Recipe.from_json(text[RECIPE_KEY]), []
     if PARAMETERS_KEY in text:
         parsed = parse_parameters(text[PARAMETERS_KEY])
-        return parsed.to_recipe(), [f"ignored: {entry}" for entry in parsed.ignored] + list(parsed.notes)
-    raise InputError("image", "a PNG written by latent-explorer (with a recipe in its text chunks)",
-                     "an image without a recipe")
+        return parsed.to_recipe(), [say("png.ignored", entry=entry) for entry in parsed.ignored] + list(parsed.notes)
+    raise InputError("image", say("png.with_recipe"), say("png.without_recipe"))
 
 
 def read_png_recipe(source, max_pixels: int = MAX_PIXELS) -> Recipe:

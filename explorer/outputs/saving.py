@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.generation.generate import Generation
 from explorer.outputs.export import contact_sheet, steps_gif
 from explorer.outputs.files import reserve_path
@@ -34,9 +35,10 @@ def new_file(path: str | Path, field_name: str) -> Path:
     """A path to write to that does not exist yet, in an existing folder: outputs are never overwritten."""
     path = Path(path)
     if path.exists():
-        raise InputError(field_name, "a path that does not exist yet (outputs are never overwritten)", str(path))
+        raise InputError(field_name, say("saving.new_path"), str(path))
     if path.parent.exists() and not path.parent.is_dir():
-        raise InputError(field_name, "a path inside a folder", str(path), hint=f"{path.parent} is a file")
+        raise InputError(field_name, say("saving.inside_folder"), str(path),
+                         hint=say("saving.is_a_file", path=str(path.parent)))
     make_folder(path.parent, field_name, shown=path)
     return path
 
@@ -48,10 +50,10 @@ def make_folder(folder: str | Path, field_name: str, shown: str | Path | None = 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise InputError(field_name, "a path whose folder can be created", str(shown or folder),
+        raise InputError(field_name, say("saving.creatable"), str(shown or folder),
                          hint=error.strerror or type(error).__name__) from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(field_name, "a path in a folder this user may write to", str(shown or folder))
+        raise InputError(field_name, say("saving.writable"), str(shown or folder))
     return folder
 
 

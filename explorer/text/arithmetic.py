@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import torch
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.families import TOKENS
 from explorer.text import encoding
 from explorer.text.expressions import Expression, parse
@@ -28,9 +29,9 @@ from explorer.text.vectors import mean_norm, renormalize
 SPACES = ("conditioning", "token", "pooled")   # where an expression can be evaluated (see above)
 
 SPACE_NOTES = {
-    "conditioning": "combine the 77-token sequences the UNet attends to, position by position (default)",
-    "token": "combine the token embeddings before the transformer, then encode the mix",
-    "pooled": "combine the pooled vectors (one per prompt): for nearest concepts and maps; not generatable",
+    "conditioning": say("arithmetic.space_conditioning"),
+    "token": say("arithmetic.space_token"),
+    "pooled": say("arithmetic.space_pooled"),
 }
 CANCELLED = 1e-4          # a result shorter than this fraction of its ingredients counts as a zero vector
 
@@ -56,13 +57,14 @@ class ArithmeticResult:
         return self.conditioning is not None
 
     def describe(self) -> str:
-        how = "renormalised to the ingredients' norm per token" if self.renormalized else "raw (not renormalised)"
-        return f"{self.expression.describe()} in the {self.space} space, {how}"
+        how = say("arithmetic.renormalised") if self.renormalized else say("arithmetic.raw")
+        space = say(f"arithmetic.space.{self.space}")
+        return say("arithmetic.describe", expression=self.expression.describe(), space=space, how=how)
 
 
 def check_space(space) -> str:
     if space not in SPACES:
-        raise InputError("space", f"one of {', '.join(SPACES)}", space)
+        raise InputError("space", say("checks.one_of", choices=", ".join(SPACES)), space)
     return space
 
 
@@ -78,8 +80,8 @@ def check_terms(model, expression: Expression, field_name: str = "expression") -
     for _, phrase in expression.terms:
         check_prompt_length(model, phrase, field_name)
         if not tokenize(model, phrase, add_special_tokens=False)["input_ids"]:
-            raise InputError(field_name, "phrases with at least one token the text encoder reads", repr(phrase),
-                             hint="The tokenizer drops every character of this phrase")
+            raise InputError(field_name, say("arithmetic.readable_phrases"), repr(phrase),
+                             hint=say("arithmetic.dropped_phrase"))
 
 
 def combine(vectors: list[torch.Tensor], weights: list[float]) -> torch.Tensor:
@@ -100,9 +102,8 @@ def _check_not_cancelled(expression: Expression, raw: torch.Tensor, ingredients:
     scale = float(mean_norm([v.flatten() for v in ingredients], weights))
     size = float(raw.norm())
     if size <= CANCELLED * max(scale, 1e-12):
-        raise InputError("expression", "terms whose embeddings do not cancel", expression.text,
-                         hint=f"{expression.describe()} is a zero vector here (|result| = {size:.2g}); phrases "
-                              "that differ only in case or spacing encode identically")
+        raise InputError("expression", say("arithmetic.not_cancelled"), expression.text,
+                         hint=say("arithmetic.zero_vector", expression=expression.describe(), size=size))
 
 
 @torch.no_grad()
@@ -127,8 +128,7 @@ def evaluate(model, expression: str | Expression, space: str = "conditioning",
     if expression.weights == [1.0]:
         renormalize = False          # one phrase of weight 1: renormalising is the identity, skip its rounding
     if abs(sum(weights)) < 1e-6:
-        notes.append("The weights sum to 0: the start token cancels, so the result is a direction between "
-                     "prompts rather than a prompt.")
+        notes.append(say("arithmetic.weights_sum_zero"))
     # 2. gather the ingredients and 3. combine in the chosen space
     reports = [encoding.tokens(model, p) for p in expression.phrases]
     ends = [r.end_position for r in reports]
@@ -146,8 +146,7 @@ def evaluate(model, expression: str | Expression, space: str = "conditioning",
         cond = _renormalized(raw, conds, weights) if renormalize else raw
         norms = (cond.norm(dim=-1), raw.norm(dim=-1), mean_norm(conds, weights)[:, 0])     # 3 x (L,)
         if cond.shape[0] > TOKENS:     # the packed pooled row was combined alike
-            notes.append(f"The same weighted sum was applied to the pooled vector the UNet also takes "
-                         f"({adapter.pooled_about}).")
+            notes.append(say("arithmetic.pooled_summed", about=adapter.pooled_about))
         raw_pooled = combine(pooled_parts, weights)                                        # (p,)
         pooled = _renormalized(raw_pooled, pooled_parts, weights) if renormalize else raw_pooled
     else:  # token
@@ -162,8 +161,7 @@ def evaluate(model, expression: str | Expression, space: str = "conditioning",
         cond, raw = encoded[0], encoded[-1]
         pooled, raw_pooled = adapter.pooled_from_sequence(pipe, cond, end), adapter.pooled_from_sequence(pipe, raw, end)
         if cond.shape[0] > TOKENS:
-            notes.append(f"The pooled vector the UNet also takes ({adapter.pooled_about}) was read from the "
-                         "encoded mix at its end token.")
+            notes.append(say("arithmetic.pooled_read", about=adapter.pooled_about))
     dtype = model.text_encoder.dtype
     norms = tuple(n[:TOKENS] for n in norms)                        # per token (a packed pooled row is not one)
     return ArithmeticResult(expression, space, renormalize, cond[None].to(dtype), raw[None].to(dtype),
@@ -174,10 +172,10 @@ def pooled_readback(model, text: str, kind: str = "expression", space: str = "co
                     renormalize: bool = True) -> tuple[Expression, torch.Tensor]:
     """The pooled vector (1, d) of a plain prompt (kind "prompt") or of an expression's result."""
     if kind not in ("expression", "prompt"):
-        raise InputError("kind", "expression or prompt", kind)
+        raise InputError("kind", say("arithmetic.kind"), kind)
     if kind == "prompt":
         if not isinstance(text, str) or not text.strip():
-            raise InputError("prompt", "a non-empty prompt", text)
+            raise InputError("prompt", say("checks.non_empty_prompt"), text)
         expression = Expression(text=text, terms=[(1.0, " ".join(text.split()))])
     else:
         expression = as_expression(text)

@@ -20,6 +20,7 @@ import re
 import torch
 
 from explorer.errors import InputError
+from explorer.messages import say
 
 ROUND, SQUARE = 1.1, 1 / 1.1          # A1111's multipliers for ( ) and [ ]
 # A1111's token expression (modules/prompt_parser.py re_attention), in the same order of alternatives
@@ -46,20 +47,15 @@ def has_syntax(text: str) -> bool:
 def check_supported(text: str, field_name: str = "prompt") -> None:
     """Refuse what A1111 or compel would read as syntax but the explorer cannot reproduce."""
     if RE_BREAK.search(text or ""):
-        raise InputError(field_name, "a prompt without BREAK (the explorer keeps a prompt in one 77-token sequence; "
-                         "A1111's BREAK starts a second 75-token chunk)", "BREAK",
-                         hint="Remove BREAK, or shorten the prompt to one chunk")
+        raise InputError(field_name, say("emphasis.no_break"), "BREAK", hint=say("emphasis.remove_break"))
     if RE_AND.search(text or ""):
-        raise InputError(field_name, "a prompt without AND here (Composable Diffusion's AND runs as a blend: "
-                         "Embeddings > Blend comparator, or a recipe's blend with operator 'and' and weights)", "AND")
+        raise InputError(field_name, say("emphasis.no_and"), "AND")
     editing = RE_EDITING.search(text or "")
     if editing and not re.fullmatch(r"\[[^\]:|]*:\s*[+-]?[.\d]+\s*\]", editing.group(0)):
-        raise InputError(field_name, "A1111 emphasis; prompt editing [from:to:when] and alternation [a|b] change "
-                         "the prompt during sampling, which the explorer does not do", repr(editing.group(0)))
+        raise InputError(field_name, say("emphasis.no_editing"), repr(editing.group(0)))
     match = RE_COMPEL.search(text or "")
     if match:
-        raise InputError(field_name, "A1111 emphasis such as (word:1.2) or [word]; compel's word++ / word-- is not "
-                         "read", repr(match.group(0)), hint="Write (word:1.21) for word++, (word:0.83) for word--")
+        raise InputError(field_name, say("emphasis.no_compel"), repr(match.group(0)), hint=say("emphasis.compel_hint"))
 
 
 def parse_attention(text: str) -> list[tuple[str, float]]:

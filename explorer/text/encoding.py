@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.text import emphasis
 from explorer.text.tokens import ENCODER_NAMES, TokenReport, inspect_tokens
 
@@ -76,8 +77,8 @@ def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Ten
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
             room = tokenizer.model_max_length - 2
             if len(content) > room:
-                raise InputError(field_name, f"at most {room} tokens ({name} reads {tokenizer.model_max_length} "
-                                 "including its start and end tokens)", f"{len(content)} tokens")
+                raise InputError(field_name, say("tokens.at_most", room=room, name=name, n=tokenizer.model_max_length),
+                                 say("tokens.count", n=len(content)))
             pad = room - len(content)
             ids.append(torch.tensor([[tokenizer.bos_token_id, *content, tokenizer.eos_token_id]
                                      + [tokenizer.pad_token_id] * pad]))

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.text.phrases import quote
 
 MAX_WEIGHT = 10.0        # |weight| of each phrase after reduction, in [-MAX_WEIGHT, MAX_WEIGHT]
@@ -30,7 +31,6 @@ _NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _OPERATORS = {"+": "+", "-": "-", "*": "*", "×": "*", "(": "(", ")": ")"}
 _BARE_PUNCTUATION = ",.;!?&/_"           # allowed inside bare phrases, never first
 _NOT_FINITE = {"nan", "inf", "infinity"}
-_EXPECTED_FACTOR = "a phrase, a number or '('"
 
 
 class ExpressionError(InputError):
@@ -41,9 +41,9 @@ class ExpressionError(InputError):
         super().__init__(field, allowed, received, hint)
         self.text = text
         self.position = position
-        message = f"{field}: expected {allowed} at position {position}, received {self.received}"
+        message = say("error.expected_at", field=field, allowed=allowed, position=position, received=self.received)
         if hint:
-            message += f". {hint}"
+            message += say("error.hint", hint=hint)
         self.args = (message + "\n" + caret_lines(text, position),)
 
 
@@ -93,33 +93,34 @@ def parse(text: str) -> Expression:
     """Parse a prompt expression into weighted phrases; raise ExpressionError on malformed input."""
     # 1. validate the text as a whole
     if not isinstance(text, str):
-        raise InputError("expression", "a string", type(text).__name__)
+        raise InputError("expression", say("expression.string"), type(text).__name__)
     if len(text) > MAX_CHARS:
-        raise ExpressionError(text, MAX_CHARS, f"at most {MAX_CHARS} characters", f"{len(text)} characters")
+        raise ExpressionError(text, MAX_CHARS, say("checks.at_most_chars", n=MAX_CHARS),
+                              say("checks.chars", n=len(text)))
     if not text.strip():
-        raise ExpressionError(text, 0, 'a prompt expression such as "van gogh" + astronaut',
-                              "only whitespace" if text else "an empty expression")
+        raise ExpressionError(text, 0, say("expression.example"),
+                              say("expression.only_whitespace") if text else say("expression.empty"))
     # 2. tokenize and parse into a linear combination
     parser = _Parser(text, _tokenize(text))
     value = parser.expression()
     token = parser.peek()
     if token.kind == ")":
-        parser.fail(token, "an operator or the end", hint="Unbalanced parentheses: this ')' has no matching '('")
+        parser.fail(token, say("expression.operator_or_end"), hint=say("expression.unbalanced_close"))
     if token.kind != "end":
-        parser.fail(token, "'+', '-' or '*' between terms")
+        parser.fail(token, say("expression.between_terms"))
     if value.scalar is not None:
-        raise ExpressionError(text, value.pos, "a phrase, or a number times a phrase",
-                              f"the number {value.scalar:g}", "A number alone is not a prompt")
+        raise ExpressionError(text, value.pos, say("expression.term"), say("expression.the_number_g", x=value.scalar),
+                              say("expression.number_alone"))
     # 3. reduce: drop cancelled terms, check the weights
     terms = [(w, p) for p, w in value.weights.items() if not abs(w) <= ZERO_WEIGHT]  # keeps NaN
     if not terms:
-        raise ExpressionError(text, 0, "at least one phrase with a non-zero weight",
-                              "weights that all sum to 0", "The terms cancel to a zero vector")
+        raise ExpressionError(text, 0, say("expression.non_zero"), say("expression.sum_zero"),
+                              say("expression.cancel"))
     for weight, phrase in terms:
         if not math.isfinite(weight) or abs(weight) > MAX_WEIGHT:
             raise ExpressionError(text, parser.positions[phrase],
-                                  f"a weight in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]",
-                                  f"{weight:g} for {quote(phrase)}")
+                                  say("expression.weight_in", low=-MAX_WEIGHT, high=MAX_WEIGHT),
+                                  say("expression.weight_for", w=weight, phrase=quote(phrase)))
     return Expression(text=text, terms=terms)
 
 
@@ -140,7 +141,7 @@ def _tokenize(text: str) -> list[_Token]:
         while i < n and text[i].isspace():
             i += 1
         if i == n:
-            return tokens + [_Token("end", n, raw="end of input")]
+            return tokens + [_Token("end", n, raw=say("expression.end"))]
         ch = text[i]
         if ch in _OPERATORS:
             tokens.append(_Token(_OPERATORS[ch], i, raw=ch))
@@ -148,14 +149,14 @@ def _tokenize(text: str) -> list[_Token]:
         elif ch in "\"'":
             close = text.find(ch, i + 1)
             if close < 0:
-                raise ExpressionError(text, i, f"a closing {ch} for the phrase that opens here", "end of input",
-                                      "Unterminated quote")
+                raise ExpressionError(text, i, say("expression.closing_quote", quote=ch), say("expression.end"),
+                                      say("expression.unterminated"))
             tokens.append(_phrase_token(text, i, text[i + 1:close], close + 1))
             i = close + 1
         elif (number := _NUMBER.match(text, i)) and not _starts_phrase(text, number):
             value = float(number.group())
             if not math.isfinite(value):
-                raise ExpressionError(text, i, f"a finite number (weights lie in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}])",
+                raise ExpressionError(text, i, say("expression.finite_number", low=-MAX_WEIGHT, high=MAX_WEIGHT),
                                       number.group())
             tokens.append(_Token("number", i, value, number.group()))
             i = number.end()
@@ -164,9 +165,8 @@ def _tokenize(text: str) -> list[_Token]:
             tokens.append(_phrase_token(text, i, text[i:end], end))
             i = end
         else:
-            hint = ("A1111 weights like (word:1.2) are not supported here: write 1.2 * word" if ch == ":"
-                    else "Quote phrases that contain other punctuation")
-            raise ExpressionError(text, i, "a phrase, a number, + - * or parentheses", repr(ch), hint)
+            hint = say("expression.a1111_weights") if ch == ":" else say("expression.quote_punctuation")
+            raise ExpressionError(text, i, say("expression.token"), repr(ch), hint)
 
 
 def _starts_phrase(text: str, number: re.Match) -> bool:
@@ -204,10 +204,10 @@ def _bare_end(text: str, i: int) -> int:
 def _phrase_token(text: str, pos: int, body: str, end: int) -> _Token:
     phrase = " ".join(body.split())
     if not phrase:
-        raise ExpressionError(text, pos, "a non-empty phrase", text[pos:end])
+        raise ExpressionError(text, pos, say("expression.non_empty_phrase"), text[pos:end])
     if len(phrase) > MAX_PHRASE_CHARS:
-        raise ExpressionError(text, pos, f"a phrase of at most {MAX_PHRASE_CHARS} characters",
-                              f"{len(phrase)} characters")
+        raise ExpressionError(text, pos, say("expression.phrase_chars", n=MAX_PHRASE_CHARS),
+                              say("checks.chars", n=len(phrase)))
     return _Token("phrase", pos, phrase, text[pos:end])
 
 
@@ -240,8 +240,9 @@ class _Parser:
         return token
 
     def fail(self, token: _Token, allowed: str, hint: str = ""):
-        received = {"end": "end of input", "number": f"the number {token.raw}",
-                    "phrase": f"the phrase {quote(str(token.value))}"}.get(token.kind, f"'{token.raw}'")
+        received = say("expression.end") if token.kind == "end" else \
+            say("expression.the_number", x=token.raw) if token.kind == "number" else \
+            say("expression.the_phrase", phrase=quote(str(token.value))) if token.kind == "phrase" else f"'{token.raw}'"
         raise ExpressionError(self.text, token.pos, allowed, received, hint)
 
     def expression(self) -> _Value:
@@ -258,8 +259,8 @@ class _Parser:
 
     def _add(self, total: _Value, term: _Value, sign: float) -> None:
         if term.scalar is not None:
-            raise ExpressionError(self.text, term.pos, "a phrase, or a number times a phrase",
-                                  f"the number {term.scalar:g}", "A number alone is not a prompt")
+            raise ExpressionError(self.text, term.pos, say("expression.term"),
+                                  say("expression.the_number_g", x=term.scalar), say("expression.number_alone"))
         for phrase, weight in term.weights.items():
             total.weights[phrase] = total.weights.get(phrase, 0.0) + sign * weight
 
@@ -272,10 +273,11 @@ class _Parser:
             if value.scalar is None and other.scalar is None:
                 for side in (value, other):
                     if len(side.weights) == 1 and next(iter(side.weights)).lower() in _NOT_FINITE:
-                        raise ExpressionError(self.text, side.pos, f"a finite weight in [{-MAX_WEIGHT:g}, {MAX_WEIGHT:g}]",
+                        raise ExpressionError(self.text, side.pos,
+                                              say("expression.finite_weight", low=-MAX_WEIGHT, high=MAX_WEIGHT),
                                               next(iter(side.weights)))
-                raise ExpressionError(self.text, star.pos, "a number on one side of '*'", "a phrase on both sides",
-                                      "A product of two phrases has no meaning: join phrases with + or -")
+                raise ExpressionError(self.text, star.pos, say("expression.one_side"), say("expression.both_sides"),
+                                      say("expression.product"))
             if value.scalar is not None:
                 value = other.scaled(value.scalar, value.pos)
             else:
@@ -291,24 +293,23 @@ class _Parser:
             phrase = token.value
             if phrase not in self.positions:
                 if len(self.positions) == MAX_TERMS:
-                    raise ExpressionError(self.text, token.pos, f"at most {MAX_TERMS} distinct phrases",
-                                          f"phrase number {MAX_TERMS + 1}, {quote(phrase)}")
+                    raise ExpressionError(self.text, token.pos, say("expression.max_terms", n=MAX_TERMS),
+                                          say("expression.phrase_number", n=MAX_TERMS + 1, phrase=quote(phrase)))
                 self.positions[phrase] = token.pos
             return _Value(token.pos, None, {phrase: 1.0})
         if token.kind in ("(", "-"):
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                self.fail(token, f"at most {MAX_DEPTH} nested parentheses and minus signs")
+                self.fail(token, say("expression.max_depth", n=MAX_DEPTH))
             if token.kind == "-":
                 value = self.factor().scaled(-1.0, token.pos)
             else:
                 value = self.expression()
                 closing = self.peek()
                 if closing.kind != ")":
-                    self.fail(closing, "')'",
-                              hint=f"Unbalanced parentheses: the '(' at position {token.pos} is not closed")
+                    self.fail(closing, "')'", hint=say("expression.unbalanced_open", n=token.pos))
                 self.take()
                 value.pos = token.pos
             self.depth -= 1
             return value
-        self.fail(token, _EXPECTED_FACTOR)
+        self.fail(token, say("expression.factor"))

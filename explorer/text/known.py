@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from explorer.errors import InputError
+from explorer.messages import joined, say
 from explorer.models.builtin import BUILDERS
 from explorer.models.examples import examples_for
 from explorer.text import emphasis, expressions, phrases
@@ -24,8 +25,9 @@ from explorer.text.tokens import END_OF_WORD
 
 SHOWN = 6                                                # words a note names before "and N more"
 AND_WEIGHT = re.compile(r":\s*[+-]?[.\d]+\s*$")          # A1111's "a cat :1.2 AND a dog": the weight, not a word
-NUMBERS = {2: "two", 3: "three"}                         # tokenizers per model, in words
-RANDOM_NOTE = "This model has random weights: it knows no words; its pictures are noise."
+NUMBERS = {2: "known.two", 3: "known.three"}             # tokenizers per model, in words (keys)
+RANDOM_NOTE = say("known.random")
+KINDS = {"prompts": "known.kind.prompts", "labels": "known.kind.labels"}   # what check_readable refuses (keys)
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,7 @@ def _written(word: str, texts: list[str]) -> str:
 def listed(items: list[str], shown: int = SHOWN) -> str:
     """'a', 'b', 'c' and 2 more."""
     text = ", ".join(items[:shown])
-    return text + (f" and {len(items) - shown} more" if len(items) > shown else "")
+    return say("known.and_more", items=text, n=len(items) - shown) if len(items) > shown else text
 
 
 def words_note(model, texts: list[str] | str) -> str:
@@ -143,16 +145,14 @@ def words_note(model, texts: list[str] | str) -> str:
     notes = []
     if unknown:
         known = list(dict.fromkeys(w for r in readings for w in r.known))
-        meaning = (f"the result follows only the words it knows: {listed(_quoted(known, texts))}." if known else
-                   "the result says nothing about this text: it knows none of its words.")
-        notes.append(f"{model.adapter.name} never saw {listed(_quoted(unknown, texts))} in training: "
-                     f"{'this word reaches' if len(unknown) == 1 else 'they reach'} it as tokens with no trained "
-                     f"meaning, so {meaning}")
+        meaning = say("known.follows_known", words=listed(_quoted(known, texts))) if known else \
+            say("known.knows_none")
+        notes.append(say("known.never_saw_one" if len(unknown) == 1 else "known.never_saw_many",
+                         name=model.adapter.name, words=listed(_quoted(unknown, texts)), meaning=meaning))
     if split:
         shown = listed([f"{_written(w, texts)} ({'·'.join(p)})" for w, p in split.items()])
-        notes.append(f"Read in pieces: {shown}; the model knows "
-                     f"{'this word' if len(split) == 1 else 'these words'} only through the pieces.")
-    return " ".join(notes)
+        notes.append(say("known.pieces_one" if len(split) == 1 else "known.pieces_many", shown=shown))
+    return joined(" ", notes)
 
 
 def _quoted(words: list[str], texts: list[str]) -> list[str]:
@@ -187,30 +187,27 @@ def check_readable(model, texts: list[str] | str, field: str = "prompts", kind: 
     if not differ:
         return
     texts, name = _texts(texts), model.adapter.name
-    meaning = ("its CLIP cannot tell these labels apart by them" if kind == "labels" else
-               "any difference between their pictures would not be about those words")
+    meaning = say("known.labels_alike") if kind == "labels" else say("known.pictures_alike")
     example = " | ".join(repr(p) for p in examples_for(model).probe)
-    raise InputError(field, f"{kind} that differ in words {name} was trained on: "
-                     f"{', '.join(model.adapter.training_words)}", texts,
-                     hint=f"They differ only in {listed(_quoted(list(differ), texts))}, which {name} never saw in "
-                          f"training: {meaning}. Try {kind} such as {example}")
+    kind = say(KINDS[kind]) if kind in KINDS else kind
+    raise InputError(field, say("known.differ_in", kind=kind, name=name, words=", ".join(model.adapter.training_words)),
+                     texts, hint=say("known.differ_hint", words=listed(_quoted(list(differ), texts)), name=name,
+                                     meaning=meaning, kind=kind, example=example))
 
 
 def about_tokenizer(model) -> str:
     """One sentence on the loaded model's tokenizer(s), with their sizes, for the explanations."""
     tokenizers = model.adapter.tokenizers(model.pipe)
     training = model.adapter.training_words
-    random = "; this model's weights are random, so no entry carries a meaning" if has_random_weights(model) else ""
+    random = say("known.random_entries") if has_random_weights(model) else ""
     if training is not None:
-        return (f"{model.adapter.name}'s tokenizer: {len(tokenizers[0]):,} entries, in which each of the "
-                f"{len(training)} words it was trained on is one token; any other word falls apart into pieces "
-                f"(bytes, fragments) it never learned{random}.")
+        return say("known.trained_tokenizer", name=model.adapter.name, n=len(tokenizers[0]), k=len(training),
+                   random=random)
     clip = all("CLIP" in type(t).__name__ for t in tokenizers)
     if len(tokenizers) > 1:
-        sizes = " and ".join(f"{len(t):,}" for t in tokenizers)
-        count = NUMBERS.get(len(tokenizers), str(len(tokenizers)))
-        return (f"{count.capitalize()} {'CLIP ' if clip else ''}byte-pair tokenizers, one per text encoder ({sizes} "
-                f"entries: words and word pieces); a word not among the entries is read as several pieces{random}.")
-    whose = "CLIP's" if clip else "A"
-    return (f"{whose} byte-pair tokenizer: {len(tokenizers[0]):,} entries (words and word pieces); a word not among "
-            f"them is read as several pieces{random}.")
+        sizes = say("known.size", n=len(tokenizers[0]))
+        for tokenizer in tokenizers[1:]:
+            sizes = say("known.and", a=sizes, b=say("known.size", n=len(tokenizer)))
+        count = say(NUMBERS[len(tokenizers)]) if len(tokenizers) in NUMBERS else str(len(tokenizers))
+        return say("known.clip_tokenizers" if clip else "known.tokenizers", count=count, sizes=sizes, random=random)
+    return say("known.clip_tokenizer" if clip else "known.tokenizer", n=len(tokenizers[0]), random=random)

@@ -6,6 +6,7 @@ arithmetic; the comparator and axes build expressions from phrases and quote the
 from __future__ import annotations
 
 from explorer.errors import InputError
+from explorer.messages import say
 
 EXPRESSION_PREFIX = "="        # a prompt starting with "=" is a prompt-arithmetic expression
 
@@ -29,5 +30,5 @@ def quote(phrase: str) -> str:
 def quote_checked(phrase: str, field_name: str = "prompt") -> str:
     """quote(), refusing a phrase with both kinds of quote mark (the expression could not re-read it)."""
     if '"' in phrase and "'" in phrase:
-        raise InputError(field_name, "text without both kinds of quotes (\" and ')", phrase)
+        raise InputError(field_name, say("phrases.one_quote_kind"), phrase)
     return quote(phrase)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from explorer.errors import InputError
+from explorer.messages import joined, say
 from explorer.text import emphasis
 
 END_OF_WORD = "</w>"      # CLIP's BPE marks the last piece of each word with it
@@ -59,28 +60,25 @@ class TokenReport:
 
     def summary(self) -> str:
         words = sum(1 for t in self.tokens if t.kind in ("word", "cut"))
-        text = f"{words} word-piece tokens; {self.used} of {self.limit - 2} fit between the start and end tokens."
+        text = say("tokens.summary", words=words, used=self.used, room=self.limit - 2)
         split = self.split_words()
         if split:
             shown = "; ".join(f"'{w}' → {' + '.join('`' + p.replace(END_OF_WORD, '') + '`' for p in pieces)}"
                               for w, pieces in split[:8])
-            text += (f" {len(split)} word(s) are not in the vocabulary whole and are split into pieces: {shown}"
-                     f"{' …' if len(split) > 8 else ''}. The encoder sees these fragments, not the words.")
+            text += " " + say("tokens.split", n=len(split), shown=shown + (" …" if len(split) > 8 else ""))
         if self.cut_text:
-            text += f" Cut by the {self.limit}-token limit: '{self.cut_text}'."
+            text += " " + say("tokens.cut", n=self.limit, text=self.cut_text)
         weighted = [(t.text.replace(END_OF_WORD, ""), t.weight) for t in self.tokens if t.weight != 1.0]
         if weighted:
             shown = ", ".join(f"{text} x{weight:.3g}" for text, weight in weighted[:12])
-            text += (f" Emphasis (A1111): {shown}{' …' if len(weighted) > 12 else ''}; each weighted token's output "
-                     "vector is multiplied by its weight, then the sequence is rescaled to its original mean.")
+            text += " " + say("tokens.emphasis", shown=shown + (" …" if len(weighted) > 12 else ""))
         if self.note:
-            text += f" {self.note}"
+            text += " " + self.note
         if self.second is not None:
-            pads = [f"'{pad.text}' for {r.encoder}" for r in (self, self.second)
+            pads = [say("tokens.pad_for", pad=pad.text, encoder=r.encoder) for r in (self, self.second)
                     for pad in [t for t in r.tokens if t.kind == "pad"][:1]]
-            text += (f" This model reads the prompt twice, with {self.encoder} and {self.second.encoder}: the same "
-                     f"word pieces, padded differently ({', '.join(pads) or 'no padding here'}); the UNet attends "
-                     "to both encoders' vectors side by side.")
+            text += " " + say("tokens.two_encoders", first=self.encoder, second=self.second.encoder,
+                              pads=joined(", ", pads) or say("tokens.no_padding"))
         return text
 
 
@@ -98,22 +96,21 @@ def check_prompt_length(model, text: str, field: str = "prompt") -> None:
     """Refuse a prompt longer than any of the model's text encoders reads, naming the words that would be cut."""
     if not text:
         return
-    names = ENCODER_NAMES if len(model.adapter.tokenizers(model.pipe)) > 1 else ("the text encoder",)
+    names = ENCODER_NAMES if len(model.adapter.tokenizers(model.pipe)) > 1 else (say("tokens.the_text_encoder"),)
     for name, tokenizer in zip(names, model.adapter.tokenizers(model.pipe)):
         with model.text_lock:
             ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
         room = tokenizer.model_max_length - 2
         if len(ids) > room:
             cut = tokenizer.decode(ids[room:]).strip()
-            raise InputError(field, f"at most {room} tokens ({name} reads {tokenizer.model_max_length}"
-                             " including its start and end tokens)", f"{len(ids)} tokens",
-                             hint=f"These words would be cut: '{cut}'")
+            raise InputError(field, say("tokens.at_most", room=room, name=name, n=tokenizer.model_max_length),
+                             say("tokens.count", n=len(ids)), hint=say("tokens.cut_hint", cut=cut))
 
 
 def inspect_tokens(model, prompt: str) -> TokenReport:
     """Tokens, ids, start/end/padding, where the limit cuts, and per-token vector norms (every encoder's)."""
     if not isinstance(prompt, str) or not prompt.strip():
-        raise InputError("prompt", "a non-empty prompt", prompt)
+        raise InputError("prompt", say("checks.non_empty_prompt"), prompt)
     pipe = model.pipe
     pairs = list(zip(model.adapter.tokenizers(pipe), model.adapter.text_encoders(pipe)))
     names = ENCODER_NAMES if len(pairs) > 1 else ("text_encoder",)
@@ -130,7 +127,7 @@ def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> T
     try:
         emphasis.check_supported(prompt)
     except InputError as error:                 # shown as text, and said
-        note = f"Not read as syntax: {error}."
+        note = say("tokens.not_syntax", error=error.args[0])
     with model.text_lock:
         if has_syntax := (not note and emphasis.has_syntax(prompt)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from explorer.errors import InputError
+from explorer.messages import say
 
 Array = Union[np.ndarray, torch.Tensor]
 Dim = Union[int, Sequence[int]]
@@ -41,7 +42,7 @@ def slerp(a: Array, b: Array, t: float | Array, dim: Dim = -1, eps: float = 1e-6
     (1, 4, 8, 8) gives K frames (K, 4, 8, 8).
     """
     if not 0 < eps < 1:
-        raise InputError("eps", "a number in (0, 1)", eps)
+        raise InputError("eps", say("vectors.open_unit"), eps)
     (ta, tb), tt, finish = _prepare((a, b), t)
     dims = _dims(dim, ta.ndim, tb.ndim)
     na = torch.linalg.vector_norm(ta, dim=dims, keepdim=True)               # (..., 1)
@@ -80,7 +81,7 @@ def renormalize(x: Array, reference_norm: float | Array, dim: Dim = -1) -> Array
         for d in sorted(d + tx.ndim for d in dims):
             ref = ref.unsqueeze(d)
     if bool((ref < 0).any()):
-        raise InputError("reference_norm", "norms >= 0", float(ref.min()))
+        raise InputError("reference_norm", say("vectors.norms"), float(ref.min()))
     norm = torch.linalg.vector_norm(tx, dim=dims, keepdim=True)             # (..., 1)
     return finish(tx / norm.clamp_min(TINY_NORM) * ref)
 
@@ -99,10 +100,10 @@ def mean_norm(vectors: Array | Sequence[Array], weights: Sequence[float] | None 
     if weights is None:
         weights = [1.0] * k
     if len(weights) != k:
-        raise InputError("weights", f"{k} numbers (one per vector)", len(weights))
+        raise InputError("weights", say("vectors.weights", k=k), len(weights))
     w = torch.tensor([abs(float(x)) for x in weights], dtype=tv.dtype, device=tv.device)
     if not bool(torch.isfinite(w).all()) or float(w.sum()) <= 0:
-        raise InputError("weights", "finite numbers, not all zero", list(weights))
+        raise InputError("weights", say("vectors.finite_weights"), list(weights))
     dims = _dims(dim, tv.ndim - 1)                                          # negative: skips the K axis
     norms = torch.linalg.vector_norm(tv, dim=dims, keepdim=True)            # (K, ..., 1)
     w = w.reshape((k,) + (1,) * (tv.ndim - 1))                              # (K, 1, ..., 1)
@@ -117,12 +118,12 @@ def _stack(vectors: Array | Sequence[Array]) -> Array:
         return vectors
     vectors = list(vectors)
     if not vectors:
-        raise InputError("vectors", "at least one array", "an empty sequence")
+        raise InputError("vectors", say("vectors.one_array"), say("vectors.empty"))
     if all(isinstance(v, torch.Tensor) for v in vectors):
         return torch.stack(vectors)
     if all(isinstance(v, np.ndarray) for v in vectors):
         return np.stack(vectors)
-    raise InputError("vectors", "all numpy arrays or all torch tensors", [type(v).__name__ for v in vectors])
+    raise InputError("vectors", say("vectors.all_same"), [type(v).__name__ for v in vectors])
 
 
 def _prepare(arrays: tuple[Array, ...], scalar: float | Array | None):
@@ -133,7 +134,7 @@ def _prepare(arrays: tuple[Array, ...], scalar: float | Array | None):
     elif all(isinstance(x, np.ndarray) for x in arrays):
         tensors, is_numpy = [_from_numpy(x) for x in arrays], True
     else:
-        raise InputError("a, b", "both numpy arrays or both torch tensors", " and ".join(sorted(kinds)))
+        raise InputError("a, b", say("vectors.both_same"), " and ".join(sorted(kinds)))
     float_dtypes = [x.dtype for x in tensors if x.is_floating_point()]
     out_dtype = torch.float64 if is_numpy else torch.get_default_dtype()   # for integer inputs
     if float_dtypes:
@@ -146,7 +147,7 @@ def _prepare(arrays: tuple[Array, ...], scalar: float | Array | None):
     try:
         torch.broadcast_shapes(*(x.shape for x in tensors))
     except RuntimeError:
-        raise InputError("b", f"a shape broadcastable with a's {tuple(tensors[0].shape)}",
+        raise InputError("b", say("vectors.broadcastable", shape=str(tuple(tensors[0].shape))),
                          tuple(tensors[-1].shape)) from None
     tt = None
     if scalar is not None:
@@ -173,8 +174,8 @@ def _dims(dim: Dim, *ndims: int) -> tuple[int, ...]:
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
     ndim = min(ndims)
     if not dims or any(not isinstance(d, int) or not -ndim <= d < ndim for d in dims):
-        raise InputError("dim", f"an axis or tuple of axes in [-{ndim}, {ndim - 1}]", dim)
+        raise InputError("dim", say("vectors.axes", n=ndim, m=ndim - 1), dim)
     if min(ndims) != max(ndims) and any(d >= 0 for d in dims):
-        raise InputError("dim", "negative axes when a and b differ in rank", dim)
+        raise InputError("dim", say("vectors.negative_axes"), dim)
     # Negative axes address the feature axes alike in inputs of different rank (t may add a K axis).
     return tuple(sorted({d - ndim if d >= 0 else d for d in dims}))

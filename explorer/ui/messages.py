@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from explorer.errors import InputError
-from explorer.messages import Message, Text
+from explorer.messages import Message, Text, is_keyed, render, say
 from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
 from explorer.models.presets import ASSETS
 
@@ -296,10 +296,12 @@ class Catalogue:
         received = received if position is not None else repr(received)
         if ENGLISH_NUMBER.fullmatch(received):                          # 99.0 -> 99,0
             received = self.number(received)
-        values = dict(field=field, allowed=self.allowed(error.allowed), position=position, received=received)
-        message = self.frames["error_at" if position is not None else "error"].format(**values)
+        values = dict(field=field, allowed=self.allowed(error.allowed), received=received)
+        message = say("error.expected", **values) if position is None else \
+            say("error.expected_at", position=position, **values)
         if error.hint:
-            message += self.frames["hint"].format(hint=self.text(error.hint))
+            message += say("error.hint", hint=self.text(error.hint))
+        message = render(message, self.lang)
         if position is not None and "\n" in str(error):
             message += "\n" + str(error).split("\n", 1)[1]
         return message
@@ -311,14 +313,18 @@ class Catalogue:
         if isinstance(source, InputError):
             return self.error(source, fields)
         text = getattr(error, "message", None) or str(error)
+        for origin in (error, error.__cause__):             # a keyed message (a ModelLoadError's) by its key
+            first = origin.args[0] if origin is not None and origin.args else None
+            if is_keyed(first) and first == text:
+                return self.text(first)
         return self.text(text)
 
     def refusal(self, text: str) -> str:
         """The status line of a refused request (the message already in this language)."""
         if "\n" in text:
             first, rest = text.split("\n", 1)
-            return self.frames["refusal_block"].format(first=first, rest=rest)
-        return self.frames["refusal"].format(message=text)
+            return render(say("error.refusal_block", first=first, rest=rest), self.lang)
+        return render(say("error.refusal", message=text), self.lang)
 
 
 def _entries(section: dict, plotly: bool) -> list[tuple[str, str]]:

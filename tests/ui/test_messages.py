@@ -120,6 +120,11 @@ def _call_name(node) -> str:
         else ""
 
 
+def _keyed(node) -> bool:
+    """A keyed message made where it is passed: say("key", ...)."""
+    return isinstance(node, ast.Call) and _call_name(node) in KEYED
+
+
 def error_sites():
     """(where, field of InputError, [allowed samples], [received samples], [hint samples]) for every construction
     of an InputError or ExpressionError, and every explorer.checks call with its own note or noun."""
@@ -142,19 +147,24 @@ def error_sites():
                                                                                           kwargs) else []
             elif name == "fail" and relative == "explorer/text/expressions.py" and len(args) > 1:
                 yield where, samples(args[1], names), [], samples(kwargs["hint"], names) if "hint" in kwargs else []
-            elif name == "check_int":
-                note = samples(args[4], names) if len(args) > 4 else [""]
-                yield where, [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in note], [], []
+            elif name == "check_int":                   # keyed (explorer/checks.py); a plain English note: patterns
+                note = args[4] if len(args) > 4 else None
+                yield where, [keyed_template("checks.int_in", "de")] if note is None or _keyed(note) else \
+                    [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in samples(note, names)], [], []
             elif name == "check_float":
-                yield where, [f"a number in [{SAMPLE}, {SAMPLE}]"], [], []
+                yield where, [keyed_template("checks.number_in", "de")], [], []
             elif name == "check_choice":
-                yield where, [f"one of {SAMPLE}"], [], []
+                yield where, [keyed_template("checks.one_of", "de")], [], []
             elif name == "check_bool":
-                yield where, ["true or false"], [], []
+                yield where, [keyed_template("checks.true_or_false", "de")], [], []
             elif name == "check_text":
-                noun = samples(kwargs["noun"], names) if "noun" in kwargs else ["text"]
-                yield where, ["text", f"at most {SAMPLE} characters", *(f"a non-empty {n}" for n in noun)], \
-                    [f"{SAMPLE} characters"], []
+                noun = kwargs.get("noun")
+                blank = [keyed_template("checks.non_empty_text", "de")] if noun is None else \
+                    [keyed_template("checks.non_empty_prompt", "de")] if getattr(noun, "value", "") == "prompt" else \
+                    [keyed_template("checks.non_empty", "de")] if _keyed(noun) else \
+                    [f"a non-empty {n}" for n in samples(noun, names)]
+                yield where, [keyed_template("checks.text", "de"), keyed_template("checks.at_most_chars", "de"),
+                              *blank], [keyed_template("checks.chars", "de")], []
             elif name == "refuse" and len(args) > 1:                     # the page's own checks (ui/components.py)
                 yield where, samples(args[1], names), samples(args[0], names), []
         for node in ast.walk(tree):                                        # ... and what they allow
@@ -297,7 +307,7 @@ def test_the_catalogue_keeps_the_glossary_and_its_values():
     ruled_out = [text for text in german if GLOSSARY_NOT.search(text)]
     assert not ruled_out, f"words the glossary (assets/i18n/README.md) rules out: {ruled_out}"
     assert "Schritt" in DE.text("Done: seed 0, 1 steps.") and "Guidance" in DE.allowed(
-        "at most 1 for m (a distilled turbo model, trained without classifier-free guidance; 0 switches guidance off)")
+        say("recipe.turbo_guidance", g=1, model="m"))
     with pytest.raises(ValueError, match="does not have"):           # a German slot the English lacks
         Catalogue("de", {"text": {"Done: {a}.": "Fertig: {b}."}})
     assert set(TABLES["de"]) - set(TABLES["en"]) == set()             # (the static tables are another test's)
@@ -362,6 +372,10 @@ def test_every_figure_text_has_german():
         "\n".join(missing)
 
 
+class Keyed(str):
+    """A keyed message's German template, as a page shows it (no pattern to look up)."""
+
+
 def progress_texts():
     """(where, [samples]) for every progress bar's description a page can show: progress(..., desc=...) and
     progress(fraction, text) (a gr.Progress handed to the library, explorer.models.vision)."""
@@ -371,8 +385,9 @@ def progress_texts():
             if isinstance(node, ast.Call) and _call_name(node) == "progress":
                 desc = {k.arg: k.value for k in node.keywords}.get("desc") or (node.args[1] if len(node.args) > 1
                                                                                 else None)
-                if desc is not None:
-                    yield f"{relative}:{node.lineno}", samples(desc, names)
+                if desc is not None:                    # a keyed description: its German template
+                    yield f"{relative}:{node.lineno}", [Keyed(keyed_template(desc.args[0].value, "de"))] if \
+                        _keyed(desc) and isinstance(desc.args[0], ast.Constant) else samples(desc, names)
 
 
 def test_every_progress_text_has_german():
@@ -381,7 +396,8 @@ def test_every_progress_text_has_german():
         for text in texts:
             if has_words(text):
                 count += 1
-                if DE.progress(text) == text or english_left(DE.progress(text)):
+                shown = text if isinstance(text, Keyed) else DE.progress(text)
+                if shown == text and not isinstance(text, Keyed) or english_left(shown):
                     missing.append(f"{where}: {text!r} -> {DE.progress(text)!r}")
     assert count >= 12, count
     assert not missing, f"{len(missing)} progress texts without German (messages.de.json 'progress'):\n" + \
@@ -554,7 +570,7 @@ def test_errors_name_the_field_as_the_page_labels_it_or_in_backticks():
     error = InputError("steps", "an integer in [1, 50]", 0)
     assert DE.error(error, {"steps": "Schritte"}) == "Schritte: erwartet eine ganze Zahl in [1, 50], erhalten 0"
     assert DE.error(error) == "`steps`: erwartet eine ganze Zahl in [1, 50], erhalten 0"
-    long = InputError("prompt", "at most 10 characters", "12 characters", "Use fewer steps or a smaller size")
+    long = InputError("prompt", say("checks.at_most_chars", n=10), say("checks.chars", n=12), say("recipe.fewer_steps"))
     assert DE.error(long, {"prompt": "Prompt"}) == ("Prompt: erwartet höchstens 10 Zeichen, erhalten '12 Zeichen'. "
                                                      "Verwenden Sie weniger Schritte oder eine kleinere Größe")
     assert DE.message(RuntimeError("Something went wrong (KeyError: 'x'). The server keeps running; please "
