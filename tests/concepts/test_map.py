@@ -175,7 +175,9 @@ def test_cli_map_and_axis(tmp_path, monkeypatch, capsys):
 # ---------------------------------------------------------------- UMAP (last: the app's background warm-up
 # has usually compiled numba's kernels by now)
 
+@pytest.mark.slow
 def test_umap_is_reproducible_and_places_new_points():
+    """Slow (~40 s in a fresh environment): UMAP's numba kernels are compiled on first use (cached on disk after)."""
     warm_up(block=True)                                          # the same JIT warm-up the app runs
     x = np.random.default_rng(1).normal(size=(60, 16))
     first = ConceptMap("umap", random_state=3).fit(x)
