@@ -5,6 +5,11 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")          # tests never reach the model hub
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# OpenMP threads that finish a torch operation sleep instead of spinning (GNU OpenMP's default: spin ~0.2 s). Read
+# once, when torch loads its OpenMP library, so set here before any test imports torch (subprocesses inherit it). In
+# the tests the model's threads share 2 cores with the app's server, its clients and Chromium: ten tiny-random
+# generations took 308 s spinning and 34 s passive on this loaded 2-core machine. Results do not change.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 
@@ -27,6 +32,20 @@ def tiny_xl():
     from explorer.models.loading import load_model
 
     model = load_model("tiny-random-xl")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@pytest.fixture(scope="session")
+def miniworld():
+    """The offline model this project trains and ships (assets/miniworld), loaded once and shared by every test that
+    needs it (each load re-reads its weights); skipped where the weights are not in assets/."""
+    from explorer.models.loading import load_model
+    from explorer.models.presets import MINIWORLD_DIR
+
+    if not (MINIWORLD_DIR / "model_index.json").is_file():
+        pytest.skip("the miniworld weights are not in assets/")
+    model = load_model("miniworld")
     model.pipe.set_progress_bar_config(disable=True)
     return model
 
@@ -65,18 +84,15 @@ MINIWORLD_ARCHIVE = 500     # training images in the miniworld app's own archive
 
 
 @pytest.fixture(scope="session")
-def miniworld_url(app_config):
+def miniworld_url(miniworld, app_config):
     """The whole app on miniworld (its own archive: the first MINIWORLD_ARCHIVE training images, indexed in the
     background from the start as app.py does), launched once per session in this process."""
     from dataclasses import replace
 
-    from explorer.models.loading import load_model
     from explorer.ui.app import build_demo, launch_kwargs
 
-    model = load_model("miniworld")
-    model.pipe.set_progress_bar_config(disable=True)
     config = replace(app_config, max_archive_images=MINIWORLD_ARCHIVE)
-    demo = build_demo(model, config)
+    demo = build_demo(miniworld, config)
     _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
     yield url
     close_demo(demo)

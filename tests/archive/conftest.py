@@ -27,15 +27,6 @@ def archive_config(archive_cache):
 
 
 @pytest.fixture(scope="session")
-def miniworld():
-    from explorer.models.loading import load_model
-
-    model = load_model("miniworld")
-    model.pipe.set_progress_bar_config(disable=True)
-    return model
-
-
-@pytest.fixture(scope="session")
 def training_archive(miniworld, archive_config):
     """(index, vision) of the first LIMIT training images of miniworld."""
     from explorer.archive.retrieval import open_archive

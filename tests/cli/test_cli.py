@@ -1,9 +1,9 @@
 """The command line as a user runs it: a PNG whose parameters read back, clear errors with exit 2."""
 from __future__ import annotations
 
-import os
+import contextlib
+import io
 import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
@@ -14,10 +14,20 @@ from tests.bombs import bomb_png
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args, cwd):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "explorer", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+def run(*args, cwd) -> subprocess.CompletedProcess:
+    """`python -m explorer ARGS` run in `cwd`, in this process: explorer.cli.main(ARGS) as explorer/__main__.py calls
+    it, its exit code (argparse's SystemExit included) and what it printed. A subprocess would add ~10-16 s of
+    imports per call and nothing these tests check; the process itself (start-up, the exit code reaching the shell)
+    is tested once, on the installed copy, in tests/cli/test_install.py."""
+    from explorer.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.chdir(cwd), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as stop:
+            code = 0 if stop.code is None else stop.code if isinstance(stop.code, int) else 1
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_generate_writes_png_gif_and_steps(tmp_path):

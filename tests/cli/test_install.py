@@ -4,6 +4,9 @@ The wheel is built from a copy of the sources (the build leaves build/ and *.egg
 build isolation (no download) and installed with --target into a temporary folder; the console script and
 `python -m explorer` then run from a folder that is not the repository, so only the installed copy (and its
 assets: tiny-random needs assets/clip_tokenizer) can be found.
+
+Slow (~40 s in CI): pip builds and installs a wheel, and the installed commands run in fresh processes (the process
+boundary is what is tested here: the suite's other CLI tests call explorer.cli.main in-process).
 """
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "README.md", "explorer", "assets"]
@@ -71,24 +76,48 @@ def test_the_wheel_holds_every_package_and_the_assets(installed):
     assert (target / "explorer" / "_assets" / "clip_tokenizer" / "vocab.json").is_file()
 
 
+def _run_all(commands: dict[str, list[str]], cwd, env, timeout=180) -> dict[str, subprocess.CompletedProcess]:
+    """Each command in its own process, all started at once (they are independent; each pays the imports, ~4 s on 2
+    free cores, and one after another they took ~26 s in CI): name -> its finished process."""
+    started = {name: subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True) for name, args in commands.items()}
+    done = {}
+    try:
+        for name, process in started.items():
+            out, err = process.communicate(timeout=timeout)
+            done[name] = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    finally:
+        for process in started.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return done
+
+
 def test_installed_commands_run_from_another_folder(installed):
     _, target, elsewhere, env = installed
-    where = _run([sys.executable, "-c", "import explorer, explorer.models.presets as p; "
-                  "print(explorer.__file__); print(p.ASSETS); print(explorer.__version__)"], elsewhere, env)
+    script = target / "bin" / "latent-explorer"     # the console script pip wrote (it calls sys.exit(main()))
+    assert script.is_file()
+    runs = _run_all({
+        "where": [sys.executable, "-c", "import explorer, explorer.models.presets as p; "
+                  "print(explorer.__file__); print(p.ASSETS); print(explorer.__version__)"],
+        "module help": [sys.executable, "-m", "explorer", "--help"],
+        "script help": [sys.executable, str(script), "--help"],
+        "tokens": [sys.executable, str(script), "tokens", "--model", "tiny-random", "--prompt", "a cat"],
+        "bad": [sys.executable, str(script), "tokens", "--model", "tiny-random", "--prompt", ""],
+    }, elsewhere, env)
+    where = runs["where"]
     assert where.returncode == 0, where.stderr
     module, assets, version = where.stdout.split()
     assert Path(module).is_relative_to(target) and Path(assets) == target / "explorer" / "_assets"
     assert version == "0.1.0"
-    helped = _run([sys.executable, "-m", "explorer", "--help"], elsewhere, env)
+    helped = runs["module help"]
     assert helped.returncode == 0 and "tokens" in helped.stdout, helped.stderr
-    script = target / "bin" / "latent-explorer"     # the console script pip wrote (it calls sys.exit(main()))
-    assert script.is_file()
-    helped = _run([sys.executable, str(script), "--help"], elsewhere, env)
+    helped = runs["script help"]
     assert helped.returncode == 0 and "generate" in helped.stdout, helped.stderr
-    tokens = _run([sys.executable, str(script), "tokens", "--model", "tiny-random", "--prompt", "a cat"], elsewhere,
-                  env)
+    tokens = runs["tokens"]
     assert tokens.returncode == 0, tokens.stderr
     assert "cat</w>" in tokens.stdout and "2368" in tokens.stdout        # CLIP's real vocabulary: the assets
-    bad = _run([sys.executable, str(script), "tokens", "--model", "tiny-random", "--prompt", ""], elsewhere, env)
+    bad = runs["bad"]
     assert bad.returncode == 2 and "error: prompt:" in bad.stderr         # main's exit code reaches the shell
     assert not (elsewhere / "outputs").exists()

@@ -2,26 +2,24 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from explorer.cli import main
 from explorer.outputs.png import read_png_recipe
+from tests.cli.test_cli import run
 
 ROOT = Path(__file__).resolve().parents[2]
 XL = ["--model", "tiny-random-xl"]
 
 
 def test_generate_as_a_user_runs_it(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    """`python -m explorer generate` as a user types it, in this process (tests/cli/test_cli.py's run: main(argv),
+    its exit code and output; the process boundary itself is tested in tests/cli/test_install.py)."""
     out = tmp_path / "fig.png"
-    result = subprocess.run([sys.executable, "-m", "explorer", "generate", *XL, "--prompt",
-                             "Wanderer above the sea of fog", "--seed", "0", "--steps", "3", "--out", str(out)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = run("generate", *XL, "--prompt", "Wanderer above the sea of fog", "--seed", "0", "--steps", "3", "--out",
+                 str(out), cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     recipe = read_png_recipe(out)
     assert recipe.model == "tiny-random-xl" and recipe.steps == 3

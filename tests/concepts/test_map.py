@@ -193,7 +193,9 @@ def test_a_map_waits_for_its_own_apps_warm_up_only(tiny_model, index):
         release.set()
 
 
+@pytest.mark.slow
 def test_umap_is_reproducible_and_places_new_points():
+    """Slow (~40 s in a fresh environment): UMAP's numba kernels are compiled on first use (cached on disk after)."""
     warmup = MapWarmup()
     warmup.start(block=True)                                     # the same JIT warm-up the app runs
     x = np.random.default_rng(1).normal(size=(60, 16))

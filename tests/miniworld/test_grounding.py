@@ -10,7 +10,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from explorer.miniworld.grounding import (centroid, centroid_offsets, cover_on_grid, inside_over_area,  # noqa: E402
                                          localisation)
-from explorer.models.loading import load_model  # noqa: E402
 from explorer.models.presets import MINIWORLD_DIR  # noqa: E402
 
 PROMPTS = ["a red circle on the left", "a blue square on the right", "a yellow cross at the top",
@@ -31,9 +30,8 @@ def test_the_measure_tells_a_localised_map_from_a_uniform_one():
 
 
 @pytest.mark.skipif(not (MINIWORLD_DIR / "model_index.json").is_file(), reason="assets/miniworld not trained yet")
-def test_shape_words_attend_inside_their_shape_on_miniworld():
-    model = load_model("miniworld")
-    model.pipe.set_progress_bar_config(disable=True)
+def test_shape_words_attend_inside_their_shape_on_miniworld(miniworld):
+    model = miniworld                                       # the session's (tests/conftest.py)
     ratios = localisation(model, PROMPTS, seeds=3, steps=10)
     assert len(ratios["shape"]) >= 10                                       # pictures with a shape to point at
     shape, colour = float(np.mean(ratios["shape"])), float(np.mean(ratios["colour"]))
@@ -47,14 +45,14 @@ def test_the_centroid_is_the_mass_weighted_middle():
     np.testing.assert_allclose(centroid(mask), [3.0, 8.0])               # cells 2-3 and 6-9: their middle
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (MINIWORLD_DIR / "model_index.json").is_file(), reason="assets/miniworld not trained yet")
-def test_the_shape_words_map_sits_on_the_drawn_shape():
+def test_the_shape_words_map_sits_on_the_drawn_shape(miniworld):
     """Issue 26: on "a red circle on the left" every word's map was one blob ~6 px (of 64) right of and below the
     circle. With miniworld's 4 x 4 layers averaged in, the shape word's centroid lay within one latent cell of the
     oracle's shape centroid in 9 of 16 seeds (56%, median 0.89 cells); from the 8 x 8 layers, in 14 of 16 (88%,
     median 0.28 cells; 10 steps, one batched run). Slow: 16 pictures with their maps (~1 min on 2 idle cores)."""
-    model = load_model("miniworld")
-    model.pipe.set_progress_bar_config(disable=True)
+    model = miniworld                                       # the session's (tests/conftest.py)
     offsets = centroid_offsets(model, "a red circle on the left", seeds=16, steps=10)
     distances = np.linalg.norm(offsets, axis=1)
     assert len(distances) >= 12                                             # pictures with a shape to point at

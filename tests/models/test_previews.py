@@ -13,7 +13,6 @@ from explorer.generation.recipe import recipe_defaults
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.models import vae
 from explorer.models.conditioning import Conditioning
-from explorer.models.loading import load_model
 from explorer.models.presets import MINIWORLD_DIR, PRESETS
 from explorer.models.previews import PREVIEW_DECODERS, PreviewDecoder, approx_rgb, fit_latent_rgb, to_latent_resolution
 
@@ -44,13 +43,6 @@ def test_every_preset_names_a_preview_decoder_and_recipes_take_it():
     model = SimpleNamespace(name="tiny-random", preset=replace(PRESETS["tiny-random"], preview="full"))
     assert recipe_defaults(model, "a fox").preview == "full"
     assert recipe_defaults(model, "a fox", preview="approx").preview == "approx"
-
-
-@pytest.fixture(scope="module")
-def miniworld():
-    model = load_model("miniworld")
-    model.pipe.set_progress_bar_config(disable=True)
-    return model
 
 
 @needs_miniworld

@@ -14,20 +14,12 @@ from explorer.explore.probe import bias_probe, blank_images, parse_attributes
 from explorer.generation.recipe import recipe_defaults
 from explorer.models.examples import MINIWORLD
 from explorer.models.families import FAMILIES
-from explorer.models.loading import load_model
 from explorer.models.presets import MINIWORLD_DIR
 from explorer.text.known import (RANDOM_NOTE, about_tokenizer, check_readable, phrases_of, read_words, readable,
                                  words_note)
 
 needs_miniworld = pytest.mark.skipif(not (MINIWORLD_DIR / "model_index.json").is_file(),
                                      reason="the miniworld weights are not in assets/")
-
-
-@pytest.fixture(scope="module")
-def miniworld():
-    if not (MINIWORLD_DIR / "model_index.json").is_file():
-        pytest.skip("the miniworld weights are not in assets/")
-    return load_model("miniworld")
 
 
 @pytest.fixture(scope="module")

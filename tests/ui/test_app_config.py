@@ -93,8 +93,10 @@ def test_settings_are_read_without_gradio():
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_gradio_reload_mode_serves_the_app_and_readme_has_a_spaces_header(tmp_path):
-    """`gradio app.py` (reload mode, as developers and Spaces-style hosting run it) serves the page."""
+    """`gradio app.py` (reload mode, as developers and Spaces-style hosting run it) serves the page. Slow: a fresh
+    process imports everything and builds the app (the process is what is tested)."""
     import shutil
     import socket
     import time

@@ -1,7 +1,9 @@
 """Every tab's main action on the page's own defaults (issue 16) and every lesson chapter's "show me" (issue 17),
 pressed through the API on each offline model; one app per model serves both sweeps (index, UMAP's JIT paid once).
 tiny-random's app is the session's own (tests/conftest.py); its chapters run with the fewest steps (random
-weights: more steps show nothing more), miniworld's on every default."""
+weights: more steps show nothing more), miniworld's on every default.
+
+Slow (~30-40 s per sweep and model in CI): every main action and every chapter runs the model through the API."""
 from __future__ import annotations
 
 import time
@@ -11,6 +13,8 @@ import pytest
 from explorer.lesson.chapters import load_lesson
 from explorer.models.families import FAMILIES
 from explorer.models.presets import resolve_preset
+
+pytestmark = pytest.mark.slow
 
 MAIN_ACTIONS = ["/generate", "/arithmetic", "/neighbors", "/blend", "/tokens", "/interpolate", "/search",
                 "/bias_probe", "/concept_map", "/axis", "/axis_generate"]

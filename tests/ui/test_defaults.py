@@ -5,12 +5,11 @@ from __future__ import annotations
 from explorer.concepts.index import ConceptIndex
 from explorer.concepts.projection import concept_map, query_points
 from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary
-from explorer.models.loading import load_model
 from explorer.ui.app import build_demo
 
 
-def test_the_maps_default_k_fits_miniworlds_vocabulary(app_config, tmp_path):
-    model = load_model("miniworld")
+def test_the_maps_default_k_fits_miniworlds_vocabulary(miniworld, app_config, tmp_path):
+    model = miniworld
     demo = build_demo(model, app_config)
     k = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "map-k").value
     size = len(builtin_vocabulary(model).entries)

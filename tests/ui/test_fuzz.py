@@ -137,7 +137,9 @@ def handlers(api, ids) -> dict[str, str]:
     return {e: next((v for v in own if set(ids[e]) <= set(ids[v])), e) if e.startswith(LESSON) else e for e in api}
 
 
+@pytest.mark.slow
 def test_every_endpoint_names_the_field_of_every_bad_value(app_url, connect, files):
+    """Slow (~40 s in CI): every bad value of every parameter of every endpoint is one request to the app."""
     fuzz = connect(app_url)
     api = fuzz.view_api(return_format="dict", print_info=False)["named_endpoints"]
     ids = component_ids(fuzz.config, api)

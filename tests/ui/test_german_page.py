@@ -14,6 +14,8 @@ import pytest
 
 from tests.ui.german_scan import english_leftovers
 
+pytestmark = pytest.mark.slow
+
 SIZE = {"width": 1280, "height": 720}          # a projector
 # (tab path, main button, status line, German text the status shows when the action is done: a regular expression)
 ACTIONS = [

@@ -20,6 +20,8 @@ import pytest
 from explorer.lesson.chapters import load_lesson
 from tests.ui.german_page import check_german_page
 
+pytestmark = pytest.mark.slow
+
 RESULTS = {                 # view -> elem_id of its main result (what the class must see after "show me")
     "arithmetic": "arith-image", "map": "concept-map", "forward": "forward-gallery", "generate": "result",
     "blend": "blend-gallery", "search": "search-results", "probe": "probe-grid", "tokens": "token-table",

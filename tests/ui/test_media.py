@@ -117,6 +117,7 @@ def test_file_links_open_for_the_client_that_made_them_only(app_url, connect):
 STEPS = 8
 
 
+@pytest.mark.slow
 def test_four_browsers_generating_at_once_see_every_step_picture(app_url, browser, capfd):
     """issue 26, item 2: four classmates (one browser, four contexts: four clients) press Generate at once; every
     picture of every step gallery loads, no file request fails, and the server logs no Content-Length error.

@@ -3,7 +3,9 @@ main action. Screenshots go to $SCREENSHOT_DIR (CI keeps them as artefacts; neve
 
 Asserted: each tab's main button is on screen without scrolling; every step of a generation is visible in the step
 galleries (no thumbnail cut off); a bad input leaves the previous result in place, shows its message in the status
-line beside the button and covers no output with an "Error" badge."""
+line beside the button and covers no output with an "Error" badge.
+
+Slow (~25 s per window size in CI): every tab's main action runs in a real browser and is waited for."""
 from __future__ import annotations
 
 import os
@@ -14,6 +16,8 @@ import pytest
 
 from tests.servers import close_demo
 from tests.ui.test_browser import CHROMIUM, FLAGS
+
+pytestmark = pytest.mark.slow
 
 SIZES = [(1280, 720), (1920, 1080)]
 STEPS = 4                    # the projector app's default steps: as many pictures, in the same places, sooner

@@ -82,10 +82,12 @@ def test_one_session_cannot_fill_the_queue(app_url, app_config, connect):
     assert len(refused) >= 2 and all("queue: expected at most 3 requests" in r for r in refused), refused
 
 
+@pytest.mark.slow
 def test_eight_clients_get_the_same_results_as_solo_runs_and_never_each_others(app_url, app_demo, tiny_model,
                                                                               connect):
     """8 users x 5 mixed requests (3 generations, 2 token reports) at once: each gets what it would alone, bit for
-    bit, though their generations shared the model's batches (explorer.generation.batcher)."""
+    bit, though their generations shared the model's batches (explorer.generation.batcher). Slow (~25 s in CI): 40
+    requests, and each generation again alone to compare."""
     from explorer.generation.generate import generate
     from explorer.generation.recipe import Recipe
 
