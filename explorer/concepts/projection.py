@@ -118,17 +118,16 @@ class MapWarmup:
         return self.thread is not None and not self.ready() and not self.error
 
     def status(self) -> str:
-        """One line for the UI about the warm-up."""
+        """One line for the UI about the warm-up (a keyed message)."""
         if self.started is None:
-            return "UMAP not warmed up: the first UMAP map compiles numba kernels (~20-30 s)."
+            return say("map.warmup.cold")
         if self.error:
-            return f"UMAP warm-up failed ({self.error}); PCA works."
+            return say("map.warmup.failed", error=self.error)
         if self.transform_done is not None:
-            return "UMAP ready."
+            return say("map.warmup.ready")
         if self.fit_done is not None:
-            return "UMAP ready (its transform kernels are still compiling: new points are placed by neighbours)."
-        return (f"UMAP is compiling in the background ({time.perf_counter() - self.started:.0f} s so far); "
-                "PCA is instant.")
+            return say("map.warmup.fit_ready")
+        return say("map.warmup.compiling", s=time.perf_counter() - self.started)
 
     def _warm_model(self, model, config) -> None:
         try:
@@ -355,7 +354,7 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
         warmup.wait(wait_s)
         if warmup.running():
             method = "pca"
-            notes.append(f"{warmup.status()} This map uses PCA; draw again in a moment for UMAP.")
+            notes.append(warmup.status() + " " + say("map.warmup.uses_pca"))
     # 2. the k nearest concepts (by their best similarity to any query)
     best = index.similarities(q).max(axis=0)                                     # (N,)
     top = np.argpartition(-best, k - 1)[:k]

@@ -36,7 +36,6 @@ from explorer.ui.settings import LANGUAGES
 I18N_DIR = ASSETS / "i18n"
 ENGLISH = "en"                   # the front end's fallback language, the library's and the API's
 MARKER = re.compile(r"__i18n__(\{[^}]*\})")     # an I18nData inside a string (how gradio sends it to the page)
-FIGURE_JSON = '{"data":'                        # how a plotly Figure's to_json() begins (the concept map's HTML)
 
 
 def load_table(lang: str) -> dict[str, str]:
@@ -133,7 +132,8 @@ def label_in(label, lang: str) -> str:
 def shown(value, kind: str | None, words: Catalogue):
     """One output value as a session sees it: a status line or note (Markdown), captions (Gallery), table headers
     and cells (Dataframe), a figure's titles, legend and hover texts (a Plot's figure, or the concept map's figure
-    JSON in its HTML) in `words`' language; every other value, and every English session's, unchanged."""
+    JSON in its HTML, made again from the figure it keeps: explorer.ui.map_tab.FigureJSON) in `words`' language;
+    every other value, and every English session's, unchanged."""
     if words.english or kind is None or value is None:
         return value
     if isinstance(value, dict) and value.get("__type__") == "update":      # gr.update / gr.skip
@@ -141,8 +141,8 @@ def shown(value, kind: str | None, words: Catalogue):
         return {**value, "value": shown(inner, kind, words)} if inner is not None else value
     if kind == "Plot" and hasattr(value, "to_plotly_json"):                # a plotly Figure (a copy is shown)
         return type(value)(words.figure(value.to_plotly_json()))
-    if kind == "HTML" and isinstance(value, str) and value.startswith(FIGURE_JSON):
-        return json.dumps(words.figure(json.loads(value)), ensure_ascii=False)
+    if kind == "HTML" and hasattr(getattr(value, "figure", None), "to_plotly_json"):     # a figure's JSON, keyed
+        return shown(value.figure, "Plot", words).to_json()
     if kind == "Markdown" and isinstance(value, str):
         return words.text(value)
     if kind == "Gallery" and isinstance(value, list):

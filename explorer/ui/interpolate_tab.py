@@ -17,6 +17,7 @@ from explorer.explore.curves import response_curves
 from explorer.explore.walks import METHODS, SCHEDULES, export_walk, interpolate, save_frames
 from explorer.generation.batches import default_batch_size
 from explorer.generation.recipe import SEED_MAX, recipe_defaults
+from explorer.messages import joined, say
 from explorer.models.vision import load_vision, vision_status
 from explorer.plots.walks import response_figure
 from explorer.ui.components import Checkbox, Code, File, Image, Radio, Slider, Textbox, as_int
@@ -32,11 +33,11 @@ def parse_seeds(text) -> list[int]:
         text = str(int(text)) if float(text).is_integer() else str(text)
     parts = [p for p in re.split(r"[\s,;]+", str(text or "").strip()) if p]
     if not parts:
-        raise InputError("seeds", "one or more integers in [0, 2^32), separated by spaces", text)
+        raise InputError("seeds", say("interpolate.allowed.seeds"), text)
     seeds = []
     for part in parts:
         if not re.fullmatch(r"\d+", part) or int(part) >= SEED_MAX:
-            raise InputError("seeds", "integers in [0, 2^32), separated by spaces or commas", part)
+            raise InputError("seeds", say("interpolate.allowed.seed_each"), part)
         seeds.append(int(part))
     return seeds
 
@@ -162,8 +163,8 @@ def on_walk(ctx: AppContext, ui: UI, prompts_text, seeds_text, frames, batch, me
         if kind == "done":
             break
         saved += item
-        progress(len(saved) / max(1, len(saved) + 1), desc=f"{len(saved)} frames")
-        yield {ui.film: [served(p) for p in saved], ui.status: f"Rendering… {len(saved)} frames done"}
+        progress(len(saved) / max(1, len(saved) + 1), desc=say("interpolate.progress.frames", n=len(saved)))
+        yield {ui.film: [served(p) for p in saved], ui.status: say("interpolate.rendering", n=len(saved))}
     # 3. film, recipes and the response curve
     yield _walked(ctx, ui, item, ends, use_clip, deadline, progress)
 
@@ -175,27 +176,34 @@ def _walked(ctx: AppContext, ui: UI, walk, ends: list[str], use_clip: bool, dead
     vision = load_vision(model, progress) if use_clip else None
     curves = response_curves(model, walk, vision)
     done = walk.done
-    note = (f"Stopped: {len(done)} of {len(walk.frames)} frames finished and saved." if walk.cancelled else
-            f"Done: {walk.kind}, {len(done)} frames in batches of {walk.batch_size}.")
-    flips = "; ".join(f"{name} flips at {', '.join(f'{x:.2f}' for x in xs) or '—'}"
-                      for name, xs in curves.flips.items())
-    if use_clip and vision is None:
-        note += " " + vision_status(model)
-    note += (f" {flips}." if flips else "") + (" " + " ".join(curves.notes) if curves.notes else "")
-    note += deadline.note() + " Every frame is saved with its recipe (the downloads below)." + \
-        (f" {out['mp4_error']}" if "mp4_error" in out else "") + words_flag(model, ends)
-    return {ui.film: [(served(f.path), f"{f.position:.2f}") for f in done],
+    return {ui.film: [(served(f.path), say("interpolate.position", x=f.position)) for f in done],
             ui.gif: served(out["gif"]) if "gif" in out else None,
             ui.mp4: served(out["mp4"]) if "mp4" in out else None,
             ui.curve: response_figure(curves.positions, curves.measures, curves.ends, curves.flips),
-            ui.status: note,
+            ui.status: _walk_note(walk, curves, out, use_clip and vision is None, deadline, model, ends),
             ui.files: [served(f.path) for f in done] + [served(v) for k, v in out.items() if k != "mp4_error"],
             ui.recipes: [f.recipe.to_dict() for f in done]}
 
 
+def _walk_note(walk, curves, out: dict, no_vision: bool, deadline, model, ends: list[str]) -> str:
+    """The status line of a finished walk: done or stopped, where each measure flips, the notes (keyed)."""
+    done = len(walk.done)
+    note = say("interpolate.stopped", done=done, total=len(walk.frames)) if walk.cancelled else \
+        say("interpolate.done", kind=walk.kind, n=done, batch=walk.batch_size)
+    flips = joined("; ", [say("interpolate.flips", name=name,
+                              at=joined(", ", [say("interpolate.position", x=x) for x in xs]) if xs else "—")
+                          for name, xs in curves.flips.items()])
+    if no_vision:
+        note += " " + vision_status(model)
+    note += (" " + flips + "." if flips else "") + (" " + joined(" ", curves.notes) if curves.notes else "")
+    note += deadline.note() + " " + say("interpolate.saved") + \
+        (" " + out["mp4_error"] if "mp4_error" in out else "") + words_flag(model, ends)
+    return note
+
+
 def on_stop(ctx: AppContext, ui: UI, request: gr.Request):
     ctx.stop_event(request).set()
-    return {ui.status: "Stopping after the current batch… finished frames are kept."}
+    return {ui.status: say("interpolate.stopping")}
 
 
 def on_select(recipes, evt: gr.SelectData):

@@ -21,6 +21,7 @@ from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PA
 from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
+from explorer.messages import joined, say
 from explorer.models.vision import load_vision, shown_source, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.map import axis_figure, concept_map_figure, warm_plotly
@@ -54,6 +55,17 @@ function draw() {
 watch('value', draw);
 draw();
 """
+
+
+class FigureJSON(str):
+    """The concept map as its HTML draws it: the figure's JSON (`to_json()`, what API clients read) that keeps the
+    figure, so that a page in another language gets it rendered from its keyed texts before it is serialised
+    (explorer.ui.i18n.shown) instead of parsed back from English JSON."""
+
+    def __new__(cls, figure):
+        self = super().__new__(cls, figure.to_json())
+        self.figure = figure
+        return self
 
 
 @dataclass
@@ -208,10 +220,10 @@ def index_for(ctx: AppContext, name, progress, request):
     model = ctx.model
     vocabulary = resolve_vocabulary(model, name, ctx.session(request).shelf)
     while (state := building_progress(model)) is not None:            # e.g. the build started at launch
-        progress((state[1], state[2]), desc="encoding a vocabulary (once per model)")
+        progress((state[1], state[2]), desc=say("map.progress.encoding_vocabulary"))
         time.sleep(0.3)
     return ConceptIndex.for_model(model, vocabulary, config=ctx.config,
-                                  progress=lambda d, t: progress((d, t), desc=f"encoding '{name}'"))
+                                  progress=lambda d, t: progress((d, t), desc=say("map.progress.encoding", name=name)))
 
 
 def on_map(ctx: AppContext, ui: UI, text, name, k_value, method_value, points, request: gr.Request,
@@ -224,11 +236,10 @@ def on_map(ctx: AppContext, ui: UI, text, name, k_value, method_value, points, r
     # 3. fit the map
     result = concept_map(index, queries, k=as_int(k_value), method=method_value, limit=ctx.config.max_map_neighbors,
                          wait_s=UMAP_WAIT_S, warmup=ctx.map_warmup)
-    notes = " ".join(result.notes)
-    message = (f"{index.note} {result.n_concepts} concepts + {len(queries)} query points, "
-               f"{result.method.upper()} fitted in {result.seconds:.2f} s. {notes}\n\n"
-               f"*{PROJECTION_NOTES[result.method]}*") + words_flag(model, query_texts(text))
-    return {ui.map_html: concept_map_figure(result).to_json(), ui.table: _table(result), ui.status: message,
+    fitted = say("map.fitted", n=result.n_concepts, m=len(queries), method=result.method.upper(), s=result.seconds)
+    message = (index.note + " " + fitted + " " + joined(" ", result.notes) + "\n\n*" + PROJECTION_NOTES[result.method]
+               + "*" + words_flag(model, query_texts(text)))
+    return {ui.map_html: FigureJSON(concept_map_figure(result)), ui.table: _table(result), ui.status: message,
             ui.current: result}
 
 
@@ -243,8 +254,7 @@ def on_add_vocabulary(ctx: AppContext, ui: UI, path, name, request: gr.Request):
     vocab = load_upload(path, (name or "").strip() or None, cfg)
     added = shelf.add(vocab, limit=cfg.max_upload_entries)
     return {ui.vocabulary: gr.update(choices=shelf.names(), value=added),
-            ui.status: f"Added '{added}' for you (other users do not see it): {len(vocab)} entries in "
-                       f"{len(vocab.category_names)} categories. Its index is built on the first map."}
+            ui.status: say("map.added", name=added, n=len(vocab), k=len(vocab.category_names))}
 
 
 def on_pick(evt: gr.EventData):
@@ -262,8 +272,8 @@ def on_rank(ctx: AppContext, ui: UI, a, b, name, request: gr.Request, progress=g
     index = index_for(ctx, name, progress, request)
     ranking = rank_vocabulary(index, make_axis(ctx.model, a, b))
     return {ui.axis_plot: axis_figure(ranking),
-            ui.axis_status: (f"{len(ranking.labels)} entries of '{index.vocabulary.name}' ranked from "
-                             f"'{ranking.pole_a}' (0) to '{ranking.pole_b}' (1)." + words_flag(ctx.model, [a, b]))}
+            ui.axis_status: say("map.ranked", n=len(ranking.labels), vocabulary=index.vocabulary.name,
+                                a=ranking.pole_a, b=ranking.pole_b) + words_flag(ctx.model, [a, b])}
 
 
 def on_generate(ctx: AppContext, ui: UI, text, a, b, amount_value, seed_value, steps_value, place_value, result):
@@ -273,16 +283,17 @@ def on_generate(ctx: AppContext, ui: UI, text, a, b, amount_value, seed_value, s
     # 2. generate and save with the recipe
     generation = generate(model, recipe, watch=False, config=ctx.config)
     saved = save_png(generation.image, recipe, ctx.config.outputs_dir)
-    message = f"{recipe.expression or recipe.prompt} — saved as `{saved.name}`." + words_flag(model, [text, a, b])
+    message = say("map.axis_saved", prompt=recipe.expression or recipe.prompt, name=saved.name) + \
+        words_flag(model, [text, a, b])
     shown = {ui.image: generation.image, ui.current: result}
     # 3. place the image on the current map when a CLIP vision model is there
     if place_value and result is not None:
         label = f"image: {recipe.expression or recipe.prompt}"
-        result, note = _place_image(model, result, generation.image, label)
-        message += f" {note}"
-        shown[ui.current] = result
-        if note.startswith("Placed"):
-            shown[ui.map_html] = concept_map_figure(result).to_json()
+        placed, note = _place_image(model, result, generation.image, label)
+        message += " " + note
+        if placed is not None:
+            shown[ui.current] = result = placed
+            shown[ui.map_html] = FigureJSON(concept_map_figure(result))
     return {**shown, ui.axis_status: message}
 
 
@@ -297,17 +308,17 @@ def _in_generate(concept: str):
 
 
 def _place_image(model, result, picture, label: str):
-    """Place a generated image among the map's concepts by CLIP image-text similarity."""
+    """Place a generated image among the map's concepts by CLIP image-text similarity: (the map with the image, a
+    note), or (None, why not) without a CLIP vision model."""
     vision = load_vision(model)
     if vision is None:
-        return result, vision_status(model)
+        return None, vision_status(model)
     concepts = [i for i, kind in enumerate(result.kinds) if kind == "concept"]
     texts = vision.text_embeds([result.labels[i] for i in concepts])                   # (k, p)
     similarities = vision.image_embeds([picture]) @ texts.T                             # (1, k)
     coords = place_by_similarity(result.coords[concepts], similarities)                 # (1, 2)
     point = QueryPoint(label, np.ones(1, dtype=np.float32), "image")                    # placed, not transformed
-    return result.add([point], coords=coords), (f"Placed on the map among the concepts CLIP "
-                                                f"({shown_source(vision.name)}) finds most similar to it.")
+    return result.add([point], coords=coords), say("map.placed", name=shown_source(vision.name))
 
 
 def _add_term(prompt_text: str, concept: str):

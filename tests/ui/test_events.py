@@ -9,6 +9,7 @@ import gradio as gr
 import pytest
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.ui.components import Slider, Textbox
 from explorer.ui.events import by_component, render_output, wrap_handler
 from explorer.ui.i18n import t
@@ -25,7 +26,7 @@ class Request:
 
 
 GERMAN, ENGLISH = Request("de-DE,de;q=0.9"), Request("en-US,en;q=0.9")
-STOPPING = "Stopping after the current batch… finished frames are kept."
+STOPPING = say("interpolate.stopping")         # "Stopping after the current batch… finished frames are kept."
 
 
 class Progress:

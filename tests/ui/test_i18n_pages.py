@@ -4,6 +4,9 @@ into what the front end cannot translate. Through the page's own handlers with a
 browser."""
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from explorer.ui.i18n import in_language, t
@@ -167,7 +170,8 @@ def test_figures_speak_the_session_language_and_english_is_unchanged(demo):
     on_map = _event(demo, "on_map")                       # the concept map: its figure's JSON in an HTML element
     args = ("a red fox", "concepts", 8, "pca", 3)
     german = on_map.fn(*args, GERMAN, Progress())[0]
-    assert '"text": "8 nächste Konzepte, PCA"' in german and "nearest concepts" not in german
+    assert json.loads(german)["layout"]["title"]["text"] == "8 nächste Konzepte, PCA" and "nearest" not in german
+    assert {trace.get("name") for trace in json.loads(german)["data"]} >= {"Prompt"}           # legend names by key
     assert on_map.fn(*args, ENGLISH, Progress())[0] == _api(demo, "concept_map")(*args, None, Progress())[0]
 
 
@@ -243,3 +247,34 @@ def test_stop_replies_in_the_session_language(demo):
         event = _event(demo, name)
         assert "Halte nach dem aktuellen" in str(event.fn(GERMAN))
         assert "Stopping after the current" in str(event.fn(ENGLISH))
+
+
+def test_the_map_and_walk_status_lines_are_german_by_key(demo):
+    """The Map and Interpolate tabs' status lines, progress bars and captions come out German from their keys (the
+    English patterns they once went through are gone), an English session's byte for byte as the API's."""
+    from explorer.concepts.projection import MapWarmup
+    from explorer.messages import render
+
+    on_map, args, bar = _event(demo, "on_map"), ("a red fox", "concepts", 8, "pca", 3), Progress()
+    german = _status(on_map, demo, on_map.fn(*args, GERMAN, bar), "map-status")
+    assert re.search(r"8 Konzepte \+ 1 Anfragepunkte, PCA angepasst in \d+,\d\d s\.", german), german
+    assert "PCA zeigt die Ebene" in german and "query points" not in german
+    english = _status(on_map, demo, on_map.fn(*args, ENGLISH, Progress()), "map-status")
+    api = _api(demo, "concept_map")(*args, None, Progress())[2]
+    seconds = re.compile(r"fitted in \d+\.\d\d s")                     # the one part that differs between two calls
+    assert seconds.sub("", english) == seconds.sub("", api) and "8 concepts + 1 query points, PCA fitted in" in api
+    assert render(MapWarmup().status(), "de").startswith("UMAP nicht vorgewärmt")
+    walk, bar = _event(demo, "on_walk"), Progress()
+    walk_args = ("a red fox\na blue car", "0", 2, 2, "slerp", "linear", "", 2, 7.5, 64, "ddim", False)
+    outputs = [demo.blocks[o] if isinstance(o, int) else o for o in walk.outputs]
+    last = _last(walk.fn(*walk_args, GERMAN, bar))
+    german = _status(walk, demo, last, "walk-status")
+    assert german.startswith("Fertig: Prompt-Weg, 2 Bilder in Batches zu 2.") and "kippt um bei" in german, german
+    assert "Jedes Bild ist mit seinem Rezept gespeichert" in german and "frames" not in german
+    assert "2 Bilder" in bar.descs
+    film = next(value for block, value in zip(outputs, last) if block.elem_id == "walk-film")
+    assert [caption for _, caption in film] == ["0,00", "1,00"]
+    english = _last(walk.fn(*walk_args, ENGLISH, Progress()))
+    api = _last(_api(demo, "interpolate")(*walk_args, None, Progress()))
+    assert _status(walk, demo, english, "walk-status") == api[4]                               # byte for byte
+    assert _status(walk, demo, english, "walk-status").startswith("Done: prompt walk, 2 frames in batches of 2.")
