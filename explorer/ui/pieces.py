@@ -65,4 +65,4 @@ def generation_settings(ctx) -> GenerationSettings:
 def words_flag(model, texts) -> str:
     """The words the loaded model does not know (or reads only in pieces), as a flagged line beside a result."""
     note = words_note(model, texts)
-    return f"\n\n⚑ {note}" if note else ""
+    return "\n\n⚑ " + note if note else ""                  # + keeps a keyed note's key (explorer.messages)
