@@ -201,7 +201,7 @@ def test_attention_maps_of_500_sessions_stay_within_the_byte_budget(tiny_model, 
     from explorer.generation.recipe import Recipe
     from PIL import Image
 
-    from explorer.ui.generate_tab import _attention_state, attention_views
+    from explorer.ui.generate_attention import _attention_state, attention_views
     from explorer.ui.sessions import Sessions
 
     session_bytes, total_bytes = 4_000_000, 64_000_000
