@@ -7,9 +7,6 @@ from explorer.messages import say
 from explorer.plots.steps import LAYOUT
 
 KIND_COLORS = {"start": "#7f7f7f", "word": "#4c72b0", "end": "#dd8452", "pad": "#c7c7c7"}
-# the sequences the arithmetic's norms are of, as the Embeddings tab names them (a keyed `where` is shown as it is)
-WHERE = {"conditioning": "plots.arithmetic.conditioning",
-         "token embeddings (before the transformer)": "plots.arithmetic.token_embeddings"}
 
 
 def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[float],
@@ -44,7 +41,8 @@ def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[fl
 
 def arithmetic_norms_figure(result_norms: list[float], raw_norms: list[float], ingredient_norms: list[float],
                             where: str, last: int | None = None) -> go.Figure:
-    """Per-token norm of the raw sum, the renormalised result and the ingredients' mean: the "spike"."""
+    """Per-token norm of the raw sum, the renormalised result and the ingredients' mean: the "spike".
+    `where`: the sequence the norms are of, a keyed message (plots.arithmetic.conditioning, .token_embeddings)."""
     n = last + 1 if last is not None else len(result_norms)
     x = list(range(n))
     fig = go.Figure([
@@ -53,7 +51,7 @@ def arithmetic_norms_figure(result_norms: list[float], raw_norms: list[float], i
                    line=dict(color="#7f7f7f", dash="dash")),
         go.Scatter(x=x, y=result_norms[:n], name=say("plots.arithmetic.used"), mode="lines", line=dict(color="#4c72b0")),
     ])
-    fig.update_layout(**LAYOUT, title=say("plots.arithmetic.title", where=say(WHERE[where]) if where in WHERE else where),
+    fig.update_layout(**LAYOUT, title=say("plots.arithmetic.title", where=where),
                       xaxis=dict(title=say("plots.norms.x_start"), dtick=1), yaxis_title=say("plots.arithmetic.y"),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     return fig

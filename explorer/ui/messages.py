@@ -265,6 +265,7 @@ class Catalogue:
     def choice(self, name: str) -> str:
         return name if self.english else self.choices.get(name, name)
 
+    @_keyed_first
     def header(self, name: str) -> str:
         return name if self.english else self.headers.get(name, name)
 

@@ -7,6 +7,7 @@ import pytest
 
 from explorer.errors import InputError
 from explorer.formats import localize_numbers, number
+from explorer.messages import say
 from explorer.ui.messages import catalogue
 from tests.ui.german_scan import leftovers_in
 
@@ -41,9 +42,8 @@ def test_a_sentence_built_from_word_lists_is_german_throughout():
 
 def test_numbers_in_status_lines_cells_and_refusals_are_german():
     words = catalogue("de")
-    assert "sieben Bilder in 27,8 s" in words.text(
-        "Seed 0: seven panels in 27.8 s (x). Text similarity: cosine of each panel's pooled embedding to A and B. "
-        "Image: y.")
+    done = say("ui_embeddings.blend.done", seed=0, s=27.8, how="x", vision="y")       # the blend's status, keyed
+    assert "sieben Bilder in 27,8 s" in words.text(done) and done.startswith("Seed 0: seven panels in 27.8 s (x).")
     assert words.label(0.153) == "0,153" and words.label(3) == 3 and catalogue("en").label(0.153) == 0.153
     assert words.error(InputError("steps", "a number in [-10, 10]", 99.0)).endswith("erhalten 99,0")
     assert words.figure({"data": [], "layout": {}})["layout"]["separators"] == ",."      # plotly's ticks: 0,5

@@ -140,6 +140,26 @@ def test_the_token_table_has_german_headers_and_the_lesson_runs_in_german(demo):
     assert any("Wortstück-Token" in value for value in shown), shown
 
 
+def test_the_embeddings_tab_speaks_german_by_key_and_english_is_unchanged(demo):
+    from explorer.messages import is_keyed
+
+    readback = _event(demo, "on_neighbors_page")             # nearest concepts; the picture beside is another's
+    args = ("a red fox", "prompt", "pooled", "concepts", 3, False, '{"expression": "a cat"}')
+    api = _api(demo, "neighbors")(*args[:6], None)[1]        # the API's English status
+    german, english = readback.fn(*args, GERMAN)[1], readback.fn(*args, ENGLISH)[1]
+    assert german.endswith("\n\nBild und Normen-Diagramm daneben gehören noch zu `a cat`.") and "zufällige" in german
+    assert not any(word in german for word in ("nearest", "concepts in", "entries", "picture", "random"))
+    assert english == api + "\n\nThe picture and norm plot beside are still those of `a cat`."     # byte for byte
+    raw = demo.explorer_context.views["tokens"].raw("a red fox", False)         # the handler's own values: keyed
+    assert all(is_keyed(header) for header in raw[1]["headers"])
+    tokens = _event(demo, "on_tokens")
+    summary, table, _ = tokens.fn("a xylophonist", False, GERMAN)
+    assert table["headers"][-1] == "Gewicht" and any(str(cell).endswith(" (geteilt)") for row in table["data"]
+                                                     for cell in row)
+    assert any(str(cell).endswith(" (split)") for row in tokens.fn("a xylophonist", False, ENGLISH)[1]["data"]
+               for cell in row)
+
+
 def _api(demo, api_name: str):
     """The API twin's handler (the library's English, errors raised)."""
     return next(d.fn for d in demo.fns.values() if d.api_name == api_name)
