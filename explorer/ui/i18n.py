@@ -28,6 +28,7 @@ from typing import Callable
 import gradio as gr
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.presets import ASSETS
 from explorer.ui.gradio_compat import I18nData, LiveI18n, blocks_of
 from explorer.ui.messages import Catalogue, accept_language, catalogue
@@ -139,7 +140,7 @@ def build_i18n(lang: str | None = None, extra: dict[str, dict[str, str]] | None 
     if lang is None:
         return _Translations({code: code for code in LANGUAGES}, extra)
     if lang not in LANGUAGES:
-        raise InputError("lang", f"one of {', '.join(LANGUAGES)}", lang)
+        raise InputError("lang", say("ui_app.allowed.one_of", choices=", ".join(LANGUAGES)), lang)
     return _Translations({code: lang for code in LANGUAGES}, extra, forced=lang)
 
 

@@ -280,3 +280,16 @@ def test_choice_names_and_table_headers_are_keyed():
     assert keyed("de")["ui_app.choice.pca_instant"] == catalogue("de").choice("PCA (instant)") == "PCA (sofort)"
     assert catalogue("en").header("cosine") == "cosine" and catalogue("de").header("not a header") == "not a header"
     assert catalogue("de").text("in the pooled space, ") == "im Raum gepoolt, "     # a code word in a sentence
+
+
+def test_the_servers_settings_refuse_by_key():
+    """app.py's settings refuse in English (the CLI's words, unchanged) with keyed parts a German page could render."""
+    from explorer.errors import InputError
+    from explorer.messages import is_keyed, render
+    from explorer.ui.settings import parse_args
+
+    with pytest.raises(InputError) as caught:
+        parse_args(["--port", "x"], {})
+    assert str(caught.value) == "--port: expected an integer port in [1, 65535], received 'x'"
+    assert is_keyed(caught.value.allowed) and render(caught.value.allowed, "de") == \
+        "eine ganzzahlige Portnummer in [1, 65535]"
