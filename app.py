@@ -38,4 +38,4 @@ def create_demo(config: ExplorerConfig):
 
 demo = create_demo(CONFIG)
 if __name__ == "__main__":
-    demo.launch(**launch_kwargs(CONFIG))
+    demo.launch(**launch_kwargs(CONFIG, demo))

@@ -68,7 +68,7 @@ def app_demo(tiny_model, app_config):
     from explorer.ui.app import build_demo, launch_kwargs
 
     demo = build_demo(tiny_model, app_config)
-    settings = {**launch_kwargs(app_config), "server_port": None}           # as app.py launches it, on a free port
+    settings = {**launch_kwargs(app_config, demo), "server_port": None}      # as app.py launches it, on a free port
     demo.launch(prevent_thread_lock=True, quiet=True, **settings)
     yield demo
     close_demo(demo)
@@ -93,7 +93,8 @@ def miniworld_url(miniworld, app_config):
 
     config = replace(app_config, max_archive_images=MINIWORLD_ARCHIVE)
     demo = build_demo(miniworld, config)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                            **{**launch_kwargs(config, demo), "server_port": None})
     yield url
     close_demo(demo)
 

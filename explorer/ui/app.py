@@ -13,7 +13,8 @@ from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
                          search_tab)
 from explorer.ui.context import AppContext
-from explorer.ui.i18n import build_i18n, localize, t
+from explorer.ui.gradio_compat import blocks_of
+from explorer.ui.i18n import build_i18n, filled_tables, localize, t
 from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
 from explorer.ui.sessions import Sessions, limit_per_client, limit_queue_per_session, record_no_analytics
 
@@ -96,43 +97,67 @@ def build_demo(model: LoadedModel, config: ExplorerConfig | None = None) -> gr.B
     """The whole app as gr.Blocks; pass the model in (tests pass tiny-random)."""
     config = config or ExplorerConfig()
     make_gradio_cache_write_once()               # no cached picture is rewritten while served (explorer.ui.media)
-    sessions = Sessions(config.max_sessions, config.max_session_vocabularies, shared_shelf(config),
-                        per_client=config.max_sessions_per_client, new_per_minute=config.max_new_sessions_per_minute,
-                        trust_proxy=config.trust_proxy, session_bytes=config.max_session_bytes,
-                        total_bytes=config.max_state_bytes)
-    ctx = AppContext(model, config, sessions, batcher=Batcher(model, config))
+    ctx = AppContext(model, config, app_sessions(config), batcher=Batcher(model, config))
     with gr.Blocks(title="latent-explorer", analytics_enabled=config.analytics) as demo:
-        about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
-        gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
-                    elem_classes=["header"], elem_id="header")
-        gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
-                    elem_classes=["banner"], elem_id="banner")
-        gr.Markdown(t("app.lang"), elem_classes=["page-lang"], elem_id="page-lang")   # "de" on a German page
+        header(model)
         with gr.Tabs() as ctx.tabs:
             for tab in TABS:
                 tab.build(ctx)
-        for overlay in ctx.overlays:                 # outside the tabs, on every tab (the lesson's way back)
-            overlay.render()
-        with gr.Row(visible=False):
-            for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.events.listen)
-                twin.render()
-        archive_api.register(ctx)                    # /archive_retrieve, /archive_nearest (explorer.archive)
-        for function, name in ctx.apis:              # endpoints without a button of their own
-            gr.api(function, api_name=name, concurrency_id="model")
-        def on_unload(request: gr.Request):          # a closed page frees its session's lists and flags
-            ctx.sessions.drop(request)
-
-        demo.unload(on_unload)
-        localize(demo, ctx.language, ctx.page_texts)    # what gr.I18n cannot translate, at each page load
-    demo.queue(max_size=ctx.config.queue_size, default_concurrency_limit=1)
-    limit_queue_per_session(demo, config.max_queued_per_session)
-    limit_per_client(demo, sessions, config.max_queued_per_client)     # wraps the per-session door: runs first
-    if not config.monitoring:
-        record_no_analytics(demo)                   # nothing recorded for a dashboard nobody may open
-    payloads.install(demo, config)              # value counts, files and text lengths checked before gradio reads them
+        after_tabs(ctx, demo)
+    serve(demo, ctx)
+    ctx.texts = filled_tables(blocks_of(demo).values())     # the filled labels' texts: the app's (launch_kwargs)
     ctx.demo = demo
     demo.explorer_context = ctx                 # tests and benches reach the batcher and sessions through it
     return demo
+
+
+def app_sessions(config: ExplorerConfig) -> Sessions:
+    """Every user's session state, within the config's limits (explorer.ui.sessions)."""
+    return Sessions(config.max_sessions, config.max_session_vocabularies, shared_shelf(config),
+                    per_client=config.max_sessions_per_client, new_per_minute=config.max_new_sessions_per_minute,
+                    trust_proxy=config.trust_proxy, session_bytes=config.max_session_bytes,
+                    total_bytes=config.max_state_bytes)
+
+
+def header(model: LoadedModel) -> None:
+    """Above the tabs: the app and the loaded model, its banner (random weights ...), and the page's language."""
+    about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
+    gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
+                elem_classes=["header"], elem_id="header")
+    gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
+                elem_classes=["banner"], elem_id="banner")
+    gr.Markdown(t("app.lang"), elem_classes=["page-lang"], elem_id="page-lang")   # "de" on a German page
+
+
+def after_tabs(ctx: AppContext, demo: gr.Blocks) -> None:
+    """Inside the Blocks, once every tab is built: the overlays, the API twins and API-only endpoints, a closed
+    page's clean-up and what each page load translates."""
+    for overlay in ctx.overlays:                 # outside the tabs, on every tab (the lesson's way back)
+        overlay.render()
+    with gr.Row(visible=False):
+        for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.events.listen)
+            twin.render()
+    archive_api.register(ctx)                    # /archive_retrieve, /archive_nearest (explorer.archive)
+    for function, name in ctx.apis:              # endpoints without a button of their own
+        gr.api(function, api_name=name, concurrency_id="model")
+
+    def on_unload(request: gr.Request):          # a closed page frees its session's lists and flags
+        ctx.sessions.drop(request)
+
+    demo.unload(on_unload)
+    localize(demo, ctx.language, ctx.page_texts)    # what gr.I18n cannot translate, at each page load
+
+
+def serve(demo: gr.Blocks, ctx: AppContext) -> None:
+    """The queue and its doors: one model for everyone, limits per session and per client, no analytics recorded
+    unless monitoring is on, request payloads checked before gradio reads them."""
+    config = ctx.config
+    demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
+    limit_queue_per_session(demo, config.max_queued_per_session)
+    limit_per_client(demo, ctx.sessions, config.max_queued_per_client)     # wraps the per-session door: runs first
+    if not config.monitoring:
+        record_no_analytics(demo)                   # nothing recorded for a dashboard nobody may open
+    payloads.install(demo, config)              # value counts, files and text lengths checked before gradio reads them
 
 
 def shared_shelf(config: ExplorerConfig) -> Shelf:
@@ -143,17 +168,25 @@ def shared_shelf(config: ExplorerConfig) -> Shelf:
     return shelf
 
 
-def launch_kwargs(config: ExplorerConfig) -> dict:
-    """launch() settings: outputs/ is deliberately not an allowed path (each user gets links to their own files
-    only), uploads are capped, session state is kept for at most max_sessions users, and the page speaks German or
-    English (the browser's language, or --lang for every browser). File links work only for the client that made
-    them (explorer.ui.media.ScopedFiles). gradio's /monitoring is off unless asked for; with a class code, gradio's
-    login form asks for it (any name, the code as the password)."""
+def launch_kwargs(config: ExplorerConfig, demo: gr.Blocks | None = None) -> dict:
+    """launch() settings for `demo` (build_demo's: its texts filled with the config's limits are its own, so pass it;
+    without it the page shows those labels as keys): outputs/ is deliberately not an allowed path (each user gets
+    links to their own files only), uploads are capped, session state is kept for at most max_sessions users, and
+    the page speaks German or English (the browser's language, or --lang for every browser). File links work only
+    for the client that made them (explorer.ui.media.ScopedFiles). gradio's /monitoring is off unless asked for;
+    with a class code, gradio's login form asks for it (any name, the code as the password)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
                 app_kwargs={"middleware": [Middleware(ScopedFiles)]},
                 head=HEAD, max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
-                i18n=build_i18n(config.lang, extra=lesson_tab.lesson_tables()),     # the lesson's texts too
+                i18n=build_i18n(config.lang, extra=app_texts(demo)),
                 enable_monitoring=config.monitoring, **class_code_login(config.class_code))
+
+
+def app_texts(demo: gr.Blocks | None) -> dict[str, dict[str, str]]:
+    """The texts gr.I18n sends besides the files' (language -> key -> text): the lesson's, and the app's filled
+    labels (t(key, **values), found on its blocks by build_demo)."""
+    filled = demo.explorer_context.texts if demo is not None else {}
+    return {lang: {**texts, **filled.get(lang, {})} for lang, texts in lesson_tab.lesson_tables().items()}
 
 
 def class_code_login(code: str | None) -> dict:

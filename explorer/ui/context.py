@@ -38,6 +38,8 @@ class AppContext:
     map_warmup: MapWarmup = field(default_factory=MapWarmup)   # the Map tab's umap JIT warm-up (concepts.projection)
     overlays: list = field(default_factory=list)    # blocks built with render=False, rendered after the tab strip (on
                                                     # every tab: the lesson's way back from a view)
+    texts: dict = field(default_factory=dict)       # language -> filled key -> text: the page's labels filled with
+                                                    # the config's limits (explorer.ui.i18n.filled_tables)
 
     @property
     def examples(self) -> Examples:

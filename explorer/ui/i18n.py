@@ -28,6 +28,7 @@ from typing import Callable
 import gradio as gr
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.presets import ASSETS
 from explorer.ui.gradio_compat import I18nData, LiveI18n, blocks_of
 from explorer.ui.messages import Catalogue, accept_language, catalogue
@@ -46,37 +47,65 @@ def load_table(lang: str) -> dict[str, str]:
 
 
 TABLES = {lang: load_table(lang) for lang in LANGUAGES}
-_FILLED: dict[str, dict[str, str]] = {lang: {} for lang in LANGUAGES}   # "key|name=value" -> text, per language
+FILLED = "|"                                     # "key|name=value,name=value": a text filled with values
 
 
 def t(key: str, **values) -> I18nData:
     """The text under `key`, translated in the browser. `values` fill the text's {name} fields (limits from the
-    config): each set of values becomes a key of its own ("key|name=value"), so the page needs no formatting."""
+    config): each set of values becomes a key of its own ("key|name=value") that carries them, so the page needs
+    no formatting and no registry: the app's tables (`filled_tables`) find these keys on its blocks."""
     if key not in TABLES[ENGLISH]:
         raise KeyError(f"{key!r} is not in {I18N_DIR / 'en.json'}")
     if not values:
         return I18nData(key)
-    filled = key + "|" + ",".join(f"{name}={values[name]}" for name in sorted(values))
-    if "}" in filled or '"' in filled:          # the front end reads the key up to the first "}"
-        raise ValueError(f"values of {key!r} may not contain '}}' or '\"': {values}")
-    for lang in LANGUAGES:
-        _FILLED[lang][filled] = TABLES[lang].get(key, TABLES[ENGLISH][key]).format(**values)
+    filled = key + FILLED + ",".join(f"{name}={values[name]}" for name in sorted(values))
+    if any(mark in str(value) for value in values.values() for mark in '}",=|'):   # the front end reads the key
+        raise ValueError(f"values of {key!r} may not contain '}}', '\"', ',', '=' or '|': {values}")   # up to "}"
     return I18nData(filled)
 
 
-def table(lang: str) -> dict[str, str]:
-    """Every text of one language: the file's, and those filled with values so far."""
-    return {**TABLES[lang], **_FILLED[lang]}
+def text_of(key: str, lang: str) -> str | None:
+    """A key's text in `lang` (English where the language lacks it): a filled key's with its values in place;
+    None for a key no table has."""
+    name, _, filled = key.partition(FILLED)
+    template = TABLES[lang].get(name, TABLES[ENGLISH].get(name))
+    if template is None or not filled:
+        return template
+    return template.format(**dict(part.split("=", 1) for part in filled.split(",")))
+
+
+def filled_tables(blocks) -> dict[str, dict[str, str]]:
+    """The filled keys (t(key, **values)) that an app's blocks show, with their texts in every language: the tables
+    gr.I18n sends to the page besides the files' (language -> key -> text). `blocks`: the app's blocks."""
+    keys = sorted({key for block in blocks for value in vars(block).values() for key in _keys_in(value)
+                   if FILLED in key})
+    return {lang: {key: text_of(key, lang) for key in keys if text_of(key, lang) is not None} for lang in LANGUAGES}
+
+
+def _keys_in(value, depth: int = 0):
+    """The i18n keys in one of a block's properties: an I18nData, keys inside a string (how gradio sends them),
+    or in a list, tuple or dict of such (a radio's choices)."""
+    if isinstance(value, I18nData):
+        yield value.key
+    elif isinstance(value, str):
+        for found in MARKER.finditer(value):
+            yield json.loads(found.group(1))["key"]
+    elif isinstance(value, (list, tuple)) and depth < 3:
+        for item in value:
+            yield from _keys_in(item, depth + 1)
+    elif isinstance(value, dict) and depth < 3:
+        for item in value.values():
+            yield from _keys_in(item, depth + 1)
 
 
 def in_language(value, lang: str) -> str:
     """A label or value as the page shows it in `lang`: an I18nData's text, or a string with its keys replaced."""
-    texts = table(lang)
     if isinstance(value, I18nData):
-        return texts.get(value.key, value.key)
+        return text_of(value.key, lang) or value.key
+
     def text(found: re.Match) -> str:
         key = json.loads(found.group(1))["key"]
-        return texts.get(key, key)
+        return text_of(key, lang) or key
 
     return MARKER.sub(text, str(value))
 
@@ -87,8 +116,8 @@ def english(value) -> str:
 
 
 class _Translations(LiveI18n):
-    """gr.I18n whose tables are assembled when the page asks for them: texts filled by t(key, **values) while
-    the tabs were built are included, however the app was started."""
+    """gr.I18n whose tables are assembled when the page asks for them: the files' texts, and `extra` (the app's
+    own: its filled texts, the lesson's)."""
 
     def __init__(self, sources: dict[str, str], extra: dict[str, dict[str, str]] | None = None,
                  forced: str | None = None):
@@ -97,7 +126,7 @@ class _Translations(LiveI18n):
         self.forced = forced                                    # --lang: every page's language (None: the browser's)
 
     def tables(self) -> dict[str, dict[str, str]]:
-        return {locale: {**table(lang), **self.extra.get(lang, {})} for locale, lang in self.sources.items()}
+        return {locale: {**TABLES[lang], **self.extra.get(lang, {})} for locale, lang in self.sources.items()}
 
 
 def build_i18n(lang: str | None = None, extra: dict[str, dict[str, str]] | None = None) -> gr.I18n:
@@ -110,7 +139,7 @@ def build_i18n(lang: str | None = None, extra: dict[str, dict[str, str]] | None 
     if lang is None:
         return _Translations({code: code for code in LANGUAGES}, extra)
     if lang not in LANGUAGES:
-        raise InputError("lang", f"one of {', '.join(LANGUAGES)}", lang)
+        raise InputError("lang", say("ui_app.allowed.one_of", choices=", ".join(LANGUAGES)), lang)
     return _Translations({code: lang for code in LANGUAGES}, extra, forced=lang)
 
 

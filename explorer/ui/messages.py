@@ -18,8 +18,9 @@ sections: `allowed`, `received` and `labels` hold short texts matched whole (the
 sentences and fragments found anywhere in a status line (the longest first, so a sentence goes before the
 fragments it contains); `figures` the fixed texts of plotly figures (titles, axis titles, annotations, legend
 names, hover templates, whose `%{x}` is plotly's and copied as it is) and `progress` the descriptions of progress
-bars, both matched whole; `choices` and `headers` the exact names of radio choices and table columns. English that
-no template matches is shown as it is. This module does not import gradio.
+bars, both matched whole. The names of radio choices and table columns are keyed (`keyed_names`: the ui_app.choice.*
+and ui_app.header.* keys of assets/i18n/messages/<lang>/ui_app.json). English that no template matches is shown as
+it is. This module does not import gradio.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 
 from explorer.errors import InputError
 from explorer.messages import Message, Text, is_keyed, render, say
+from explorer.messages import catalogue as keyed_catalogue
 from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
 from explorer.models.presets import ASSETS
 
@@ -115,8 +117,8 @@ class Catalogue:
         self.lang = lang
         table = table or {}
         self.frames: dict[str, str] = table.get("frames", {})
-        self.choices: dict[str, str] = table.get("choices", {})
-        self.headers: dict[str, str] = table.get("headers", {})
+        self.choices: dict[str, str] = keyed_names("choice", lang)      # the ui_app.choice.* keys (ui_app.json)
+        self.headers: dict[str, str] = keyed_names("header", lang)      # the ui_app.header.* keys
         self.words: dict[str, str] = {k: v for k, v in table.get("words", {}).items() if not k.startswith("_")}
         self.units: dict[str, str] = {k: v for k, v in table.get("units", {}).items() if not k.startswith("_")}
         self.fields: dict[str, str] = {k: v for k, v in table.get("fields", {}).items() if not k.startswith("_")}
@@ -326,6 +328,13 @@ class Catalogue:
             first, rest = text.split("\n", 1)
             return render(say("error.refusal_block", first=first, rest=rest), self.lang)
         return render(say("error.refusal", message=text), self.lang)
+
+
+def keyed_names(kind: str, lang: str) -> dict[str, str]:
+    """The names of one kind ("choice": radio choices, "header": table columns) in `lang`, by their English as the code
+    writes it: the ui_app.<kind>.* keys of the keyed catalogues (explorer.messages)."""
+    prefix, english, own = f"ui_app.{kind}.", keyed_catalogue(ENGLISH), keyed_catalogue(lang)
+    return {name: own.get(key, name) for key, name in english.items() if key.startswith(prefix)}
 
 
 def _entries(section: dict, plotly: bool) -> list[tuple[str, str]]:

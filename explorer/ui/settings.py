@@ -12,6 +12,7 @@ from pathlib import Path
 
 from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 
 DEFAULT_HOST = "127.0.0.1"           # this machine only; 0.0.0.0 only when asked for
@@ -84,7 +85,7 @@ def _port(source: str, value) -> int:
     """A TCP port: an integer in [1, 65535]; the error names where it came from (--port or the variable)."""
     text = str(value).strip()
     if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 65535:
-        raise InputError(source, "an integer port in [1, 65535]", value)
+        raise InputError(source, say("ui_app.allowed.port"), value)
     return int(text)
 
 
@@ -97,7 +98,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     model = args.model or environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
     host = args.host if args.host is not None else (environ.get(HOST_VARIABLE) or DEFAULT_HOST)
     if not host.strip():
-        raise InputError("--host", "a bind address such as 127.0.0.1 or 0.0.0.0", host)
+        raise InputError("--host", say("ui_app.allowed.bind_address"), host)
     if args.port is not None:
         port = _port("--port", args.port)
     elif environ.get(PORT_VARIABLE, "").strip():
@@ -105,21 +106,22 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     else:
         port = DEFAULT_PORT
     if args.lang is not None and args.lang not in LANGUAGES:
-        raise InputError("--lang", f"one of {', '.join(LANGUAGES)}", args.lang)
+        raise InputError("--lang", say("ui_app.allowed.one_of", choices=", ".join(LANGUAGES)), args.lang)
     if not 1 <= args.classroom_batch <= 64:
-        raise InputError("--classroom-batch", "an integer in [1, 64]", args.classroom_batch)
+        raise InputError("--classroom-batch", say("ui_app.allowed.int_in", low=1, high=64), args.classroom_batch)
     if not 1 <= args.max_archive_images <= MAX_INDEX_IMAGES:
-        raise InputError("--max-archive-images", f"an integer in [1, {MAX_INDEX_IMAGES}]", args.max_archive_images)
+        raise InputError("--max-archive-images", say("ui_app.allowed.int_in", low=1, high=MAX_INDEX_IMAGES),
+                         args.max_archive_images)
     for name, value in (("--max-queued-per-client", args.max_queued_per_client),
                         ("--max-new-sessions-per-minute", args.max_new_sessions_per_minute)):
         if not 0 <= value <= 100_000:
-            raise InputError(name, "an integer in [0, 100000] (0: no limit)", value)
+            raise InputError(name, say("ui_app.allowed.int_in_no_limit", low=0, high=100_000), value)
     class_code = args.class_code if args.class_code is not None else environ.get(CLASS_CODE_VARIABLE) or None
     if class_code is not None and not (0 < len(class_code) <= MAX_CLASS_CODE_CHARS and class_code.isprintable()
                                        and class_code.strip() == class_code):
         source = "--class-code" if args.class_code is not None else CLASS_CODE_VARIABLE
-        raise InputError(source, f"1 to {MAX_CLASS_CODE_CHARS} printable characters, no spaces at either end",
-                         f"{len(class_code)} characters")
+        raise InputError(source, say("ui_app.allowed.class_code", n=MAX_CLASS_CODE_CHARS),
+                         say("ui_app.received.characters", n=len(class_code)))
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
                           host=host, port=port, lang=args.lang, classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),

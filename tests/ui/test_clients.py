@@ -29,7 +29,7 @@ def proxied(tiny_model, app_config):
 
     config = replace(app_config, trust_proxy=True, max_queued_per_client=PER_CLIENT, max_new_sessions_per_minute=0)
     demo = build_demo(tiny_model, config)
-    demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
+    demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config, demo), "server_port": None})
     yield demo
     close_demo(demo)
 
@@ -267,7 +267,7 @@ def coded(tiny_model, app_config):
 
     config = replace(app_config, class_code="fox-42")
     demo = build_demo(tiny_model, config)
-    demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
+    demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config, demo), "server_port": None})
     yield demo
     close_demo(demo)
 

@@ -82,7 +82,8 @@ def forced(tiny_model, app_config):
 
     config = replace(app_config, lang="de")
     demo = build_demo(tiny_model, config)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                            **{**launch_kwargs(config, demo), "server_port": None})
     yield demo, url
     close_demo(demo)
 

@@ -298,3 +298,53 @@ def test_the_map_and_walk_status_lines_are_german_by_key(demo):
     api = _last(_api(demo, "interpolate")(*walk_args, None, Progress()))
     assert _status(walk, demo, english, "walk-status") == api[4]                               # byte for byte
     assert _status(walk, demo, english, "walk-status").startswith("Done: prompt walk, 2 frames in batches of 2.")
+
+
+def test_a_lessons_show_me_shows_the_views_own_results_in_each_language(demo):
+    """The lesson's "show me" runs the view's page handler: a German session reads the view's status line in German,
+    an English one the view's own English byte for byte (the same as pressing the view's button)."""
+    from explorer.lesson.chapters import load_lesson
+    from explorer.ui.lesson_tab import chapter_args
+
+    ctx = demo.explorer_context
+    chapter = next(c for c in load_lesson("en").chapters if c.id == "english")
+    view = ctx.views[chapter.view]
+    lesson = next(d for d in demo.fns.values() if getattr(d.fn, "__name__", "") == "page" and any(
+        getattr(demo.blocks.get(o) if isinstance(o, int) else o, "elem_id", None) == "token-summary"
+        for o in d.outputs))
+    tokens = _event(demo, "on_tokens")
+    args = chapter_args(ctx, chapter, view, view.inputs, ("a red fox", False))
+    for request in (GERMAN, ENGLISH):
+        shown = list(lesson.fn("a red fox", False, request))[-1]
+        own = dict(zip(view.outputs, tokens.fn(*args, request)))
+        assert shown == own
+    assert "Wortstück-Token" in next(v for v in dict(zip(view.outputs, tokens.fn(*args, GERMAN))).values()
+                                     if isinstance(v, str) and "Token" in v)
+
+
+def test_choice_names_and_table_headers_are_keyed():
+    """Radio choices' and table columns' German comes from keys (ui_app.json), no longer from the pattern catalogue."""
+    import json
+
+    from explorer.messages import catalogue as keyed
+    from explorer.ui.messages import CATALOGUE_DIR, catalogue
+
+    patterns = json.loads((CATALOGUE_DIR / "messages.de.json").read_text(encoding="utf-8"))
+    assert "choices" not in patterns and "headers" not in patterns
+    assert keyed("de")["ui_app.header.cosine"] == catalogue("de").header("cosine") == "Kosinus"
+    assert keyed("de")["ui_app.choice.pca_instant"] == catalogue("de").choice("PCA (instant)") == "PCA (sofort)"
+    assert catalogue("en").header("cosine") == "cosine" and catalogue("de").header("not a header") == "not a header"
+    assert catalogue("de").text("in the pooled space, ") == "im Raum gepoolt, "     # a code word in a sentence
+
+
+def test_the_servers_settings_refuse_by_key():
+    """app.py's settings refuse in English (the CLI's words, unchanged) with keyed parts a German page could render."""
+    from explorer.errors import InputError
+    from explorer.messages import is_keyed, render
+    from explorer.ui.settings import parse_args
+
+    with pytest.raises(InputError) as caught:
+        parse_args(["--port", "x"], {})
+    assert str(caught.value) == "--port: expected an integer port in [1, 65535], received 'x'"
+    assert is_keyed(caught.value.allowed) and render(caught.value.allowed, "de") == \
+        "eine ganzzahlige Portnummer in [1, 65535]"

@@ -39,7 +39,8 @@ def projector_url(tiny_model, app_config):
 
     model = replace(tiny_model, preset=replace(tiny_model.preset, steps=STEPS))      # the same pipeline and caches
     demo = build_demo(model, app_config)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(app_config), "server_port": None})
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                            **{**launch_kwargs(app_config, demo), "server_port": None})
     yield url
     close_demo(demo)
 

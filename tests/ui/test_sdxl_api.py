@@ -21,7 +21,8 @@ def xl_client(tiny_xl, tmp_path_factory, connect):
     config = ExplorerConfig(model="tiny-random-xl", outputs_dir=root / "outputs", cache_dir=root / "cache",
                             max_size=256, max_steps=50)
     demo = build_demo(tiny_xl, config)
-    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True, **{**launch_kwargs(config), "server_port": None})
+    _, url, _ = demo.launch(prevent_thread_lock=True, quiet=True,
+                            **{**launch_kwargs(config, demo), "server_port": None})
     yield connect(url)
     close_demo(demo)
 
