@@ -91,7 +91,7 @@ def gallery_items(index: ArchiveIndex, hits: list[ArchiveHit]) -> list[GalleryIt
             file = folder / (re.sub(r"[^A-Za-z0-9._-]+", "-", hit.id) + ".png")
             index.image(hit.row).save(file, format="PNG")
             file = str(file)
-        items.append((file, f"{hit.similarity:+.3f} · {hit.caption or hit.id}"))
+        items.append((file, say("ui_search.archive.caption", similarity=hit.similarity, caption=hit.caption or hit.id)))
     return items
 
 
