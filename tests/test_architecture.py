@@ -358,3 +358,31 @@ def test_the_state_rule_sees_module_level_state(case):
 @pytest.mark.parametrize("case", sorted(NOT_STATE))
 def test_the_state_rule_leaves_constants_alone(case):
     assert module_state(NOT_STATE[case]) == {}
+
+
+# the UI reads in one go (house style 17): a tab is a layout, a bind and small module-level handlers
+UI_FUNCTION_LINES = 60
+
+
+def long_functions(source: str, limit: int = UI_FUNCTION_LINES) -> list[str]:
+    """'name (N lines)' for every function or method of a module longer than `limit` lines (nested ones counted
+    with the function that holds them: a 200-line build() of closures is one long function)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            if lines > limit:
+                found.append(f"{node.name} ({lines} lines)")
+    return found
+
+
+def test_no_function_in_the_ui_is_over_sixty_lines():
+    found = {name: long for name, path in MODULES.items() if name.startswith("explorer.ui")
+             for long in [long_functions(path.read_text(encoding="utf-8"))] if long}
+    assert found == {}, f"functions in explorer/ui over {UI_FUNCTION_LINES} lines: {found}"
+
+
+def test_the_length_rule_sees_a_build_of_closures():
+    handlers = "".join(f"    def on_{i}(x):\n        return x + {i}\n\n" for i in range(25))
+    assert long_functions("def build(ctx):\n" + handlers + "    return on_0\n") == ["build (77 lines)"]
+    assert long_functions("def short(x):\n    return x\n") == []

@@ -3,7 +3,6 @@ millions of images, as Ray tasks, resumable (explorer.jobs)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from explorer.archive.index import EMBED_CHUNK
 from explorer.cli.common import make_folder, print_json

@@ -3,6 +3,7 @@ generation-settings accordion (negative prompt, steps, guidance, size, scheduler
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import gradio as gr
 
@@ -42,15 +43,19 @@ class GenerationSettings:
     guidance: gr.Slider
     size: gr.Slider
     scheduler: gr.Dropdown
-    accordion: gr.Accordion | None = None   # `with settings.accordion:` adds a field of the tab's own inside it
+    accordion: gr.Accordion | None = None
+    more: object = None                     # the tab's own field built last inside it (generation_settings(more=))
 
     def inputs(self) -> list:
         """The five fields as an event's inputs: negative prompt, steps, guidance, size, scheduler."""
         return [self.negative, self.steps, self.guidance, self.size, self.scheduler]
 
 
-def generation_settings(ctx) -> GenerationSettings:
-    """The closed accordion of generation settings, with the loaded model's defaults and the config's limits."""
+def generation_settings(ctx, more: Callable[[], object] | None = None) -> GenerationSettings:
+    """The closed accordion of generation settings, with the loaded model's defaults and the config's limits.
+    `more()` builds a tab's own field last inside it (the Search tab's batch size), before the accordion closes:
+    gradio groups an accordion's fields when it closes, and a field added by re-entering it would get a group of
+    its own (the page and the API's block numbering would change). Its component is `settings.more`."""
     preset, cfg = ctx.model.preset, ctx.config
     with gr.Accordion(t("common.generation_settings"), open=False) as accordion:
         negative = Textbox(label=t("common.negative_prompt"), lines=1, value="")
@@ -59,7 +64,8 @@ def generation_settings(ctx) -> GenerationSettings:
                           field="guidance")
         size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label=t("common.size"))
         scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label=t("common.scheduler"))
-    return GenerationSettings(negative, steps, guidance, size, scheduler, accordion)
+        extra = more() if more is not None else None
+    return GenerationSettings(negative, steps, guidance, size, scheduler, accordion, extra)
 
 
 def words_flag(model, texts) -> str:

@@ -22,7 +22,6 @@ from explorer.generation.batches import default_batch_size
 from explorer.generation.generate import generate
 from explorer.generation.recipe import SEED_MAX, Recipe, check_model, recipe_defaults, validate
 from explorer.messages import joined, say
-from explorer.models.presets import SCHEDULERS
 from explorer.models.vision import load_vision, shown_source, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
@@ -33,7 +32,7 @@ from explorer.ui.events import wrap_handler
 from explorer.ui.files import served
 from explorer.ui.i18n import t
 from explorer.ui.interpolate_tab import parse_prompts
-from explorer.ui.pieces import GenerationSettings, explain, result_gallery, status_line, words_flag
+from explorer.ui.pieces import GenerationSettings, explain, generation_settings, result_gallery, status_line, words_flag
 
 
 def archive_choices(model, config) -> list[tuple]:
@@ -138,22 +137,12 @@ def _controls(ctx: AppContext) -> dict:
 
 
 def _settings(ctx: AppContext) -> tuple[GenerationSettings, gr.Slider]:
-    """pieces.generation_settings' accordion with the batch size as its last field. Built here, not with
-    `with settings.accordion:` after the piece returns: gradio groups an accordion's form fields when it closes,
-    and a field added on re-entering gets a group (a Form block) of its own, so the page and the API's block
-    numbering would change. TODO(issue 27): pieces.generation_settings(ctx, more=...) building extra fields before
-    the accordion closes, then this helper goes."""
+    """pieces.generation_settings' accordion with the batch size as its last field."""
     preset, cfg, model = ctx.model.preset, ctx.config, ctx.model
-    with gr.Accordion(t("common.generation_settings"), open=False) as accordion:
-        negative = Textbox(label=t("common.negative_prompt"), lines=1, value="")
-        steps = Slider(1, cfg.max_steps, value=preset.steps, step=1, label=t("common.steps"))
-        guidance = Slider(0, cfg.max_guidance, value=preset.guidance, step=0.5, label=t("common.guidance_scale"),
-                          field="guidance")
-        size = Slider(cfg.min_size, cfg.max_size, value=preset.size, step=8, label=t("common.size"))
-        scheduler = Dropdown(list(SCHEDULERS), value=preset.scheduler, label=t("common.scheduler"))
-        batch = Slider(1, cfg.max_batch, step=1, label=t("common.batch_size"), field="batch_size",
-                       value=default_batch_size(model, preset.size, preset.size, cfg), info=t("search.batch.info"))
-    return GenerationSettings(negative, steps, guidance, size, scheduler, accordion), batch
+    settings = generation_settings(ctx, more=lambda: Slider(
+        1, cfg.max_batch, step=1, label=t("common.batch_size"), field="batch_size",
+        value=default_batch_size(model, preset.size, preset.size, cfg), info=t("search.batch.info")))
+    return settings, settings.more
 
 
 def _results(ctx: AppContext) -> dict:
