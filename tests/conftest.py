@@ -133,3 +133,12 @@ def connect():
 def client(app_url, connect):
     """A gradio_client connected to the in-process app: the HTTP API as users call it."""
     return connect(app_url)
+
+
+@pytest.fixture(scope="session")
+def demo(tiny_model, app_config):
+    """The whole app on tiny-random, built but not launched: tests call its handlers directly (tests/ui/handlers.py
+    Request gives each test module sessions of its own)."""
+    from explorer.ui.app import build_demo
+
+    return build_demo(tiny_model, app_config)

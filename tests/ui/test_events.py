@@ -13,19 +13,12 @@ from explorer.messages import say
 from explorer.ui.components import Slider, Textbox
 from explorer.ui.events import by_component, render_output, wrap_handler
 from explorer.ui.i18n import t
+from tests.ui.handlers import Request
 
 SKIP = gr.skip()
 
 
-class Request:
-    """What gradio hands a handler: the browser's headers (Accept-Language) and its session."""
-
-    def __init__(self, language: str):
-        self.headers = {"accept-language": language}
-        self.session_hash = f"test-{language}"
-
-
-GERMAN, ENGLISH = Request("de-DE,de;q=0.9"), Request("en-US,en;q=0.9")
+GERMAN, ENGLISH = Request("de-DE,de;q=0.9", "test"), Request("en-US,en;q=0.9", "test")
 STOPPING = say("interpolate.stopping")         # "Stopping after the current batch… finished frames are kept."
 
 

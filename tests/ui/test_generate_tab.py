@@ -4,27 +4,11 @@ as before. Through the app's own handlers: the lesson's raw handler of the "gene
 gets it) and the page's events with a German or an English request."""
 from __future__ import annotations
 
-import pytest
-
 from explorer.messages import is_keyed, render
+from tests.ui.handlers import Request
 
 
-class Request:
-    """What gradio hands a handler: the browser's headers (Accept-Language) and its session."""
-
-    def __init__(self, language: str):
-        self.headers = {"accept-language": language}
-        self.session_hash = f"generate-{language}"
-
-
-GERMAN, ENGLISH = Request("de-DE,de;q=0.9"), Request("en-US,en;q=0.9")
-
-
-@pytest.fixture(scope="module")
-def demo(tiny_model, app_config):
-    from explorer.ui.app import build_demo
-
-    return build_demo(tiny_model, app_config)
+GERMAN, ENGLISH = Request("de-DE,de;q=0.9", "generate"), Request("en-US,en;q=0.9", "generate")
 
 
 def _page(demo, name: str):

@@ -10,24 +10,10 @@ import re
 import pytest
 
 from explorer.ui.i18n import in_language, t
+from tests.ui.handlers import Request
 
 
-class Request:
-    """What gradio hands a handler: the browser's headers (Accept-Language) and its session."""
-
-    def __init__(self, language: str):
-        self.headers = {"accept-language": language}
-        self.session_hash = f"test-{language}"
-
-
-GERMAN, ENGLISH = Request("de-DE,de;q=0.9,en;q=0.8"), Request("en-US,en;q=0.9")
-
-
-@pytest.fixture(scope="module")
-def demo(tiny_model, app_config):
-    from explorer.ui.app import build_demo
-
-    return build_demo(tiny_model, app_config)
+GERMAN, ENGLISH = Request("de-DE,de;q=0.9,en;q=0.8", "test"), Request("en-US,en;q=0.9", "test")
 
 
 def _event(demo, name: str, output: str | None = None):

@@ -8,20 +8,11 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import pytest
-
 from explorer.messages import is_keyed, render
+from tests.ui.handlers import Request
 
 
-class Request:
-    """What gradio hands a handler: the browser's headers (Accept-Language) and its session."""
-
-    def __init__(self, language: str):
-        self.headers = {"accept-language": language}
-        self.session_hash = f"search-{language}"
-
-
-GERMAN, ENGLISH = Request("de-DE,de;q=0.9,en;q=0.8"), Request("en-US,en;q=0.9")
+GERMAN, ENGLISH = Request("de-DE,de;q=0.9,en;q=0.8", "search"), Request("en-US,en;q=0.9", "search")
 
 
 class Progress:
@@ -30,13 +21,6 @@ class Progress:
 
     def __call__(self, progress, desc=None, *args, **kwargs):
         self.descs.append(desc)
-
-
-@pytest.fixture(scope="module")
-def demo(tiny_model, app_config):
-    from explorer.ui.app import build_demo
-
-    return build_demo(tiny_model, app_config)
 
 
 def _event(demo, name: str, output: str = "search-status"):
