@@ -371,11 +371,3 @@ def api_twin(fn, inputs, outputs, api_name: str, pending: list | None = None, **
     twin.click(wrap_handler(fn, outputs, page=False), inputs, outputs, api_name=api_name, **kwargs)
     if pending is not None:
         pending.append(twin)
-
-
-def keep_work(fn, count: int, at: int, appended: bool, *, outputs: list, fields: dict | None = None,
-              language: Callable | None = None):
-    """The page's handler with the status line at `at` of `outputs` (the older call of wrap_handler, for tabs not
-    yet moved to listen/bind; `count` and `appended` follow from `outputs`)."""
-    own = [c for i, c in enumerate(outputs) if not (appended and i == at)]
-    return wrap_handler(fn, own, outputs[at], fields=fields, language=language)
