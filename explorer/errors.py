@@ -15,7 +15,7 @@ def excerpt(received: object) -> object:
     """
     if isinstance(received, str):
         return received if len(received) <= EXCERPT_CHARS else \
-            f"{received[:EXCERPT_CHARS - 2]}… ({len(received):,} characters)"
+            say("error.excerpt", text=received[:EXCERPT_CHARS - 2], n=len(received))
     text = repr(received)
     return received if len(text) <= EXCERPT_CHARS else f"{text[:EXCERPT_CHARS - 2]}…"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 ENGLISH, GERMAN = "en", "de"
+PLOTLY_SEPARATORS = {ENGLISH: ".,", GERMAN: ",."}     # plotly's layout.separators: the decimal, then the thousands
 # an English number as the library writes it: 20,000  0.50  -3.5  1,025.5 (not inside a word or a file name)
 ENGLISH_NUMBER = re.compile(r"(?<![\w.,/])([-+−]?)(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+\.\d+|\d+)(?![\w/]|[.,]\d)")
 
@@ -27,6 +28,11 @@ def number(value: float | int, lang: str, spec: str = ",") -> str:
     """`value` formatted with Python's format `spec` ("," thousands, ".2f" ...) in `lang`'s separators."""
     text = format(value, spec)
     return _swap(text) if lang == GERMAN else text
+
+
+def separators(lang: str) -> str:
+    """A figure's number separators in `lang`, as plotly's layout.separators takes them (its ticks: 0,5 and 20.000)."""
+    return PLOTLY_SEPARATORS.get(lang, PLOTLY_SEPARATORS[ENGLISH])
 
 
 def localize_numbers(text: str, lang: str) -> str:

@@ -85,7 +85,7 @@ def check_ends(prompts: list[str], seeds: list[int], frames: int, config: Explor
     seeds = [check_int("seeds", s, 0, SEED_MAX - 1) for s in seeds]
     if len(prompts) == 1 and len(seeds) == 1:
         raise InputError("prompts", say("explore.walk.two_ends"),
-                         f"{len(prompts)} prompt and {len(seeds)} seed")
+                         say("walks.received.ends", n=len(prompts), m=len(seeds)))
     if len(prompts) > 1 and len(seeds) > 1 and len(prompts) != len(seeds):
         raise InputError("seeds", say("explore.walk.seed_per_prompt", n=len(prompts)), len(seeds))
     segments = max(len(prompts), len(seeds)) - 1
@@ -93,7 +93,7 @@ def check_ends(prompts: list[str], seeds: list[int], frames: int, config: Explor
     total = segments * (frames - 1) + 1
     if total > config.max_frames:
         raise InputError("frames", say("explore.walk.max_frames", max=config.max_frames, segments=segments),
-                         f"{frames} per segment = {total} frames")
+                         say("walks.received.frames", frames=frames, total=total))
     return prompts, seeds
 
 

@@ -125,7 +125,7 @@ def _chapter(raw: dict, index: int, source: str) -> Chapter:
     where = f"{source}: chapter {index + 1}"
     missing = [key for key in ("id", "title", "read", "question", "view", "show") if key not in raw]
     if missing:
-        raise InputError(where, say("lesson.check.keys"), f"missing {', '.join(missing)}")
+        raise InputError(where, say("lesson.check.keys"), say("lesson.check.missing", keys=", ".join(missing)))
     if raw["view"] not in VIEWS:
         raise InputError(f"{where}: view", say("concepts.allowed.one_of", choices=", ".join(VIEWS)), raw["view"])
     allowed = VIEWS[raw["view"]]

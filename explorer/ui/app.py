@@ -9,6 +9,7 @@ from starlette.middleware import Middleware
 from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
+from explorer.messages import say
 from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
                          search_tab)
@@ -201,6 +202,4 @@ def class_code_login(code: str | None) -> dict:
     return dict(auth=check, auth_message=CLASS_CODE_MESSAGE)
 
 
-CLASS_CODE_MESSAGE = ("latent-explorer asks for the class code: type your name (any) and, as the password, the "
-                      "code your teacher gave you. / Klassencode: Ihren Namen (beliebig) und als Passwort den Code, "
-                      "den Ihre Lehrkraft Ihnen gegeben hat.")
+CLASS_CODE_MESSAGE = say("ui_app.class_code_login")      # gradio's login form: one text for both languages

@@ -15,6 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.ui import gradio_compat                  # before the classes below: no .pyi written for them
 from explorer.ui.i18n import english
 
@@ -54,7 +55,7 @@ class _NamedErrors:
     field_name: str | None = None                   # set by the factories below (`field=`)
 
     def allowed(self) -> str:
-        return f"one of {_choices(self)}"
+        return say("checks.one_of", choices=_choices(self))
 
     def check(self, payload) -> None:
         """Refuse a payload of the wrong type before gradio converts it."""
@@ -79,7 +80,7 @@ def _is_number(payload) -> bool:
 
 class _Slider(_NamedErrors, gr.Slider):
     def allowed(self) -> str:
-        return f"a number in [{self.minimum:g}, {self.maximum:g}]"
+        return say("checks.number_in", low=self.minimum, high=self.maximum)
 
     def check(self, payload) -> None:
         if not _is_number(payload) or not self.minimum <= payload <= self.maximum:
@@ -88,8 +89,9 @@ class _Slider(_NamedErrors, gr.Slider):
 
 class _Number(_NamedErrors, gr.Number):
     def allowed(self) -> str:
-        return "a finite number" + (f" in [{self.minimum:g}, {self.maximum:g}]"
-                                    if self.minimum is not None and self.maximum is not None else "")
+        if self.minimum is not None and self.maximum is not None:
+            return say("server.number.finite_in", low=self.minimum, high=self.maximum)
+        return say("server.number.finite")
 
     def check(self, payload) -> None:
         if not _is_number(payload) or (self.minimum is not None and payload < self.minimum) or \
@@ -111,13 +113,13 @@ class _Radio(_NamedErrors, gr.Radio):
 
 class _Text(_NamedErrors):
     def allowed(self) -> str:
-        return "text"
+        return say("checks.text")
 
     def check(self, payload) -> None:
         if payload is not None and not isinstance(payload, str):
             self.refuse(payload)
         if isinstance(payload, str) and len(payload) > MAX_TEXT_CHARS:
-            self.refuse(f"{len(payload):,} characters", f"at most {MAX_TEXT_CHARS:,} characters")
+            self.refuse(say("server.text.chars", n=len(payload)), say("server.text.max_chars", n=MAX_TEXT_CHARS))
 
 
 class _Textbox(_Text, gr.Textbox):
@@ -130,7 +132,7 @@ class _Code(_Text, gr.Code):
 
 class _Checkbox(_NamedErrors, gr.Checkbox):
     def allowed(self) -> str:
-        return "true or false"
+        return say("checks.true_or_false")
 
     def check(self, payload) -> None:
         if not isinstance(payload, bool):
@@ -140,12 +142,12 @@ class _Checkbox(_NamedErrors, gr.Checkbox):
 class _File(_NamedErrors, gr.File):
     def allowed(self) -> str:
         kinds = ", ".join(self.file_types or [])
-        return f"an uploaded file of type {kinds}" if kinds else "an uploaded file"
+        return say("server.file.of_type", kinds=kinds) if kinds else say("server.file.an_upload")
 
 
 class _Image(_NamedErrors, gr.Image):
     def allowed(self) -> str:
-        return "an uploaded PNG or JPEG image"
+        return say("server.file.png_or_jpeg")
 
 
 def _factory(cls: type, name: str):

@@ -62,6 +62,7 @@ from typing import Callable
 import gradio as gr
 
 from explorer.errors import InputError, ModelLoadError
+from explorer.messages import say
 from explorer.ui import gradio_compat
 from explorer.ui.components import _NamedErrors, _field_name
 from explorer.ui.files import publish_value
@@ -111,8 +112,7 @@ def as_gr_error(error: Exception, name: str) -> gr.Error:
     if isinstance(error, (InputError, ModelLoadError)):
         return gr.Error(str(error), print_exception=False)
     log.exception("unexpected error in %s", name)
-    return gr.Error(f"Something went wrong ({type(error).__name__}). The server keeps running; "
-                    "please report this with the recipe.", print_exception=False)
+    return gr.Error(say("error.unexpected", detail=type(error).__name__), print_exception=False)
 
 
 def _results(fn, args, kwargs, name: str):

@@ -11,6 +11,7 @@ from PIL import Image as PILImage
 
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.messages import say
 from explorer.ui.media import MEDIA
 
 
@@ -18,10 +19,11 @@ def check_upload(field_name: str, path, config: ExplorerConfig) -> Path:
     """An uploaded file within the size limit (checked before anything reads it)."""
     path = Path(str(path))
     if not path.is_file():
-        raise InputError(field_name, "an uploaded file", path.name)
+        raise InputError(field_name, say("server.file.an_upload"), path.name)
     size = path.stat().st_size
     if size > config.max_upload_bytes:
-        raise InputError(field_name, f"a file of at most {config.max_upload_bytes:,} bytes", f"{size:,} bytes")
+        raise InputError(field_name, say("server.file.max_bytes", n=config.max_upload_bytes),
+                         say("server.file.bytes", n=size))
     return path
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from explorer.errors import InputError
 from explorer.messages import Message, Text, is_keyed, render, say
 from explorer.messages import catalogue as keyed_catalogue
-from explorer.formats import ENGLISH_NUMBER, localize_numbers, number
+from explorer.formats import ENGLISH_NUMBER, localize_numbers, number, separators
 from explorer.models.presets import ASSETS
 
 ENGLISH, GERMAN = "en", "de"
@@ -116,11 +116,11 @@ class Catalogue:
     def __init__(self, lang: str, table: dict | None = None):
         self.lang = lang
         table = table or {}
-        self.frames: dict[str, str] = table.get("frames", {})
         self.choices: dict[str, str] = keyed_names("choice", lang)      # the ui_app.choice.* keys (ui_app.json)
         self.headers: dict[str, str] = keyed_names("header", lang)      # the ui_app.header.* keys
         self.words: dict[str, str] = {k: v for k, v in table.get("words", {}).items() if not k.startswith("_")}
-        self.units: dict[str, str] = {k: v for k, v in table.get("units", {}).items() if not k.startswith("_")}
+        self.units: dict[str, str] = {**{k: v for k, v in table.get("units", {}).items() if not k.startswith("_")},
+                                      **keyed_names("unit", lang)}     # the ui_app.unit.* keys
         self.fields: dict[str, str] = {k: v for k, v in table.get("fields", {}).items() if not k.startswith("_")}
         self.sections = {name: [_Entry(compile_template(english, name != "text"), german, english)
                                 for english, german in _entries(table.get(name, {}), plotly=name == "figures")]
@@ -245,8 +245,7 @@ class Catalogue:
         if self.english or not isinstance(spec, dict):
             return spec
         layout = dict(spec.get("layout") or {})
-        if "separators" in self.frames:                                     # tick labels: 0,5 and 20.000
-            layout["separators"] = self.frames["separators"]
+        layout["separators"] = separators(self.lang)                       # tick labels: 0,5 and 20.000
         for key, part in layout.items():
             if key == "title":
                 layout[key] = self._title(part)

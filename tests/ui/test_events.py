@@ -82,9 +82,9 @@ def test_a_german_session_reads_status_refusal_tables_and_progress_in_german(ui)
     picture, table, status, prompt, steps = ui
 
     def on_run(text, progress=gr.Progress()):
-        progress(0.5, desc="generating")
+        progress(0.5, desc=say("ui_embeddings.progress.generating"))     # "generating"
         if not text.strip():
-            raise InputError("prompt", "a non-empty prompt", text)
+            raise InputError("prompt", say("checks.non_empty_prompt"), text)
         return {table: [["red", "colour", 0.5]], status: STOPPING}
 
     wrapped = wrap_handler(on_run, [picture, table, status], status, fields={"prompt": prompt, "steps": steps})
@@ -111,7 +111,7 @@ def test_an_api_twin_raises_in_english_and_drops_the_page_only_status(ui):
 
     def on_run(text):
         if not text:
-            raise InputError("prompt", "a non-empty prompt", text)
+            raise InputError("prompt", say("checks.non_empty_prompt"), text)
         return {table: [["red", "colour", 0.5]], status: "shown on the page only"}
 
     api = wrap_handler(on_run, [picture, table], page=False)

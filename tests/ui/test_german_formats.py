@@ -45,7 +45,7 @@ def test_numbers_in_status_lines_cells_and_refusals_are_german():
     done = say("ui_embeddings.blend.done", seed=0, s=27.8, how="x", vision="y")       # the blend's status, keyed
     assert "sieben Bilder in 27,8 s" in words.text(done) and done.startswith("Seed 0: seven panels in 27.8 s (x).")
     assert words.label(0.153) == "0,153" and words.label(3) == 3 and catalogue("en").label(0.153) == 0.153
-    assert words.error(InputError("steps", "a number in [-10, 10]", 99.0)).endswith("erhalten 99,0")
+    assert words.error(InputError("steps", say("checks.number_in", low=-10, high=10), 99.0)).endswith("erhalten 99,0")
     assert words.figure({"data": [], "layout": {}})["layout"]["separators"] == ",."      # plotly's ticks: 0,5
 
 
@@ -152,7 +152,7 @@ def test_a_german_progress_bar_counts_in_schritte():
 
     calls = []
     bar = SessionProgress(lambda *args: calls.append(args), catalogue("de"))
-    bar((3, 25), desc="step 3/25")
+    bar((3, 25), desc=say("generate.progress", i=3, n=25))
     assert calls == [((3, 25), "Schritt 3/25", None, "Schritte")]       # gradio shows "3/25 Schritte"
     SessionProgress(lambda *args: calls.append(args), catalogue("en"))((3, 25), desc="step 3/25")
     assert calls[-1] == ((3, 25), "step 3/25", None, "steps")

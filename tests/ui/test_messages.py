@@ -300,11 +300,11 @@ def test_example_captions_have_german():
 
 
 def test_the_catalogue_keeps_the_glossary_and_its_values():
-    german = [*DE.frames.values(), *DE.choices.values(), *DE.headers.values(),
+    german = [*DE.units.values(), *DE.choices.values(), *DE.headers.values(),
               *(entry.german for entries in DE.sections.values() for entry in entries)]
     ruled_out = [text for text in german if GLOSSARY_NOT.search(text)]
     assert not ruled_out, f"words the glossary (assets/i18n/README.md) rules out: {ruled_out}"
-    assert "Schritt" in DE.text("Done: seed 0, 1 steps.") and "Guidance" in DE.allowed(
+    assert "Schritt" in DE.text(say("generate.done_one_step", seed=0)) and "Guidance" in DE.allowed(
         say("recipe.turbo_guidance", g=1, model="m"))
     with pytest.raises(ValueError, match="does not have"):           # a German slot the English lacks
         Catalogue("de", {"text": {"Done: {a}.": "Fertig: {b}."}})
@@ -538,7 +538,8 @@ def test_the_examples_probe_attribute_is_german_in_its_chart():
 
 
 def test_progress_bars_read_german():
-    assert DE.progress("step 3/25") == "Schritt 3/25" and EN.progress("step 3/25") == "step 3/25"
+    step = say("generate.progress", i=3, n=25)
+    assert DE.progress(step) == "Schritt 3/25" and EN.progress(step) == "step 3/25" == step
     panel = say("ui_embeddings.blend.progress_panel", i=2, n=7, title=say("explore.blend.a"))      # keyed
     assert DE.progress(panel) == "Bild 2 von 7: A allein" and EN.progress(panel) == "panel 2 of 7: A alone"
     assert DE.progress(say("map.progress.encoding", name="my list")) == "'my list' wird codiert"
@@ -577,8 +578,8 @@ def test_errors_name_the_field_as_the_page_labels_it_or_in_backticks():
     long = InputError("prompt", say("checks.at_most_chars", n=10), say("checks.chars", n=12), say("recipe.fewer_steps"))
     assert DE.error(long, {"prompt": "Prompt"}) == ("Prompt: erwartet höchstens 10 Zeichen, erhalten '12 Zeichen'. "
                                                      "Verwenden Sie weniger Schritte oder eine kleinere Größe")
-    assert DE.message(RuntimeError("Something went wrong (KeyError: 'x'). The server keeps running; please "
-                                   "report this with the recipe.")).startswith("Etwas ist schiefgegangen (KeyError")
+    assert DE.message(RuntimeError(say("error.unexpected", detail="KeyError"))).startswith(
+        "Etwas ist schiefgegangen (KeyError)")
 
 
 def test_an_expression_error_keeps_its_caret():
@@ -592,9 +593,11 @@ def test_an_expression_error_keeps_its_caret():
 
 
 def test_status_lines_become_german_sentence_by_sentence():
-    line = ("Done: seed 0, 25 steps. The picture settles at step 12 (x0 changes < 10% of its largest change "
-            "after it). Saved as `00001-0.png` with its recipe (download it under *Recipe, downloads and history*)."
-            "\n\n⚑ This model has random weights: it knows no words; its pictures are noise.")
+    line = (say("generate.done", seed=0, steps=25) + " " + say("generate.settles", n=12) + " " +
+            say("generate.saved_as", name="00001-0.png") + "\n\n⚑ " + say("known.random"))
+    assert line == ("Done: seed 0, 25 steps. The picture settles at step 12 (x0 changes < 10% of its largest change "
+                    "after it). Saved as `00001-0.png` with its recipe (download it under *Recipe, downloads and "
+                    "history*).\n\n⚑ This model has random weights: it knows no words; its pictures are noise.")
     german = DE.text(line)
     assert german.startswith("Fertig: Seed 0, 25 Schritte. Das Bild steht ab Schritt 12 fest")
     assert "Gespeichert als `00001-0.png`" in german and "zufällige Gewichte" in german and not english_left(german)
