@@ -157,7 +157,7 @@ def _pairs(lastline: str, parsed: ParsedParameters) -> dict[str, str]:
         position = match.end()
         key, value = match.group(1), match.group(2)
         if not value:                                 # A1111 skips it too (its parser fails on v[0])
-            parsed.ignore(key, "(empty)")
+            parsed.ignore(key, say("a1111.empty"))
             continue
         if value[0] == '"' and value[-1] == '"':
             value = _unquote(value)
