@@ -101,8 +101,8 @@ def refusal(error: Exception, words: Catalogue | None = None, labels: dict[str, 
     text = getattr(error, "message", None) or str(error)
     if "\n" in text:
         first, rest = text.split("\n", 1)
-        return f"**⚠ Not run — {first}**\n\n```text\n{rest}\n```\n\nThe results shown are from before."
-    return f"**⚠ Not run — {text}** The results shown are from before."
+        return say("error.refusal_block", first=first, rest=rest)
+    return say("error.refusal", message=text)
 
 
 # --------------------------------------------------------------------------- errors
