@@ -107,7 +107,7 @@ def test_the_gap_sentence_is_german_with_german_numbers_and_words():
         "its colour and its shape were learned apart.")
     assert is_keyed(held.sentence) and json.loads(json.dumps(held.to_dict()))["sentence"] == held.sentence
     assert DE.text(held.sentence) == (
-        "Das Bild zeigt laut Pixel-Orakel „green triangle“: Das Archiv aus 20.000 Trainingsbildern enthält kein "
+        "Das Bild zeigt laut Pixel-Orakel „Dreieck in Grün“: Das Archiv aus 20.000 Trainingsbildern enthält kein "
         "solches Bild. Diese Kombination wurde absichtlich aus dem Training herausgehalten. Es enthält Formen in Grün "
         "(1.025 Quadrate, 300 Kreise) und Dreiecke in anderen Farben (2.000 Gelb, 12 Rot); das Bild liegt also in "
         "einer Lücke der Trainingsmenge: Seine Farbe und seine Form wurden getrennt gelernt.")
