@@ -33,9 +33,9 @@ def test_a_sentence_built_from_word_lists_is_german_throughout():
         return say("archive.gap.picture_apart", colour="green", shapes="triangles", a="1,025 squares, 300 circles", b=b)
 
     english = apart("2,000 yellow, 12 red")
-    assert english == ("It holds green shapes (1,025 squares, 300 circles) and triangles in other colours (2,000 yellow, "
-                       "12 red), so the picture sits in a gap of the training set: its colour and its shape were "
-                       "learned apart.")
+    assert english == ("It holds green shapes (1,025 squares, 300 circles) and triangles in other colours (2,000 "
+                       "yellow, 12 red), so the picture sits in a gap of the training set: its colour and its shape "
+                       "were learned apart.")
     german = catalogue("de").text(english)
     assert german.startswith("Es enthält Formen in Grün (1.025 Quadrate, 300 Kreise) und Dreiecke in anderen Farben "
                              "(2.000 Gelb, 12 Rot)")
