@@ -44,7 +44,8 @@ class Coverage:
     @property
     def sentence(self) -> str:
         """Two or three sentences for the page: what the archive holds of the combination and of its parts."""
-        picture, params = self.drawn == "picture", dict(combo=self.combination, total=self.total, count=self.count)
+        picture, params = self.drawn == "picture", dict(colour=self.colour, shape=self.shape, total=self.total,
+                                                        count=self.count)
         if self.count:
             return say("archive.gap.picture_holds", **params) if picture else say("archive.gap.prompt_holds", **params)
         parts = [say("archive.gap.picture_none", **params) if picture else say("archive.gap.prompt_none", **params)]
@@ -104,7 +105,7 @@ def gap_notes(model, prompt: str, images: list[Image.Image]) -> list[str]:
     notes = [held.sentence]
     if images:
         hits = sum(read_picture(image).agrees(colour=held.colour, shape=held.shape) for image in images)
-        read = dict(hits=hits, n=len(images), combo=held.combination)
+        read = dict(hits=hits, n=len(images), colour=held.colour, shape=held.shape)
         notes.append(say("archive.gap.oracle_in_gap", **read) if held.count == 0 else say("archive.gap.oracle", **read))
     return notes
 

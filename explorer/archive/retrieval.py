@@ -83,8 +83,7 @@ def open_archive(model, archive: str | Path | None = None, config: ExplorerConfi
     # 1. the CLIP vision model of the model's family
     vision = load_vision(model)
     if vision is None:
-        raise ModelLoadError(f"archive: an archive is searched with the model family's CLIP vision model. "
-                             f"{vision_status(model)}")
+        raise ModelLoadError(say("archive.no_vision", status=vision_status(model)))
     # 2. the source: the model's own archive, or a folder
     if archive is None or str(archive).strip() == "":
         source = default_source(model, config.max_archive_images if limit is None else limit)   # all, up to the max
@@ -133,7 +132,9 @@ def retrieve(archive: ArchiveIndex, vision: VisionModel, text: str, k: int = 8,
              config: ExplorerConfig | None = None) -> Retrieval:
     """The k archive images whose CLIP image embedding is most cosine-similar to the text's."""
     # 1. validate
-    text = check_text("prompt", text, max_chars=MAX_QUERY_CHARS, noun="text to search the archive for")
+    if isinstance(text, str) and not text.strip():                   # check_text's refusal, in the archive's words
+        raise InputError("prompt", say("archive.allowed.search_text"), text)
+    text = check_text("prompt", text, max_chars=MAX_QUERY_CHARS)
     k = _check_k(k, archive, config)
     # 2. embed the text, 3. rank every image
     rows, scores = archive.top_k(vision.text_embeds([text])[0], k)

@@ -203,7 +203,7 @@ def folder_source(folder, max_images: int, max_pixels: int = MAX_PIXELS, within:
                 skipped["non_image"] += 1
         if limit is None and len(found) > max_images:
             raise InputError("archive", say("archive.allowed.at_most_images", n=max_images),
-                             f"more than {max_images:,} images in {shown}")
+                             say("archive.received.more_images", n=max_images, folder=shown))
     found.sort()
     stems = {rel: rel[: -len(Path(rel).suffix)] for rel in found}
     skipped["non_image"] += len(set(texts) - set(stems.values()))          # caption files of no image

@@ -66,7 +66,7 @@ class SearchPage:
 # ----------------------------------------------------------------------------------------------
 # shared steps
 def check_count(name: str, n, config: ExplorerConfig) -> int:
-    return check_int(name, n, 1, config.max_seeds, f" (the configured max_seeds is {config.max_seeds})")
+    return check_int(name, n, 1, config.max_seeds, say("ui_search.max_seeds_note", n=config.max_seeds))
 
 
 def batch_size_for(model: LoadedModel, recipe: Recipe, batch_size: int | None, config: ExplorerConfig) -> int:

@@ -85,8 +85,7 @@ def run_shard(job: IndexJob, source, index: int, folder: Path) -> dict:
     model = worker_model(job.model)
     vision = load_vision(model)
     if vision is None:
-        raise ModelLoadError(f"archive: an archive is indexed with the model family's CLIP vision model. "
-                             f"{vision_status(model)}")
+        raise ModelLoadError(say("jobs.no_vision", status=vision_status(model)))
     first, stop = job.shard_range(index, len(source))
     skipped = Counter()
     ids, captions, embeddings = embed_range(source, vision, first, stop, skipped)

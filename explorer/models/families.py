@@ -273,13 +273,13 @@ def read_word_list(path: Path) -> tuple[str, ...] | None:
 
 FAMILIES: dict[str, StableDiffusionFamily] = {
     "sd1": StableDiffusionFamily(
-        "sd1", "Stable Diffusion 1.x", taesd="madebyollin/taesd",
+        "sd1", say("families.sd1"), taesd="madebyollin/taesd",
         vision=("openai/clip-vit-large-patch14", say("families.vision_sd1"))),
     "sd2": StableDiffusionFamily(
-        "sd2", "Stable Diffusion 2.x", taesd="madebyollin/taesd",
+        "sd2", say("families.sd2"), taesd="madebyollin/taesd",
         vision=("laion/CLIP-ViT-H-14-laion2B-s32B-b79K", say("families.vision_sd2"))),
     "sdxl": StableDiffusionXLFamily(
-        "sdxl", "Stable Diffusion XL", taesd="madebyollin/taesdxl", min_size=512,
+        "sdxl", say("families.sdxl"), taesd="madebyollin/taesdxl", min_size=512,
         vision=("laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", say("families.vision_sdxl"))),
     "miniworld": StableDiffusionFamily(
         "miniworld", say("families.miniworld"), examples="miniworld",

@@ -14,6 +14,7 @@ from explorer.messages import say
 MINIWORLD_DIR = ASSETS / "miniworld"
 CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
 CONCEPTS_DIR = ASSETS / "concepts"
+NAMED = "presets.named"          # an about line that starts with the model's name: "miniworld: a tiny model ..."
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,14 @@ class Preset:
     # 10/255 (bench/approx_colour.py: miniworld); SD's full decode costs 1-2 UNet steps at 512 px on a CPU
     preview: str = "approx"
 
+    @property
+    def description(self) -> str:
+        """The about line without the model's name in front (the header names the model itself), keyed where the
+        about line is: "miniworld: a tiny model ..." -> "a tiny model ..."."""
+        if getattr(self.about, "key", None) == NAMED:
+            return self.about.params["about"]
+        return self.about.split(": ", 1)[-1] if ": " in self.about else self.about
+
 
 PRESETS: dict[str, Preset] = {
     "sd15": Preset("stable-diffusion-v1-5/stable-diffusion-v1-5", "sd1", 25, 7.5, 512, "euler_a",
@@ -41,18 +50,18 @@ PRESETS: dict[str, Preset] = {
     "sd21-base": Preset("stabilityai/stable-diffusion-2-1-base", "sd2", 25, 7.5, 512, "euler_a",
                         say("presets.sd21_base")),
     "sd-turbo": Preset("stabilityai/sd-turbo", "sd2", 1, 0.0, 512, "euler_a",
-                       say("presets.sd_turbo"), max_steps=4, max_guidance=1.0),
+                       say(NAMED, name="SD-Turbo", about=say("presets.sd_turbo")), max_steps=4, max_guidance=1.0),
     "sdxl": Preset("stabilityai/stable-diffusion-xl-base-1.0", "sdxl", 20, 5.0, 768, "euler",
                    say("presets.sdxl")),
     "sdxl-turbo": Preset("stabilityai/sdxl-turbo", "sdxl", 1, 0.0, 512, "euler_a",
-                         say("presets.sdxl_turbo"),
+                         say(NAMED, name="SDXL-Turbo", about=say("presets.sdxl_turbo")),
                          max_steps=4, max_guidance=1.0),
     "miniworld": Preset(str(MINIWORLD_DIR), "miniworld", 25, 5.0, 64, "ddim",
-                        say("presets.miniworld"), preview="full"),
+                        say(NAMED, name="miniworld", about=say("presets.miniworld")), preview="full"),
     "tiny-random": Preset("builtin", "tiny", 20, 7.5, 64, "ddim",
-                          say("presets.tiny_random")),
+                          say(NAMED, name="tiny-random", about=say("presets.tiny_random"))),
     "tiny-random-xl": Preset("builtin-xl", "tiny-xl", 20, 5.0, 64, "euler",
-                             say("presets.tiny_random_xl")),
+                             say(NAMED, name="tiny-random-xl", about=say("presets.tiny_random_xl"))),
 }
 DEFAULT_MODEL = "sd15"
 

@@ -9,7 +9,7 @@ from starlette.middleware import Middleware
 from explorer.concepts.vocabularies import Shelf, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
-from explorer.messages import say
+from explorer.messages import Text, say
 from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
                          search_tab)
@@ -122,11 +122,16 @@ def app_sessions(config: ExplorerConfig) -> Sessions:
 
 def header(model: LoadedModel) -> None:
     """Above the tabs: the app and the loaded model, its banner (random weights ...), and the page's language."""
-    about = model.preset.about.split(": ", 1)[-1]          # presets' about lines start with their name
-    gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
-                elem_classes=["header"], elem_id="header")
-    gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
-                elem_classes=["banner"], elem_id="banner")
+    about = model.preset.description                       # the about line without the model's name
+    top = gr.Markdown(f"**latent-explorer** · {t('app.header')} **{model.name}**: {about}",
+                      elem_classes=["header"], elem_id="header")
+    banner = gr.Markdown(f"{t('app.banner')} {model.banner}", visible=bool(model.banner),
+                         elem_classes=["banner"], elem_id="banner")
+    # gradio's postprocess made them plain strings: the same texts with their keyed parts, which each page load
+    # renders by key (explorer.ui.i18n.localize)
+    top.value = Text([f"**latent-explorer** · {t('app.header')} **{model.name}**: ", about])
+    if model.banner:
+        banner.value = Text([f"{t('app.banner')} ", model.banner])
     gr.Markdown(t("app.lang"), elem_classes=["page-lang"], elem_id="page-lang")   # "de" on a German page
 
 

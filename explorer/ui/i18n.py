@@ -28,7 +28,7 @@ from typing import Callable
 import gradio as gr
 
 from explorer.errors import InputError
-from explorer.messages import say
+from explorer.messages import render, say
 from explorer.models.presets import ASSETS
 from explorer.ui.gradio_compat import I18nData, LiveI18n, blocks_of
 from explorer.ui.messages import Catalogue, accept_language, catalogue
@@ -241,7 +241,7 @@ def _properties(block, words: Catalogue) -> dict:
         return {"sample_labels": labels} if labels != list(block.sample_labels) else {}
     if kind == "Markdown" and isinstance(block.value, str) and block.value:
         keys_shown = in_language(block.value, words.lang)
-        text = words.text(keys_shown)
+        text = words.text(in_language(render(block.value, words.lang), words.lang))   # a keyed text (header) by key
         return {"value": text} if text != keys_shown else {}
     info = getattr(block, "info", None)
     if isinstance(info, str) and not MARKER.search(info):

@@ -410,8 +410,7 @@ def _probed(ctx: AppContext, ui: UI, probe, vision, use_clip: bool, limit: str) 
         reason = probe.reason if use_clip else say("ui_search.probe.tick_clip")
         note = reason + (" " + vision_status(ctx.model) if use_clip else "") + limit + flags
         return {ui.probe_grid: grid, ui.probe_chart: None, ui.probe_status: note, ui.probe_json: None}
-    # the vision model's name is the library's plain English (models/vision.py): the old catalogue translates it
-    note = f"Measured with {shown_source(vision.name)}. "
+    note = say("ui_search.probe.measured", name=shown_source(vision.name))
     note += (say("ui_search.probe.stopped_early") if probe.cancelled else "") + say("ui_search.probe.read_note")
     return {ui.probe_grid: grid,
             ui.probe_chart: bias_panel(probe.attributes, probe.counts, probe.intervals(), len(probe.seeds)),

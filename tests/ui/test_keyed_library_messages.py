@@ -11,19 +11,26 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from PIL import Image
 
+from explorer.archive import retrieval
 from explorer.archive.gaps import Coverage
 from explorer.archive.novelty import novelty
+from explorer.archive.retrieval import retrieve
 from explorer.archive.sources import allowed_folder, folder_source, skipped_note
 from explorer.concepts.axes import check_poles
 from explorer.concepts.index import CACHE_FORMAT, ConceptIndex, read_cache
 from explorer.concepts.projection import PROJECTION_NOTES, check_k
 from explorer.concepts.vocabularies import Vocabulary, check_list_name
-from explorer.errors import InputError
+from explorer.config import ExplorerConfig
+from explorer.errors import InputError, ModelLoadError
+from explorer.explore.search import check_count
 from explorer.jobs.index_job import IndexJob
 from explorer.jobs.shards import job_folder
 from explorer.lesson.chapters import load_lesson
-from explorer.messages import is_keyed, render
+from explorer.messages import is_keyed, render, say
+from explorer.models.families import FAMILIES
+from explorer.models.presets import PRESETS, resolve_preset
 from explorer.ui.messages import catalogue
 from tests.ui.test_messages import english_left
 
@@ -65,6 +72,11 @@ def refusal(call) -> InputError:
      "Gleitkommazahlen berechnen), erhalten 300"),
     (lambda: load_lesson("fr"), "lang: expected one of en, de, received 'fr'",
      "`lang`: erwartet einen der Werte en, de, erhalten 'fr'"),
+    (lambda: retrieve(None, None, "  "), "prompt: expected a non-empty text to search the archive for, received '  '",
+     "`prompt`: erwartet einen nicht leeren Text, nach dem im Archiv gesucht wird, erhalten '  '"),
+    (lambda: check_count("seeds", 65, ExplorerConfig(max_seeds=64)),
+     "seeds: expected an integer in [1, 64] (the configured max_seeds is 64), received 65",
+     "`seeds`: erwartet eine ganze Zahl in [1, 64] (konfiguriert ist max_seeds = 64), erhalten 65"),
 ])
 def test_refusals_are_keyed_and_german(call, english, german):
     error = refusal(call)
@@ -88,6 +100,43 @@ def test_a_folder_refusal_says_what_was_skipped_in_german(tmp_path):
         "Indexed 3 images. Übersprungen: 1 Link aus dem Ordner hinaus, 2 Bilder über der Pixelgrenze."
 
 
+def test_a_folder_over_the_limit_is_described_in_german(tmp_path):
+    (tmp_path / "photos").mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        Image.new("RGB", (4, 4)).save(tmp_path / "photos" / name)
+    error = refusal(lambda: folder_source(tmp_path / "photos", 2, within=tmp_path))    # a request's folder
+    assert str(error).endswith("received 'more than 2 images in photos'") and is_keyed(error.received)
+    assert DE.error(error).endswith("erhalten 'mehr als 2 Bilder in photos'")
+
+
+def test_an_archive_without_a_vision_model_is_refused_in_german(monkeypatch):
+    monkeypatch.setattr(retrieval, "load_vision", lambda model: None)
+    monkeypatch.setattr(retrieval, "vision_status", lambda model: say("vision.none_known", family="'x'"))
+    with pytest.raises(ModelLoadError) as caught:
+        retrieval.open_archive(None)
+    assert is_keyed(caught.value.args[0])
+    assert str(caught.value) == ("archive: an archive is searched with the model family's CLIP vision model. No CLIP "
+                                 "vision model is known for the model family 'x': image scores are off.")
+    assert DE.message(caught.value) == ("archive: Ein Archiv wird mit dem CLIP-Bildmodell der Modellfamilie "
+                                        "durchsucht. Für die Modellfamilie 'x' ist kein CLIP-Bildmodell bekannt: "
+                                        "Bildbewertungen sind aus.")
+
+
+def test_the_header_and_the_banner_say_the_model_in_german():
+    miniworld = PRESETS["miniworld"]
+    assert miniworld.about == "miniworld: a tiny model trained by this project on coloured shapes (offline)"
+    assert miniworld.description == "a tiny model trained by this project on coloured shapes (offline)"
+    assert render(miniworld.description, "de") == "ein winziges Modell, von diesem Projekt auf farbigen Formen " \
+                                                  "trainiert (offline)"
+    assert is_keyed(PRESETS["sd15"].description) and is_keyed(resolve_preset("org/name-turbo").description)
+    banner = say("loading.fallback", name="'org/name'", reason=say("loading.offline"), offline="'miniworld'",
+                 about=miniworld.about)                                 # as explorer.models.loading makes it
+    assert render(banner, "de").startswith("'org/name' konnte nicht geladen werden (Offline-Modus (HF_HUB_OFFLINE=1) "
+                                           "und nicht im lokalen Cache). Stattdessen wird das eingebaute "
+                                           "Offline-Modell 'miniworld' gezeigt: miniworld: ein winziges Modell")
+    assert render(FAMILIES["sdxl"].about, "de") == "Stable Diffusion XL" and is_keyed(FAMILIES["sd1"].about)
+
+
 def test_a_job_folder_of_another_job_is_refused_in_german(tmp_path):
     job_folder(tmp_path / "job", {"job": 1})
     error = refusal(lambda: job_folder(tmp_path / "job", {"job": 2}))
@@ -107,7 +156,7 @@ def test_the_gap_sentence_is_german_with_german_numbers_and_words():
         "its colour and its shape were learned apart.")
     assert is_keyed(held.sentence) and json.loads(json.dumps(held.to_dict()))["sentence"] == held.sentence
     assert DE.text(held.sentence) == (
-        "Das Bild zeigt laut Pixel-Orakel „green triangle“: Das Archiv aus 20.000 Trainingsbildern enthält kein "
+        "Das Bild zeigt laut Pixel-Orakel „Dreieck in Grün“: Das Archiv aus 20.000 Trainingsbildern enthält kein "
         "solches Bild. Diese Kombination wurde absichtlich aus dem Training herausgehalten. Es enthält Formen in Grün "
         "(1.025 Quadrate, 300 Kreise) und Dreiecke in anderen Farben (2.000 Gelb, 12 Rot); das Bild liegt also in "
         "einer Lücke der Trainingsmenge: Seine Farbe und seine Form wurden getrennt gelernt.")
