@@ -122,7 +122,7 @@ class ConceptIndex:
         queries = _as_matrix(vectors, self.dim)                                 # (n, d)
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
         if np.any(norms == 0) or not np.all(np.isfinite(queries)):
-            raise InputError("vectors", say("concepts.allowed.query_vectors"), "a zero or non-finite vector")
+            raise InputError("vectors", say("concepts.allowed.query_vectors"), say("concepts.received.zero_vector"))
         return queries / norms
 
     def nearest(self, vectors, k: int = 10, exclude: Iterable[str] = ()) -> list[Neighbor] | list[list[Neighbor]]:

@@ -202,7 +202,7 @@ class ConceptMap:
     def transform(self, y) -> np.ndarray:
         """Place new points (m, d) into the fitted map without refitting: (m, 2)."""
         if not hasattr(self, "embedding_"):
-            raise InputError("map", say("concepts.allowed.fitted_map"), "an unfitted ConceptMap")
+            raise InputError("map", say("concepts.allowed.fitted_map"), say("concepts.received.unfitted_map"))
         y = unit_rows(y)
         if y.shape[1] != self.n_features_in_:
             raise InputError("vectors", say("concepts.allowed.map_dimension", d=self.n_features_in_), y.shape[1])
@@ -322,7 +322,8 @@ def check_k(k, index_size: int, limit: int) -> int:
     """k nearby concepts: an integer in [2, min(vocabulary size, limit)]."""
     top = min(index_size, limit)
     if top < 2:
-        raise InputError("vocabulary", say("concepts.allowed.map_entries"), f"{index_size} entries")
+        raise InputError("vocabulary", say("concepts.allowed.map_entries"),
+                         say("concepts.received.entries", n=index_size))
     if isinstance(k, float) and k.is_integer():
         k = int(k)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= top:

@@ -246,9 +246,9 @@ def on_map(ctx: AppContext, ui: UI, text, name, k_value, method_value, points, r
 def on_add_vocabulary(ctx: AppContext, ui: UI, path, name, request: gr.Request):
     cfg = ctx.config
     if not path:
-        raise InputError("vocabulary file", "an uploaded .txt file", None)
+        raise InputError("vocabulary file", say("concepts.allowed.upload_txt"), None)
     if name is not None and not isinstance(name, str):
-        raise InputError("vocabulary name", "text", name)
+        raise InputError("vocabulary name", say("checks.text"), name)
     check_upload("vocabulary file", path, cfg)
     shelf = ctx.session(request).shelf
     vocab = load_upload(path, (name or "").strip() or None, cfg)

@@ -320,7 +320,10 @@ def test_choice_names_and_table_headers_are_keyed():
     assert keyed("de")["ui_app.header.cosine"] == catalogue("de").header("cosine") == "Kosinus"
     assert keyed("de")["ui_app.choice.pca_instant"] == catalogue("de").choice("PCA (instant)") == "PCA (sofort)"
     assert catalogue("en").header("cosine") == "cosine" and catalogue("de").header("not a header") == "not a header"
-    assert catalogue("de").text("in the pooled space, ") == "im Raum gepoolt, "     # a code word in a sentence
+    from explorer.messages import render, say
+    described = say("arithmetic.describe", expression="a", space=say("arithmetic.space.pooled"),
+                    how=say("arithmetic.raw"))
+    assert render(described, "de") == "a im Raum gepoolt, roh (nicht renormalisiert)"     # a code word in a sentence
 
 
 def test_the_servers_settings_refuse_by_key():
