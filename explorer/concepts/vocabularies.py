@@ -21,11 +21,20 @@ from explorer.models.presets import CONCEPTS_DIR
 BUILTIN, TOKENIZER = "concepts", "tokenizer"       # names of the two vocabularies every model has
 END_OF_WORD = "</w>"                               # CLIP's BPE marks the last piece of a word
 WORD_TOKEN = re.compile(r"[a-z]+")                 # whole-word tokens kept for the tokenizer vocabulary
+# the categories of the shipped lists (assets/concepts/*.txt, miniworld's concepts.txt), named in each language by
+# key (concepts.category.<name>); a list of the user's own keeps its categories as written
+CATEGORIES = ("artists", "materials", "media", "moods", "movements", "objects", "places", "professions", "concepts",
+              "words", "phrase", "object", "colour", "shape", "size", "position")
 
 
 def normalise_entry(text: str) -> str:
     """The form two entries are compared in: lower case, runs of whitespace as one space."""
     return " ".join(text.lower().split())
+
+
+def category_label(category: str) -> str:
+    """A category as a table or a legend shows it: keyed where it is a shipped list's (its English unchanged)."""
+    return say(f"concepts.category.{category}") if category in CATEGORIES else category
 
 
 # ---------------------------------------------------------------- vocabularies

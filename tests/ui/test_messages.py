@@ -594,7 +594,7 @@ def test_an_expression_error_keeps_its_caret():
 def test_status_lines_become_german_sentence_by_sentence():
     line = ("Done: seed 0, 25 steps. The picture settles at step 12 (x0 changes < 10% of its largest change "
             "after it). Saved as `00001-0.png` with its recipe (download it under *Recipe, downloads and history*)."
-            "\n\n⚑ This model has random weights: it knows no words; its pictures are noise.")
+            "\n\n⚑ ") + say("known.random")                  # plain English by the patterns, a keyed note by its key
     german = DE.text(line)
     assert german.startswith("Fertig: Seed 0, 25 Schritte. Das Bild steht ab Schritt 12 fest")
     assert "Gespeichert als `00001-0.png`" in german and "zufällige Gewichte" in german and not english_left(german)
