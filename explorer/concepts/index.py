@@ -186,7 +186,7 @@ def _as_matrix(vectors, dim: int) -> np.ndarray:
         array = array[None]
     if array.ndim != 2 or array.shape[1] != dim or array.shape[0] == 0:
         raise InputError("vectors", say("concepts.allowed.pooled_shape", d=dim),
-                         f"shape {tuple(array.shape)}")
+                         say("concepts.received.shape", shape=str(tuple(array.shape))))
     return array
 
 

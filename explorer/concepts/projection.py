@@ -345,7 +345,7 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
     if method not in METHODS:
         raise InputError("method", say("concepts.allowed.one_of", choices=", ".join(METHODS)), method)
     if not queries:
-        raise InputError("queries", say("concepts.allowed.some_query"), "none")
+        raise InputError("queries", say("concepts.allowed.some_query"), say("concepts.received.none"))
     k = check_k(k, len(index), limit)
     q = np.stack([p.vector for p in queries])                                    # (m, d)
     if q.shape[1] != index.dim:
@@ -420,7 +420,8 @@ def _query_points(model, text: str, path_points: int) -> list[QueryPoint]:
     if not lines:
         raise InputError("query", say("concepts.allowed.query_lines"), text)
     if len(lines) > MAX_QUERY_LINES:
-        raise InputError("query", say("concepts.allowed.max_lines", n=MAX_QUERY_LINES), f"{len(lines)} lines")
+        raise InputError("query", say("concepts.allowed.max_lines", n=MAX_QUERY_LINES),
+                         say("concepts.received.lines", n=len(lines)))
     path_points = check_int("path_points", path_points, 2, MAX_PATH_POINTS)
     points: list[QueryPoint] = []
     for line in lines:
