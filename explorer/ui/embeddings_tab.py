@@ -23,7 +23,7 @@ from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figur
 from explorer.text import encoding
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
-from explorer.text.known import about_tokenizer
+from explorer.text.known import about_tokenizer, words_note
 from explorer.ui.components import Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int
 from explorer.ui.context import AppContext, View
 from explorer.ui.events import wrap_handler
@@ -330,8 +330,8 @@ def on_arithmetic(ctx: AppContext, ui: UI, text, space_name, renorm, seed_value,
         lines.append(say("ui_embeddings.arithmetic.not_generatable"))
     if index_note:
         lines.append(index_note)
-    if flag := words_flag(model, phrases):
-        lines.append(flag.strip())
+    if note := words_note(model, phrases):
+        lines.append("⚑ " + note)                 # words_flag's line without its blank line (a keyed note stays keyed)
     return {ui.arith_status: joined("\n\n", lines), ui.arith_image: image, ui.neighbors: rows,
             ui.norms_plot: _norms_figure(model, result, space_name, phrases), ui.arith_recipe: recipe_json,
             ui.phrase_pick: gr.update(choices=phrases, value=phrases[0])}
