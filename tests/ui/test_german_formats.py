@@ -51,11 +51,14 @@ def test_numbers_in_status_lines_cells_and_refusals_are_german():
 
 def test_categories_token_kinds_padding_and_units_are_german():
     from explorer.concepts.vocabularies import category_label
+    from explorer.plots.map import concept_map_figure
 
     words = catalogue("de")                                         # table cells and legend names, by key
     assert [words.label(category_label(c)) for c in ("object", "colour", "shape", "artists")] == \
         ["Objekt", "Farbe", "Form", "Künstler"]
     assert category_label("my own") == "my own" and category_label("colour") == "colour"     # English unchanged
+    legend = [trace.get("name") for trace in words.figure(concept_map_figure(_map_result()).to_plotly_json())["data"]]
+    assert "Objekt" in legend and "object" not in legend                   # the map's legend names the category
     assert [words.label(say(f"tokens.kind.{k}")) for k in ("word", "start", "end", "pad", "cut")] == \
         ["Wort", "Start", "Ende", "Padding", "abgeschnitten"]
     assert words.label(say("generate.attention.padding_tokens", n=69)) == "Padding (69 Token)"
