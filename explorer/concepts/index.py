@@ -122,7 +122,7 @@ class ConceptIndex:
         queries = _as_matrix(vectors, self.dim)                                 # (n, d)
         norms = np.linalg.norm(queries, axis=1, keepdims=True)
         if np.any(norms == 0) or not np.all(np.isfinite(queries)):
-            raise InputError("vectors", say("concepts.allowed.query_vectors"), "a zero or non-finite vector")
+            raise InputError("vectors", say("concepts.allowed.query_vectors"), say("concepts.received.zero_vector"))
         return queries / norms
 
     def nearest(self, vectors, k: int = 10, exclude: Iterable[str] = ()) -> list[Neighbor] | list[list[Neighbor]]:
@@ -186,7 +186,7 @@ def _as_matrix(vectors, dim: int) -> np.ndarray:
         array = array[None]
     if array.ndim != 2 or array.shape[1] != dim or array.shape[0] == 0:
         raise InputError("vectors", say("concepts.allowed.pooled_shape", d=dim),
-                         f"shape {tuple(array.shape)}")
+                         say("concepts.received.shape", shape=str(tuple(array.shape))))
     return array
 
 

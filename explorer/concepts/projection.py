@@ -202,7 +202,7 @@ class ConceptMap:
     def transform(self, y) -> np.ndarray:
         """Place new points (m, d) into the fitted map without refitting: (m, 2)."""
         if not hasattr(self, "embedding_"):
-            raise InputError("map", say("concepts.allowed.fitted_map"), "an unfitted ConceptMap")
+            raise InputError("map", say("concepts.allowed.fitted_map"), say("concepts.received.unfitted_map"))
         y = unit_rows(y)
         if y.shape[1] != self.n_features_in_:
             raise InputError("vectors", say("concepts.allowed.map_dimension", d=self.n_features_in_), y.shape[1])
@@ -322,7 +322,8 @@ def check_k(k, index_size: int, limit: int) -> int:
     """k nearby concepts: an integer in [2, min(vocabulary size, limit)]."""
     top = min(index_size, limit)
     if top < 2:
-        raise InputError("vocabulary", say("concepts.allowed.map_entries"), f"{index_size} entries")
+        raise InputError("vocabulary", say("concepts.allowed.map_entries"),
+                         say("concepts.received.entries", n=index_size))
     if isinstance(k, float) and k.is_integer():
         k = int(k)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= top:
@@ -344,7 +345,7 @@ def concept_map(index, queries: list[QueryPoint], k: int = DEFAULT_K, method: st
     if method not in METHODS:
         raise InputError("method", say("concepts.allowed.one_of", choices=", ".join(METHODS)), method)
     if not queries:
-        raise InputError("queries", say("concepts.allowed.some_query"), "none")
+        raise InputError("queries", say("concepts.allowed.some_query"), say("concepts.received.none"))
     k = check_k(k, len(index), limit)
     q = np.stack([p.vector for p in queries])                                    # (m, d)
     if q.shape[1] != index.dim:
@@ -419,7 +420,8 @@ def _query_points(model, text: str, path_points: int) -> list[QueryPoint]:
     if not lines:
         raise InputError("query", say("concepts.allowed.query_lines"), text)
     if len(lines) > MAX_QUERY_LINES:
-        raise InputError("query", say("concepts.allowed.max_lines", n=MAX_QUERY_LINES), f"{len(lines)} lines")
+        raise InputError("query", say("concepts.allowed.max_lines", n=MAX_QUERY_LINES),
+                         say("concepts.received.lines", n=len(lines)))
     path_points = check_int("path_points", path_points, 2, MAX_PATH_POINTS)
     points: list[QueryPoint] = []
     for line in lines:

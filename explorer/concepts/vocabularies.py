@@ -21,11 +21,20 @@ from explorer.models.presets import CONCEPTS_DIR
 BUILTIN, TOKENIZER = "concepts", "tokenizer"       # names of the two vocabularies every model has
 END_OF_WORD = "</w>"                               # CLIP's BPE marks the last piece of a word
 WORD_TOKEN = re.compile(r"[a-z]+")                 # whole-word tokens kept for the tokenizer vocabulary
+# the categories of the shipped lists (assets/concepts/*.txt, miniworld's concepts.txt), named in each language by
+# key (concepts.category.<name>); a list of the user's own keeps its categories as written
+CATEGORIES = ("artists", "materials", "media", "moods", "movements", "objects", "places", "professions", "concepts",
+              "words", "phrase", "object", "colour", "shape", "size", "position")
 
 
 def normalise_entry(text: str) -> str:
     """The form two entries are compared in: lower case, runs of whitespace as one space."""
     return " ".join(text.lower().split())
+
+
+def category_label(category: str) -> str:
+    """A category as a table or a legend shows it: keyed where it is a shipped list's (its English unchanged)."""
+    return say(f"concepts.category.{category}") if category in CATEGORIES else category
 
 
 # ---------------------------------------------------------------- vocabularies
@@ -41,8 +50,8 @@ class Vocabulary:
 
     def __post_init__(self):
         if len(self.entries) != len(self.categories):
-            raise InputError("vocabulary", say("concepts.allowed.category_per_entry"), f"{len(self.entries)} entries, "
-                             f"{len(self.categories)} categories")
+            raise InputError("vocabulary", say("concepts.allowed.category_per_entry"),
+                             say("concepts.received.entries_categories", n=len(self.entries), m=len(self.categories)))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -64,10 +73,11 @@ class Vocabulary:
     def check(self, limit: int | None = None, field_name: str = "vocabulary") -> "Vocabulary":
         """Refuse an empty list, duplicate entries, or more entries than `limit`."""
         if not self.entries:
-            raise InputError(field_name, say("concepts.allowed.some_entry"), f"{self.name!r}: 0 entries")
+            raise InputError(field_name, say("concepts.allowed.some_entry"),
+                             say("concepts.received.named_entries", name=repr(self.name), n=0))
         if limit is not None and len(self.entries) > limit:
             raise InputError(field_name, say("concepts.allowed.max_entries", n=limit),
-                             f"{self.name!r}: {len(self.entries)} entries")
+                             say("concepts.received.named_entries", name=repr(self.name), n=len(self.entries)))
         seen: dict[str, str] = {}
         duplicates = []
         for entry in self.entries:
@@ -80,7 +90,7 @@ class Vocabulary:
         if duplicates:
             shown = ", ".join(repr(d) for d in duplicates[:5]) + (" ..." if len(duplicates) > 5 else "")
             raise InputError(field_name, say("concepts.allowed.unique"),
-                             f"{len(duplicates)} duplicate(s) in {self.name!r}: {shown}",
+                             say("concepts.received.duplicates", n=len(duplicates), name=repr(self.name), shown=shown),
                              hint=say("concepts.hint.remove_repeated"))
         return self
 
@@ -117,7 +127,7 @@ def load_vocabulary(path_or_file, name: str | None = None, limit: int | None = N
             raw = raw.decode("utf-8-sig")
         except UnicodeDecodeError as error:
             raise InputError("vocabulary", say("concepts.allowed.utf8"),
-                             f"undecodable bytes at {error.start}") from None
+                             say("concepts.received.undecodable", n=error.start)) from None
     limit = ExplorerConfig().max_vocabulary if limit is None else limit
     return parse_vocabulary(raw, name or stem, default_category=stem).check(limit)
 
@@ -130,12 +140,13 @@ def load_upload(path, name: str | None, config: ExplorerConfig) -> Vocabulary:
     size = path.stat().st_size
     if size > config.max_upload_bytes:
         raise InputError("vocabulary file", say("concepts.allowed.max_bytes", n=config.max_upload_bytes),
-                         f"{size:,} bytes")
+                         say("concepts.received.bytes", n=size))
     vocabulary = load_vocabulary(path, name=name or path.stem, limit=config.max_upload_entries)
     long = [e for e in vocabulary.entries if len(e) > config.max_entry_chars]
     if long:
         raise InputError("vocabulary file", say("concepts.allowed.entry_chars", n=config.max_entry_chars),
-                         f"{len(long)} longer entr{'y' if len(long) == 1 else 'ies'}, e.g. {long[0][:40]!r}…")
+                         say("concepts.received.longer_one" if len(long) == 1 else "concepts.received.longer_many",
+                             n=len(long), example=repr(long[0][:40])))
     vocabulary.cache = False
     return vocabulary
 
@@ -180,7 +191,7 @@ class Shelf:
         with self._lock:
             if name not in self._lists and len(self._lists) >= self.max_lists:
                 raise InputError("vocabulary", say("concepts.allowed.max_lists", n=self.max_lists),
-                                 f"a list number {len(self._lists) + 1}")
+                                 say("concepts.received.list_number", n=len(self._lists) + 1))
             self._lists[name] = vocabulary
         return name
 

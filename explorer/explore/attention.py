@@ -47,7 +47,7 @@ def check_labelled(recipe: Recipe) -> Recipe:
     """Maps are labelled by words only where each row holds one prompt (see the module docstring)."""
     if not labelled(recipe):
         raise InputError("recipe", say("explore.attention.labelled"),
-                         "an expression, lerp/slerp blend or walk frame",
+                         say("explore.attention.received_mix"),
                          hint=say("explore.attention.mix_hint"))
     return recipe
 

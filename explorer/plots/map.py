@@ -5,6 +5,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from explorer.concepts.projection import PROJECTION_NOTES
+from explorer.concepts.vocabularies import category_label
 from explorer.messages import say
 
 # one colour per concept category (cycled), and one marker style per kind of query point
@@ -39,7 +40,7 @@ def concept_map_figure(result, title: str | None = None) -> go.Figure:
     for c, category in enumerate(categories):
         rows = [i for i in concept_rows if result.categories[i] == category]
         fig.add_trace(go.Scatter(
-            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=category,
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=category_label(category),
             marker=dict(size=8, color=PALETTE[c % len(PALETTE)], opacity=0.75, line=dict(width=0)),
             customdata=[[labels[i], category, float(result.scores[i])] for i in rows],
             hovertemplate=say("plots.map.hover_concept")))

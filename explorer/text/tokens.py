@@ -37,7 +37,8 @@ class TokenReport:
     note: str = ""                         # what in the prompt's syntax is not read (text.emphasis)
 
     def rows(self) -> list[list]:
-        return [[t.position, t.text, t.id, t.kind,
+        """The token table's rows; the kind as a person reads it (keyed: tokens.kind.<kind>, its English unchanged)."""
+        return [[t.position, t.text, t.id, say(f"tokens.kind.{t.kind}"),
                  None if t.input_norm is None else round(t.input_norm, 3),
                  None if t.output_norm is None else round(t.output_norm, 3), round(t.weight, 4)] for t in self.tokens]
 

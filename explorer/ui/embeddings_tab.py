@@ -13,7 +13,7 @@ import gradio as gr
 
 from explorer.checks import check_bool, check_int
 from explorer.concepts.neighbors import nearest_concepts
-from explorer.concepts.vocabularies import resolve_vocabulary
+from explorer.concepts.vocabularies import category_label, resolve_vocabulary
 from explorer.explore.blends import compare
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults
@@ -23,7 +23,7 @@ from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figur
 from explorer.text import encoding
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
-from explorer.text.known import about_tokenizer
+from explorer.text.known import about_tokenizer, words_note
 from explorer.ui.components import Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int
 from explorer.ui.context import AppContext, View
 from explorer.ui.events import wrap_handler
@@ -221,7 +221,12 @@ def _blend(ctx: AppContext) -> dict:
 def _tokens(ctx: AppContext) -> dict:
     model = ctx.model
     two_encoders = len(model.adapter.tokenizers(model.pipe)) > 1          # SDXL
-    explain(t("tokens.explain"), t("tokens.loaded") + " " + about_tokenizer(model), t("tokens.more"))
+    # pieces.explain(), with a part made in code (the tokenizer): in the session's language at each page load
+    gr.Markdown(t("tokens.explain"), elem_classes=["explain"])
+    with gr.Accordion(t("common.more"), open=False):
+        loaded = partial(say, "ui_embeddings.tokens.loaded", about=about_tokenizer(model))
+        ctx.page_texts.append((gr.Markdown(loaded(), elem_id="token-about"), loaded))
+        gr.Markdown(t("tokens.more"))
     with gr.Row():
         token_prompt = Textbox(label=t("common.prompt"), value=ctx.examples.tokens, scale=4, elem_id="token-prompt")
         show_pad = Checkbox(label=t("tokens.show_padding"), value=False, scale=1)
@@ -325,8 +330,8 @@ def on_arithmetic(ctx: AppContext, ui: UI, text, space_name, renorm, seed_value,
         lines.append(say("ui_embeddings.arithmetic.not_generatable"))
     if index_note:
         lines.append(index_note)
-    if flag := words_flag(model, phrases):
-        lines.append(flag.strip())
+    if note := words_note(model, phrases):
+        lines.append("⚑ " + note)                 # words_flag's line without its blank line (a keyed note stays keyed)
     return {ui.arith_status: joined("\n\n", lines), ui.arith_image: image, ui.neighbors: rows,
             ui.norms_plot: _norms_figure(model, result, space_name, phrases), ui.arith_recipe: recipe_json,
             ui.phrase_pick: gr.update(choices=phrases, value=phrases[0])}
@@ -408,7 +413,7 @@ def _neighbors(ctx: AppContext, text, kind, space_name, vocab, k_value, exclude_
     k_value = check_int("k", as_int(k_value), 1, MAX_NEIGHBORS)     # the vocabulary may allow fewer (its own check)
     _, _, found, note = nearest_concepts(ctx.model, text, as_int(k_value), vocab, kind=kind, space=space_name,
                                          exclude_terms=exclude_terms, config=ctx.config)
-    return [[n.label, n.category, round(n.score, 3)] for n in found], note
+    return [[n.label, category_label(n.category), round(n.score, 3)] for n in found], note
 
 
 def _recipe_expression(recipe_text) -> str:

@@ -18,7 +18,7 @@ from explorer.concepts.axes import MAX_AMOUNT, axis_recipe, make_axis, rank_voca
 from explorer.concepts.index import ConceptIndex, building_progress
 from explorer.concepts.projection import (DEFAULT_K, DEFAULT_PATH_POINTS, MAX_PATH_POINTS, PROJECTION_NOTES, QueryPoint,
                                           concept_map, place_by_similarity, query_points, query_texts)
-from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, load_upload, resolve_vocabulary
+from explorer.concepts.vocabularies import BUILTIN, builtin_vocabulary, category_label, load_upload, resolve_vocabulary
 from explorer.errors import InputError
 from explorer.generation.generate import generate
 from explorer.messages import joined, say
@@ -246,9 +246,9 @@ def on_map(ctx: AppContext, ui: UI, text, name, k_value, method_value, points, r
 def on_add_vocabulary(ctx: AppContext, ui: UI, path, name, request: gr.Request):
     cfg = ctx.config
     if not path:
-        raise InputError("vocabulary file", "an uploaded .txt file", None)
+        raise InputError("vocabulary file", say("concepts.allowed.upload_txt"), None)
     if name is not None and not isinstance(name, str):
-        raise InputError("vocabulary name", "text", name)
+        raise InputError("vocabulary name", say("checks.text"), name)
     check_upload("vocabulary file", path, cfg)
     shelf = ctx.session(request).shelf
     vocab = load_upload(path, (name or "").strip() or None, cfg)
@@ -338,5 +338,6 @@ def _add_term(prompt_text: str, concept: str):
 
 def _table(result) -> list[list]:
     rows = sorted((i for i, kind in enumerate(result.kinds) if kind == "concept"), key=lambda i: -result.scores[i])
-    return [[result.labels[i], result.categories[i], round(float(result.scores[i]), 4)] for i in rows[:TABLE_ROWS]]
+    return [[result.labels[i], category_label(result.categories[i]), round(float(result.scores[i]), 4)]
+            for i in rows[:TABLE_ROWS]]
 

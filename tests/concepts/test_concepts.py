@@ -192,6 +192,45 @@ def test_bad_query_vectors():
         index.nearest(np.zeros(16))
 
 
+def _received(call):
+    with pytest.raises(InputError) as caught:
+        call()
+    return caught.value.received
+
+
+def test_what_a_refusal_received_is_said_by_key(tmp_path):
+    """The received values the library describes in words are keyed (issue 27, item 3): English as before, a German
+    page's from the key (their pattern entries are gone from messages.de.json)."""
+    from explorer.concepts.projection import check_k, concept_map
+    from explorer.messages import is_keyed, render
+
+    index = ConceptIndex(small_vocabulary(), np.eye(16, dtype=np.float32))
+    (tmp_path / "bin.txt").write_bytes(b"ab\xff")
+    (tmp_path / "long.txt").write_text("x" * 30 + "\nok\n")
+    shelf = Shelf(max_lists=1)
+    shelf.add(small_vocabulary("one"))
+    cases = [
+        (lambda: Vocabulary("mine", [], []).check(), "'mine': 0 entries", "'mine': 0 Einträge"),
+        (lambda: Vocabulary("x", ["a"], ["c", "d"]), "1 entries, 2 categories", "1 Einträge, 2 Kategorien"),
+        (lambda: Vocabulary("x", ["a", "A"], ["c", "c"]).check(), "1 duplicate(s) in 'x': 'A'",
+         "1 Duplikat(e) in 'x': 'A'"),
+        (lambda: check_k(5, 1, 1000), "1 entries", "1 Einträge"),
+        (lambda: load_vocabulary(tmp_path / "bin.txt"), "undecodable bytes at 2",
+         "nicht decodierbare Bytes an Position 2"),
+        (lambda: load_upload(tmp_path / "long.txt", None, ExplorerConfig(max_entry_chars=20)),
+         "1 longer entry, e.g. '" + "x" * 30 + "'…", "1 längerer Eintrag, z. B. '" + "x" * 30 + "'…"),
+        (lambda: shelf.add(small_vocabulary("two")), "a list number 2", "eine Liste Nummer 2"),
+        (lambda: index.nearest(np.ones(15)), "shape (1, 15)", "Form (1, 15)"),
+        (lambda: index.nearest(np.zeros(16)), "a zero or non-finite vector",
+         "ein Nullvektor oder ein nicht endlicher Vektor"),
+        (lambda: concept_map(index, []), "none", "keiner"),
+    ]
+    for call, english, german in cases:
+        received = _received(call)
+        assert received == english and is_keyed(received), english
+        assert render(received, "de") == german
+
+
 def test_float16_first_pass_is_exact_on_a_large_index():
     """Above HALF_MIN_ENTRIES the index scores in float16 first; the top k must equal brute force."""
     import numpy as np

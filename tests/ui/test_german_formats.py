@@ -54,10 +54,18 @@ def test_numbers_in_status_lines_cells_and_refusals_are_german():
 
 
 def test_categories_token_kinds_padding_and_units_are_german():
-    words = catalogue("de")
-    assert [words.label(w) for w in ("object", "colour", "shape", "word", "start", "end")] == \
-        ["Objekt", "Farbe", "Form", "Wort", "Start", "Ende"]
-    assert words.label("padding (69 tokens)") == "Padding (69 Token)"
+    from explorer.concepts.vocabularies import category_label
+    from explorer.plots.map import concept_map_figure
+
+    words = catalogue("de")                                         # table cells and legend names, by key
+    assert [words.label(category_label(c)) for c in ("object", "colour", "shape", "artists")] == \
+        ["Objekt", "Farbe", "Form", "Künstler"]
+    assert category_label("my own") == "my own" and category_label("colour") == "colour"     # English unchanged
+    legend = [trace.get("name") for trace in words.figure(concept_map_figure(_map_result()).to_plotly_json())["data"]]
+    assert "Objekt" in legend and "object" not in legend                   # the map's legend names the category
+    assert [words.label(say(f"tokens.kind.{k}")) for k in ("word", "start", "end", "pad", "cut")] == \
+        ["Wort", "Start", "Ende", "Padding", "abgeschnitten"]
+    assert words.label(say("generate.attention.padding_tokens", n=69)) == "Padding (69 Token)"
     assert words.unit("steps") == "Schritte" and catalogue("en").unit("steps") == "steps"
     assert [words.choice(c) for c in ("pooled", "slerp", "lerp", "ease")] == \
         ["gepoolt", "sphärisch (slerp)", "geradlinig (lerp)", "sanft an den Enden"]

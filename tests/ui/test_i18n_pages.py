@@ -101,9 +101,12 @@ def test_the_page_load_shows_german_where_gr_i18n_cannot(demo):
     assert radio["choices"] == [("UMAP", "umap"), ("PCA (sofort)", "pca")]              # values stay the code's
     assert "zufällige Gewichte, dieselbe Architektur" in by_elem["header"]["value"]
     assert "__i18n__" not in by_elem["header"]["value"]
-    english = list(zip(blocks, load.fn(ENGLISH)))                # the front end translates nothing: all skipped
-    assert all(value == {"__type__": "update"} for block, value in english if block.elem_id != "map-status")
+    about = [value for _, value in german if isinstance(value, str) and value.startswith("**Das geladene Modell:**")]
+    assert len(about) == 1 and "Byte-Pair-Tokenizer" in about[0] and "entries" not in about[0]     # made in code, keyed
+    english = list(zip(blocks, load.fn(ENGLISH)))     # the front end translates the rest: all skipped but texts made in
+    made = [value for _, value in english if value != {"__type__": "update"}]                   # code (at each load)
     assert dict((b.elem_id, v) for b, v in english)["map-status"].startswith("UMAP")
+    assert len(made) == 2 and [value for value in made if value.startswith("**The loaded model:** CLIP's byte-pair")]
 
 
 def test_handlers_chained_after_a_page_event_speak_german_too(demo):
@@ -320,7 +323,10 @@ def test_choice_names_and_table_headers_are_keyed():
     assert keyed("de")["ui_app.header.cosine"] == catalogue("de").header("cosine") == "Kosinus"
     assert keyed("de")["ui_app.choice.pca_instant"] == catalogue("de").choice("PCA (instant)") == "PCA (sofort)"
     assert catalogue("en").header("cosine") == "cosine" and catalogue("de").header("not a header") == "not a header"
-    assert catalogue("de").text("in the pooled space, ") == "im Raum gepoolt, "     # a code word in a sentence
+    from explorer.messages import render, say
+    described = say("arithmetic.describe", expression="a", space=say("arithmetic.space.pooled"),
+                    how=say("arithmetic.raw"))
+    assert render(described, "de") == "a im Raum gepoolt, roh (nicht renormalisiert)"     # a code word in a sentence
 
 
 def test_the_servers_settings_refuse_by_key():
