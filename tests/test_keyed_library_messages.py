@@ -11,7 +11,7 @@ from explorer.messages import is_keyed, render
 from explorer.outputs.a1111 import parse_parameters
 from explorer.outputs.png import open_image
 from explorer.text.expressions import ExpressionError, parse
-from explorer.ui.messages import Catalogue, catalogue
+from explorer.ui.messages import catalogue
 
 
 def refusal(call, *args, **kwargs) -> InputError:
