@@ -7,7 +7,6 @@ attention maps shown after each generation are explorer.ui.generate_attention.
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -33,6 +32,7 @@ from explorer.ui.files import check_upload, served
 from explorer.ui.generate_attention import AttentionUI
 from explorer.ui.i18n import t
 from explorer.ui.pieces import explain, result_gallery, status_line, words_flag
+from explorer.ui.streaming import Pacer
 
 STREAM_EVERY_S = 0.25      # at most this often the step galleries are re-sent while the model works
 STEP_COLUMNS = 10          # step galleries: 25 steps fit in three rows beside the settings
@@ -262,7 +262,9 @@ def _linker(ctx: AppContext, request):
 def _steps(ctx: AppContext, ui: UI, stream, link, progress):
     """Yields the step galleries and the status line while the model works (the queue position while it waits);
     returns the finished (or stopped) generation."""
-    previews, last, item = [], 0.0, None
+    previews, item = [], None
+    # a shared batch streams to every user in it: each re-sends its galleries less often (the CPU is theirs)
+    pace = Pacer(STREAM_EVERY_S * max(1, ctx.batcher.running))
     for kind, item in stream:
         if kind == "done":
             break
@@ -271,11 +273,10 @@ def _steps(ctx: AppContext, ui: UI, stream, link, progress):
             continue
         previews.append(item)
         progress((item.index + 1, item.total), desc=say("generate.progress", i=item.index + 1, n=item.total))
-        # a shared batch streams to every user in it: each re-sends its galleries less often (the CPU is theirs)
-        if time.monotonic() - last > STREAM_EVERY_S * max(1, ctx.batcher.running):
-            last = time.monotonic()
-            yield {**_step_rows(ui, previews, link),
-                   ui.status: say("generate.denoising", i=item.index + 1, n=item.total, t=item.timestep)}
+        if pace.due():
+            with pace.sending():
+                yield {**_step_rows(ui, previews, link),
+                       ui.status: say("generate.denoising", i=item.index + 1, n=item.total, t=item.timestep)}
     return item
 
 
