@@ -1,7 +1,7 @@
 """The library's messages are keyed where they are made (issue 27, item 3): a German page renders each refusal and
 note from its key, with German numbers, while str() stays the English the API, the CLI and the logs read. Each
-case fails if its site goes back to a plain English string (the page would then show English: its pattern entry
-in messages.de.json is gone)."""
+case fails if its site goes back to a plain English string (the page would then show English: there is no pattern
+catalogue to translate it)."""
 import pytest
 
 from explorer.checks import check_bool, check_choice, check_float, check_int, check_text
