@@ -43,7 +43,8 @@ class Result:
     concepts: list[tuple[str, float]] = field(default_factory=list)   # nearest concepts to the image
 
     def caption(self) -> str:
-        """"seed 3 · ~5@0.5 · CLIP 0.312 · ≈ red, circle": the seed keyed (a Text), the rest as it is (numbers, names)."""
+        """The CLI's caption, "seed 3 · ~5@0.5 · CLIP 0.312 · ≈ red, circle": a Text whose "seed 3" is keyed, the rest
+        as it is (numbers, concept names)."""
         parts = []
         if self.recipe.variation_seed is not None:
             parts.append(f"~{self.recipe.variation_seed}@{self.recipe.variation_strength:g}")
