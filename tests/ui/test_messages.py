@@ -147,7 +147,7 @@ def error_sites():
                                                                                           kwargs) else []
             elif name == "fail" and relative == "explorer/text/expressions.py" and len(args) > 1:
                 yield where, samples(args[1], names), [], samples(kwargs["hint"], names) if "hint" in kwargs else []
-            elif name == "check_int":                   # keyed (explorer/checks.py); a plain English note: patterns
+            elif name == "check_int":                   # keyed (explorer/checks.py); a plain note fails
                 note = args[4] if len(args) > 4 else None
                 yield where, [keyed_template("checks.int_in", "de")] if note is None or _keyed(note) else \
                     [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in samples(note, names)], [], []
