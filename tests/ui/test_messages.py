@@ -184,13 +184,9 @@ NOT_MESSAGES = {
     ("explorer/ui/map_tab.py", "\nfunction draw()"): "JavaScript",
     ("explorer/ui/app.py", "<script>"): "JavaScript (German for gradio's progress overlay)",
     ("explorer/ui/lesson_tab.py", "() =>"): "JavaScript (scrolling a result into view)",
-    ("explorer/ui/events.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
     ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/ui/map_tab.py", "image: "): "a point's label on the map: data, which a click on it picks",
-    ("explorer/generation/recipe.py", "this accelerator"): "part of the compute budget's range, checked whole above",
-    ("explorer/concepts/projection.py", "the vocabulary size"): "part of a range's note, checked whole above",
-    ("explorer/text/tokens.py", "the text encoder"): "an encoder's name inside a range, checked whole above",
 }
 # the modules that render messages, not make them: their literals are a list's English joints ("a, b and c": German
 # joins with the word.and key), gr.I18n's and the catalogues' plumbing
@@ -396,7 +392,7 @@ def test_every_figure_text_has_german():
             if DE.figure_text(text) == text:
                 missing.append(f"{where}: {text!r}")
     assert count > 40, count                                            # the scan found the figures' texts
-    assert not missing, f"{len(missing)} figure texts without German (messages.de.json 'figures'):\n" + \
+    assert not missing, f"{len(missing)} figure texts not keyed (say(...) in explorer/plots):\n" + \
         "\n".join(missing)
 
 
@@ -428,7 +424,7 @@ def test_every_progress_text_has_german():
                 if shown == text and not isinstance(text, Keyed) or english_left(shown):
                     missing.append(f"{where}: {text!r} -> {DE.progress(text)!r}")
     assert count >= 9, count                       # keyed descriptions (say) are checked by test_keyed_messages
-    assert not missing, f"{len(missing)} progress texts without German (messages.de.json 'progress'):\n" + \
+    assert not missing, f"{len(missing)} progress texts not keyed (desc=say(...)):\n" + \
         "\n".join(missing)
 
 
