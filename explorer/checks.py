@@ -8,7 +8,10 @@ from explorer.messages import is_keyed, say
 
 
 def check_int(field_name: str, value, low: int, high: int, note: str = "") -> int:
-    """An integer in [low, high]; bools, floats with a fraction and strings are refused."""
+    """An integer in [low, high]; bools, floats with a fraction and strings are refused. `note`: a keyed message
+    (say(...)) after the range, or "" (plain English would reach a German page as it is: refused at every call)."""
+    if note and not is_keyed(note):
+        raise TypeError(f"check_int's note must be a keyed message (explorer.messages.say), not {note!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and (not math.isfinite(value) or value != int(value))):
         raise InputError(field_name, _int_in(low, high, note), value)
@@ -18,9 +21,7 @@ def check_int(field_name: str, value, low: int, high: int, note: str = "") -> in
 
 
 def _int_in(low: int, high: int, note: str) -> str:
-    """What check_int allows; `note` a keyed message (say(...)) or "" (plain English: the page's patterns)."""
-    if note and not is_keyed(note):
-        return f"an integer in [{low}, {high}]{note}"
+    """What check_int allows; `note` a keyed message (say(...)) or ""."""
     return say("checks.int_in", low=low, high=high, note=note)
 
 
@@ -41,7 +42,10 @@ def check_choice(field_name: str, value, choices) -> str:
 
 
 def check_text(field_name: str, value, allow_empty: bool = False, max_chars: int = 2000, noun: str = "text") -> str:
-    """A string (non-empty unless allowed) of at most `max_chars` characters; `noun` names it in the message."""
+    """A string (non-empty unless allowed) of at most `max_chars` characters; `noun` names it in the message: "text",
+    "prompt" or a keyed message (say(...)); plain English would reach a German page as it is (refused at every call)."""
+    if not (is_keyed(noun) or noun in ("text", "prompt")):
+        raise TypeError(f"check_text's noun must be 'text', 'prompt' or a keyed message, not {noun!r}")
     if not isinstance(value, str):
         raise InputError(field_name, say("checks.text"), value)
     if not allow_empty and not value.strip():
@@ -52,12 +56,10 @@ def check_text(field_name: str, value, allow_empty: bool = False, max_chars: int
 
 
 def _non_empty(noun: str) -> str:
-    """What check_text allows when the text is blank: `noun` a keyed message, or plain English (the page's patterns)."""
-    if noun == "text":
-        return say("checks.non_empty_text")
-    if noun == "prompt":
-        return say("checks.non_empty_prompt")
-    return say("checks.non_empty", noun=noun) if is_keyed(noun) else f"a non-empty {noun}"
+    """What check_text allows when the text is blank: "text", "prompt" or a keyed noun."""
+    if is_keyed(noun):
+        return say("checks.non_empty", noun=noun)
+    return say("checks.non_empty_prompt") if noun == "prompt" else say("checks.non_empty_text")
 
 
 def check_bool(field_name: str, value) -> bool:

@@ -1,7 +1,7 @@
 """The library's messages are keyed where they are made (issue 27, item 3): a German page renders each refusal and
 note from its key, with German numbers, while str() stays the English the API, the CLI and the logs read. Each
-case fails if its site goes back to a plain English string (the page would then show English: its pattern entry
-in messages.de.json is gone)."""
+case fails if its site goes back to a plain English string (the page would then show English: there is no pattern
+catalogue to translate it)."""
 import pytest
 
 from explorer.checks import check_bool, check_choice, check_float, check_int, check_text
@@ -35,6 +35,22 @@ def test_checks_are_keyed_english_as_before_and_german_by_key(call, english, ger
     error = refusal(call)
     assert is_keyed(error.allowed) and error.allowed == english
     assert render(error.allowed, "de") == german
+
+
+def test_a_check_takes_no_plain_english_note_or_noun():
+    """check_int's note and check_text's noun are keyed (a plain English one would reach a German page as it is: no
+    pattern translates it): a plain one is refused at the call, even when the value passes."""
+    from explorer.messages import say
+
+    with pytest.raises(TypeError, match="keyed message"):
+        check_int("k", 3, 1, 8, " (the index holds 8)")
+    with pytest.raises(TypeError, match="keyed message"):
+        check_text("query", "a cat", noun="search text")
+    note = say("archive.note.k_holds", n=8)
+    assert check_int("k", 3, 1, 8, note) == 3 and check_text("prompt", "a cat", noun="prompt") == "a cat"
+    blank = refusal(check_text, "walk.a", " ", noun="prompt")
+    assert blank.allowed == "a non-empty prompt" and render(blank.allowed, "de") == "einen nicht leeren Prompt"
+    assert render(refusal(check_int, "k", 9, 1, 8, note).allowed, "de").startswith("eine ganze Zahl in [1, 8]")
 
 
 def test_a_check_int_refusal_on_a_german_page():

@@ -43,14 +43,16 @@ class Result:
     concepts: list[tuple[str, float]] = field(default_factory=list)   # nearest concepts to the image
 
     def caption(self) -> str:
-        parts = [f"seed {self.recipe.seed}"]
+        """The CLI's caption, "seed 3 · ~5@0.5 · CLIP 0.312 · ≈ red, circle": a Text whose "seed 3" is keyed, the rest
+        as it is (numbers, concept names)."""
+        parts = []
         if self.recipe.variation_seed is not None:
             parts.append(f"~{self.recipe.variation_seed}@{self.recipe.variation_strength:g}")
         if self.score is not None:
             parts.append(f"CLIP {self.score:.3f}")
         if self.concepts:
             parts.append("≈ " + ", ".join(label for label, _ in self.concepts))
-        return " · ".join(parts)
+        return say("explore.search.caption_seed", seed=self.recipe.seed) + "".join(" · " + part for part in parts)
 
 
 @dataclass

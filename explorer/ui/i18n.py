@@ -8,11 +8,11 @@ lacks). `--lang de|en` shows one language to every browser.
 What handlers return cannot go through gr.I18n: status lines, notes, refusals, gallery captions, table headers
 and cells, figures' titles and legends, progress-bar descriptions. A page event's handler is wrapped
 (explorer.ui.events.wrap_handler) so that for a German session (`page_language`: --lang, else
-the request's Accept-Language header) those outputs pass through the message catalogue (explorer.ui.messages,
-assets/i18n/messages.de.json) on their way to the page; `localize` does the same at each page load for what is
-built from code (radio choice names, table headers, example captions, the loaded model's description). The
-library stays English, and so does the API: an endpoint's results and errors (gradio_client, HTTP) are the
-library's own words, whatever the caller's language. Prompts stay in whatever language the user types.
+the request's Accept-Language header) those outputs pass through the message catalogue (explorer.ui.messages:
+keyed messages by their keys, plain strings as they are) on their way to the page; `localize` does the same at
+each page load for what is built from code (radio choice names, table headers, example captions, the loaded
+model's description). The library stays English, and so does the API: an endpoint's results and errors
+(gradio_client, HTTP) are the library's own words, whatever the caller's language. Prompts stay in whatever language the user types.
 
     gr.Textbox(label=t("common.prompt"))
     gr.Slider(info=t("interpolate.frames.info", max_frames=64))     # {max_frames} in both tables

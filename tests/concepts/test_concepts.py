@@ -200,7 +200,7 @@ def _received(call):
 
 def test_what_a_refusal_received_is_said_by_key(tmp_path):
     """The received values the library describes in words are keyed (issue 27, item 3): English as before, a German
-    page's from the key (their pattern entries are gone from messages.de.json)."""
+    page's from the key (no pattern catalogue translates plain English)."""
     from explorer.concepts.projection import check_k, concept_map
     from explorer.messages import is_keyed, render
 

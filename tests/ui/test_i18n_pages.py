@@ -312,14 +312,10 @@ def test_a_lessons_show_me_shows_the_views_own_results_in_each_language(demo):
 
 
 def test_choice_names_and_table_headers_are_keyed():
-    """Radio choices' and table columns' German comes from keys (ui_app.json), no longer from the pattern catalogue."""
-    import json
-
+    """Radio choices' and table columns' German comes from keys (ui_app.json); the pattern catalogue is gone."""
     from explorer.messages import catalogue as keyed
-    from explorer.ui.messages import CATALOGUE_DIR, catalogue
+    from explorer.ui.messages import catalogue
 
-    patterns = json.loads((CATALOGUE_DIR / "messages.de.json").read_text(encoding="utf-8"))
-    assert "choices" not in patterns and "headers" not in patterns
     assert keyed("de")["ui_app.header.cosine"] == catalogue("de").header("cosine") == "Kosinus"
     assert keyed("de")["ui_app.choice.pca_instant"] == catalogue("de").choice("PCA (instant)") == "PCA (sofort)"
     assert catalogue("en").header("cosine") == "cosine" and catalogue("de").header("not a header") == "not a header"

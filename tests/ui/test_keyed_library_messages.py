@@ -2,8 +2,8 @@
 a German page renders each from its key (numbers and model words in German), English reads the same bytes as before.
 
 Each case makes the message the way a request does and renders it as the page does (explorer.ui.messages); a site
-that went back to plain English fails twice: the value is no longer keyed, and the German page shows English (the
-pattern entries these errors used are gone from messages.de.json)."""
+that went back to plain English fails twice: the value is no longer keyed, and the German page shows English (there
+is no pattern catalogue to fall back on)."""
 from __future__ import annotations
 
 import json

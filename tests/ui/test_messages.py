@@ -19,7 +19,7 @@ from explorer.errors import InputError
 from explorer.messages import joined, say, template
 from explorer.text.expressions import ExpressionError, parse
 from explorer.ui.i18n import TABLES, page_language
-from explorer.ui.messages import Catalogue, accept_language, catalogue, compile_template
+from explorer.ui.messages import accept_language, catalogue
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "explorer"
@@ -147,7 +147,7 @@ def error_sites():
                                                                                           kwargs) else []
             elif name == "fail" and relative == "explorer/text/expressions.py" and len(args) > 1:
                 yield where, samples(args[1], names), [], samples(kwargs["hint"], names) if "hint" in kwargs else []
-            elif name == "check_int":                   # keyed (explorer/checks.py); a plain English note: patterns
+            elif name == "check_int":                   # keyed (explorer/checks.py); a plain note fails
                 note = args[4] if len(args) > 4 else None
                 yield where, [keyed_template("checks.int_in", "de")] if note is None or _keyed(note) else \
                     [f"an integer in [{SAMPLE}, {SAMPLE}]{n}" for n in samples(note, names)], [], []
@@ -180,19 +180,17 @@ NOT_MESSAGES = {
     ("explorer/outputs/saving.py", "Nearly flat (max/min"): "the attention API's JSON note (/attention), English",
     ("explorer/outputs/a1111.py", "Align Your Steps"): "an A1111 schedule name read from PNG text (a value)",
     ("explorer/outputs/png.py", "Negative prompt: "): "A1111's parameters format written into PNGs",
-    ("explorer/explore/search.py", "seed "): "the CLI's caption of a result",
     ("explorer/ui/app.py", "\n.explain p"): "CSS",
     ("explorer/ui/map_tab.py", "\nfunction draw()"): "JavaScript",
     ("explorer/ui/app.py", "<script>"): "JavaScript (German for gradio's progress overlay)",
     ("explorer/ui/lesson_tab.py", "() =>"): "JavaScript (scrolling a result into view)",
-    ("explorer/ui/events.py", "**⚠ Not run"): "the English refusal frame (German: messages.de.json frames)",
     ("explorer/explore/blends.py", f"{SAMPLE}\ntext cos to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/explore/blends.py", "\nimage–text CLIP to A"): "the CLI's caption of a panel (the page shows titles)",
     ("explorer/ui/map_tab.py", "image: "): "a point's label on the map: data, which a click on it picks",
-    ("explorer/generation/recipe.py", "this accelerator"): "part of the compute budget's range, checked whole above",
-    ("explorer/concepts/projection.py", "the vocabulary size"): "part of a range's note, checked whole above",
-    ("explorer/text/tokens.py", "the text encoder"): "an encoder's name inside a range, checked whole above",
 }
+# the modules that render messages, not make them: their literals are a list's English joints ("a, b and c": German
+# joins with the word.and key), gr.I18n's and the catalogues' plumbing
+RENDERERS = ("explorer/messages.py", "explorer/ui/i18n.py", "explorer/ui/messages.py")
 KEYED = {"say", "Message"}                  # keyed messages (explorer.messages): the key's German is checked
 LOGGING = {"debug", "info", "warning", "error", "exception", "critical"}
 
@@ -202,7 +200,7 @@ def message_templates():
     a page: docstrings, logging, progress bars, error constructions (checked above), the i18n keys, dictionary
     keys and comparisons left out."""
     for relative, tree in _python_files():
-        if relative in ("explorer/ui/i18n.py", "explorer/ui/messages.py") or relative.startswith(NOT_MESSAGE_MODULES):
+        if relative in RENDERERS or relative.startswith(NOT_MESSAGE_MODULES):
             continue
         names, skip, keyed = _assignments(tree), set(), []
         for node in ast.walk(tree):
@@ -300,15 +298,43 @@ def test_example_captions_have_german():
 
 
 def test_the_catalogue_keeps_the_glossary_and_its_values():
-    german = [*DE.units.values(), *DE.choices.values(), *DE.headers.values(),
-              *(entry.german for entries in DE.sections.values() for entry in entries)]
+    from explorer.messages import catalogue as keyed
+
+    german = [*DE.units.values(), *DE.choices.values(), *DE.headers.values(), *DE.fields.values(),
+              *keyed("de").values()]
     ruled_out = [text for text in german if GLOSSARY_NOT.search(text)]
     assert not ruled_out, f"words the glossary (assets/i18n/README.md) rules out: {ruled_out}"
     assert "Schritt" in DE.text(say("generate.done_one_step", seed=0)) and "Guidance" in DE.allowed(
         say("recipe.turbo_guidance", g=1, model="m"))
-    with pytest.raises(ValueError, match="does not have"):           # a German slot the English lacks
-        Catalogue("de", {"text": {"Done: {a}.": "Fertig: {b}."}})
     assert set(TABLES["de"]) - set(TABLES["en"]) == set()             # (the static tables are another test's)
+
+
+def test_plain_text_stays_as_it_is_and_keyed_text_is_rendered_by_key():
+    """No pattern translates finished English any more (issue 27, item 3): a plain string reaches a German page as it
+    is (a prompt, a file name, and English that a site forgot to key: the source scans above find those); a keyed
+    one is rendered by its key; a number shown alone is written as German writes it."""
+    assert DE.text("Done: seed 0, 25 steps.") == "Done: seed 0, 25 steps."
+    assert DE.label("seed 3") == "seed 3" and DE.allowed("an integer in [1, 50]") == "an integer in [1, 50]"
+    assert DE.label(say("explore.search.caption_seed", seed=3) + " · CLIP 0.312") == "Seed 3 · CLIP 0.312"
+    assert DE.label(0.5) == "0,5" and DE.label("0.14") == "0,14" and DE.label("1,025") == "1.025"
+    assert DE.received(say("checks.chars", n=12)) == "12 Zeichen" and DE.received(7) == 7
+    assert DE.progress("step 3/25") == "step 3/25" and DE.figure_text(["a cat", say("plots.steps.hover")]) == \
+        ["a cat", "Schritt %{x}: %{y:.4f}<extra></extra>"]
+    error = InputError("expression", say("checks.text"), 3)          # the library's field name, keyed for the page
+    assert DE.error(error) == "Ausdruck: erwartet einen Text, erhalten 3"
+
+
+def test_the_pattern_catalogue_is_gone():
+    """assets/i18n/messages.de.json and the regular expressions that read it are gone (issue 27, item 3: translate
+    keys, not sentences); explorer/ui/messages.py compiles one expression, the Accept-Language header's."""
+    source = (PACKAGE / "ui" / "messages.py").read_text(encoding="utf-8")
+    assert not (ROOT / "assets" / "i18n" / "messages.de.json").exists()
+    tree = ast.parse(source)
+    compiled = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and _call_name(node) == "compile"]
+    header = [node.value for node in ast.walk(tree) if isinstance(node, ast.Assign) and
+              [getattr(target, "id", None) for target in node.targets] == ["_LANGUAGE"]]
+    assert compiled == header and len(header) == 1, [ast.unparse(c) for c in compiled]
+    assert "compile_template" not in source and "messages.de" not in source and "import json" not in source
 
 
 # --------------------------------------------------------------------------- figures and progress bars
@@ -366,7 +392,7 @@ def test_every_figure_text_has_german():
             if DE.figure_text(text) == text:
                 missing.append(f"{where}: {text!r}")
     assert count > 40, count                                            # the scan found the figures' texts
-    assert not missing, f"{len(missing)} figure texts without German (messages.de.json 'figures'):\n" + \
+    assert not missing, f"{len(missing)} figure texts not keyed (say(...) in explorer/plots):\n" + \
         "\n".join(missing)
 
 
@@ -398,7 +424,7 @@ def test_every_progress_text_has_german():
                 if shown == text and not isinstance(text, Keyed) or english_left(shown):
                     missing.append(f"{where}: {text!r} -> {DE.progress(text)!r}")
     assert count >= 9, count                       # keyed descriptions (say) are checked by test_keyed_messages
-    assert not missing, f"{len(missing)} progress texts without German (messages.de.json 'progress'):\n" + \
+    assert not missing, f"{len(missing)} progress texts not keyed (desc=say(...)):\n" + \
         "\n".join(missing)
 
 
@@ -572,7 +598,7 @@ def test_english_is_the_identity():
 
 
 def test_errors_name_the_field_as_the_page_labels_it_or_in_backticks():
-    error = InputError("steps", "an integer in [1, 50]", 0)
+    error = InputError("steps", say("checks.int_in", low=1, high=50, note=""), 0)
     assert DE.error(error, {"steps": "Schritte"}) == "Schritte: erwartet eine ganze Zahl in [1, 50], erhalten 0"
     assert DE.error(error) == "`steps`: erwartet eine ganze Zahl in [1, 50], erhalten 0"
     long = InputError("prompt", say("checks.at_most_chars", n=10), say("checks.chars", n=12), say("recipe.fewer_steps"))
@@ -611,12 +637,3 @@ def test_status_lines_become_german_sentence_by_sentence():
                              "Pixel kippt um bei 0,57. Jedes Bild ist mit seinem Rezept gespeichert (die Downloads "
                              "unten). (a prompt the user typed)")
     assert DE.text("a prompt the user typed") == "a prompt the user typed"      # unknown text: as it is
-
-
-def test_templates_compile_to_what_they_say():
-    pattern = compile_template("{n:num} results for '{query}'. ", anchored=False)
-    assert pattern.search("x 12 results for 'a cat'. y").group("query") == "a cat"
-    assert compile_template("{a} and {a}", anchored=True).match("x and x")
-    assert not compile_template("{a} and {a}", anchored=True).match("x and y")
-    with pytest.raises(ValueError, match="unknown placeholder kind"):
-        compile_template("{n:int}", anchored=True)

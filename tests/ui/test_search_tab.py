@@ -1,7 +1,7 @@
 """The Search tab on the event layer (issue 27, items 1 and 3): its status lines, notes and captions are keyed
 messages (assets/i18n/messages/*/ui_search.json), so a German session reads them in German by key (German numbers:
-0,25) while an English session and the API read the English they always read, byte for byte. The pattern entries
-these sites used are gone from messages.de.json: a site that goes back to plain English shows English on a German
+0,25) while an English session and the API read the English they always read, byte for byte. There is no pattern
+catalogue behind them: a site that goes back to plain English shows English on a German
 page and fails here."""
 from __future__ import annotations
 
