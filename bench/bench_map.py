@@ -60,7 +60,7 @@ def main() -> None:
     model = load_model(args.model)
     index = ConceptIndex.for_model(model, "concepts", config=config, progress=lambda d, t: None)
     print(f"model {args.model}: {len(index)} concepts, d = {index.dim}; {index.note}\n")
-    model.__dict__.pop("_concept_indexes", None)                 # a second start reads the disk cache
+    model.concept_indexes.clear()                                # a second start reads the disk cache
 
     warmup = MapWarmup()                                         # the app's
 
@@ -104,7 +104,7 @@ def main() -> None:
     write_cache(path, big_index)
     load_big, _ = timed(lambda: read_cache(path, vocab, "synthetic"), repeat=3)
     row(f"load a cached 50,000 x 768 index ({path.stat().st_size / 2**20:.0f} MiB)", load_big, 1.0)
-    model.__dict__.pop("_concept_indexes", None)
+    model.concept_indexes.clear()
     load_real, again = timed(lambda: ConceptIndex.for_model(model, "concepts", config=config))
     row(f"second start: ConceptIndex.for_model from cache ({len(again)} entries)", load_real, 1.0)
     # 6. dynamic padding vs 77-token padding (same pooled vectors, see tests/test_concepts.py)

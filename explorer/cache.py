@@ -55,6 +55,11 @@ class LRUCache:
         with self._lock:
             return self._items.pop(key, default)
 
+    def clear(self) -> None:
+        """Drop every value (a benchmark's "second start": the next get() computes or reads from disk again)."""
+        with self._lock:
+            self._items.clear()
+
     def peek(self, key: Hashable, default=None):
         """The value without computing or reordering (None when missing)."""
         with self._lock:

@@ -174,13 +174,13 @@ def shared_shelf(config: ExplorerConfig) -> Shelf:
     return shelf
 
 
-def launch_kwargs(config: ExplorerConfig, demo: gr.Blocks | None = None) -> dict:
-    """launch() settings for `demo` (build_demo's: its texts filled with the config's limits are its own, so pass it;
-    without it the page shows those labels as keys): outputs/ is deliberately not an allowed path (each user gets
-    links to their own files only), uploads are capped, session state is kept for at most max_sessions users, and
-    the page speaks German or English (the browser's language, or --lang for every browser). File links work only
-    for the client that made them (explorer.ui.media.ScopedFiles). gradio's /monitoring is off unless asked for;
-    with a class code, gradio's login form asks for it (any name, the code as the password)."""
+def launch_kwargs(config: ExplorerConfig, demo: gr.Blocks) -> dict:
+    """launch() settings for `demo` (build_demo's: its texts filled with the config's limits travel with it):
+    outputs/ is deliberately not an allowed path (each user gets links to their own files only), uploads are capped,
+    session state is kept for at most max_sessions users, and the page speaks German or English (the browser's
+    language, or --lang for every browser). File links work only for the client that made them
+    (explorer.ui.media.ScopedFiles). gradio's /monitoring is off unless asked for; with a class code, gradio's login
+    form asks for it (any name, the code as the password)."""
     return dict(server_name=config.host, server_port=config.port, share=config.share, theme=THEME, css=CSS,
                 app_kwargs={"middleware": [Middleware(ScopedFiles)]},
                 head=HEAD, max_file_size=config.max_upload_bytes, state_session_capacity=config.max_sessions,
@@ -188,10 +188,10 @@ def launch_kwargs(config: ExplorerConfig, demo: gr.Blocks | None = None) -> dict
                 enable_monitoring=config.monitoring, **class_code_login(config.class_code))
 
 
-def app_texts(demo: gr.Blocks | None) -> dict[str, dict[str, str]]:
+def app_texts(demo: gr.Blocks) -> dict[str, dict[str, str]]:
     """The texts gr.I18n sends besides the files' (language -> key -> text): the lesson's, and the app's filled
     labels (t(key, **values), found on its blocks by build_demo)."""
-    filled = demo.explorer_context.texts if demo is not None else {}
+    filled = demo.explorer_context.texts
     return {lang: {**texts, **filled.get(lang, {})} for lang, texts in lesson_tab.lesson_tables().items()}
 
 

@@ -5,13 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from explorer.cache import LRUCache
 from explorer.concepts.index import ConceptIndex
 from explorer.concepts.vocabularies import (Shelf, Vocabulary, available_vocabularies, builtin_vocabulary, load_upload,
                                             load_vocabulary, parse_vocabulary, resolve_vocabulary, tokenizer_vocabulary)
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
-from explorer.models.loaded import INDEXES_CACHED
 from explorer.text.encoding import encode_pooled
 
 WORDS = ["a red fox", "a blue whale", "an oak tree", "snow", "the desert at noon", "a violin", "rust", "marble",
@@ -23,8 +21,9 @@ def small_vocabulary(name="small"):
 
 
 def fresh(model):
-    """Forget the in-memory indexes so the next call must read the disk cache."""
-    model.concept_indexes = LRUCache(INDEXES_CACHED)
+    """Forget the in-memory indexes so the next call must read the disk cache (as bench/bench_map.py does)."""
+    model.concept_indexes.clear()
+    assert len(model.concept_indexes) == 0
 
 
 def test_format_comments_blank_lines_and_categories():

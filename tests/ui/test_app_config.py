@@ -15,16 +15,18 @@ from explorer.ui.settings import parse_args
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_defaults_bind_this_machine_only():
+def test_defaults_bind_this_machine_only(demo):
     config = parse_args([], {})
     assert (config.host, config.port, config.share, config.model) == ("127.0.0.1", 7860, False, "sd15")
-    assert launch_kwargs(config)["server_name"] == "127.0.0.1" and launch_kwargs(config)["server_port"] == 7860
+    settings = launch_kwargs(config, demo)
+    assert settings["server_name"] == "127.0.0.1" and settings["server_port"] == 7860
 
 
-def test_gradio_variables_are_used_when_no_option_is_given():
+def test_gradio_variables_are_used_when_no_option_is_given(demo):
     config = parse_args([], {"GRADIO_SERVER_NAME": "0.0.0.0", "GRADIO_SERVER_PORT": "7861"})
     assert (config.host, config.port) == ("0.0.0.0", 7861)
-    assert launch_kwargs(config)["server_name"] == "0.0.0.0" and launch_kwargs(config)["server_port"] == 7861
+    settings = launch_kwargs(config, demo)
+    assert settings["server_name"] == "0.0.0.0" and settings["server_port"] == 7861
     only_port = parse_args([], {"GRADIO_SERVER_PORT": " 8080 "})
     assert (only_port.host, only_port.port) == ("127.0.0.1", 8080)
     empty = parse_args([], {"GRADIO_SERVER_NAME": "", "GRADIO_SERVER_PORT": ""})   # set but empty: the defaults

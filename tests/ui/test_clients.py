@@ -300,9 +300,10 @@ def test_monitoring_and_analytics_are_off_unless_asked_for(app_demo, app_url, mo
     assert app_demo.analytics_enabled is False
     assert parse_args([], environ={}).analytics is False and parse_args([], environ={}).monitoring is False
     assert parse_args(["--analytics", "--monitoring"], environ={}).analytics is True
-    assert launch_kwargs(ExplorerConfig(monitoring=True))["enable_monitoring"] is True
-    assert launch_kwargs(ExplorerConfig())["enable_monitoring"] is False
-    assert "auth" not in launch_kwargs(ExplorerConfig()) and "auth" in launch_kwargs(ExplorerConfig(class_code="x"))
+    assert launch_kwargs(ExplorerConfig(monitoring=True), app_demo)["enable_monitoring"] is True
+    assert launch_kwargs(ExplorerConfig(), app_demo)["enable_monitoring"] is False
+    assert "auth" not in launch_kwargs(ExplorerConfig(), app_demo) and \
+        "auth" in launch_kwargs(ExplorerConfig(class_code="x"), app_demo)
 
 
 def test_settings_take_the_class_code_and_per_client_limits():

@@ -182,11 +182,13 @@ def test_lang_option_is_checked_and_forces_the_tables():
         build_i18n("fr")
 
 
-def test_launch_settings_carry_the_language():
+def test_launch_settings_carry_the_language_and_the_apps_filled_labels(demo):
     from explorer.ui.app import launch_kwargs
 
-    i18n = launch_kwargs(parse_args(["--lang", "de"], {}))["i18n"]
+    i18n = launch_kwargs(parse_args(["--lang", "de"], {}), demo)["i18n"]
     assert i18n.translations_dict["en"]["map.tab"] == "Karte"
+    filled = demo.explorer_context.texts["de"]          # labels filled with the config's limits, e.g. "... (1-50)"
+    assert filled and all(i18n.translations_dict["de"][key] == text for key, text in filled.items())
 
 
 # --- in a browser ------------------------------------------------------------------------------------------------

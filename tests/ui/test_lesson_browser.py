@@ -43,7 +43,8 @@ IMAGES_LOADED = """() => Array.from(document.images).filter(i => { const r = i.g
     return i.offsetParent !== null && r.bottom > 0 && r.top < window.innerHeight; }).every(i => i.complete)"""
                             # pictures in the window (further ones load lazily, when scrolled to)
 BROKEN_IMAGES = """() => Array.from(document.images)
-    .filter(i => i.offsetParent !== null && i.complete && i.naturalWidth === 0).map(i => i.getAttribute('src'))"""
+    .filter(i => i.offsetParent !== null && i.getAttribute('src') && i.complete && i.naturalWidth === 0)
+    .map(i => i.getAttribute('src'))"""     # an <img> not yet given a source (a gallery filling in) is not broken
 PROBLEMS_SHOWN = """() => [...Array.from(document.querySelectorAll('span.error')).map(e => 'error badge: ' + e.innerText),
     ...Array.from(document.querySelectorAll('.status')).filter(e => e.offsetParent !== null)
         .map(e => e.innerText).filter(t => t.includes('⚠')).map(t => 'refusal: ' + t.slice(0, 200))]"""
