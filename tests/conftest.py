@@ -16,15 +16,6 @@ import pytest  # noqa: E402
 from tests.servers import close_demo  # noqa: E402
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`--dist loadgroup`), every test of the miniworld app runs in one process, which builds that
-    app (and indexes its archive) once; the rest are shared out between the processes."""
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        if "miniworld_url" in getattr(item, "fixturenames", ()) or params.get("classroom") == "miniworld":
-            item.add_marker(pytest.mark.xdist_group("miniworld-app"))   # test_classroom asks for it by parameter
-
-
 @pytest.fixture(scope="session")
 def tiny_model():
     """The built-in random miniature of SD (real diffusers/transformers classes), shared by all tests."""
