@@ -75,6 +75,10 @@ class Catalogue:
         part by part; a plain string as it is."""
         return render(value, self.lang) if is_keyed(value) else value
 
+    # a progress bar's description ("step 3/25"), what a field takes ("an integer in [1, 50]") and a received value
+    # the library describes in words ("12 characters"): keyed ones in this language, anything else as it is
+    progress = allowed = received = text
+
     def label(self, value):
         """A short text shown whole (a caption, a table cell, an example's name): a keyed one in this language, a
         number (a float, or a caption that is one: "0.14") as this language writes it, anything else as it is."""
@@ -93,11 +97,7 @@ class Catalogue:
         ones in this language; a prompt or a concept word that names a trace stays the user's."""
         if isinstance(value, list):                                         # a hover template per point
             return [self.figure_text(item) for item in value]
-        return render(value, self.lang) if is_keyed(value) else value
-
-    def progress(self, desc):
-        """A progress bar's description ("step 3/25"): a keyed one in this language, else as it is."""
-        return render(desc, self.lang) if is_keyed(desc) else desc
+        return self.text(value)
 
     def unit(self, unit: str) -> str:
         """A progress bar's unit ("steps", shown as "12/25 steps"): its ui_app.unit.* name, else as it is."""
@@ -139,14 +139,6 @@ class Catalogue:
         return name if self.english else self.headers.get(name, name)
 
     # ------------------------------------------------------------ errors
-    def allowed(self, value):
-        """What a field takes, as an error message says it ("an integer in [1, 50]"): keyed, else as it is."""
-        return render(value, self.lang) if is_keyed(value) else value
-
-    def received(self, value):
-        """A received value that the library describes in words ("12 characters"): keyed, else as it is."""
-        return render(value, self.lang) if is_keyed(value) else value
-
     def error(self, error: InputError, fields: Mapping[str, str] | None = None) -> str:
         """An InputError's message: the field as the page labels it (else its ui_app.field.* name, e.g. an expression
         typed into the map's query; else its English name in backticks), what it takes, what it got, the hint.
