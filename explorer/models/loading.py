@@ -74,7 +74,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
         offline = offline_model_name()
         reason = _short_reason(error, preset.source)
         banner = say("loading.fallback", name=repr(name), reason=reason, offline=repr(offline),
-                     about=PRESETS[offline].about)
+                     about=PRESETS[offline].description)
         log.warning(banner)
         loaded = load_model(offline, device, dtype, fallback=False, low_memory=low_memory)
         loaded.banner = banner
