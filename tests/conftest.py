@@ -13,7 +13,22 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest  # noqa: E402
 
+from tests import scheduling  # noqa: E402
 from tests.servers import close_demo  # noqa: E402
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under `-n N` (xdist's `--dist load`): tests/scheduling.py's groups, a shared app built once."""
+    if config.getvalue("dist") in ("load", "loadgroup"):
+        return scheduling.make_scheduler(config, log)
+    return None
+
+
+def pytest_collection_modifyitems(config, items):
+    """In an xdist worker, the files with slow tests first (every worker collects the same order)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items[:] = scheduling.slow_first(items)
 
 
 @pytest.fixture(scope="session")
