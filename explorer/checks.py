@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+from explorer.config import MAX_SIZE_CEILING, ExplorerConfig
 from explorer.errors import InputError
 from explorer.messages import is_keyed, say
 
@@ -67,3 +68,11 @@ def check_bool(field_name: str, value) -> bool:
     if not isinstance(value, bool):
         raise InputError(field_name, say("checks.true_or_false"), value)
     return value
+
+
+def check_max_size(field_name: str, value, min_size: int = ExplorerConfig.min_size) -> int:
+    """--max-size (app and CLI): a multiple of 8 from the smallest size up to MAX_SIZE_CEILING."""
+    size = check_int(field_name, value, min_size, MAX_SIZE_CEILING)
+    if size % 8:
+        raise InputError(field_name, say("recipe.multiple_of_8", low=min_size, high=MAX_SIZE_CEILING), value)
+    return size

@@ -20,6 +20,9 @@ MAX_INDEX_IMAGES = 10_000_000      # most images any archive index may hold (10^
                                    # of max_archive_images (app --max-archive-images, CLI --max-images, index-job)
 
 
+MAX_SIZE_CEILING = 4096            # the largest --max-size (app and CLI; explorer.checks.check_max_size)
+
+
 @dataclass
 class ExplorerConfig:
     model: str = "sd15"                      # preset name, Hugging Face id or local folder
@@ -28,7 +31,8 @@ class ExplorerConfig:
     low_memory: bool = False                 # CPU offload on CUDA, VAE slicing and tiling (models.loading)
     outputs_dir: Path = Path("outputs")      # every saved image lands here, never overwritten
     cache_dir: Path = field(default_factory=_default_cache_dir)  # concept indexes and the like
-    max_size: int = 1024                     # largest width/height in pixels a request may ask for
+    max_size: int = 1536                     # largest width/height in pixels a request may ask for (--max-size;
+                                             # SDXL's bucket sizes reach 1536x640); the time budget still applies
     min_size: int = 32                       # smallest width/height in pixels
     max_steps: int = 150                     # most denoising steps a request may ask for
     max_guidance: float = 30.0               # largest classifier-free guidance scale

@@ -4,18 +4,28 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-from explorer.cli import archive, attention, embeddings, generate, jobs, lesson, map, walks
+from explorer.cli import archive, attention, embeddings, generate, jobs, lesson, map, ui, walks
 from explorer.errors import InputError, ModelLoadError
 
-VERBS = [generate, attention, embeddings, walks, jobs, map, archive, lesson]   # modules, in the order their verbs appear in --help
+VERBS = [ui, generate, attention, embeddings, walks, jobs, map, archive, lesson]   # modules, in the order their verbs appear in --help
+COMMAND = "latent-explorer"           # the console command pip installs (pyproject.toml [project.scripts])
+
+
+def program() -> str:
+    """How the user started the CLI: the installed command, else `python -m explorer`."""
+    return COMMAND if Path(sys.argv[0]).stem == COMMAND else "python -m explorer"
 
 
 def build_parser() -> argparse.ArgumentParser:
+    prog = program()
     parser = argparse.ArgumentParser(
-        prog="python -m explorer",
+        prog=prog,
         description="latent-explorer: generate images step by step and explore the latent and embedding "
-                    "space of Stable Diffusion models. Use `python app.py` for the browser UI.")
+                    f"space of Stable Diffusion models. Start the browser UI with `{prog} ui` (its options: "
+                    f"`{prog} ui --help`).")
+    parser.set_defaults(prog=prog)
     subparsers = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for verbs in VERBS:
         verbs.register(subparsers)
@@ -26,7 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     """Run one verb; bad input exits 2 with a one-line message; a model that cannot load exits 3, also when the
     verb ran on the offline model instead of the one asked for (its outputs are written, and say so)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if rest and not getattr(args, "passes_options", False):       # as parse_args; `ui` hands them to the app
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args.options = rest
     try:
         code = args.run(args) or 0
     except InputError as error:

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from explorer.checks import check_max_size
 from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
@@ -25,6 +26,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
+    parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
+                        help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
+                             "the time limit of one run still refuses what would take too long")
 
 
 def load(args):
@@ -56,8 +60,10 @@ def print_json(data) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
-def config_from(args) -> ExplorerConfig:
-    config = ExplorerConfig()
-    if getattr(args, "outputs", None):
+def config_from(args, **settings) -> ExplorerConfig:
+    """The verb's configuration: --max-size, --outputs and the verb's own `settings`."""
+    config = ExplorerConfig(max_size=check_max_size("--max-size", getattr(args, "max_size", ExplorerConfig.max_size)),
+                            **settings)
+    if getattr(args, "outputs", None) and "outputs_dir" not in settings:
         config.outputs_dir = Path(args.outputs)
     return config

@@ -5,8 +5,7 @@ import sys
 from pathlib import Path
 
 from explorer.archive.gaps import gap_notes
-from explorer.cli.common import add_model_args, load, make_folder, new_file, out_dir, print_json
-from explorer.config import ExplorerConfig
+from explorer.cli.common import add_model_args, config_from, load, make_folder, new_file, out_dir, print_json
 from explorer.errors import InputError
 from explorer.explore.curves import response_curves
 from explorer.explore.probe import bias_probe, parse_attributes
@@ -88,7 +87,7 @@ def _vision(args, model):
 
 
 def run_interpolate(args) -> int:
-    config = ExplorerConfig(outputs_dir=Path(args.outputs))
+    config = config_from(args, outputs_dir=Path(args.outputs))
     # 1. paths first, then the model
     gif = new_file(args.out, "out")
     mp4 = new_file(args.mp4, "mp4") if args.mp4 else None
@@ -114,7 +113,7 @@ def run_interpolate(args) -> int:
 def run_search(args) -> int:
     # 1. the folder, the model, the query
     folder = out_dir(args.out_dir)
-    config = ExplorerConfig(outputs_dir=folder)
+    config = config_from(args, outputs_dir=folder)
     model = load(args)
     base = _base(args, model, args.prompt, args.first_seed)
     # 2. the results page
@@ -136,7 +135,7 @@ def run_probe(args) -> int:
     # 1. validate, the folder, the model (the default prompts and attributes suit the model)
     attributes = parse_attributes(args.attributes) if args.attributes else None
     folder = out_dir(args.out_dir)
-    config = ExplorerConfig(outputs_dir=folder)
+    config = config_from(args, outputs_dir=folder)
     model = load(args)
     examples = examples_for(model)
     attributes = attributes or parse_attributes(examples.attributes)

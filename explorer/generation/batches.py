@@ -19,7 +19,7 @@ from explorer.errors import InputError
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.generate import generate
 from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
-from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
+from explorer.generation.noise import initial_noise, latent_shape, sampler_generator
 from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
@@ -89,12 +89,7 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
             cancelled = True
             break
         chunk = slice(start, start + batch_size)
-        generators = []
-        for r in recipes[chunk]:
-            g = torch.Generator("cpu").manual_seed(r.seed)
-            if pipeline_draws_noise(r):                               # generate() let the pipeline draw it
-                draw_noise(g, shape, model.dtype)
-            generators.append(g)
+        generators = [sampler_generator(r, shape, model.dtype) for r in recipes[chunk]]   # as generate() leaves it
         with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode(), \
                 per_image_rows(model.pipe.unet, guidance_groups(len(generators), base.guidance > 1)), \
                 stop_within_step(model.pipe.unet, cancel.is_set if cancel is not None else None):

@@ -30,7 +30,8 @@ def composed_noise(eps_uncond: torch.Tensor, eps_conds: torch.Tensor, weights: t
 
 @torch.no_grad()
 def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watcher,
-                      latents: torch.Tensor | None = None) -> Image.Image | None:
+                      latents: torch.Tensor | None = None,
+                      generator: torch.Generator | None = None) -> Image.Image | None:
     """Denoise one image under AND (the caller holds the scheduler in the pipeline and the model lock); None when
     the watcher was stopped (no decode of an abandoned latent)."""
     pipe = model.pipe
@@ -38,7 +39,8 @@ def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watc
     embeds = torch.cat([conditioning.negative_prompt_embeds, conditioning.prompt_embeds])     # (1 + n, 77, d)
     # 1. prepare the timesteps, the initial noise and the step kwargs as the pipeline does
     scheduler.set_timesteps(recipe.steps, device=model.device)
-    generator = torch.Generator("cpu").manual_seed(recipe.seed)
+    if generator is None:                                   # per-step noise: generate() passes generation.noise's
+        generator = torch.Generator("cpu").manual_seed(recipe.seed)
     x = pipe.prepare_latents(1, pipe.unet.config.in_channels, recipe.height, recipe.width, embeds.dtype,
                              model.device, generator, latents)                                # (1, 4, h, w)
     step_kwargs = pipe.prepare_extra_step_kwargs(generator, 0.0)

@@ -19,7 +19,7 @@ from explorer.generation.attention import AttentionMaps, capture_attention, row_
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.invariant import decode_alone
-from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise
+from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise, sampler_generator
 from explorer.generation.recipe import Recipe, check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
@@ -56,8 +56,13 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     if conditioning is None:
         conditioning = conditioning_for(model, recipe)
     # 3. prepare the initial noise: the pipeline draws the seed's own noise; variations are made here
-    if latents is None and not pipeline_draws_noise(recipe):
-        latents = initial_noise(recipe, latent_shape(model, recipe), model.dtype)
+    # and the sampler's generator for its per-step noise (as A1111 continues it; generation.noise)
+    generator = torch.Generator("cpu").manual_seed(recipe.seed)       # latents passed in: a fresh one, as always
+    if latents is None:
+        shape = latent_shape(model, recipe)
+        generator = sampler_generator(recipe, shape, model.dtype, pipeline_draws=pipeline_draws_noise(recipe))
+        if not pipeline_draws_noise(recipe):
+            latents = initial_noise(recipe, shape, model.dtype)
     decode = PreviewDecoder(model, recipe.preview) if watch else None
     # 4. denoise with a fresh scheduler, watching each step (and its cross-attention), stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
@@ -68,11 +73,11 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
         image = None
         try:
             if conditioning.composable:
-                image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents)
+                image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents, generator)
             else:
                 final = model.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=recipe.steps,
                                    guidance_scale=recipe.guidance, width=recipe.width, height=recipe.height,
-                                   generator=torch.Generator("cpu").manual_seed(recipe.seed), latents=latents,
+                                   generator=generator, latents=latents,
                                    output_type="latent",
                                    callback_on_step_end=watcher if (watch or cancel or attention) else None).images
                 # 5. decode, as the pipeline does; not a stopped run's latent (minutes at a large size)

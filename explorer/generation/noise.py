@@ -30,6 +30,21 @@ def pipeline_draws_noise(recipe) -> bool:
     return not varied and not recipe.variations
 
 
+def sampler_generator(recipe, shape: tuple, dtype: torch.dtype = torch.float32,
+                      pipeline_draws: bool = False) -> torch.Generator:
+    """The CPU generator the sampler draws each step's noise from (ancestral and SDE samplers): the seed's, past one
+    draw of the initial noise, as AUTOMATIC1111's ImageRNG continues it (modules/rng.py `next`).
+
+    `pipeline_draws`: diffusers' pipeline draws the seed's plain noise from it itself (then it is returned fresh).
+    Recipes with `step_noise` "seed" (made before A1111's rule was followed) start it again at the seed after a
+    variation, so their first ancestral draw repeats the seed's noise as it did when they were made.
+    """
+    generator = torch.Generator("cpu").manual_seed(int(recipe.seed))
+    if not pipeline_draws and (pipeline_draws_noise(recipe) or getattr(recipe, "step_noise", "seed") == "a1111"):
+        draw_noise(generator, shape, dtype)
+    return generator
+
+
 def a1111_slerp(val: float, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """AUTOMATIC1111's variation slerp (modules/processing.py `slerp`), kept exactly as it is there.
 

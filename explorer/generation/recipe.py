@@ -16,7 +16,7 @@ from explorer.messages import say
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.cost import estimate
-from explorer.models.presets import SCHEDULERS
+from explorer.models.presets import SCHEDULERS, model_label
 from explorer.models.previews import PREVIEW_DECODERS
 from explorer.text.arithmetic import SPACES
 from explorer.text.expressions import MAX_WEIGHT
@@ -27,6 +27,7 @@ WALK_METHODS = ("slerp", "lerp")      # how a prompt walk moves the conditioning
 WALK_SCHEDULES = ("linear", "ease", "adaptive")
 ORIGINS = ("search", "probe", "axis")
 VARIATION_SLERPS = ("tensor", "a1111")
+STEP_NOISES = ("a1111", "seed")       # an ancestral sampler's per-step noise after a variation (generation.noise)
 EMPHASES = ("a1111", "none")             # prompt syntax: A1111 emphasis (text.emphasis), or all literal text   # how variation noise is slerped (generation.noise.initial_noise)
 MAX_VARIATIONS = 16                   # chained variations ("more like this" of a variation of ...)
 MAX_PROMPT_CHARS = 2000               # longer text cannot fit 77 tokens anyway
@@ -99,6 +100,7 @@ class Recipe:
     variation_strength: float = 0.0           # 0 = seed's noise, 1 = variation_seed's noise
     variations: tuple[Variation, ...] = ()    # further variations, applied in order after the first
     variation_slerp: str = "tensor"           # "tensor": over the whole noise; "a1111": as AUTOMATIC1111 (per column)
+    step_noise: str = "a1111"                 # "a1111": the seed's generator continues (A1111); "seed": restarts (earlier)
     emphasis: str = "a1111"                   # "(word:1.3)" etc. as A1111 reads them; "none": literal (earlier PNGs)
     blend: Blend | None = None                # a blend-comparator panel
     walk: WalkFrame | None = None             # a frame of a prompt walk
@@ -120,6 +122,7 @@ class Recipe:
         if "extra" in data:
             data = _from_legacy(data)
         data.setdefault("emphasis", "none")     # recipes written before emphasis existed: brackets were literal
+        data.setdefault("step_noise", "seed")   # recipes written before: the sampler's generator restarted at the seed
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -261,6 +264,7 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
         check_int("variation_seed", recipe.variation_seed, 0, SEED_MAX - 1)
     check_float("variation_strength", recipe.variation_strength, 0.0, 1.0)
     check_choice("variation_slerp", recipe.variation_slerp, VARIATION_SLERPS)
+    check_choice("step_noise", recipe.step_noise, STEP_NOISES)
     check_choice("emphasis", recipe.emphasis, EMPHASES)
     _validate_variations(recipe.variations)
     if recipe.blend is not None:
@@ -276,7 +280,7 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
 
 def check_model(recipe: Recipe, model) -> Recipe:
     """A recipe sent by a client must name the loaded model (its name is written into every saved PNG)."""
-    if recipe.model != model.name:
+    if recipe.model not in (model.name, model_label(model.name)):      # a saved PNG names a folder by its name
         shown = recipe.model if len(recipe.model) <= 80 else recipe.model[:80] + "…"
         raise InputError("recipe", say("recipe.loaded_model", name=repr(model.name)),
                          say("recipe.model", name=repr(shown)))

@@ -21,7 +21,7 @@ from explorer.generation.attention import AttentionMaps, capture_attention, row_
 from explorer.generation.batches import check_shared_settings
 from explorer.generation.generate import Generation
 from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
-from explorer.generation.noise import draw_noise, initial_noise, latent_shape, pipeline_draws_noise
+from explorer.generation.noise import initial_noise, latent_shape, sampler_generator
 from explorer.generation.recipe import check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
@@ -60,12 +60,7 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
     # 2. each image's noise and generator, as a one-image generate() makes them
     shape = latent_shape(model, base)
     latents = torch.cat([initial_noise(r, shape, model.dtype) for r in recipes])
-    generators = []
-    for r in recipes:
-        generator = torch.Generator("cpu").manual_seed(r.seed)
-        if pipeline_draws_noise(r):                # generate() let the pipeline draw (and advance) it
-            draw_noise(generator, shape, model.dtype)
-        generators.append(generator)
+    generators = [sampler_generator(r, shape, model.dtype) for r in recipes]     # as generate() leaves it
     conditioning = Conditioning.cat(conditionings)
     guided = base.guidance > 1
     # 3. denoise together; each image watched (and stoppable) on its own row

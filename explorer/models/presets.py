@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import torch
 
@@ -65,6 +65,9 @@ PRESETS: dict[str, Preset] = {
 }
 DEFAULT_MODEL = "sd15"
 
+# Karras / exponential sigmas from the model's largest to its smallest sigma, as A1111 takes them (timesteps spaced
+# over the whole range: diffusers' Euler/LMS/Heun/DPM2 take the ends of the sigmas at the spaced timesteps)
+_FULL_RANGE = {"timestep_spacing": "linspace"}
 # name -> (diffusers class name, extra config, the sampler name AUTOMATIC1111 writes)
 SCHEDULERS: dict[str, tuple[str, dict, str]] = {
     "ddim": ("DDIMScheduler", {}, "DDIM"),
@@ -73,6 +76,28 @@ SCHEDULERS: dict[str, tuple[str, dict, str]] = {
     "dpm++2m": ("DPMSolverMultistepScheduler", {}, "DPM++ 2M"),
     "pndm": ("PNDMScheduler", {"skip_prk_steps": True}, "PLMS"),
     "lms": ("LMSDiscreteScheduler", {}, "LMS"),
+    # A1111's samplers with Karras / exponential sigmas (explorer.generation.schedulers; README "Samplers"): the
+    # sigmas spaced over the model's whole range as k-diffusion's get_sigmas_karras / get_sigmas_exponential
+    "dpm++2m_karras": ("DPMSolverMultistepScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "DPM++ 2M"),
+    "dpm++2m_exponential": ("DPMSolverMultistepScheduler", {"use_exponential_sigmas": True, **_FULL_RANGE},
+                            "DPM++ 2M"),
+    "dpm++2m_sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++"}, "DPM++ 2M SDE"),
+    "dpm++2m_sde_karras": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++",
+                                                           "use_karras_sigmas": True, **_FULL_RANGE}, "DPM++ 2M SDE"),
+    "dpm++2m_sde_exponential": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++",
+                                                                "use_exponential_sigmas": True, **_FULL_RANGE},
+                                "DPM++ 2M SDE"),
+    "euler_karras": ("EulerDiscreteScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "Euler"),
+    "euler_exponential": ("EulerDiscreteScheduler", {"use_exponential_sigmas": True, **_FULL_RANGE}, "Euler"),
+    "lms_karras": ("LMSDiscreteScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "LMS"),
+    "heun": ("HeunDiscreteScheduler", {}, "Heun"),
+    "heun_karras": ("HeunDiscreteScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "Heun"),
+    "dpm2": ("KDPM2DiscreteScheduler", {}, "DPM2"),
+    "dpm2_karras": ("KDPM2DiscreteScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "DPM2"),
+    "dpm2_a": ("KDPM2AncestralDiscreteScheduler", {}, "DPM2 a"),
+    "dpm2_a_karras": ("KDPM2AncestralDiscreteScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "DPM2 a"),
+    "unipc": ("UniPCMultistepScheduler", {}, "UniPC"),
+    "lcm": ("LCMScheduler", {}, "LCM"),
 }
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -80,6 +105,18 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 def sampler_name(scheduler: str) -> str:
     """The sampler name AUTOMATIC1111 writes for one of SCHEDULERS (the name itself when unknown)."""
     return SCHEDULERS.get(scheduler, (None, None, scheduler))[2]
+
+
+def model_label(name: str) -> str:
+    """The model as a saved PNG names it: a preset or hub id as it is, a local folder by its own name only (no
+    absolute path of this machine leaves it in a file)."""
+    if name in PRESETS:
+        return name
+    windows = "\\" in name or (len(name) > 1 and name[1] == ":")
+    path = PureWindowsPath(name) if windows else Path(name).expanduser()
+    if windows or path.is_absolute() or path.is_dir() or name.startswith(("./", "../", "~")):
+        return path.name or name
+    return name
 
 
 def resolve_preset(name: str) -> Preset:

@@ -2,7 +2,8 @@
 
 A saved PNG carries two text chunks: `parameters` in the format AUTOMATIC1111 writes (so PNG-info
 readers already in use understand it) and `latent_explorer`, the full recipe as JSON. A PNG made by
-A1111 itself (only `parameters`) is read through explorer.outputs.a1111.
+A1111 itself (only `parameters`) is read through explorer.outputs.a1111; ComfyUI's and InvokeAI's
+through explorer.outputs.other_tools. No absolute path of this machine is written (models.presets.model_label).
 """
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from PIL import Image, PngImagePlugin
 
 from explorer.errors import InputError
 from explorer.messages import say
-from explorer.generation.recipe import Recipe
-from explorer.models.presets import sampler_name
-from explorer.outputs.a1111 import parse_parameters
+from explorer.generation.recipe import Recipe, Variation
+from explorer.generation.schedulers import a1111_names, draws_step_noise
+from explorer.models.presets import model_label
+from explorer.outputs.a1111 import (EXPLORER_VERSION, EXPRESSION_KEY, STEP_NOISE_KEY, VARIATION_SLERP_KEY,
+                                    VARIATIONS_KEY, parse_parameters)
 from explorer.outputs.files import reserve_path
+from explorer.outputs.other_tools import COMFYUI_KEY, INVOKEAI_KEY, read_comfyui, read_invokeai
 
 PARAMETERS_KEY = "parameters"         # AUTOMATIC1111's chunk name
 RECIPE_KEY = "latent_explorer"        # our chunk: the whole recipe as JSON
@@ -34,17 +38,22 @@ def _escaped(text: str) -> str:
 
 
 def to_parameters(recipe: Recipe) -> str:
-    """The recipe in the text format AUTOMATIC1111 writes into PNG files."""
-    # "Schedule type: Automatic" = the sampler's own timestep spacing (A1111 >= 1.9 writes the field)
-    items = {"Steps": recipe.steps, "Sampler": sampler_name(recipe.scheduler), "Schedule type": "Automatic",
+    """The recipe in the text format AUTOMATIC1111 writes into PNG files.
+
+    Sampler and Schedule type as A1111 >= 1.9 names them (generation.schedulers.a1111_names). A variation is
+    written in A1111's `Variation seed` fields only where A1111 makes the same noise from them (one variation, A1111's
+    slerp); otherwise the whole chain is written in the explorer's own `Explorer variations` field, which A1111 does
+    not read: its picture would differ. `Version: latent-explorer ...` marks the explorer's own text.
+    """
+    sampler, schedule = a1111_names(recipe.scheduler)
+    items = {"Steps": recipe.steps, "Sampler": sampler, "Schedule type": schedule,
              "CFG scale": f"{recipe.guidance:g}", "Seed": recipe.seed, "Size": f"{recipe.width}x{recipe.height}",
-             "Model": recipe.model}
-    if recipe.variation_seed is not None and recipe.variation_strength > 0:
-        items["Variation seed"] = recipe.variation_seed
-        items["Variation seed strength"] = f"{recipe.variation_strength:g}"
+             "Model": model_label(recipe.model)}
+    items.update(_variation_items(recipe))
     if recipe.expression:
-        items["Prompt expression"] = recipe.expression
+        items[EXPRESSION_KEY] = recipe.expression
     items["RNG"] = "CPU"                  # the initial noise comes from a CPU generator (A1111's "CPU" RNG setting)
+    items["Version"] = EXPLORER_VERSION
     literal = recipe.emphasis == "none"          # brackets meant as text: escaped, so A1111 reads them as text too
     lines = [_escaped(recipe.prompt) if literal else recipe.prompt]
     if recipe.negative_prompt:
@@ -53,10 +62,31 @@ def to_parameters(recipe: Recipe) -> str:
     return "\n".join(lines)
 
 
+def _variation_items(recipe: Recipe) -> dict:
+    """The recipe's variations: A1111's two fields where A1111 reads them right, else the explorer's chain."""
+    chain = ([Variation(recipe.variation_seed, recipe.variation_strength)]
+             if recipe.variation_seed is not None and recipe.variation_strength > 0 else []) + list(recipe.variations)
+    if not chain:
+        return {}
+    same_steps = recipe.step_noise == "a1111" or not draws_step_noise(recipe.scheduler)
+    if len(chain) == 1 and recipe.variation_slerp == "a1111" and same_steps:
+        return {"Variation seed": chain[0].seed, "Variation seed strength": f"{chain[0].strength:g}"}
+    items = {VARIATIONS_KEY: " ".join(f"{v.seed}:{v.strength:g}" for v in chain),
+             VARIATION_SLERP_KEY: recipe.variation_slerp}
+    if recipe.step_noise != "a1111":
+        items[STEP_NOISE_KEY] = recipe.step_noise
+    return items
+
+
+def png_recipe(recipe: Recipe) -> Recipe:
+    """The recipe as a PNG stores it: a local model folder named by its own name (models.presets.model_label)."""
+    return recipe.with_(model=model_label(recipe.model))
+
+
 def png_info(recipe: Recipe) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     info.add_text(PARAMETERS_KEY, to_parameters(recipe))
-    info.add_text(RECIPE_KEY, recipe.to_json())
+    info.add_text(RECIPE_KEY, png_recipe(recipe).to_json())
     return info
 
 
@@ -105,16 +135,17 @@ def read_png(source, max_pixels: int = MAX_PIXELS) -> tuple[Recipe, list[str]]:
     """
     image = open_image(source, "image", max_pixels)
     text = dict(image.info)                  # text chunks before the pixel data: read without decoding them
-    if RECIPE_KEY not in text and PARAMETERS_KEY not in text and image.format == "PNG":
+    if not set(text) & {RECIPE_KEY, PARAMETERS_KEY, INVOKEAI_KEY, COMFYUI_KEY} and image.format == "PNG":
         try:
             text.update(getattr(image, "text", {}) or {})    # chunks after the pixels: decodes (size checked)
         except (OSError, ValueError) as error:
             raise InputError("image", say("png.readable"), type(error).__name__) from None
     if RECIPE_KEY in text:
         return Recipe.from_json(text[RECIPE_KEY]), []
-    if PARAMETERS_KEY in text:
-        parsed = parse_parameters(text[PARAMETERS_KEY])
-        return parsed.to_recipe(), [say("png.ignored", entry=entry) for entry in parsed.ignored] + list(parsed.notes)
+    for key, read in ((PARAMETERS_KEY, parse_parameters), (INVOKEAI_KEY, read_invokeai), (COMFYUI_KEY, read_comfyui)):
+        if isinstance(text.get(key), str):
+            parsed = read(text[key])
+            return parsed.to_recipe(), [say("png.ignored", entry=entry) for entry in parsed.ignored] + list(parsed.notes)
     raise InputError("image", say("png.with_recipe"), say("png.without_recipe"))
 
 

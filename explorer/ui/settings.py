@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from explorer.checks import check_max_size
 from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError
 from explorer.messages import say
@@ -26,9 +27,10 @@ MAX_CLASS_CODE_CHARS = 200            # a class code is typed by students: short
 LANGUAGES = ("en", "de")              # the UI's languages: assets/i18n/<lang>.json (explorer.ui.i18n)
 
 
-def argument_parser() -> argparse.ArgumentParser:
-    """`python app.py` options; host and port default to gradio's variables, then to 127.0.0.1:7860."""
-    parser = argparse.ArgumentParser(prog="app.py",
+def argument_parser(prog: str = "app.py") -> argparse.ArgumentParser:
+    """`python app.py` options (also `latent-explorer ui`'s); host and port default to gradio's variables, then to
+    127.0.0.1:7860."""
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="latent-explorer: walk the latent space of Stable Diffusion.")
     parser.add_argument("--model", default=None,
                         help=f"preset ({', '.join(PRESETS)}), Hugging Face id or local diffusers folder "
@@ -46,6 +48,10 @@ def argument_parser() -> argparse.ArgumentParser:
                         help=f"the UI's language for every browser: {' or '.join(LANGUAGES)} (default: each "
                              "browser's own, German or English)")
     parser.add_argument("--outputs", default="outputs", help="folder for saved images (never overwritten)")
+    parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
+                        help=f"the largest width or height a request may ask for (default {ExplorerConfig.max_size}, "
+                             "SDXL's sizes such as 832x1216 included; at most 4096); the time limit of one request "
+                             "still refuses what would take too long")
     parser.add_argument("--vocabulary", action="append", default=[], metavar="PATH",
                         help="a concept list (assets/concepts format) shared with every user; repeat for several. "
                              "Lists users upload stay theirs alone")
@@ -89,12 +95,13 @@ def _port(source: str, value) -> int:
     return int(text)
 
 
-def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> ExplorerConfig:
+def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None,
+               prog: str = "app.py") -> ExplorerConfig:
     """The app's configuration: command-line options first, then the environment (gradio's GRADIO_SERVER_NAME
     and GRADIO_SERVER_PORT, LATENT_EXPLORER_MODEL), then the defaults. A bad port raises InputError naming
     --port or the variable it came from; a --lang other than de or en raises one naming --lang."""
     environ = os.environ if environ is None else environ
-    args = argument_parser().parse_args(argv)
+    args = argument_parser(prog).parse_args(argv)
     model = args.model or environ.get(MODEL_VARIABLE) or DEFAULT_MODEL
     host = args.host if args.host is not None else (environ.get(HOST_VARIABLE) or DEFAULT_HOST)
     if not host.strip():
@@ -116,6 +123,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
                         ("--max-new-sessions-per-minute", args.max_new_sessions_per_minute)):
         if not 0 <= value <= 100_000:
             raise InputError(name, say("ui_app.allowed.int_in_no_limit", low=0, high=100_000), value)
+    max_size = check_max_size("--max-size", args.max_size)
     class_code = args.class_code if args.class_code is not None else environ.get(CLASS_CODE_VARIABLE) or None
     if class_code is not None and not (0 < len(class_code) <= MAX_CLASS_CODE_CHARS and class_code.isprintable()
                                        and class_code.strip() == class_code):
@@ -123,7 +131,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         raise InputError(source, say("ui_app.allowed.class_code", n=MAX_CLASS_CODE_CHARS),
                          say("ui_app.received.characters", n=len(class_code)))
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
-                          host=host, port=port, lang=args.lang, classroom_batch=args.classroom_batch,
+                          host=host, port=port, lang=args.lang, max_size=max_size, classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
                           archive_roots=tuple(Path(p) for p in args.archive_root),

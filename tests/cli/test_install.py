@@ -103,6 +103,7 @@ def test_installed_commands_run_from_another_folder(installed):
                   "print(explorer.__file__); print(p.ASSETS); print(explorer.__version__)"],
         "module help": [sys.executable, "-m", "explorer", "--help"],
         "script help": [sys.executable, str(script), "--help"],
+        "ui help": [sys.executable, str(script), "ui", "--help"],
         "tokens": [sys.executable, str(script), "tokens", "--model", "tiny-random", "--prompt", "a cat"],
         "bad": [sys.executable, str(script), "tokens", "--model", "tiny-random", "--prompt", ""],
     }, elsewhere, env)
@@ -115,6 +116,10 @@ def test_installed_commands_run_from_another_folder(installed):
     assert helped.returncode == 0 and "tokens" in helped.stdout, helped.stderr
     helped = runs["script help"]
     assert helped.returncode == 0 and "generate" in helped.stdout, helped.stderr
+    assert "latent-explorer ui" in helped.stdout and "app.py" not in helped.stdout     # what a pip install has
+    helped = runs["ui help"]
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: latent-explorer ui"), helped.stderr
+    assert "--max-size" in helped.stdout
     tokens = runs["tokens"]
     assert tokens.returncode == 0, tokens.stderr
     assert "cat</w>" in tokens.stdout and "2368" in tokens.stdout        # CLIP's real vocabulary: the assets

@@ -61,7 +61,7 @@ def test_png_round_trip_and_never_overwrites(tmp_path):
 def test_png_without_recipe_is_a_clear_error(tmp_path):
     path = tmp_path / "plain.png"
     Image.new("RGB", (8, 8)).save(path)
-    with pytest.raises(InputError, match="image: expected a PNG written by latent-explorer"):
+    with pytest.raises(InputError, match="image: expected a PNG with a recipe: latent-explorer's, AUTOMATIC1111's"):
         read_png_recipe(path)
 
 
@@ -97,7 +97,9 @@ def test_legacy_extra_loads_into_typed_fields():
     assert mixed.walk == WalkFrame("a", "b", 0.5) and mixed.variations == (Variation(7, 1.0),)
     assert mixed.origin == Origin("search", "a", 0) and (mixed.seed, mixed.prompt) == (5, "x")
     # an empty extra (every plain recipe of the earlier format) is a plain recipe; typed JSON round-trips
-    assert Recipe.from_json(legacy()) == Recipe(model="tiny-random", prompt="x", seed=5, emphasis="none")
+    # (and the sampler's generator restarted at the seed after a variation then: step_noise "seed", issue 31)
+    assert Recipe.from_json(legacy()) == Recipe(model="tiny-random", prompt="x", seed=5, emphasis="none",
+                                                step_noise="seed")
     assert Recipe.from_json(mixed.to_json()) == mixed
 
 
