@@ -58,7 +58,7 @@ PRESETS: dict[str, Preset] = {
                          max_steps=4, max_guidance=1.0),
     "miniworld": Preset(str(MINIWORLD_DIR), "miniworld", 25, 5.0, 64, "ddim",
                         say(NAMED, name="miniworld", about=say("presets.miniworld")), preview="full"),
-    "tiny-random": Preset("builtin", "tiny", 20, 7.5, 64, "ddim",
+    "tiny-random": Preset("builtin", "tiny", 20, 7.5, 32, "ddim",
                           say(NAMED, name="tiny-random", about=say("presets.tiny_random"))),
     "tiny-random-xl": Preset("builtin-xl", "tiny-xl", 20, 5.0, 64, "euler",
                              say(NAMED, name="tiny-random-xl", about=say("presets.tiny_random_xl"))),

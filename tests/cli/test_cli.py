@@ -36,7 +36,7 @@ def test_generate_writes_png_gif_and_steps(tmp_path):
     assert out.returncode == 0, out.stderr
     recipe = read_png_recipe(tmp_path / "img.png")
     assert (recipe.prompt, recipe.seed, recipe.steps) == ("a lighthouse", 0, 3)
-    assert "Steps: 3, Sampler: DDIM, Schedule type: Automatic, CFG scale: 7.5, Seed: 0, Size: 64x64" in Image.open(tmp_path / "img.png").text["parameters"]
+    assert "Steps: 3, Sampler: DDIM, Schedule type: Automatic, CFG scale: 7.5, Seed: 0, Size: 32x32" in Image.open(tmp_path / "img.png").text["parameters"]
     assert Image.open(tmp_path / "steps.gif").n_frames == 3
     assert len(list((tmp_path / "steps").glob("*.png"))) == 6
     # the same recipe from the PNG gives the same pixels

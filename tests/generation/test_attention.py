@@ -31,7 +31,7 @@ def test_capture_changes_nothing_and_maps_are_probabilities(fixture, request):
     assert np.array_equal(np.asarray(plain.image), np.asarray(seen.image))      # the same pixels
     maps = seen.attention
     assert maps.rows == ["negative", "prompt"] and maps.steps.shape[:3] == (3, 2, 77)
-    assert maps.steps.shape[3:] == maps.grid == map_grid(64, 64, model.vae_scale_factor)
+    assert maps.steps.shape[3:] == maps.grid == map_grid(recipe.width, recipe.height, model.vae_scale_factor)
     np.testing.assert_allclose(maps.steps.sum(axis=2), 1.0, atol=1e-4)          # softmax over the tokens, per cell
     before = {k: type(v).__name__ for k, v in model.pipe.unet.attn_processors.items()}
     assert "CapturingProcessor" not in before.values()                         # restored after the run

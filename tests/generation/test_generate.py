@@ -61,7 +61,7 @@ def test_steps_are_watched(tiny_model):
     result = generate(tiny_model, recipe, on_step=seen.append)
     assert [s.index for s in seen] == [0, 1, 2, 3, 4]
     assert seen[0].timestep > seen[-1].timestep
-    assert seen[0].noisy.shape == seen[0].x0.shape == (32, 32, 3)   # approx: one pixel per latent
+    assert seen[0].noisy.shape == seen[0].x0.shape == (recipe.height // 2, recipe.width // 2, 3)   # approx: one pixel per latent (VAE factor 2)
     assert seen[0].change is None and all(s.change >= 0 for s in seen[1:])
     assert result.steps == seen
 

@@ -76,7 +76,7 @@ def test_a1111s_splitting_rules():
     assert any(entry.startswith("Seed: 1") for entry in parsed.ignored)
     # without a Model field, to_recipe uses the model's defaults for what the text does not say
     assert parse_parameters("just a prompt").to_recipe("tiny-random") == Recipe(
-        model="tiny-random", prompt="just a prompt", steps=20, guidance=7.5, width=64, height=64, scheduler="ddim")
+        model="tiny-random", prompt="just a prompt", steps=20, guidance=7.5, width=32, height=32, scheduler="ddim")
 
 
 # A1111 >= 1.9: "Automatic" (or no Schedule type) is the sampler's own default, Karras for DPM++ 2M and DPM2;
