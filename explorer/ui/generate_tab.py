@@ -315,7 +315,7 @@ def _done_note(recipe: Recipe, result, settle: int | None, deadline_note: str, n
 
 def _step_rows(ui: UI, previews, link=lambda picture: picture) -> dict:
     """The x_t and x0 galleries' values; `link` turns a picture into the link sent (the same link at every update)."""
-    return {ui.noisy: [(link(p.noisy), f"{p.index + 1}: {p.timestep}") for p in previews],
+    return {ui.noisy: [(link(p.noisy), f"{p.index + 1}: {p.label}") for p in previews],
             ui.x0: [(link(p.x0), f"{p.index + 1}") for p in previews]}
 
 
