@@ -529,8 +529,9 @@ FAMILIES: dict[str, StableDiffusionFamily] = {
         "tiny-xl", say("families.tiny_xl"), examples="sdxl", vision=("builtin", say("families.vision_tiny"))),
     "sd3": StableDiffusion3Family("sd3", say("families.sd3"), taesd="madebyollin/taesd3", min_size=256),
     "flux": FluxFamily("flux", say("families.flux"), taesd="madebyollin/taef1", min_size=256),
-    "tiny-sd3": StableDiffusion3Family("tiny-sd3", say("families.tiny_sd3")),
-    "tiny-flux": FluxFamily("tiny-flux", say("families.tiny_flux")),
+    "tiny-sd3": StableDiffusion3Family("tiny-sd3", say("families.tiny_sd3"),
+                                       vision=("builtin", say("families.vision_tiny"))),
+    "tiny-flux": FluxFamily("tiny-flux", say("families.tiny_flux"), vision=("builtin", say("families.vision_tiny"))),
 }
 
 

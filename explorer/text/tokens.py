@@ -133,8 +133,10 @@ def check_prompt_length(model, text: str, field: str = "prompt") -> None:
         room = tokenizer.model_max_length - specials(tokenizer)
         if len(ids) > room:
             cut = tokenizer.decode(ids[room:]).strip()
-            key = "tokens.at_most" if specials(tokenizer) == 2 else "tokens.at_most_t5"
-            raise InputError(field, say(key, room=room, name=name, n=tokenizer.model_max_length),
+            n = tokenizer.model_max_length
+            allowed = say("tokens.at_most", room=room, name=name, n=n) if specials(tokenizer) == 2 \
+                else say("tokens.at_most_t5", room=room, name=name, n=n)                      # T5: an end token only
+            raise InputError(field, allowed,
                              say("tokens.count", n=len(ids)), hint=say("tokens.cut_hint", cut=cut))
 
 

@@ -122,6 +122,7 @@ def test_batched_renders_equal_solo_ones(tiny_flux):
 
 
 # --- the packed sequence: T5 rows plus the pooled CLIP row ------------------------------------------------
+@torch.no_grad()
 def test_packed_sequences_and_pooled_readback(tiny_sd3, tiny_flux):
     embeds, pooled, _ = tiny_flux.pipe.encode_prompt("a red fox", "a red fox", max_sequence_length=32)
     packed = encoding.conditioning(tiny_flux, "a red fox")
