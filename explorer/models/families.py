@@ -370,7 +370,7 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
             if getattr(recipe, name) % multiple:
                 raise InputError(name, say("families.size_multiple", n=multiple, about=self.about), getattr(recipe, name))
         if recipe.blend is not None and recipe.blend.operator == "and":
-            raise InputError("operator", say("families.flow_and", about=self.about), "and")
+            raise InputError("operator", say("families.flow_and", about=self.about), recipe.blend.operator)
         if recipe.scheduler not in self.schedulers:
             raise InputError("scheduler", say("checks.one_of", choices=", ".join(self.schedulers)), recipe.scheduler)
 
@@ -384,8 +384,8 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
 
     def make_conditioning(self, pipe, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
                           weights: tuple[float, ...] | None = None) -> Conditioning:
-        if weights is not None:
-            raise InputError("operator", say("families.flow_and", about=self.about), "and")
+        if weights is not None:                 # Composable Diffusion's n sequences (check_recipe refuses it first)
+            raise InputError("operator", say("families.flow_and", about=self.about), weights)
         (seq, pooled), (neg, neg_pooled) = self.unpack(pipe, prompt_embeds), self.unpack(pipe, negative_prompt_embeds)
         return Conditioning(seq, neg, pooled, neg_pooled)
 
