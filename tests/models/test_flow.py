@@ -99,6 +99,15 @@ def test_flux_generation_is_bit_identical_and_watched_in_sigmas(tiny_flux):
     assert np.abs(watched.steps[-1].x0.astype(int) - _pixels(watched.image)).max() <= 1
 
 
+def test_stop_ends_a_flux_run_within_a_transformer_block(tiny_flux):
+    import threading
+
+    stop = threading.Event()
+    stop.set()                            # before the first block: nothing finished, nothing to keep
+    result = generate(tiny_flux, recipe_defaults(tiny_flux, "a fox", steps=3, width=32, height=32), cancel=stop)
+    assert result.cancelled and result.image is None and not result.steps
+
+
 def test_flow_x0_is_the_straight_line_inverted():
     x0, noise = torch.randn(1, 16, 4, 4), torch.randn(1, 16, 4, 4)
     for sigma in (0.0, 0.3, 1.0):
