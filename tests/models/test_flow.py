@@ -163,6 +163,35 @@ def test_arithmetic_and_blends_on_the_packed_sequence(tiny_flux):
         evaluate(tiny_flux, '"a cat" + "a hat"', "token")
 
 
+def test_search_probe_concepts_map_and_axes_on_sd3(tiny_sd3, tmp_path):
+    from explorer.concepts.axes import make_axis, rank_vocabulary
+    from explorer.concepts.index import ConceptIndex
+    from explorer.concepts.neighbors import nearest_concepts
+    from explorer.concepts.projection import concept_map, query_points
+    from explorer.concepts.vocabularies import Vocabulary, builtin_vocabulary
+    from explorer.explore.probe import bias_probe, parse_attributes
+    from explorer.explore.search import more_like_this, search
+    from explorer.models.vision import load_vision
+
+    full = builtin_vocabulary(tiny_sd3)
+    part = Vocabulary("concepts-60", full.entries[::50][:60], full.categories[::50][:60])
+    index = ConceptIndex.for_model(tiny_sd3, part, cache_dir=tmp_path)
+    assert index.embeddings.shape[1] == 64                              # CLIP-L + CLIP-G projections (32 + 32)
+    assert len(nearest_concepts(tiny_sd3, "king - man + woman", 3, part)[2]) == 3
+    result = concept_map(index, query_points(tiny_sd3, "a lighthouse\n= king - man + woman"), k=20, method="pca")
+    assert result.coords.shape == (len(result.labels), 2)
+    assert len(rank_vocabulary(index, make_axis(tiny_sd3, "summer", "winter")).labels) == len(index)
+    base = recipe_defaults(tiny_sd3, "a red circle", steps=1, width=32, height=32, seed=10)
+    vision = load_vision(tiny_sd3)
+    assert search(tiny_sd3, base, 2, vision=vision, related=0, batch_size=2, outputs_dir=tmp_path).results
+    plain = generate(tiny_sd3, base, watch=False).image
+    more = more_like_this(tiny_sd3, base, 2, 0.0, 500, batch_size=2)
+    assert all(np.abs(_pixels(r.image) - _pixels(plain)).max() <= PIXEL_TOL for r in more.results)
+    probe = bias_probe(tiny_sd3, base, ["a photo of a CEO", "a photo of a nurse"], 1, parse_attributes("gender: a man | a woman"),
+                       vision=vision)
+    assert probe.measured
+
+
 # --- the token inspector: CLIP's BPE and T5's SentencePiece side by side ---------------------------------
 def test_token_inspector_shows_clip_and_t5(tiny_sd3, tiny_flux):
     report = inspect_tokens(tiny_flux, "a red fox")
