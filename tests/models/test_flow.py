@@ -284,3 +284,14 @@ def test_api_generates_flux_bit_identically_and_names_bad_input(flux_client, tin
         flux_client.predict("a fox", "blurry", 0, False, 2, 3.5, 32, 32, "euler", "approx", api_name="/generate")
     summary, _table, _plot = flux_client.predict("a red fox", True, api_name="/tokens")
     assert "text_encoder_2" in summary and "▁red" in summary
+
+
+def test_cost_estimates_follow_the_transformers_size():
+    from explorer.generation.cost import estimate
+
+    def model(name):
+        return SimpleNamespace(name=name, preset=PRESETS[name], device=torch.device("cpu"))
+
+    recipe = recipe_defaults(model("sdxl"), "a fox", width=1024, height=1024, guidance=3.5)
+    sdxl, sd35, dev = (estimate(model(name), recipe).step for name in ("sdxl", "sd35-medium", "flux-dev"))
+    assert sd35 < sdxl < dev and dev == pytest.approx(sdxl * 11.9 / 2.6 / 2, rel=1e-6)   # FLUX: one pass a step
