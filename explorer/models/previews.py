@@ -109,11 +109,9 @@ class PreviewDecoder:
         """The pipeline loop's latents in the VAE's layout (B, C, h, w) (FLUX packs 2x2 patches into tokens)."""
         if latents.ndim == 4:
             return latents
-        height, width = self.size if self.size is not None else (None, None)
-        if height is None:                    # a square image: the sides from the number of patch tokens
-            side = int(round(latents.shape[1] ** 0.5)) * 2 * int(self.model.pipe.vae_scale_factor)
-            height = width = side
-        return self.model.adapter.unpack_latents(self.model.pipe, latents, height, width)
+        if self.size is None:                 # the tokens do not say the image's aspect: the caller must
+            raise ValueError("PreviewDecoder(size=(height, width)) is needed for packed (B, tokens, C) latents")
+        return self.model.adapter.unpack_latents(self.model.pipe, latents, *self.size)
 
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor) -> np.ndarray:
