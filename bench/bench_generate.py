@@ -1,4 +1,5 @@
-"""Generation overhead on tiny-random (or --model tiny-random-xl), measured in one run (ratios, not absolute times).
+"""Generation overhead on tiny-random (or --model tiny-random-xl / tiny-random-sd3 / tiny-random-flux), measured in one
+run (ratios, not absolute times).
 
 (a) explorer.generate without step previews / plain diffusers pipeline call   — goal <= 1.03
 (b) explorer.generate with approx x_t and x0 previews on every step / plain   — goal <= 1.10
@@ -30,7 +31,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--model", default="tiny-random", help="tiny-random (SD) or tiny-random-xl (SDXL)")
+    parser.add_argument("--model", default="tiny-random",
+                        help="tiny-random (SD), tiny-random-xl (SDXL), tiny-random-sd3 or tiny-random-flux")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's); use 1 when another process loads a core, since "
                              "a parallel section then waits a scheduler quantum for its second thread")
@@ -43,12 +45,16 @@ def main() -> None:
     recipe = recipe_defaults(model, "a watercolor painting of a lighthouse at dawn", seed=1, steps=args.steps,
                              width=args.size, height=args.size, preview="approx")     # (b): the preset may say full
 
+    # the flow-matching pipelines take the T5 length the explorer's preset gives them
+    extra = {"max_sequence_length": model.adapter.text_length(model.pipe)} if model.adapter.flow else {}
+
     def plain():
         pipe = model.pipe
-        pipe.scheduler = make_scheduler(recipe.scheduler, model.base_scheduler_config)
+        pipe.scheduler = make_scheduler(recipe.scheduler, model.base_scheduler_config, model.adapter.flow)
         with torch.inference_mode():
             pipe(recipe.prompt, num_inference_steps=recipe.steps, guidance_scale=recipe.guidance,
-                 width=recipe.width, height=recipe.height, generator=torch.Generator("cpu").manual_seed(recipe.seed))
+                 width=recipe.width, height=recipe.height, generator=torch.Generator("cpu").manual_seed(recipe.seed),
+                 **extra)
 
     runs = {"plain diffusers": plain,
             "explorer": lambda: generate(model, recipe, watch=False),

@@ -52,6 +52,26 @@ def tiny_xl():
 
 
 @pytest.fixture(scope="session")
+def tiny_sd3():
+    """The built-in random miniature of SD3: a flow-matching transformer, CLIP-L, CLIP-G and T5, a 16-channel VAE."""
+    from explorer.models.loading import load_model
+
+    model = load_model("tiny-random-sd3")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@pytest.fixture(scope="session")
+def tiny_flux():
+    """The built-in random miniature of FLUX.1 (dev-like: guidance is an input): CLIP-L pooled, T5, packed latents."""
+    from explorer.models.loading import load_model
+
+    model = load_model("tiny-random-flux")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@pytest.fixture(scope="session")
 def miniworld():
     """The offline model this project trains and ships (assets/miniworld), loaded once and shared by every test that
     needs it (each load re-reads its weights); skipped where the weights are not in assets/."""

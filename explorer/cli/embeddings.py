@@ -61,7 +61,7 @@ def register(subparsers) -> None:
 def run_tokens(args) -> int:
     model = load(args)
     report = encoding.tokens(model, args.prompt)
-    reports = [report] + ([report.second] if report.second is not None else [])
+    reports = [report] + ([report.second] if report.second is not None else []) + report.others   # T5: own pieces
     if args.json:
         views = [{"encoder": r.encoder, "tokens": [asdict(t) for t in r.tokens if args.all or t.kind != "pad"]}
                  for r in reports]

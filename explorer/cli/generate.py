@@ -121,7 +121,7 @@ def run_forward(args) -> int:
     out = new_file(args.out, "out")
     model = load(args)
     noised = forward_process(model, open_image(args.image, "image"), seed=args.seed, levels=args.levels)
-    write_png(contact_sheet([("x_t", [n.image for n in noised])], [f"t={n.timestep}" for n in noised]), out)
+    write_png(contact_sheet([("x_t", [n.image for n in noised])], [n.label for n in noised]), out)
     for n in noised:
         print(n.caption, file=sys.stderr)
     print(f"wrote {out}")

@@ -140,6 +140,8 @@ def map_grid(height: int, width: int, vae_scale_factor: int) -> tuple[int, int]:
 @contextmanager
 def capture_attention(model, height: int, width: int) -> Iterator[_Store]:
     """Record the cross-attention of every `attn2` module of the model's UNet while inside (hold the model's lock)."""
+    if model.adapter.flow:                  # joint attention (SD3, FLUX) is not captured yet
+        raise InputError("attention", say("families.flow_attention", about=model.adapter.about), True)
     unet = model.pipe.unet
     originals = dict(unet.attn_processors)
     store = _Store(map_grid(height, width, model.vae_scale_factor),

@@ -32,8 +32,14 @@ MEMORY_FRACTION = 0.25                      # share of free memory a batch may p
 def default_batch_size(model, width: int, height: int, config: ExplorerConfig | None = None) -> int:
     """Images per UNet batch that fit in a share of free memory (a rough attention-map estimate)."""
     config = config or ExplorerConfig()
-    unet = model.pipe.unet.config
+    unet = model.denoiser.config
     tokens = (height // model.vae_scale_factor) * (width // model.vae_scale_factor)
+    if model.adapter.flow:               # a transformer: heads of joint attention over the (patched) image tokens
+        heads, widest = unet.num_attention_heads, unet.num_attention_heads * unet.attention_head_dim
+        tokens = tokens // 4
+        element = torch.finfo(model.dtype).bits // 8
+        per_image = 2 * (tokens * tokens * heads + tokens * widest * 16) * element
+        return int(max(1, min(config.max_batch, MEMORY_FRACTION * _free_memory(model.device) // max(per_image, 1))))
     heads = unet.attention_head_dim if isinstance(unet.attention_head_dim, int) else max(unet.attention_head_dim)
     element = torch.finfo(model.dtype).bits // 8
     # 2 (guidance doubles the batch) x self-attention map at full latent resolution x heads, plus activations
@@ -91,11 +97,12 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
         chunk = slice(start, start + batch_size)
         generators = [sampler_generator(r, shape, model.dtype) for r in recipes[chunk]]   # as generate() leaves it
         with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode(), \
-                per_image_rows(model.pipe.unet, guidance_groups(len(generators), base.guidance > 1)), \
-                stop_within_step(model.pipe.unet, cancel.is_set if cancel is not None else None):
+                per_image_rows(model.denoiser, guidance_groups(len(generators), model.adapter.guided(base.guidance))), \
+                stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None):
             try:
                 final = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
-                                   latents=latents[chunk].to(model.device, model.dtype),
+                                   latents=model.adapter.pack_latents(model.pipe,
+                                                                      latents[chunk].to(model.device, model.dtype)),
                                    num_inference_steps=base.steps, guidance_scale=base.guidance, width=base.width,
                                    height=base.height, num_images_per_prompt=1, generator=generators,
                                    output_type="latent",
@@ -103,7 +110,7 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
             except Stopped:                       # stopped within a step: the batch is dropped, nothing to decode
                 final = None
             stopped = cancel is not None and cancel.is_set()
-            out = [] if stopped else [decode_alone(model, final[k:k + 1]) for k in range(len(final))]
+            out = [] if stopped else [decode_alone(model, final[k:k + 1], base.height, base.width) for k in range(len(final))]
         if stopped:
             cancelled = True
             break

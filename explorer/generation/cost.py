@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from explorer.models.families import family_adapter
+
 ROWS_GUIDED = 2                       # the curves are measured with guidance: the UNet on [negative, positive]
 PREVIEW_FACTOR = {"approx": 1.0, "live": 1.25, "taesd": 1.25, "full": 1.0}   # live and taesd: README, Performance
 
@@ -56,6 +58,12 @@ CPU = {
     "sdxl": FamilyCost(Curve(0.0, 84.3, 158.7), Curve(0.0, 152.6, 0.0)),
 }
 CPU["sd2"] = CPU["sd1"]               # SD 2.x: SD 1.5's UNet shape with a wider text encoder (the same step)
+# SD3.5 and FLUX.1: not measured (a real-size step did not fit this machine's time): SDXL's step curve scaled by the
+# transformer's parameters against SDXL's UNet (2.24 B and 11.9 B against 2.6 B, bench/bench_flow_size.py), its
+# decode for their 16-channel VAE of the same decoder shape. Rough, and far from SD 1.5's, which they fell back to.
+SD3_SCALE, FLUX_SCALE = 2.24 / 2.6, 11.9 / 2.6
+CPU["sd3"] = FamilyCost(Curve(0.0, 84.3 * SD3_SCALE, 158.7 * SD3_SCALE), CPU["sdxl"].decode)
+CPU["flux"] = FamilyCost(Curve(0.0, 84.3 * FLUX_SCALE, 158.7 * FLUX_SCALE), CPU["sdxl"].decode)
 
 # Not measured here (no accelerator on this machine): public float16 figures of data-centre GPUs (SD 1.5 at 512 px
 # ~25 guided steps/s, SDXL at 1024 px ~6-8 guided steps/s, their VAE decode well under 1 s at 1024 px), doubled.
@@ -67,6 +75,8 @@ GPU = {
     "sdxl": FamilyCost(Curve(0.03, 0.25, 0.05), Curve(0.02, 0.3, 0.2)),
 }
 GPU["sd2"] = GPU["sd1"]
+GPU["sd3"] = GPU["sdxl"]
+GPU["flux"] = FamilyCost(Curve(0.03, 0.25 * FLUX_SCALE, 0.05 * FLUX_SCALE), GPU["sdxl"].decode)
 
 
 @dataclass(frozen=True)
@@ -93,7 +103,8 @@ def estimate(model, recipe) -> Estimate:
     and its step previews) and its final decode."""
     cost = family_cost(model.preset.family, model.device.type)
     megapixels = recipe.width * recipe.height / 1e6
-    rows = 2 if recipe.guidance > 1 else 1
+    guided = family_adapter(model.preset.family).guided(recipe.guidance)      # FLUX: one pass a step, any guidance
+    rows = 2 if guided else 1
     if recipe.blend is not None and recipe.blend.operator == "and":
         rows = 3                                       # AND: the unconditional row and one per prompt
     conv_and_attention = cost.step(megapixels) - cost.step.fixed

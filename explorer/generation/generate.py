@@ -63,11 +63,13 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
         generator = sampler_generator(recipe, shape, model.dtype, pipeline_draws=pipeline_draws_noise(recipe))
         if not pipeline_draws_noise(recipe):
             latents = initial_noise(recipe, shape, model.dtype)
-    decode = PreviewDecoder(model, recipe.preview) if watch else None
+    if latents is not None:
+        latents = model.adapter.pack_latents(model.pipe, latents)           # FLUX: 2x2 patches as tokens
+    decode = PreviewDecoder(model, recipe.preview, size=(recipe.height, recipe.width)) if watch else None
     # 4. denoise with a fresh scheduler, watching each step (and its cross-attention), stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
             (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store, \
-            stop_within_step(model.pipe.unet, cancel.is_set if cancel is not None else None):
+            stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None):
         watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel,
                               after_step=store.end_step if store is not None else None)
         image = None
@@ -82,7 +84,7 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
                                    callback_on_step_end=watcher if (watch or cancel or attention) else None).images
                 # 5. decode, as the pipeline does; not a stopped run's latent (minutes at a large size)
                 if not watcher.cancelled:
-                    image = decode_alone(model, final)
+                    image = decode_alone(model, final, recipe.height, recipe.width)
         except Stopped:
             watcher.cancelled = True
     if watcher.cancelled:

@@ -54,8 +54,9 @@ def per_image_rows(unet: torch.nn.Module, groups: list[list[int]]) -> Iterator[N
             del module.forward                      # back to nn.Linear.forward
 
 
-def decode_alone(model, latents):
+def decode_alone(model, latents, height: int | None = None, width: int | None = None):
     """One image's final latent (1, C, h, w) -> PIL image, as a one-image pipeline call decodes it (a batched VAE
-    call is not batch invariant either)."""
+    call is not batch invariant either). height, width: the image's, where the family packs latents (FLUX)."""
+    latents = model.adapter.unpack_latents(model.pipe, latents, height, width)
     pixels = vae.decode(model.pipe, latents)
     return model.pipe.image_processor.postprocess(pixels, output_type="pil")[0]

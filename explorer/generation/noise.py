@@ -8,8 +8,7 @@ from explorer.text.vectors import slerp
 
 def latent_shape(model, recipe, batch: int = 1) -> tuple:
     """(B, C, h, w) of the recipe's latents for this model."""
-    scale = model.vae_scale_factor
-    return (batch, model.pipe.unet.config.in_channels, recipe.height // scale, recipe.width // scale)
+    return model.adapter.latent_shape(model.pipe, batch, recipe.height, recipe.width)
 
 
 def draw_noise(generator: torch.Generator, shape: tuple, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -295,6 +295,7 @@ def check_fits_model(recipe: Recipe, model) -> Recipe:
         if value < family.min_size:
             raise InputError(name, say("recipe.min_size", n=family.min_size, about=family.about, size=preset.size),
                              value)
+    family.check_recipe(model.pipe, recipe)                   # what the family itself cannot take (models.families)
     if preset.max_guidance is not None and recipe.guidance > preset.max_guidance:
         raise InputError("guidance", say("recipe.turbo_guidance", g=preset.max_guidance, model=model.name),
                          recipe.guidance)

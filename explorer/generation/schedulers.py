@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from explorer.checks import check_choice
-from explorer.models.presets import SCHEDULERS
+from explorer.models.presets import FLOW_SCHEDULERS, SCHEDULERS
 
 AUTOMATIC = "Automatic"
 UNIFORM = "Uniform"            # the model's own timestep spacing (k-diffusion's get_sigmas), no Karras/exponential
@@ -31,12 +31,14 @@ TIMESTEP_SAMPLERS = ("DDIM", "PLMS", "UniPC", "LCM")
 STEP_NOISE_CLASSES = ("EulerAncestralDiscreteScheduler", "KDPM2AncestralDiscreteScheduler", "LCMScheduler")
 
 
-def make_scheduler(name: str, base_config: dict):
-    """A fresh scheduler of the named kind, configured from the model's own noise schedule."""
+def make_scheduler(name: str, base_config: dict, flow: bool = False):
+    """A fresh scheduler of the named kind, configured from the model's own noise schedule (`flow`: a flow-matching
+    model's, whose names stand for FLOW_SCHEDULERS)."""
     import diffusers
 
-    check_choice("scheduler", name, list(SCHEDULERS))
-    class_name, extra, _ = SCHEDULERS[name]
+    table = FLOW_SCHEDULERS if flow else SCHEDULERS
+    check_choice("scheduler", name, list(table))
+    class_name, extra, _ = table[name]
     return getattr(diffusers, class_name).from_config({**base_config, **extra})
 
 
@@ -92,7 +94,7 @@ def scheduler_in_pipeline(model, name: str) -> Iterator[object]:
     """Hold the model's lock, put a fresh `name` scheduler into its pipeline, restore the original after."""
     pipe = model.pipe
     with model.lock:
-        scheduler = make_scheduler(name, model.base_scheduler_config)
+        scheduler = make_scheduler(name, model.base_scheduler_config, model.adapter.flow)
         original, pipe.scheduler = pipe.scheduler, scheduler
         try:
             yield scheduler

@@ -16,7 +16,7 @@ import torch
 
 # the blocks of a diffusers UNet between which a stop is honoured (each is at most one attention product)
 BLOCKS = ("ResnetBlock2D", "Transformer2DModel", "BasicTransformerBlock", "Attention", "Downsample2D",
-          "Upsample2D")
+          "Upsample2D", "JointTransformerBlock", "FluxTransformerBlock", "FluxSingleTransformerBlock")  # SD3, FLUX
 
 
 class Stopped(Exception):

@@ -59,10 +59,10 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
     cancels = cancels or [None] * count
     # 2. each image's noise and generator, as a one-image generate() makes them
     shape = latent_shape(model, base)
-    latents = torch.cat([initial_noise(r, shape, model.dtype) for r in recipes])
+    latents = model.adapter.pack_latents(model.pipe, torch.cat([initial_noise(r, shape, model.dtype) for r in recipes]))
     generators = [sampler_generator(r, shape, model.dtype) for r in recipes]     # as generate() leaves it
     conditioning = Conditioning.cat(conditionings)
-    guided = base.guidance > 1
+    guided = model.adapter.guided(base.guidance)
     # 3. denoise together; each image watched (and stoppable) on its own row
     taken: list[int | None] = [None] * count          # steps a stopped image took (None: not stopped)
     done = [0]                                         # steps finished so far
@@ -75,17 +75,18 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
         return all(n is not None for n in taken)
 
     with scheduler_in_pipeline(model, base.scheduler) as scheduler, torch.inference_mode(), \
-            per_image_rows(model.pipe.unet, guidance_groups(count, guided)), \
+            per_image_rows(model.denoiser, guidance_groups(count, guided)), \
             (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store, \
-            stop_within_step(model.pipe.unet, all_stopped if any(c is not None for c in cancels) else None):
+            stop_within_step(model.denoiser, all_stopped if any(c is not None for c in cancels) else None):
         tap = StepTap(scheduler)
         budget = LiveBudget()                                          # live: one VAE-time budget for the batch
-        watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview, budget) if watch else None,
+        size = (base.height, base.width)
+        watchers = [StepWatcher(scheduler, r.steps, PreviewDecoder(model, r.preview, budget, size) if watch else None,
                                 on_steps[k], cancels[k], row=k, tap=tap)             # a decoder each (live)
                     for k, r in enumerate(recipes)]
         # previews of every image in one decode (live: each image's own budget); previews, not results: a batched
         # decode may differ from a solo one in the last bit, the final images are decoded alone
-        shared = PreviewDecoder(model, base.preview) if watch and base.preview != "live" else None
+        shared = PreviewDecoder(model, base.preview, size=size) if watch and base.preview != "live" else None
 
         def on_step_end(pipe, i, t, callback_kwargs):
             if store is not None:
@@ -122,7 +123,7 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
         for k, watcher in enumerate(watchers):
             watcher.cancelled = taken[k] is not None
             images.append(watcher.partial_image(base.width, base.height) if watcher.cancelled
-                          else decode_alone(model, out[k:k + 1]))
+                          else decode_alone(model, out[k:k + 1], base.height, base.width))
     # 5. package: each image with its own rows of the attention maps
     steps_taken = [base.steps if n is None else n for n in taken]
     maps = _split_maps(store, steps_taken, guided) if store is not None else [None] * count

@@ -2,6 +2,10 @@
 
 x_t and the model's predicted final latent x0 are captured by wrapping the scheduler's `step`
 (diffusers discards `pred_original_sample`) and handed out through `callback_on_step_end`.
+
+Flow matching (SD3, FLUX: FlowMatchEulerDiscreteScheduler, whose output has no `pred_original_sample`, diffusers
+#10606): x_t = (1 - sigma) x0 + sigma eps and the transformer predicts v = eps - x0, so x0 = x_t - sigma v, with
+the sigma of the step just taken; the pictures are labelled by sigma (1 = pure noise), not an integer timestep.
 """
 from __future__ import annotations
 
@@ -27,6 +31,23 @@ class StepPreview:
     noisy: np.ndarray             # x_t, the latent the UNet saw, decoded for display (H, W, 3) uint8
     x0: np.ndarray                # the model's current guess of the final image (H, W, 3) uint8
     change: float | None          # mean |x0_i - x0_{i-1}| in [0, 1]; None on the first step
+    sigma: float | None = None    # flow matching: the noise level of x_t (1 = pure noise); None for DDPM-style models
+
+    @property
+    def label(self) -> str:
+        """What a picture of this step is captioned with: sigma (flow matching) or the timestep t."""
+        return f"σ={self.sigma:.3f}" if self.sigma is not None else str(self.timestep)
+
+
+def flow_x0(sample: torch.Tensor, velocity: torch.Tensor, sigma: float) -> torch.Tensor:
+    """x0 = x_t - sigma v: flow matching's clean-image guess (x_t = (1 - sigma) x0 + sigma eps, v = eps - x0;
+    Lipman et al. 2023, Esser et al. 2024 eq. 2-3)."""
+    return sample.float() - sigma * velocity.float()
+
+
+def is_flow(scheduler) -> bool:
+    """A flow-matching scheduler: sigmas and no DDPM noise schedule (alphas_cumprod)."""
+    return not hasattr(scheduler, "alphas_cumprod") and hasattr(scheduler, "sigmas")
 
 
 def predicted_x0(scheduler, model_output: torch.Tensor, timestep, sample: torch.Tensor) -> torch.Tensor:
@@ -54,10 +75,14 @@ class StepTap:
 
     def _wrapped_step(self, model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
         out = self._step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
+        sigma = None
         x0 = getattr(out, "pred_original_sample", None)
-        if x0 is None:
+        if x0 is None and is_flow(self.scheduler):       # the step just taken: step_index moved past it
+            sigma = float(self.scheduler.sigmas[self.scheduler.step_index - 1])
+            x0 = flow_x0(sample, model_output, sigma)
+        elif x0 is None:
             x0 = predicted_x0(self.scheduler, model_output, timestep, sample)
-        self.pending = (int(timestep), sample, x0)
+        self.pending = (int(timestep), sample, x0, sigma)
         return out if return_dict else out.to_tuple()
 
 
@@ -82,7 +107,7 @@ class StepWatcher:
         """This image's (x_t shown at unit scale, x0) of the step just taken, each (1, C, h, w); None unwatched."""
         if self.decode is None or self.tap.pending is None:
             return None
-        _, sample, x0 = self.tap.pending
+        _, sample, x0, _ = self.tap.pending
         row = slice(self.row, self.row + 1)
         # x_t of sigma-scaled schedulers (Euler) has std sqrt(1 + sigma^2): show it at unit scale
         return sample[row] / max(1.0, float(sample[row].std())), x0[row]
@@ -99,7 +124,7 @@ class StepWatcher:
         if self._reference is not None:      # the same kind of picture every step (live: the approx x0)
             change = float(np.abs(reference.astype(np.float32) - self._reference).mean() / 255)
         self._reference = reference
-        preview = StepPreview(i, self.total, self.tap.pending[0], shown_noisy, shown_x0, change)
+        preview = StepPreview(i, self.total, self.tap.pending[0], shown_noisy, shown_x0, change, self.tap.pending[3])
         self.previews.append(preview)
         if self.on_step is not None:
             self.on_step(preview)

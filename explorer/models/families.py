@@ -4,7 +4,8 @@ A feature never asks which family it runs on; it asks the adapter. An adapter en
 into the tensors the denoiser needs (`encode_sequences`, `make_conditioning`), reads a prompt's
 pooled text vector (`encode_pooled`, for similarities and concept maps), and names the family's
 preview map, tiny decoder, CLIP vision model and examples. diffusers keeps one pipeline class
-per family; so does the explorer. Adding a family (SD3, FLUX) means one more adapter here.
+per family; so does the explorer. Adding a family meant one more adapter here: SD3 and FLUX
+(FlowMatchingFamily) are the proof.
 
 The text side of a family is one tensor per prompt, the *packed sequence* (B, L, d): the rows
 the UNet attends to, and for SDXL one row more holding the pooled vector the UNet also takes
@@ -12,6 +13,12 @@ the UNet attends to, and for SDXL one row more holding the pooled vector the UNe
 weighted sums, per-token renormalisation — acts row by row, so on the packed sequence it applies
 the same operation to the pooled vector, exactly as it would on its own (zero padding changes no
 norm and no angle). `make_conditioning` unpacks it into the pipeline's keyword arguments.
+
+Flow-matching transformers (SD3, FLUX) pack the same way: SD3's sequence is 77 CLIP rows (CLIP-L and
+CLIP-G side by side, zero-padded to T5's width) then the T5 rows, plus one row holding the pooled
+vector (CLIP-L + CLIP-G projections); FLUX's is the T5 rows plus one row holding CLIP-L's pooled vector.
+Their latents have 16 channels; FLUX's pipeline works on 2x2 patches packed into tokens
+(`pack_latents` / `unpack_latents`), SD3's on the latent image itself.
 """
 from __future__ import annotations
 
@@ -40,6 +47,23 @@ SDXL_LATENT_RGB = {"factors": [[0.3651, 0.4232, 0.4341],
                                [0.1076, 0.1111, -0.0362],
                                [-0.3165, -0.2492, -0.2188]],
                    "bias": [0.1084, -0.0175, -0.0011]}
+# 16-channel maps of the flow-matching families' VAEs, applied to the pipeline's latents ((z - shift) * scale), the
+# space ComfyUI's previews read too. Source: ComfyUI comfy/latent_formats.py, classes SD3 and Flux
+# (latent_rgb_factors and latent_rgb_factors_bias).
+SD3_LATENT_RGB = {"factors": [[-0.0922, -0.0175, 0.0749], [0.0311, 0.0633, 0.0954], [0.1994, 0.0927, 0.0458],
+                              [0.0856, 0.0339, 0.0902], [0.0587, 0.0272, -0.0496], [-0.0006, 0.1104, 0.0309],
+                              [0.0978, 0.0306, 0.0427], [-0.0042, 0.1038, 0.1358], [-0.0194, 0.0020, 0.0669],
+                              [-0.0488, 0.0130, -0.0268], [0.0922, 0.0988, 0.0951], [-0.0278, 0.0524, -0.0542],
+                              [0.0332, 0.0456, 0.0895], [-0.0069, -0.0030, -0.0810], [-0.0596, -0.0465, -0.0293],
+                              [-0.1448, -0.1463, -0.1189]],
+                  "bias": [0.2394, 0.2135, 0.1925]}
+FLUX_LATENT_RGB = {"factors": [[-0.0346, 0.0244, 0.0681], [0.0034, 0.0210, 0.0687], [0.0275, -0.0668, -0.0433],
+                               [-0.0174, 0.0160, 0.0617], [0.0859, 0.0721, 0.0329], [0.0004, 0.0383, 0.0115],
+                               [0.0405, 0.0861, 0.0915], [-0.0236, -0.0185, -0.0259], [-0.0245, 0.0250, 0.1180],
+                               [0.1008, 0.0755, -0.0421], [-0.0515, 0.0201, 0.0011], [0.0428, -0.0012, -0.0036],
+                               [0.0817, 0.0765, 0.0749], [-0.1264, -0.0522, -0.1103], [-0.0280, -0.0881, -0.0499],
+                               [-0.1262, -0.0982, -0.0778]],
+                   "bias": [-0.0329, -0.0718, -0.0851]}
 
 
 def run_text_transformer(encoder, inputs_embeds: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
@@ -80,6 +104,37 @@ class StableDiffusionFamily:
     penultimate: bool = False                  # the UNet reads the encoders' penultimate hidden states (SDXL)
     pooled_about: str = say("families.pooled")
     training_words: tuple[str, ...] | None = None  # every word of its training captions (None: not known, as for SD)
+    flow: bool = False           # trained by flow matching: x_t = (1 - sigma) x0 + sigma eps, the model predicts eps - x0
+    schedulers: tuple[str, ...] | None = None     # the schedulers it takes (None: every one of presets.SCHEDULERS)
+
+    # ------------------------------------------------------------ the denoiser and its latents
+    def denoiser(self, pipe):
+        """The network that denoises: the UNet here, a transformer in the flow-matching families."""
+        return pipe.unet
+
+    def size_multiple(self, pipe) -> int:
+        """Widths and heights must be multiples of this (pixels per latent cell, times a patch where there is one)."""
+        return int(pipe.vae_scale_factor)
+
+    def latent_shape(self, pipe, batch: int, height: int, width: int) -> tuple:
+        """(B, C, h, w) of the initial noise as the pipeline's prepare_latents draws it."""
+        scale = int(pipe.vae_scale_factor)
+        return (batch, self.denoiser(pipe).config.in_channels, height // scale, width // scale)
+
+    def pack_latents(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        """Latents (B, C, h, w) as the pipeline's loop holds them (FLUX: 2x2 patches as tokens)."""
+        return latents
+
+    def unpack_latents(self, pipe, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """The pipeline's loop latents back to (B, C, h, w), the VAE's layout."""
+        return latents
+
+    def guided(self, guidance: float) -> bool:
+        """Whether the pipeline runs classifier-free guidance (negative and positive rows) at this guidance scale."""
+        return guidance > 1
+
+    def check_recipe(self, pipe, recipe) -> None:
+        """Refuse what this family cannot make (nothing beyond the general checks here)."""
 
     # ------------------------------------------------------------ what the model has
     def tokenizers(self, pipe) -> list:
@@ -263,6 +318,189 @@ class StableDiffusionXLFamily(StableDiffusionFamily):
         return int(pipe.text_encoder_2.config.projection_dim)
 
 
+@dataclass(frozen=True)
+class FlowMatchingFamily(StableDiffusionXLFamily):
+    """Diffusion transformers trained by flow matching (Esser et al. 2024, SD3; Black Forest Labs 2024, FLUX.1).
+
+    x_t = (1 - sigma) x0 + sigma eps on a straight line; the transformer predicts the velocity v = eps - x0, so the
+    clean-image guess is x0 = x_t - sigma v. Text: CLIP encoder(s) and a T5 encoder, whose length is the tokenizer's
+    model_max_length (the preset sets it to the pipeline's max_sequence_length). Packed sequence: the rows the
+    transformer attends to plus one pooled row (zero-padded to their width), like SDXL's.
+    """
+
+    flow: bool = True
+    schedulers: tuple[str, ...] | None = ("euler",)           # FlowMatchEulerDiscreteScheduler (presets.FLOW_SCHEDULERS)
+    min_size: int = 32
+
+    def denoiser(self, pipe):
+        return pipe.transformer
+
+    def t5(self, pipe) -> tuple:
+        """(tokenizer, encoder) of the T5 encoder."""
+        raise NotImplementedError
+
+    def pooled_tokenizer(self, pipe):
+        return pipe.tokenizer                  # CLIP(-L): T5 has no pooled vector
+
+    def text_length(self, pipe) -> int:
+        """max_sequence_length: the T5 tokens the pipeline pads and cuts to."""
+        return int(self.t5(pipe)[0].model_max_length)
+
+    @property
+    def readback_note(self) -> str:
+        return say("families.readback", about=self.pooled_about)
+
+    # ------------------------------------------------------------ what the explorer does not do here (yet)
+    def empty_negative(self, pipe, like: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def encode_ids(self, pipe, ids, weigh):
+        raise InputError("emphasis", say("families.flow_emphasis"), "a1111")
+
+    def token_inputs(self, pipe, ids):
+        raise InputError("space", say("families.flow_token_space"), "token")
+
+    def encode_token_inputs(self, pipe, inputs, end):
+        raise InputError("space", say("families.flow_token_space"), "token")
+
+    def check_recipe(self, pipe, recipe) -> None:
+        """Sizes in whole patches; no Composable Diffusion (it calls a UNet); only the flow-matching Euler scheduler."""
+        multiple = self.size_multiple(pipe)
+        for name in ("width", "height"):
+            if getattr(recipe, name) % multiple:
+                raise InputError(name, say("families.size_multiple", n=multiple, about=self.about), getattr(recipe, name))
+        if recipe.blend is not None and recipe.blend.operator == "and":
+            raise InputError("operator", say("families.flow_and", about=self.about), recipe.blend.operator)
+        if recipe.scheduler not in self.schedulers:
+            raise InputError("scheduler", say("checks.one_of", choices=", ".join(self.schedulers)), recipe.scheduler)
+
+    # ------------------------------------------------------------ packing: the pooled vector as the last row
+    def pooled_from_sequence(self, pipe, packed: torch.Tensor, end: int) -> torch.Tensor:
+        return packed[-1, :self.pooled_dim(pipe)]
+
+    def unpack(self, pipe, packed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L + 1, d) -> (B, L, d), (B, p)."""
+        return packed[:, :-1], packed[:, -1, :self.pooled_dim(pipe)]
+
+    def make_conditioning(self, pipe, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
+                          weights: tuple[float, ...] | None = None) -> Conditioning:
+        if weights is not None:                 # Composable Diffusion's n sequences (check_recipe refuses it first)
+            raise InputError("operator", say("families.flow_and", about=self.about), weights)
+        (seq, pooled), (neg, neg_pooled) = self.unpack(pipe, prompt_embeds), self.unpack(pipe, negative_prompt_embeds)
+        return Conditioning(seq, neg, pooled, neg_pooled)
+
+
+@dataclass(frozen=True)
+class StableDiffusion3Family(FlowMatchingFamily):
+    """SD3 / SD3.5 (Esser et al. 2024): MMDiT with joint attention; CLIP-L + CLIP-G (penultimate states, side by
+    side, zero-padded to T5's width) then T5 rows; pooled = CLIP-L and CLIP-G projections side by side."""
+
+    pipeline: str = "StableDiffusion3Pipeline"
+    latent_rgb: dict = field(default_factory=lambda: SD3_LATENT_RGB)
+    examples: str = "stable-diffusion"
+    pooled_about: str = say("families.pooled_sd3")
+
+    def tokenizers(self, pipe) -> list:
+        return [pipe.tokenizer, pipe.tokenizer_2, pipe.tokenizer_3]
+
+    def text_encoders(self, pipe) -> list:
+        return [pipe.text_encoder, pipe.text_encoder_2, pipe.text_encoder_3]
+
+    def t5(self, pipe) -> tuple:
+        return pipe.tokenizer_3, pipe.text_encoder_3
+
+    def pooled_encoder(self, pipe):
+        return pipe.text_encoder
+
+    def size_multiple(self, pipe) -> int:
+        return int(pipe.vae_scale_factor) * int(pipe.patch_size)
+
+    @torch.no_grad()
+    def encode_sequences(self, pipe, prompts: list[str], device: torch.device) -> torch.Tensor:
+        embeds, _, pooled, _ = pipe.encode_prompt(prompts, prompts, prompts, device=device, num_images_per_prompt=1,
+                                                  do_classifier_free_guidance=False,
+                                                  max_sequence_length=self.text_length(pipe))
+        return self.pack(embeds, pooled)
+
+    @torch.no_grad()
+    def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """CLIP-L's and CLIP-G's projected pooled vectors side by side, as the transformer takes them: (B, 2 p)."""
+        outs = [encoder(input_ids.to(encoder.device), attention_mask=attention_mask.to(encoder.device)).text_embeds
+                for encoder in (pipe.text_encoder, pipe.text_encoder_2)]
+        return torch.cat(outs, dim=-1).float().cpu()
+
+    @staticmethod
+    def pooled_dim(pipe) -> int:
+        return int(pipe.text_encoder.config.projection_dim) + int(pipe.text_encoder_2.config.projection_dim)
+
+
+@dataclass(frozen=True)
+class FluxFamily(FlowMatchingFamily):
+    """FLUX.1 (Black Forest Labs 2024): double- and single-stream transformer blocks over 2x2 latent patches; the
+    sequence is T5's, CLIP-L gives only its pooled vector. No negative half: dev takes guidance as an *input*
+    (guidance-distilled), schnell none at all (timestep-distilled, 1-4 steps)."""
+
+    pipeline: str = "FluxPipeline"
+    latent_rgb: dict = field(default_factory=lambda: FLUX_LATENT_RGB)
+    penultimate: bool = False
+    pooled_about: str = say("families.pooled_flux")
+
+    def t5(self, pipe) -> tuple:
+        return pipe.tokenizer_2, pipe.text_encoder_2
+
+    def pooled_encoder(self, pipe):
+        return pipe.text_encoder
+
+    def size_multiple(self, pipe) -> int:
+        return int(pipe.vae_scale_factor) * 2
+
+    def latent_shape(self, pipe, batch: int, height: int, width: int) -> tuple:
+        """FluxPipeline.prepare_latents: 16 channels, latent sides rounded down to whole 2x2 patches."""
+        scale = int(pipe.vae_scale_factor) * 2
+        return (batch, pipe.transformer.config.in_channels // 4, 2 * (height // scale), 2 * (width // scale))
+
+    def pack_latents(self, pipe, latents: torch.Tensor) -> torch.Tensor:
+        if latents.ndim != 4:
+            return latents                                              # packed already
+        b, c, h, w = latents.shape
+        return pipe._pack_latents(latents, b, c, h, w)                  # (B, h/2 * w/2, 4 C)
+
+    def unpack_latents(self, pipe, latents: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        if latents.ndim != 3:
+            return latents
+        return pipe._unpack_latents(latents, height, width, pipe.vae_scale_factor)
+
+    def guided(self, guidance: float) -> bool:
+        return False                        # one pass per step: guidance is an input of dev, ignored by schnell
+
+    def check_recipe(self, pipe, recipe) -> None:
+        """No true CFG (a negative prompt would need it: two passes a step, which neither FLUX.1 model was trained
+        for); guidance only where the transformer takes it (dev, not schnell)."""
+        super().check_recipe(pipe, recipe)
+        if recipe.negative_prompt and recipe.negative_prompt.strip():
+            raise InputError("negative_prompt", say("families.flux_negative", about=self.about),
+                             recipe.negative_prompt)
+        if not pipe.transformer.config.guidance_embeds and recipe.guidance != 0:
+            raise InputError("guidance", say("families.flux_no_guidance"), recipe.guidance)
+
+    @torch.no_grad()
+    def encode_sequences(self, pipe, prompts: list[str], device: torch.device) -> torch.Tensor:
+        embeds, pooled, _ = pipe.encode_prompt(prompts, prompts, device=device, num_images_per_prompt=1,
+                                               max_sequence_length=self.text_length(pipe))
+        return self.pack(embeds, pooled)
+
+    @torch.no_grad()
+    def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """CLIP-L's pooled output (no projection), as FluxPipeline takes it: (B, 768)."""
+        encoder = pipe.text_encoder
+        out = encoder(input_ids.to(encoder.device), attention_mask=attention_mask.to(encoder.device))
+        return out.pooler_output.float().cpu()
+
+    @staticmethod
+    def pooled_dim(pipe) -> int:
+        return int(pipe.text_encoder.config.hidden_size)
+
+
 def read_word_list(path: Path) -> tuple[str, ...] | None:
     """The words of a word list (one a line, `#` comments), lower case; None when the model ships none."""
     if not path.is_file():
@@ -289,6 +527,11 @@ FAMILIES: dict[str, StableDiffusionFamily] = {
         "tiny", say("families.tiny"), vision=("builtin", say("families.vision_tiny"))),
     "tiny-xl": StableDiffusionXLFamily(
         "tiny-xl", say("families.tiny_xl"), examples="sdxl", vision=("builtin", say("families.vision_tiny"))),
+    "sd3": StableDiffusion3Family("sd3", say("families.sd3"), taesd="madebyollin/taesd3", min_size=256),
+    "flux": FluxFamily("flux", say("families.flux"), taesd="madebyollin/taef1", min_size=256),
+    "tiny-sd3": StableDiffusion3Family("tiny-sd3", say("families.tiny_sd3"),
+                                       vision=("builtin", say("families.vision_tiny"))),
+    "tiny-flux": FluxFamily("tiny-flux", say("families.tiny_flux"), vision=("builtin", say("families.vision_tiny"))),
 }
 
 

@@ -71,6 +71,11 @@ class LoadedModel:
         return self.adapter.name
 
     @property
+    def denoiser(self):
+        """The UNet, or the transformer of a flow-matching family."""
+        return self.adapter.denoiser(self.pipe)
+
+    @property
     def tokenizer(self):
         return self.pipe.tokenizer
 

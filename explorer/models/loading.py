@@ -38,12 +38,15 @@ def pick_device(device: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
-def pick_dtype(device: torch.device, dtype: str | None = None) -> torch.dtype:
-    """float16 on accelerators, float32 on the CPU, unless asked otherwise."""
+def pick_dtype(device: torch.device, dtype: str | None = None, family: str | None = None) -> torch.dtype:
+    """float16 on accelerators (bfloat16 on CUDA for the flow-matching transformers, whose activations overflow
+    float16: the dtype their model cards load them in), float32 on the CPU, unless asked otherwise."""
     if dtype:
         if dtype not in DTYPES:
             raise InputError("dtype", say("checks.one_of", choices=", ".join(DTYPES)), dtype)
         return DTYPES[dtype]
+    if device.type == "cuda" and family is not None and family_adapter(family).flow:
+        return torch.bfloat16
     return torch.float16 if device.type in ("cuda", "mps") else torch.float32
 
 
@@ -60,7 +63,7 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     if name not in PRESETS and not Path(preset.source).is_dir():
         preset = _with_hub_family(preset)
     torch_device = pick_device(device)
-    torch_dtype = pick_dtype(torch_device, dtype)
+    torch_dtype = pick_dtype(torch_device, dtype, preset.family)
     # 2. build or download
     try:
         if preset.source in BUILDERS:
@@ -87,6 +90,8 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     if low_memory:
         pipe.vae.enable_slicing()
         pipe.vae.enable_tiling()
+    if preset.text_length is not None:                   # T5 families: the pipeline's max_sequence_length
+        family_adapter(preset.family).t5(pipe)[0].model_max_length = preset.text_length
     pipe.set_progress_bar_config(desc=f"{name}: x_t → x0", leave=False)   # notation, not words: read in any language
     loaded = LoadedModel(pipe, name, preset, torch_device, torch_dtype)
     if low_memory and torch_device.type == "cuda":        # offload hooks move parts in turn: one lock for all of them
@@ -108,12 +113,13 @@ def wrap_pipeline(pipe, name: str = "my-pipeline", family: str | None = None, st
     found = family or family_of_pipeline(type(pipe).__name__, text_width)
     if found is None:
         raise InputError("pipe", say("loading.pipeline"), type(pipe).__name__)
-    base = hub_preset(name, found if found in ("sd1", "sd2", "sdxl") else "sd1")
+    base = hub_preset(name, found if found in ("sd1", "sd2", "sdxl", "sd3", "flux") else "sd1")
     preset = replace(base, family=found, about=say("loading.own_pipeline", name=name, pipeline=type(pipe).__name__),
                      **{k: v for k, v in dict(steps=steps, guidance=guidance, size=size, scheduler=scheduler).items()
                         if v is not None})
     device = getattr(pipe, "device", torch.device("cpu"))
-    dtype = getattr(pipe.unet, "dtype", torch.float32)
+    denoiser = getattr(pipe, "unet", None) or getattr(pipe, "transformer", None)
+    dtype = getattr(denoiser, "dtype", torch.float32)
     return LoadedModel(pipe, name, preset, torch.device(device), dtype)
 
 
@@ -155,6 +161,7 @@ def _from_pretrained(pipeline: str, source: str, torch_dtype: torch.dtype):
     import diffusers
 
     log.info("loading %s (downloads show progress on first use)", source)
-    return getattr(diffusers, pipeline).from_pretrained(
-        source, dtype=torch_dtype, use_safetensors=True,
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    # the SD 1.x/2.x pipelines carry a safety checker the explorer does not load; SD3 and FLUX have none
+    extra = dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False) \
+        if pipeline.startswith("StableDiffusion") and "3" not in pipeline else {}
+    return getattr(diffusers, pipeline).from_pretrained(source, dtype=torch_dtype, use_safetensors=True, **extra)

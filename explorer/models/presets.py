@@ -13,6 +13,7 @@ from explorer.messages import say
 
 MINIWORLD_DIR = ASSETS / "miniworld"
 CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
+T5_TOKENIZER_DIR = ASSETS / "t5_tokenizer"
 CONCEPTS_DIR = ASSETS / "concepts"
 NAMED = "presets.named"          # an about line that starts with the model's name: "miniworld: a tiny model ..."
 
@@ -34,6 +35,7 @@ class Preset:
     # "full" (the VAE, 2 decodes a watched step) where approx cannot match the final image's colours within
     # 10/255 (bench/approx_colour.py: miniworld); SD's full decode costs 1-2 UNet steps at 512 px on a CPU
     preview: str = "approx"
+    text_length: int | None = None     # T5 families: max_sequence_length, the T5 tokens the pipeline pads and cuts to
 
     @property
     def description(self) -> str:
@@ -62,6 +64,18 @@ PRESETS: dict[str, Preset] = {
                           say(NAMED, name="tiny-random", about=say("presets.tiny_random"))),
     "tiny-random-xl": Preset("builtin-xl", "tiny-xl", 20, 5.0, 64, "euler",
                              say(NAMED, name="tiny-random-xl", about=say("presets.tiny_random_xl"))),
+    "sd35-medium": Preset("stabilityai/stable-diffusion-3.5-medium", "sd3", 28, 4.5, 1024, "euler",
+                          say(NAMED, name="SD3.5 Medium", about=say("presets.sd35_medium")), text_length=256),
+    "flux-schnell": Preset("black-forest-labs/FLUX.1-schnell", "flux", 4, 0.0, 1024, "euler",
+                           say(NAMED, name="FLUX.1 [schnell]", about=say("presets.flux_schnell")),
+                           max_steps=4, max_guidance=0.0, text_length=256),
+    "flux-dev": Preset("black-forest-labs/FLUX.1-dev", "flux", 28, 3.5, 1024, "euler",
+                       say(NAMED, name="FLUX.1 [dev]", about=say("presets.flux_dev")), text_length=512),
+    "tiny-random-sd3": Preset("builtin-sd3", "tiny-sd3", 10, 4.5, 64, "euler",
+                              say(NAMED, name="tiny-random-sd3", about=say("presets.tiny_random_sd3")), text_length=32),
+    "tiny-random-flux": Preset("builtin-flux", "tiny-flux", 10, 3.5, 64, "euler",
+                               say(NAMED, name="tiny-random-flux", about=say("presets.tiny_random_flux")),
+                               text_length=32),
 }
 DEFAULT_MODEL = "sd15"
 
@@ -98,6 +112,10 @@ SCHEDULERS: dict[str, tuple[str, dict, str]] = {
     "dpm2_a_karras": ("KDPM2AncestralDiscreteScheduler", {"use_karras_sigmas": True, **_FULL_RANGE}, "DPM2 a"),
     "unipc": ("UniPCMultistepScheduler", {}, "UniPC"),
     "lcm": ("LCMScheduler", {}, "LCM"),
+}
+# flow-matching families: the same names, the flow-matching scheduler behind them (models.families.FlowMatchingFamily)
+FLOW_SCHEDULERS: dict[str, tuple[str, dict, str]] = {
+    "euler": ("FlowMatchEulerDiscreteScheduler", {}, "Euler"),
 }
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -138,6 +156,15 @@ def resolve_preset(name: str) -> Preset:
 def hub_preset(name: str, family: str) -> Preset:
     """Defaults for a hub id of a family (turbo models: few steps, no guidance)."""
     turbo = "turbo" in name.lower()
+    if family == "sd3":
+        return Preset(name, family, 28, 4.5 if "3.5" in name else 7.0, 1024, "euler",
+                      say("presets.hub_family", name=name, family="SD3"), text_length=256)
+    if family == "flux":
+        if "schnell" in name.lower():
+            return Preset(name, family, 4, 0.0, 1024, "euler", say("presets.hub_family", name=name, family="FLUX.1"),
+                          max_steps=4, max_guidance=0.0, text_length=256)
+        return Preset(name, family, 28, 3.5, 1024, "euler", say("presets.hub_family", name=name, family="FLUX.1"),
+                      text_length=512)
     if family == "sdxl":
         if turbo:
             return Preset(name, family, 1, 0.0, 512, "euler_a", say("presets.hub_sdxl_turbo", name=name),
@@ -152,6 +179,10 @@ def hub_preset(name: str, family: str) -> Preset:
 def guess_hub_family(name: str) -> str:
     """A first guess from the id alone; loading reads the model's model_index.json and corrects it."""
     lowered = name.lower()
+    if "flux" in lowered:
+        return "flux"
+    if "stable-diffusion-3" in lowered or "sd3" in lowered:
+        return "sd3"
     if "xl" in lowered:
         return "sdxl"
     return "sd2" if "stable-diffusion-2" in lowered or "turbo" in lowered else "sd1"
@@ -161,6 +192,10 @@ def family_of_pipeline(class_name: str | None, text_hidden_size: int | None = No
     """The family of a diffusers pipeline class name (model_index.json's _class_name), None when not one of ours."""
     if not class_name:
         return None
+    if class_name == "StableDiffusion3Pipeline":
+        return "sd3"
+    if class_name == "FluxPipeline":
+        return "flux"
     if "XL" in class_name:
         return "sdxl"
     if class_name.startswith("StableDiffusion") and "3" not in class_name:

@@ -94,7 +94,8 @@ class PreviewDecoder:
     """Decodes latents for display with one of PREVIEW_DECODERS; taesd is loaded on first use. live: `budget`
     is shared by the decoders of one batch (a new one when None)."""
 
-    def __init__(self, model, kind: str = "approx", budget: LiveBudget | None = None):
+    def __init__(self, model, kind: str = "approx", budget: LiveBudget | None = None,
+                 size: tuple[int, int] | None = None):
         if kind not in PREVIEW_DECODERS:
             raise InputError("preview", say("checks.one_of", choices=", ".join(PREVIEW_DECODERS)), kind)
         self.model = model
@@ -102,10 +103,20 @@ class PreviewDecoder:
         self._taesd = _load_taesd(model) if kind == "taesd" else None
         self.budget = (budget or LiveBudget()) if kind == "live" else None
         self.decoded: list[int] = []          # live: the steps whose x0 preview is the VAE's
+        self.size = size                      # (height, width) of the image: unpacks FLUX's patch tokens
+
+    def unpacked(self, latents: torch.Tensor) -> torch.Tensor:
+        """The pipeline loop's latents in the VAE's layout (B, C, h, w) (FLUX packs 2x2 patches into tokens)."""
+        if latents.ndim == 4:
+            return latents
+        if self.size is None:                 # the tokens do not say the image's aspect: the caller must
+            raise ValueError("PreviewDecoder(size=(height, width)) is needed for packed (B, tokens, C) latents")
+        return self.model.adapter.unpack_latents(self.model.pipe, latents, *self.size)
 
     @torch.no_grad()
     def __call__(self, latents: torch.Tensor) -> np.ndarray:
         """Pipeline latents (B, C, h, w) -> uint8 images (B, H, W, 3)."""
+        latents = self.unpacked(latents)
         if self.kind in ("approx", "live"):
             rgb = self.model.latent_rgb
             return to_uint8(approx_rgb(latents, rgb["factors"], rgb["bias"]))
@@ -134,6 +145,7 @@ class PreviewDecoder:
     @torch.no_grad()
     def _small_vae(self, x0: torch.Tensor) -> np.ndarray:
         """The VAE's picture of x0, from its latent area-averaged to at most LIVE_SIDE cells per side."""
+        x0 = self.unpacked(x0)
         factor = max(1, -(-max(x0.shape[-2:]) // LIVE_SIDE))
         small = torch.nn.functional.avg_pool2d(x0.float(), factor).to(x0.dtype) if factor > 1 else x0
         images = vae.decode(self.model.pipe, small)

@@ -34,6 +34,11 @@ def _mean_std(vae, like: torch.Tensor):
             torch.tensor(std).view(shape).to(like.device, like.dtype))
 
 
+def _shift(vae) -> float:
+    """The VAE's shift_factor (SD3 and FLUX VAEs: latents are (z - shift) * scale), 0 where it has none."""
+    return float(getattr(vae.config, "shift_factor", None) or 0.0)
+
+
 @torch.no_grad()
 def decode(pipe, latents: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pipeline latents (B, C, h, w) -> images (B, 3, H, W) in about [-1, 1], as the pipeline decodes them."""
@@ -44,7 +49,7 @@ def decode(pipe, latents: torch.Tensor, generator: torch.Generator | None = None
         if stats is not None:
             latents = latents * stats[1] / vae.config.scaling_factor + stats[0]
         else:
-            latents = latents / vae.config.scaling_factor
+            latents = latents / vae.config.scaling_factor + _shift(vae)         # SD3, FLUX: + shift_factor
         return vae.decode(latents, return_dict=False, generator=generator)[0]
 
 
@@ -57,4 +62,4 @@ def encode(pipe, pixels: torch.Tensor) -> torch.Tensor:
         stats = _mean_std(vae, latents)
         if stats is not None:
             return (latents - stats[0]) * vae.config.scaling_factor / stats[1]
-        return latents * vae.config.scaling_factor
+        return (latents - _shift(vae)) * vae.config.scaling_factor

@@ -71,6 +71,8 @@ def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Ten
     """A1111 emphasis: each fragment tokenized on its own, the encoder's output rows times their weights, the
     sequence rescaled to its original mean (text.emphasis; A1111 modules/sd_hijack_clip.py). (1, L, d)."""
     emphasis.check_supported(prompt, field_name)
+    if model.adapter.flow:                       # SD3/FLUX read T5 rows: no A1111 weighting there (models.families)
+        raise InputError("emphasis", say("families.flow_emphasis"), prompt)
     ids, weights = [], None
     with model.text_lock:                        # the tokenizers' settings are shared state
         for name, tokenizer in zip(ENCODER_NAMES, model.adapter.tokenizers(model.pipe)):

@@ -73,6 +73,9 @@ def word_pieces(tokenizer, text: str) -> list[tuple[str, tuple[str, ...]]]:
     ids = tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
     words, current = [], []
     for position, piece in enumerate(tokenizer.convert_ids_to_tokens(ids)):
+        if piece.startswith("▁") and current:          # SentencePiece (T5) marks a word's first piece instead
+            words.append((tokenizer.decode(current).strip(), tuple(tokenizer.decode([i]) for i in current)))
+            current = []
         current.append(ids[position])
         if piece.endswith(END_OF_WORD) or position == len(ids) - 1:     # CLIP's BPE marks a word's last piece
             words.append((tokenizer.decode(current).strip(), tuple(tokenizer.decode([i]) for i in current)))

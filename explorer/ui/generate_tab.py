@@ -219,7 +219,8 @@ def on_generate(ctx: AppContext, ui: UI, prompt, negative, seed, randomize, step
     recipe = _recipe(ctx, loaded, prompt=prompt, negative=negative, seed=seed, randomize=randomize, steps=steps,
                      guidance=guidance, width=width, height=height, scheduler=scheduler, preview=preview)
     # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
-    plain = labelled(recipe)                    # maps are labelled by words: plain prompts and AND
+    plain = labelled(recipe) and not ctx.model.adapter.flow     # maps labelled by words: plain prompts and AND (not
+    # yet on SD3/FLUX: their joint attention is not captured, generation.attention)
     # (other users' requests with the same settings share the model's batch: explorer.generation.batcher)
     stream, deadline = ctx.stream(lambda report: ctx.batcher.generate(recipe, on_step=report, on_wait=report,
                                                                       cancel=ctx.stop_event(request),
@@ -315,7 +316,7 @@ def _done_note(recipe: Recipe, result, settle: int | None, deadline_note: str, n
 
 def _step_rows(ui: UI, previews, link=lambda picture: picture) -> dict:
     """The x_t and x0 galleries' values; `link` turns a picture into the link sent (the same link at every update)."""
-    return {ui.noisy: [(link(p.noisy), f"{p.index + 1}: {p.timestep}") for p in previews],
+    return {ui.noisy: [(link(p.noisy), f"{p.index + 1}: {p.label}") for p in previews],
             ui.x0: [(link(p.x0), f"{p.index + 1}") for p in previews]}
 
 
