@@ -100,6 +100,7 @@ class Recipe:
     variations: tuple[Variation, ...] = ()    # further variations, applied in order after the first
     variation_slerp: str = "tensor"           # "tensor": over the whole noise; "a1111": as AUTOMATIC1111 (per column)
     emphasis: str = "a1111"                   # "(word:1.3)" etc. as A1111 reads them; "none": literal (earlier PNGs)
+    prompt_editing: bool = True               # [from:to:when], [a|b] as A1111 (text.prompt_editing); False: earlier
     blend: Blend | None = None                # a blend-comparator panel
     walk: WalkFrame | None = None             # a frame of a prompt walk
     origin: Origin | None = None              # where it came from (does not change the image)
@@ -120,6 +121,7 @@ class Recipe:
         if "extra" in data:
             data = _from_legacy(data)
         data.setdefault("emphasis", "none")     # recipes written before emphasis existed: brackets were literal
+        data.setdefault("prompt_editing", False)   # written before prompt editing: [to:when] was emphasis
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -262,6 +264,8 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     check_float("variation_strength", recipe.variation_strength, 0.0, 1.0)
     check_choice("variation_slerp", recipe.variation_slerp, VARIATION_SLERPS)
     check_choice("emphasis", recipe.emphasis, EMPHASES)
+    if not isinstance(recipe.prompt_editing, bool):
+        raise InputError("prompt_editing", say("checks.true_or_false"), recipe.prompt_editing)
     _validate_variations(recipe.variations)
     if recipe.blend is not None:
         _validate_blend(recipe.blend)

@@ -97,7 +97,8 @@ def test_legacy_extra_loads_into_typed_fields():
     assert mixed.walk == WalkFrame("a", "b", 0.5) and mixed.variations == (Variation(7, 1.0),)
     assert mixed.origin == Origin("search", "a", 0) and (mixed.seed, mixed.prompt) == (5, "x")
     # an empty extra (every plain recipe of the earlier format) is a plain recipe; typed JSON round-trips
-    assert Recipe.from_json(legacy()) == Recipe(model="tiny-random", prompt="x", seed=5, emphasis="none")
+    assert Recipe.from_json(legacy()) == Recipe(model="tiny-random", prompt="x", seed=5, emphasis="none",
+                                                prompt_editing=False)
     assert Recipe.from_json(mixed.to_json()) == mixed
 
 
