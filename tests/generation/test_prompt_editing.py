@@ -140,3 +140,13 @@ def test_the_cli_generates_editing_and_the_swap_row(tmp_path, capsys):
     assert main(["swap-row", "--model", "tiny-random", "--prompt", "a red circle", "--old", "green", "--new", "blue",
                  "--out", str(tmp_path / "row2.png"), "--outputs", str(tmp_path / "out")]) == 2
     assert "swap_from" in capsys.readouterr().err
+
+
+def test_an_a1111_text_with_editing_reads_as_editing(tiny_model):
+    from explorer.outputs.a1111 import parse_parameters
+
+    text = "a [cat:dog:0.5] on a mat\nNegative prompt: [blurry|dark]\nSteps: 4, Sampler: DDIM, CFG scale: 7, Seed: 1"
+    recipe = parse_parameters(text).to_recipe(tiny_model.name)
+    assert recipe.prompt == "a [cat:dog:0.5] on a mat" and recipe.prompt_editing
+    conditioning = conditioning_for(tiny_model, recipe)
+    assert [end for end, _ in conditioning.schedule] == [1, 2, 3, 4]         # the negative alternates every step
