@@ -20,9 +20,9 @@ A1111_DOCTESTS = [
     ("a[b:[c:d:2]:1]e", [[1, "abe"], [2, "ace"], [10, "ade"]]),
     ("a [unbalanced", [[10, "a [unbalanced"]]),
     ("a [b:.5] c", [[5, "a  c"], [10, "a b c"]]),
-    # A1111 marks this one "not handling this right now"; its answer depends on the lark version (A1111 pins lark
-    # 1.1.2: [[5, 'a  c'], [10, 'a {b|d{ c']]); on lark 1.3.1 A1111's own function, run here, gives the prompt as it
-    # is, and so does ours (checked_schedule refuses it: editing A1111 reads as text)
+    # A1111 marks this one "not handling this right now" and expects [[5, 'a  c'], [10, 'a {b|d{ c']]; A1111's own
+    # function, run here on lark 1.1.2 (A1111's pin) and 1.3.1, gives the prompt as it is, and so does ours
+    # (checked_schedule refuses it: editing that A1111 reads as text)
     ("a [{b|d{:.5] c", [[10, "a [{b|d{:.5] c"]]),
     ("((a][:b:c [d:3]", [[3, "((a][:b:c "], [10, "((a][:b:c d"]]),
     ("[a|(b:1.1)]", [[1, "a"], [2, "(b:1.1)"], [3, "a"], [4, "(b:1.1)"], [5, "a"], [6, "(b:1.1)"], [7, "a"],
