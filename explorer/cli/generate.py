@@ -1,11 +1,15 @@
-"""Verbs `generate`, `info` and `forward`: one image with its steps, a PNG's recipe, the forward process."""
+"""Verbs `generate`, `swap-row`, `info` and `forward`: one image with its steps, a word swapped at step k for a row of
+k, a PNG's recipe, the forward process."""
 from __future__ import annotations
 
 import random
 import sys
 
+import numpy as np
+
 from explorer.cli.common import add_model_args, config_from, load, make_folder, new_file, out_dir, print_json
 from explorer.errors import InputError
+from explorer.explore.swaps import MAX_SWAPS, swap_prompt, swap_row
 from explorer.generation.forward import forward_process
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults, validate
@@ -45,6 +49,25 @@ def register(subparsers) -> None:
     p.add_argument("--sheet", default=None, help="also write a contact sheet PNG (x_t and x0 rows)")
     p.add_argument("--steps-dir", default=None, help="also write every step's x_t and x0 preview as PNGs here")
     p.set_defaults(run=run_generate)
+
+    p = subparsers.add_parser("swap-row", help="when does a word still matter? a word swapped at step k, for a row "
+                                               "of k", description="One prompt and seed; a word of the prompt read "
+                              "until step k, another after it (A1111's prompt editing [old:new:k], which --prompt "
+                              "of `generate` takes too), for evenly spaced k: one PNG each and a contact sheet.")
+    add_model_args(p)
+    p.add_argument("--prompt", required=True, help="the prompt, holding the word --old")
+    p.add_argument("--old", required=True, help="a word or phrase of the prompt, read until step k")
+    p.add_argument("--new", required=True, help="what is read after step k")
+    p.add_argument("--count", type=int, default=6, help=f"pictures: values of k from 0 to steps - 1 (2..{MAX_SWAPS})")
+    p.add_argument("--negative", default="", help="negative prompt")
+    p.add_argument("--seed", type=int, default=0, help="integer in [0, 2^32) (default 0)")
+    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--size", type=int, default=None, help="width and height in pixels (default: the model's)")
+    p.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
+    p.add_argument("--out", required=True, help="contact sheet PNG to write (must not exist): the row, captioned k")
+    p.add_argument("--outputs", default="outputs", help="folder for the row's PNGs (default outputs/)")
+    p.set_defaults(run=run_swap_row)
 
     p = subparsers.add_parser("info", help="print the recipe stored in a PNG written by the explorer")
     p.add_argument("png", help="path of the PNG")
@@ -106,6 +129,30 @@ def run_generate(args) -> int:
         print(f"wrote {write_png(steps_sheet(result), outs['sheet'])}")
     if args.steps_dir:
         print(f"wrote {write_step_previews(result, args.steps_dir)} step previews to {args.steps_dir}")
+    return 0
+
+
+def run_swap_row(args) -> int:
+    config = config_from(args)
+    # 1. check the paths, then the recipes, before anything is written
+    out = new_file(args.out, "out")
+    make_folder(config.outputs_dir, "outputs")
+    swap_prompt(args.prompt, args.old, args.new, 0)
+    model = load(args)
+    overrides = {k: v for k, v in dict(steps=args.steps, guidance=args.guidance, width=args.size, height=args.size,
+                                         scheduler=args.scheduler).items() if v is not None}
+    recipe = validate(recipe_defaults(model, args.prompt, negative_prompt=args.negative, seed=args.seed,
+                                      **overrides), config)
+    # 2. the row, each picture saved with its recipe as it is made
+    def saved(swap) -> None:
+        path = save_png(swap.generation.image, swap.generation.recipe, config.outputs_dir)
+        print(f"wrote {path} ({swap.generation.recipe.prompt})")
+
+    row = swap_row(model, recipe, args.old, args.new, args.count, watch=False, config=config, on_swap=saved)
+    # 3. the contact sheet
+    pictures = [np.asarray(s.generation.image.convert("RGB")) for s in row]
+    write_png(contact_sheet([(args.new[:5], pictures)], [f"k={s.k}" for s in row]), out)
+    print(f"wrote {out}")
     return 0
 
 

@@ -202,8 +202,8 @@ class Batcher:
                     r.error = error
                     r.done.set()
                     continue
-                (alone if conditioning.composable else ready).append((r, conditioning))
-            for r, _ in alone + (ready if len(ready) == 1 else []):    # AND runs its own loop; one is a solo run
+                (alone if conditioning.composable or conditioning.scheduled else ready).append((r, conditioning))
+            for r, _ in alone + (ready if len(ready) == 1 else []):    # AND, prompt editing, one: solo runs
                 self._run([r])
             if len(ready) < 2:
                 return

@@ -127,7 +127,7 @@ def render_recipes(model, recipes: list, batch_size: int, cancel: threading.Even
     check_shared_settings(recipes)
     check_fits_model(recipes[0], model)
     conditionings = [conditioning_for(model, r) for r in recipes]
-    if any(c.composable for c in conditionings):          # AND takes its own loop: one recipe at a time
+    if any(c.composable or c.scheduled for c in conditionings):   # AND's own loop, prompt editing: one at a time
         return _one_by_one(model, recipes, conditionings, cancel, on_batch)
     shape = latent_shape(model, recipes[0])
     conditioning = Conditioning.cat(conditionings)

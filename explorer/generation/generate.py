@@ -18,6 +18,7 @@ from explorer.config import ExplorerConfig
 from explorer.generation.attention import AttentionMaps, capture_attention, row_names, to_maps
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
+from explorer.generation.editing import SwitchConditioning
 from explorer.generation.invariant import decode_alone
 from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise, sampler_generator
 from explorer.generation.recipe import Recipe, check_budget, check_fits_model, validate
@@ -77,11 +78,15 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
             if conditioning.composable:
                 image = sample_composable(model, recipe, conditioning, scheduler, watcher, latents, generator)
             else:
+                callback = watcher if (watch or cancel or attention) else None
+                if conditioning.scheduled:      # prompt editing: the next step's conditioning after each step
+                    callback = SwitchConditioning(conditioning, then=callback)
                 final = model.pipe(**conditioning.pipeline_kwargs(), num_inference_steps=recipe.steps,
                                    guidance_scale=recipe.guidance, width=recipe.width, height=recipe.height,
                                    generator=generator, latents=latents,
-                                   output_type="latent",
-                                   callback_on_step_end=watcher if (watch or cancel or attention) else None).images
+                                   output_type="latent", callback_on_step_end=callback,
+                                   callback_on_step_end_tensor_inputs=getattr(callback, "tensor_inputs",
+                                                                              ["latents"])).images
                 # 5. decode, as the pipeline does; not a stopped run's latent (minutes at a large size)
                 if not watcher.cancelled:
                     image = decode_alone(model, final, recipe.height, recipe.width)

@@ -102,6 +102,7 @@ class Recipe:
     variation_slerp: str = "tensor"           # "tensor": over the whole noise; "a1111": as AUTOMATIC1111 (per column)
     step_noise: str = "a1111"                 # "a1111": the seed's generator continues (A1111); "seed": restarts (earlier)
     emphasis: str = "a1111"                   # "(word:1.3)" etc. as A1111 reads them; "none": literal (earlier PNGs)
+    prompt_editing: bool = True               # [from:to:when], [a|b] as A1111 (text.prompt_editing); False: earlier
     blend: Blend | None = None                # a blend-comparator panel
     walk: WalkFrame | None = None             # a frame of a prompt walk
     origin: Origin | None = None              # where it came from (does not change the image)
@@ -123,6 +124,7 @@ class Recipe:
             data = _from_legacy(data)
         data.setdefault("emphasis", "none")     # recipes written before emphasis existed: brackets were literal
         data.setdefault("step_noise", "seed")   # recipes written before: the sampler's generator restarted at the seed
+        data.setdefault("prompt_editing", False)   # written before prompt editing: [to:when] was emphasis
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -266,6 +268,8 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     check_choice("variation_slerp", recipe.variation_slerp, VARIATION_SLERPS)
     check_choice("step_noise", recipe.step_noise, STEP_NOISES)
     check_choice("emphasis", recipe.emphasis, EMPHASES)
+    if not isinstance(recipe.prompt_editing, bool):
+        raise InputError("prompt_editing", say("checks.true_or_false"), recipe.prompt_editing)
     _validate_variations(recipe.variations)
     if recipe.blend is not None:
         _validate_blend(recipe.blend)

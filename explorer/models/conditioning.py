@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields, replace
 
 import torch
 
+NOT_TENSORS = ("weights", "schedule")                        # the fields that are no tensors of the halves
+
 
 @dataclass(frozen=True)
 class Conditioning:
@@ -21,6 +23,12 @@ class Conditioning:
     pooled_prompt_embeds: torch.Tensor | None = None         # (B, p) families with pooled conditioning (SDXL)
     negative_pooled_prompt_embeds: torch.Tensor | None = None
     weights: tuple[float, ...] | None = None                 # Composable Diffusion: one weight per sequence
+    schedule: tuple = ()     # A1111 prompt editing: ((end_at_step, Conditioning), ...), this one first; () = fixed
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the denoiser reads other tensors at later steps (generation.editing switches them)."""
+        return len(self.schedule) > 1
 
     @property
     def composable(self) -> bool:
@@ -34,18 +42,20 @@ class Conditioning:
         if self.composable:
             raise ValueError("a composable conditioning runs through generation.composable, not the pipeline")
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name != "weights" and getattr(self, f.name) is not None}
+                if f.name not in NOT_TENSORS and getattr(self, f.name) is not None}
 
     def select(self, rows: slice) -> "Conditioning":
         """The conditioning of some images of a batch."""
+        if self.scheduled:
+            raise ValueError("a scheduled conditioning runs alone, through generate()")
         return replace(self, **{f.name: getattr(self, f.name)[rows] for f in fields(self)
-                                if f.name != "weights" and getattr(self, f.name) is not None})
+                                if f.name not in NOT_TENSORS and getattr(self, f.name) is not None})
 
     @staticmethod
     def cat(items: list["Conditioning"]) -> "Conditioning":
         """One batch from several single-image conditionings (all of one family, none composable)."""
-        if any(c.composable for c in items):
-            raise ValueError("composable conditionings cannot share a batch")
+        if any(c.composable or c.scheduled for c in items):
+            raise ValueError("composable or scheduled conditionings cannot share a batch")
         first = items[0]
         return replace(first, **{f.name: torch.cat([getattr(c, f.name) for c in items]) for f in fields(first)
-                                 if f.name != "weights" and getattr(first, f.name) is not None})
+                                 if f.name not in NOT_TENSORS and getattr(first, f.name) is not None})

@@ -44,6 +44,7 @@ class Examples:
     poles: tuple[str, str]               # Map: concept axis
     axis_prompt: str                     # Map: the prompt moved along the axis
     figures: tuple[Figure, ...] = ()     # Generate: recipes of the literature's figures, for this model
+    swap: tuple[str, str] = ("lighthouse", "fox")   # Generate: a word of `prompt` swapped for another at step k
 
 
 STABLE_DIFFUSION = Examples(
@@ -78,6 +79,7 @@ MINIWORLD = Examples(
     map_query="a red circle\n= a red circle - red + blue\na red circle -> a blue square",
     poles=("small", "large"),
     axis_prompt="a red circle",
+    swap=("circle", "square"),
 )
 
 # The figures of the source essays: SDXL 1.0, seed 0, 768 x 768 (guidance not stated: SDXL's default 5)
@@ -88,7 +90,7 @@ SDXL_FIGURES = (
     Figure(say("examples.van_gogh", steps=15), "van gogh self-portrait in an astronaut suit in the style of van gogh",
            0, 15, 5.0, 768),
 )
-SDXL = replace(STABLE_DIFFUSION, prompt=SDXL_FIGURES[0].prompt, figures=SDXL_FIGURES)
+SDXL = replace(STABLE_DIFFUSION, prompt=SDXL_FIGURES[0].prompt, figures=SDXL_FIGURES, swap=("fog", "flowers"))
 # SDXL-Turbo: the same scenes in one step at its native 512 x 512, without guidance
 SDXL_TURBO = replace(SDXL, figures=tuple(replace(f, caption=say(f"examples.{scene}_turbo"), steps=1, guidance=0.0,
                                                  size=512) for scene, f in zip(SCENES, SDXL_FIGURES)))

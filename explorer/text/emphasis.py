@@ -7,11 +7,12 @@ nest and multiply, an unclosed bracket applies to the rest of the prompt, and `\
 (modules/sd_hijack_clip.py): each token's output vector of the text encoder is multiplied by its
 weight, then the whole sequence is rescaled so that its mean is what it was (`apply`).
 
-Not supported, and named in a message rather than read as literal text: `BREAK` (A1111 starts a
-new 75-token chunk; the explorer keeps every prompt in one 77-token sequence, so prompts can be
-compared, mixed and batched), prompt editing `[a:b:when]` and alternation `[a|b]` (they change the
-prompt during sampling), `AND` inside a prompt (Composable Diffusion runs as a blend recipe) and
-compel's `word++` / `word--` syntax.
+Prompt editing `[a:b:when]` and alternation `[a|b]` are read before emphasis (text.prompt_editing): each step's
+text is then a prompt of its own. Not supported, and named in a message rather than read as literal text:
+`BREAK` (A1111 starts a new 75-token chunk; the explorer keeps every prompt in one 77-token sequence, so
+prompts can be compared, mixed and batched), `AND` inside a prompt (Composable Diffusion runs as a blend
+recipe) and compel's `word++` / `word--` syntax. Nor is emphasis whose mean restore would divide by ~0
+(`apply`): A1111 gives all-zero, NaN or sign-flipped conditioning there without a word.
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from explorer.errors import InputError
 from explorer.messages import say
 
 ROUND, SQUARE = 1.1, 1 / 1.1          # A1111's multipliers for ( ) and [ ]
+NEAR_ZERO = 1e-6                      # a mean below this times the mean |value| is float rounding: ~0
+MAX_RESCALE = 10.0                    # the mean restore's factor lies in [1/10, 10] (real encoders: ~1 +- 0.05)
 # A1111's token expression (modules/prompt_parser.py re_attention), in the same order of alternatives
 RE_ATTENTION = re.compile(r"""
 \\\(|\\\)|\\\[|\\]|\\\\|\\|
@@ -35,7 +38,6 @@ RE_ATTENTION = re.compile(r"""
 RE_BREAK = re.compile(r"\bBREAK\b")
 RE_SYNTAX = re.compile(r"[()\[\]\\]")
 RE_COMPEL = re.compile(r"\w(\+\++|-\-+)(?=\s|,|$)")
-RE_EDITING = re.compile(r"\[[^\]]*[:|][^\]]*\]")     # A1111 prompt editing [a:b:when] and alternation [a|b]
 RE_AND = re.compile(r"\bAND\b")
 
 
@@ -50,9 +52,6 @@ def check_supported(text: str, field_name: str = "prompt") -> None:
         raise InputError(field_name, say("emphasis.no_break"), "BREAK", hint=say("emphasis.remove_break"))
     if RE_AND.search(text or ""):
         raise InputError(field_name, say("emphasis.no_and"), "AND")
-    editing = RE_EDITING.search(text or "")
-    if editing and not re.fullmatch(r"\[[^\]:|]*:\s*[+-]?[.\d]+\s*\]", editing.group(0)):
-        raise InputError(field_name, say("emphasis.no_editing"), repr(editing.group(0)))
     match = RE_COMPEL.search(text or "")
     if match:
         raise InputError(field_name, say("emphasis.no_compel"), repr(match.group(0)), hint=say("emphasis.compel_hint"))
@@ -111,8 +110,23 @@ def weighted_ids(tokenizer, text: str) -> tuple[list[int], list[float]]:
     return ids, weights
 
 
-def apply(z: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def apply(z: torch.Tensor, weights: torch.Tensor, field_name: str = "prompt") -> torch.Tensor:
     """A1111's Original emphasis: z (B, T, d) times each token's weight (B, T), rescaled to z's original mean."""
     original_mean = z.mean()
-    z = z * weights.to(z.dtype)[..., None]
-    return z * (original_mean / z.mean())
+    weighted = z * weights.to(z.dtype)[..., None]
+    new_mean = weighted.mean()
+    check_rescale(float(original_mean), float(new_mean), float(z.abs().mean()), field_name)
+    return weighted * (original_mean / new_mean)
+
+
+def check_rescale(original_mean: float, new_mean: float, scale: float, field_name: str = "prompt") -> None:
+    """Refuse a mean restore (factor original_mean / new_mean) that divides by ~0, scales toward 0 or flips the
+    sign: an encoder whose outputs average to ~0 (tiny-random's LayerNorm without bias: |mean| ~1e-8 of the mean
+    |value|, or exactly 0), where A1111 makes all-zero, NaN or negated conditioning. "~0": below NEAR_ZERO times the
+    mean |value| (miniworld's means are ~5e-4 of it, tiny-random-xl's ~0.1); the factor within MAX_RESCALE."""
+    tiny = NEAR_ZERO * scale
+    factor = original_mean / new_mean if abs(new_mean) > tiny else float("nan")
+    if not (abs(original_mean) > tiny and 1 / MAX_RESCALE <= factor <= MAX_RESCALE):
+        raise InputError(field_name, say("emphasis.rescale", near=NEAR_ZERO, r=MAX_RESCALE),
+                         say("emphasis.means", before=original_mean, after=new_mean),
+                         hint=say("emphasis.rescale_hint"))

@@ -85,7 +85,7 @@ def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Ten
             ids.append(torch.tensor([[tokenizer.bos_token_id, *content, tokenizer.eos_token_id]
                                      + [tokenizer.pad_token_id] * pad]))
             weights = torch.tensor([[1.0, *content_weights, 1.0] + [1.0] * pad])
-    return model.adapter.encode_ids(model.pipe, ids, lambda z: emphasis.apply(z, weights.to(z.device)))
+    return model.adapter.encode_ids(model.pipe, ids, lambda z: emphasis.apply(z, weights.to(z.device), field_name))
 
 
 def token_ids(model, prompt: str | list[str]) -> list[torch.Tensor]:

@@ -20,10 +20,11 @@ from explorer.errors import InputError
 from explorer.messages import joined, say
 from explorer.models.builtin import BUILDERS
 from explorer.models.examples import examples_for
-from explorer.text import emphasis, expressions, phrases
+from explorer.text import emphasis, expressions, phrases, prompt_editing
 from explorer.text.tokens import END_OF_WORD
 
 SHOWN = 6                                                # words a note names before "and N more"
+EDITED_STEPS = 100                   # an edited prompt's texts are read at this many steps (each `when` <= 100 seen)
 AND_WEIGHT = re.compile(r":\s*[+-]?[.\d]+\s*$")          # A1111's "a cat :1.2 AND a dog": the weight, not a word
 NUMBERS = {2: "known.two", 3: "known.three"}             # tokenizers per model, in words (keys)
 RANDOM_NOTE = say("known.random")
@@ -84,10 +85,13 @@ def word_pieces(tokenizer, text: str) -> list[tuple[str, tuple[str, ...]]]:
 
 
 def _fragments(phrase: str) -> list[str]:
-    """The text of a phrase without A1111 emphasis syntax, fragment by fragment as the model tokenizes it."""
+    """The text of a phrase without A1111 emphasis syntax, fragment by fragment as the model tokenizes it (every
+    text an edited prompt reads during sampling, text.prompt_editing)."""
     if not emphasis.has_syntax(phrase):
         return [phrase]
-    return [fragment for fragment, _ in emphasis.parse_attention(phrase) if fragment.strip()]
+    texts = dict.fromkeys(text for _, text in prompt_editing.schedule(phrase, EDITED_STEPS)) \
+        if prompt_editing.is_edited(phrase) else [phrase]
+    return [fragment for text in texts for fragment, _ in emphasis.parse_attention(text) if fragment.strip()]
 
 
 def has_random_weights(model) -> bool:

@@ -12,7 +12,7 @@ import torch
 
 from explorer.errors import InputError
 from explorer.messages import joined, say
-from explorer.text import emphasis
+from explorer.text import emphasis, prompt_editing
 
 END_OF_WORD = "</w>"      # CLIP's BPE marks the last piece of each word with it
 WORD_START = "▁"          # SentencePiece (T5) marks the first piece of each word with it
@@ -163,6 +163,8 @@ def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> T
         emphasis.check_supported(prompt)
     except InputError as error:                 # shown as text, and said
         note = say("tokens.not_syntax", error=error.args[0])
+    if not note and prompt_editing.is_edited(prompt):      # a text per step: shown as written, and said
+        note = say("tokens.edited")
     with model.text_lock:
         if has_syntax := (not note and tokenizer.bos_token_id is not None and emphasis.has_syntax(prompt)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)

@@ -25,11 +25,12 @@ from explorer.models.previews import available_decoders
 from explorer.outputs.png import open_image, read_png, to_parameters
 from explorer.outputs.saving import save_generation
 from explorer.plots.steps import change_per_step_figure
-from explorer.ui import generate_attention
+from explorer.ui import generate_attention, generate_swaps
 from explorer.ui.components import Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int
 from explorer.ui.context import AppContext, View
 from explorer.ui.files import check_upload, served
 from explorer.ui.generate_attention import AttentionUI
+from explorer.ui.generate_swaps import SwapsUI
 from explorer.ui.i18n import t
 from explorer.ui.pieces import explain, result_gallery, status_line, words_flag
 from explorer.ui.streaming import Pacer
@@ -69,6 +70,7 @@ class UI:
     files: gr.File
     gallery: gr.Gallery
     attention: AttentionUI
+    swaps: SwapsUI                   # when does a word still matter? (explorer.ui.generate_swaps)
     forward: gr.Accordion
     fwd_image: gr.Image
     fwd_levels: gr.Slider
@@ -109,8 +111,9 @@ def layout(ctx: AppContext) -> UI:
             with gr.Column(scale=3, min_width=400):
                 results = _results()
         attention = generate_attention.layout(ctx)
+        swaps = generate_swaps.layout(ctx)
         forward = _forward(ctx)
-    return UI(history=history, loaded=loaded, **controls, **results, attention=attention, **forward)
+    return UI(history=history, loaded=loaded, **controls, **results, attention=attention, swaps=swaps, **forward)
 
 
 def _controls(ctx: AppContext) -> dict:
@@ -199,6 +202,7 @@ def bind(ctx: AppContext, ui: UI) -> None:
                                    guidance=ui.guidance, width=ui.width, height=ui.height, scheduler=ui.scheduler),
                   [(ctx.tabs, "generate")], result="result"))
     generate_attention.bind(ctx, ui.attention, generated)      # the maps after each generation; /attention
+    generate_swaps.bind(ctx, ui.swaps, ui.fields(), _recipe)   # a word swapped at step k, a row of k; /swap_row
     ctx.listen(ui.stop.click, partial(on_stop, ctx, ui), None, ui.status, status=ui.status, api_name="stop",
                queue=False)                                   # on the page: in the session's language too
     ctx.listen(ui.upload.change, partial(on_upload, ctx, ui), ui.upload, [*ui.fields(), ui.loaded, ui.status],

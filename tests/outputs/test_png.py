@@ -99,7 +99,7 @@ def test_legacy_extra_loads_into_typed_fields():
     # an empty extra (every plain recipe of the earlier format) is a plain recipe; typed JSON round-trips
     # (and the sampler's generator restarted at the seed after a variation then: step_noise "seed", issue 31)
     assert Recipe.from_json(legacy()) == Recipe(model="tiny-random", prompt="x", seed=5, emphasis="none",
-                                                step_noise="seed")
+                                                step_noise="seed", prompt_editing=False)
     assert Recipe.from_json(mixed.to_json()) == mixed
 
 
