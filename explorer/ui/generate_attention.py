@@ -193,7 +193,7 @@ def attention_views(state: dict, word: str | None, half: str, special: bool) -> 
              (" ~" if name in flat else "")) for name in choices]
     steps = [(heat(m.astype(np.float32), (128, 128)), f"{i + 1}") for i, m in enumerate(views.word_steps(word))]
     note = _note(views, word, half, shares, [name for name in choices if name in flat], views.special(mass))
-    return Views(gr.update(choices=choices, value=word), overlay(picture, aggregate[views.indices(word)].sum(axis=0)),
+    return Views(gr.update(choices=[(_named(name), name) for name in choices], value=word), overlay(picture, aggregate[views.indices(word)].sum(axis=0)),
                  grid, steps, note)
 
 

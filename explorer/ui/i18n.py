@@ -167,7 +167,11 @@ def shown(value, kind: str | None, words: Catalogue):
         return value
     if isinstance(value, dict) and value.get("__type__") == "update":      # gr.update / gr.skip
         inner = value.get("value")
-        return {**value, "value": shown(inner, kind, words)} if inner is not None else value
+        value = {**value, "value": shown(inner, kind, words)} if inner is not None else value
+        if isinstance(value.get("choices"), list):                          # a dropdown's (label, value) choices
+            value["choices"] = [(words.label(c[0]), c[1]) if isinstance(c, tuple) and len(c) == 2 else c
+                                for c in value["choices"]]
+        return value
     if kind == "Plot" and hasattr(value, "to_plotly_json"):                # a plotly Figure (a copy is shown)
         return type(value)(words.figure(value.to_plotly_json()))
     if kind == "HTML" and hasattr(getattr(value, "figure", None), "to_plotly_json"):     # a figure's JSON, keyed

@@ -130,3 +130,27 @@ def test_figures_and_progress_units_are_keyed():
     assert separators("de") == ",." and separators("en") == ".,"
     assert DE.figure({"data": [], "layout": {}})["layout"]["separators"] == ",."
     assert DE.unit("steps") == "Schritte" and DE.unit("steps/s") == "Schritte/s" and EN.unit("steps") == "steps"
+
+
+def test_a_dropdowns_keyed_choice_labels_are_shown_in_german_with_their_values_kept():
+    """The attention word dropdown's padding entry (explorer.ui.generate_attention): label in the page's language,
+    value the library's name (what the handler looks up)."""
+    import gradio as gr
+
+    from explorer.messages import say
+    from explorer.ui.i18n import shown
+    from explorer.ui.messages import catalogue
+
+    update = gr.update(choices=[(say("generate.attention.padding_tokens", n=70), "padding (70 tokens)"),
+                                ("red", "red")], value="red")
+    german = shown(update, "Dropdown", catalogue("de"))
+    assert german["choices"] == [("Padding (70 Token)", "padding (70 tokens)"), ("red", "red")]
+    assert shown(update, "Dropdown", catalogue("en"))["choices"][0] == ("padding (70 tokens)", "padding (70 tokens)")
+
+
+def test_counts_in_the_thousands_are_grouped_as_each_language_writes_them():
+    from explorer.messages import render, say
+
+    message = say("concepts.index.encoded", n=3314, name="words", seconds=1.25)
+    assert message == "Encoded 3,314 entries of 'words' in 1.2 s"
+    assert render(message, "de") == "3.314 Einträge von 'words' in 1,2 s codiert"
