@@ -56,7 +56,7 @@ def final_latent(model, recipe: Recipe, monkeypatch) -> torch.Tensor:
     seen = []
     generate_module = sys.modules["explorer.generation.generate"]
     real = generate_module.decode_alone
-    monkeypatch.setattr(generate_module, "decode_alone", lambda m, latents: seen.append(latents) or real(m, latents))
+    monkeypatch.setattr(generate_module, "decode_alone", lambda m, latents, *size: seen.append(latents) or real(m, latents, *size))
     generate(model, recipe, watch=False)
     return seen[-1]
 
