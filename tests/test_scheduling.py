@@ -10,9 +10,10 @@ from tests import scheduling
 
 def test_the_shared_apps_tests_form_one_work_unit_and_other_files_their_own():
     lesson = scheduling.group_of("tests/ui/test_lesson_browser.py::test_every_show_me_lands_on_screen[en-1280x720]")
-    classroom = scheduling.group_of("tests/ui/test_classroom.py::test_every_main_action_succeeds_on_its_defaults")
+    classroom = scheduling.group_of("tests/ui/test_classroom_miniworld.py::test_every_main_action_succeeds_on_its_defaults")
     assert lesson == classroom == "app:miniworld_url"
     assert scheduling.group_of("tests/text/test_vectors.py::test_slerp") == "tests/text/test_vectors.py"
+    assert scheduling.group_of("tests/ui/test_classroom.py::t") == "tests/ui/test_classroom.py"     # tiny-random
     assert scheduling.group_of("no/such/file.py::test") == "no/such/file.py"
 
 
@@ -38,4 +39,4 @@ def test_the_scheduler_rests_on_xdists_hook_and_its_loadfile_override():
                              getvalue={"tx": ["popen"] * 2, "numprocesses": 2}.get)
     scheduler = scheduling.make_scheduler(config, log=None)
     assert isinstance(scheduler, LoadScopeScheduling) and not config.option.loadscopereorder
-    assert scheduler._split_scope("tests/ui/test_classroom.py::t") == "app:miniworld_url"
+    assert scheduler._split_scope("tests/ui/test_classroom_miniworld.py::t") == "app:miniworld_url"

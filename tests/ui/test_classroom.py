@@ -1,7 +1,9 @@
 """Every tab's main action on the page's own defaults (issue 16) and every lesson chapter's "show me" (issue 17),
 pressed through the API on each offline model; one app per model serves both sweeps (index, UMAP's JIT paid once).
-tiny-random's app is the session's own (tests/conftest.py); its chapters run with the fewest steps (random
-weights: more steps show nothing more), miniworld's on every default.
+Here tiny-random's app, the session's own (tests/conftest.py); its chapters run with the fewest steps (random
+weights: more steps show nothing more). test_classroom_miniworld.py runs these tests on miniworld's app, every
+default, in a module of its own: the README's two test processes run it beside the other tests of that app
+(tests/scheduling.py) and this one in the other process.
 
 Slow (~30-40 s per sweep and model in CI): every main action and every chapter runs the model through the API."""
 from __future__ import annotations
@@ -21,15 +23,13 @@ MAIN_ACTIONS = ["/generate", "/arithmetic", "/neighbors", "/blend", "/tokens", "
 FEWEST_STEPS = 1             # every Steps slider's minimum
 
 
-@pytest.fixture(scope="module", params=["tiny-random", "miniworld"])
-def classroom(request, app_url, connect):
-    """(model name, a client of the app on that model). The client leaves the outputs on the server (half of a
-    generation's time on 2 cores is the client fetching its ~40 pictures): what is asserted is that every handler
-    succeeds, and gradio has put each output file in its cache, checking that it may serve it, before it answers."""
-    if request.param == "tiny-random":
-        yield request.param, connect(app_url, download_files=False)
-        return
-    yield request.param, connect(request.getfixturevalue("miniworld_url"), download_files=False)   # the session's
+@pytest.fixture(scope="module")
+def classroom(app_url, connect):
+    """(model name, a client of the session's tiny-random app). The client leaves the outputs on the server (half of
+    a generation's time on 2 cores is the client fetching its ~40 pictures): what is asserted is that every handler
+    succeeds, and gradio has put each output file in its cache, checking that it may serve it, before it answers.
+    miniworld's app gets the same sweeps in test_classroom_miniworld.py."""
+    return "tiny-random", connect(app_url, download_files=False)
 
 
 def _fewest_steps(client, api_name) -> dict:
