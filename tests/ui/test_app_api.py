@@ -15,8 +15,9 @@ def _generate(client, **overrides):
     return client.predict(*args.values(), api_name="/generate")
 
 
-def test_generate_returns_image_steps_and_recipe(client, app_config):
-    image, noisy, x0, _plot, status, recipe_json, parameters, files, history, seed, _fwd = _generate(client)
+def test_generate_returns_image_steps_and_recipe(app_url, connect):
+    """A new session (its history holds its own one image, whichever tests used the shared client before)."""
+    image, noisy, x0, _plot, status, recipe_json, parameters, files, history, seed, _fwd = _generate(connect(app_url))
     assert "Done" in status and seed == 3
     assert len(noisy) == len(x0) == 3
     recipe = read_png_recipe(image)
