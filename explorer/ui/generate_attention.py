@@ -99,6 +99,8 @@ def bind(ctx: AppContext, ui: AttentionUI, generated: PageEvent) -> None:
 # --------------------------------------------------------------------------- handlers
 def on_attention_view(ctx: AppContext, ui: AttentionUI, state, word, half, special):
     check_bool("special", special)
+    if ctx.model.adapter.flow:                        # joint attention (SD3, FLUX) is not captured: say so, not "generate"
+        return _shown(ui, _empty(say("families.flow_attention", about=ctx.model.adapter.about)))
     if not state:
         return _shown(ui, _empty(say("generate.attention.plain_only")))
     check_choice("half", half, list(state["rows"]))

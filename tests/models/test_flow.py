@@ -295,3 +295,17 @@ def test_cost_estimates_follow_the_transformers_size():
     recipe = recipe_defaults(model("sdxl"), "a fox", width=1024, height=1024, guidance=3.5)
     sdxl, sd35, dev = (estimate(model(name), recipe).step for name in ("sdxl", "sd35-medium", "flux-dev"))
     assert sd35 < sdxl < dev and dev == pytest.approx(sdxl * 11.9 / 2.6 / 2, rel=1e-6)   # FLUX: one pass a step
+
+
+def test_the_attention_view_says_the_family_has_no_maps_rather_than_asking_for_a_generation(tiny_flux, tiny_model):
+    """On FLUX the attention accordion's note names why there are no maps (joint attention is not captured), instead
+    of the UNet families' "generate a plain prompt to see them", which no generation there could fulfil."""
+    from types import SimpleNamespace
+
+    from explorer.ui.generate_attention import AttentionUI, on_attention_view
+
+    ui = AttentionUI(*"state word half special note shown grid steps".split())
+    flux = on_attention_view(SimpleNamespace(model=tiny_flux), ui, None, None, "prompt", True)
+    assert "joint attention is not captured" in flux["note"] and tiny_flux.adapter.about in flux["note"]
+    unet = on_attention_view(SimpleNamespace(model=tiny_model), ui, None, None, "prompt", True)
+    assert "Maps are recorded for plain prompts" in unet["note"]
