@@ -104,6 +104,7 @@ class StableDiffusionFamily:
     penultimate: bool = False                  # the UNet reads the encoders' penultimate hidden states (SDXL)
     pooled_about: str = say("families.pooled")
     training_words: tuple[str, ...] | None = None  # every word of its training captions (None: not known, as for SD)
+    clip_states: bool = True     # the denoiser attends to CLIP's hidden states (FLUX: CLIP gives only its pooled vector)
     flow: bool = False           # trained by flow matching: x_t = (1 - sigma) x0 + sigma eps, the model predicts eps - x0
     schedulers: tuple[str, ...] | None = None     # the schedulers it takes (None: every one of presets.SCHEDULERS)
 
@@ -443,6 +444,7 @@ class FluxFamily(FlowMatchingFamily):
     pipeline: str = "FluxPipeline"
     latent_rgb: dict = field(default_factory=lambda: FLUX_LATENT_RGB)
     penultimate: bool = False
+    clip_states: bool = False
     pooled_about: str = say("families.pooled_flux")
 
     def t5(self, pipe) -> tuple:

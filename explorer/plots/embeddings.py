@@ -10,10 +10,13 @@ KIND_COLORS = {"start": "#7f7f7f", "word": "#4c72b0", "end": "#dd8452", "pad": "
 
 
 def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[float],
-                       output_norms: list[float], second_output_norms: list[float] | None = None) -> go.Figure:
+                       output_norms: list[float], second_output_norms: list[float] | None = None,
+                       output_name: str | None = None) -> go.Figure:
     """Bars per token position: |token embedding| before the transformer and |hidden state| after it.
 
     With `second_output_norms` (SDXL's text_encoder_2) a second bar per token, beside the first encoder's.
+    `output_name`: the bars' legend where "what the UNet attends to" would not be true (FLUX reads only CLIP's pooled
+    vector).
     """
     x = list(range(len(labels)))
     colors = [KIND_COLORS.get(k, "#4c72b0") for k in kinds]
@@ -21,8 +24,8 @@ def token_norms_figure(labels: list[str], kinds: list[str], input_norms: list[fl
         go.Bar(x=x, y=second_output_norms, name=say("plots.norms.output_2"), marker_color="#8172b3", opacity=0.7,
                hovertemplate=say("plots.norms.hover_output_2"))]
     fig = go.Figure(second + [
-        go.Bar(x=x, y=output_norms, name=say("plots.norms.output") if second_output_norms is None
-               else say("plots.norms.output_1"), marker_color=colors,
+        go.Bar(x=x, y=output_norms, name=output_name or (say("plots.norms.output") if second_output_norms is None
+               else say("plots.norms.output_1")), marker_color=colors,
                customdata=list(zip(labels, kinds)),
                hovertemplate=say("plots.norms.hover_output")),
         go.Scatter(x=x, y=input_norms, name=say("plots.norms.input"), mode="lines+markers", yaxis="y2",

@@ -275,7 +275,8 @@ def on_tokens(ctx: AppContext, ui: UI, prompt, show_padding):
     shown = [token for token in report.tokens if token.kind != "cut"][:report.end_position + 1]
     figure = token_norms_figure([tk.text for tk in shown], [tk.kind for tk in shown], [tk.input_norm for tk in shown],
                                 [tk.output_norm for tk in shown],
-                                None if second is None else [tk.output_norm for tk in second.tokens[:len(shown)]])
+                                None if second is None else [tk.output_norm for tk in second.tokens[:len(shown)]],
+                                None if model.adapter.clip_states else say("plots.norms.output_pooled_only"))
     headers = TOKEN_HEADERS if second is None else TOKEN_HEADERS_XL
     return {ui.token_summary: report.summary() + words_flag(model, [prompt]),
             ui.token_table: {"headers": headers, "data": _token_rows(report, show_padding)}, ui.token_plot: figure}

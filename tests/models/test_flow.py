@@ -309,3 +309,20 @@ def test_the_attention_view_says_the_family_has_no_maps_rather_than_asking_for_a
     assert "joint attention is not captured" in flux["note"] and tiny_flux.adapter.about in flux["note"]
     unet = on_attention_view(SimpleNamespace(model=tiny_model), ui, None, None, "prompt", True)
     assert "Maps are recorded for plain prompts" in unet["note"]
+
+
+def test_the_token_plot_does_not_say_flux_attends_to_clips_states(tiny_flux, tiny_sd3, tiny_model):
+    """FLUX reads only CLIP's pooled vector: the norm plot's bars are named so; SD3 and SD attend to CLIP's states."""
+    from types import SimpleNamespace
+
+    from explorer.messages import render
+    from explorer.ui.embeddings_tab import on_tokens
+
+    ui = SimpleNamespace(token_summary="summary", token_table="table", token_plot="plot")
+    names = {}
+    for model in (tiny_flux, tiny_sd3, tiny_model):
+        figure = on_tokens(SimpleNamespace(model=model), ui, "a red fox", False)["plot"]
+        names[model.adapter.flow, model.adapter.clip_states] = [trace.name for trace in figure.data]
+    assert any("only its pooled vector" in name for name in names[True, False])
+    assert not any("pooled" in name for key in ((True, True), (False, True)) for name in names[key])
+    assert "gepoolter Vektor" in render(names[True, False][0], "de")
