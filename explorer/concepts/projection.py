@@ -12,8 +12,8 @@ attributes. Two methods:
   line), but squashes the many other dimensions on top of each other.
 
 umap-learn compiles its numba kernels on the first fit and again on the first transform
-(~20 s and ~10 s on a 2-core CPU, see NOTES.md): the app's `MapWarmup` does both in a background
-thread at start. Until the transform kernels are ready, new points are placed at the similarity-weighted
+(~20 s and ~10 s on a 2-core CPU, see NOTES.md) in every new process unless they are cached on disk
+(`umap_kernels`: once per machine): the app's `MapWarmup` does both in a background thread at start. Until the transform kernels are ready, new points are placed at the similarity-weighted
 mean position of their nearest fitted points (UMAP's own transform starts from this placement).
 """
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from explorer.concepts.index import ConceptIndex
+from explorer.concepts.umap_kernels import cache_umap_kernels
 from explorer.checks import check_int
 from explorer.concepts.vocabularies import BUILTIN
 from explorer.errors import InputError
@@ -190,6 +191,7 @@ class ConceptMap:
         else:
             import umap
 
+            cache_umap_kernels()                                              # compiled once per machine
             n = len(x)
             self.reducer_ = umap.UMAP(
                 n_components=2, metric="cosine", n_neighbors=min(self.n_neighbors, n - 1), min_dist=self.min_dist,
