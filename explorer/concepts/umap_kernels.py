@@ -18,36 +18,28 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 
 log = logging.getLogger(__name__)
-_done = threading.Event()
-_lock = threading.Lock()
 
 
 def cache_umap_kernels() -> int:
-    """Turn on numba's disk cache for every umap kernel not caching yet (once per process); how many were
-    turned on. Call after `import umap`, before the first fit. Never raises: without it a fit only compiles."""
-    if _done.is_set():
-        return 0
-    with _lock:
-        if _done.is_set():
-            return 0
-        count = 0
-        try:
-            from numba.core.registry import CPUDispatcher
+    """Turn on numba's disk cache for every umap kernel not caching yet; how many were turned on (0 on a second
+    call: no state kept, the dispatchers say it). Call after `import umap`, before the first fit. Never raises:
+    without it a fit only compiles. Two threads at once both set a cache on the same kernel: harmless."""
+    count = 0
+    try:
+        from numba.core.registry import CPUDispatcher
 
-            for name, module in list(sys.modules.items()):
-                if module is None or not (name == "umap" or name.startswith("umap.")):
-                    continue
-                for value in list(vars(module).values()):
-                    if isinstance(value, CPUDispatcher) and not _caches(value):
-                        value.enable_caching()
-                        count += 1
-        except Exception as error:  # noqa: BLE001 - numba changed: umap compiles as it did before
-            log.warning("numba's disk cache for umap's kernels is off: %s", error)
-        _done.set()
-        return count
+        for name, module in list(sys.modules.items()):
+            if module is None or not (name == "umap" or name.startswith("umap.")):
+                continue
+            for value in list(vars(module).values()):
+                if isinstance(value, CPUDispatcher) and not _caches(value):
+                    value.enable_caching()
+                    count += 1
+    except Exception as error:  # noqa: BLE001 - numba changed: umap compiles as it did before
+        log.warning("numba's disk cache for umap's kernels is off: %s", error)
+    return count
 
 
 def _caches(dispatcher) -> bool:
