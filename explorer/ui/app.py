@@ -14,7 +14,7 @@ from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
                          search_tab)
 from explorer.ui.context import AppContext
-from explorer.ui.gradio_compat import blocks_of
+from explorer.ui.gradio_compat import blocks_of, queue_polls_gently
 from explorer.ui.i18n import build_i18n, filled_tables, localize, t
 from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
 from explorer.ui.sessions import Sessions, limit_per_client, limit_queue_per_session, record_no_analytics
@@ -155,10 +155,11 @@ def after_tabs(ctx: AppContext, demo: gr.Blocks) -> None:
 
 
 def serve(demo: gr.Blocks, ctx: AppContext) -> None:
-    """The queue and its doors: one model for everyone, limits per session and per client, no analytics recorded
-    unless monitoring is on, request payloads checked before gradio reads them."""
+    """The queue and its doors: one model for everyone, polling gently when idle, limits per session and per client,
+    no analytics recorded unless monitoring is on, request payloads checked before gradio reads them."""
     config = ctx.config
     demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
+    queue_polls_gently(demo)                    # an idle server does not wake 1,000 times a second
     limit_queue_per_session(demo, config.max_queued_per_session)
     limit_per_client(demo, ctx.sessions, config.max_queued_per_client)     # wraps the per-session door: runs first
     if not config.monitoring:

@@ -22,7 +22,8 @@ from PIL import Image as PILImage
 from explorer.ui import gradio_compat
 from explorer.ui.gradio_compat import (Arrival, I18nData, LiveI18n, accepting_request, blocks_of,
                                        component_like_gradios, filled_by_gradio, guard_queue, i18n_of,
-                                       in_upload_folder, let_owner_evict_state, queue_records_no_analytics,
+                                       in_upload_folder, let_owner_evict_state, queue_polls_gently,
+                                       queue_records_no_analytics,
                                        queued_events, upload_folder, wrap_process_api, write_cache_once)
 from tests.servers import close_demo
 
@@ -163,6 +164,7 @@ def small():
     before_launch = i18n_of(demo)
     guard_queue(demo, door)
     queue_records_no_analytics(demo)
+    queue_polls_gently(demo, 0.05)
     wrap_process_api(demo, check)
     demo.launch(prevent_thread_lock=True, quiet=True, i18n=live)
     let_owner = let_owner_evict_state(demo, seen, touched.append)
@@ -244,6 +246,16 @@ def test_the_queue_records_no_analytics(small):
         small["client"].predict(text, api_name="/echo")
     assert len(demo._queue.event_analytics) <= 1
     assert (demo._queue.ANALYTICS_MAX_EVENTS, demo._queue.ANAYLTICS_CACHE_FREQUENCY) == (1, 2 ** 62)
+
+
+def test_the_queue_polls_gently_and_still_serves(small):
+    demo = small["demo"]
+    assert (demo._queue.sleep_when_free, demo._queue.progress_update_sleep_when_free) == (0.05, 0.05)
+    assert small["client"].predict("slow", api_name="/echo") == "slow"
+    from gradio.queueing import Queue                   # the loops read the settings on every turn
+
+    assert "self.sleep_when_free" in inspect.getsource(Queue.start_processing)
+    assert "self.progress_update_sleep_when_free" in inspect.getsource(Queue.start_progress_updates)
 
 
 def test_the_owner_decides_which_sessions_state_is_kept(small):
