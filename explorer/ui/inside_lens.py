@@ -20,7 +20,7 @@ from explorer.generation.recipe import recipe_defaults
 from explorer.inside.lens import lens, lens_layers, save_lens
 from explorer.messages import say
 from explorer.ui.components import Number, Textbox, as_int
-from explorer.ui.context import AppContext
+from explorer.ui.context import AppContext, View
 from explorer.ui.files import served
 from explorer.ui.i18n import t
 from explorer.ui.pieces import GenerationSettings, explain, generation_settings, result_gallery, status_line
@@ -39,9 +39,10 @@ class LensUI:
     layers: gr.JSON
 
 
-def build(ctx: AppContext) -> None:
-    """The view's content (inside the Inside tab's "Lens" sub-tab) and its events."""
-    bind(ctx, layout(ctx))
+def build(ctx: AppContext, tabs: list | None = None) -> None:
+    """The view's content (inside the Inside tab's "Lens" sub-tab) and its events; `tabs`: the tab path that shows
+    it, [(gr.Tabs, tab id), ...] from the outer strip inward (the lesson's "show me" opens it)."""
+    bind(ctx, layout(ctx), tabs or [])
 
 
 # --------------------------------------------------------------------------- layout
@@ -69,9 +70,10 @@ def lens_layers_or_none(ctx: AppContext) -> list:
 
 
 # --------------------------------------------------------------------------- events
-def bind(ctx: AppContext, ui: LensUI) -> None:
+def bind(ctx: AppContext, ui: LensUI, tabs: list) -> None:
     ctx.listen(ui.run.click, partial(on_lens, ctx, ui), [ui.prompt, ui.seed, *ui.settings.inputs()],
-               [ui.row, ui.layers, ui.status], status=ui.status, api_name="lens", concurrency_id="model")
+               [ui.row, ui.layers, ui.status], status=ui.status, api_name="lens", concurrency_id="model",
+               view=View("lens", dict(prompt=ui.prompt, seed=ui.seed), tabs, result="lens-row"))
 
 
 # --------------------------------------------------------------------------- handlers
