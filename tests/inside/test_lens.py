@@ -26,7 +26,7 @@ def recipe_for(model, prompt="a red circle", seed=3, steps=2, size=32, **more) -
 @pytest.mark.parametrize("name", ["tiny_model", "tiny_xl"])
 def test_the_last_layer_is_the_ordinary_generation_bit_for_bit(name, request):
     model = request.getfixturevalue(name)
-    recipe = recipe_for(model, size=64 if model.adapter.penultimate else 32)
+    recipe = recipe_for(model)
     result = lens(model, recipe)
     depth = model.pipe.text_encoder.config.num_hidden_layers
     # SD: layer 0 (embeddings) ... N through the final norm; SDXL: 0 ... N-1, the penultimate layer the pipeline reads
@@ -39,6 +39,13 @@ def test_the_last_layer_is_the_ordinary_generation_bit_for_bit(name, request):
     packed = encoding.conditioning(model, recipe.prompt)
     rows = layer_sequences(model, recipe.prompt)
     assert torch.equal(rows[-1:], packed[:, :rows.shape[1]])          # SDXL: its packed pooled row is not a layer's
+    # an earlier layer, read as Diffusion Lens reads it: SD through the encoder's final layer norm, SDXL raw
+    encoder = model.pipe.text_encoder
+    with torch.no_grad():
+        hidden = encoder(encoding.token_ids(model, recipe.prompt)[0], output_hidden_states=True).hidden_states[2]
+    norm = getattr(encoder, "text_model", encoder).final_layer_norm
+    expected = hidden if model.adapter.penultimate else norm(hidden)
+    assert torch.equal(rows[2, :, :hidden.shape[-1]], expected[0])
 
 
 def test_sdxl_reads_both_encoders_at_the_same_depth(tiny_xl):
@@ -53,14 +60,14 @@ def test_sdxl_reads_both_encoders_at_the_same_depth(tiny_xl):
 
 
 def test_miniworld_the_oracle_sees_the_meaning_form_in_the_middle_layers(miniworld):
-    """A small bench_lens.py: over 3 seeds each of two prompts, the pixel oracle reads colour and shape right from
-    the last layer always and from layer 0 rarely; layer 2 already mostly right (the bench: >= 80% from layer 2).
+    """A small bench_lens.py (DDIM, 15 steps, 3 seeds of two prompts): the pixel oracle reads colour and shape right
+    from the last layer and from layer 2 in most pictures, from layer 0 (the token embeddings) in at most one.
     A lens without the final layer norm, or an encoder with its layers shuffled, fails it (checked when written)."""
     shares = np.zeros(5)
     prompts = [("a red circle", [("red", "circle")]), ("a blue square", [("blue", "square")])]
     for prompt, objects in prompts:
         for seed in range(3):
-            recipe = Recipe(model="miniworld", prompt=prompt, seed=seed, steps=10, guidance=5.0, width=64, height=64,
+            recipe = Recipe(model="miniworld", prompt=prompt, seed=seed, steps=15, guidance=5.0, width=64, height=64,
                             scheduler="ddim", preview="full")
             result = lens(miniworld, recipe)
             verdicts = [judge(oracle.read(np.asarray(row.image)), objects) for row in result.layers]
@@ -68,10 +75,9 @@ def test_miniworld_the_oracle_sees_the_meaning_form_in_the_middle_layers(miniwor
             if seed == 0 and prompt == prompts[0][0]:
                 ordinary = generate(miniworld, recipe, watch=False).image
                 assert np.array_equal(np.asarray(result.layers[-1].image), np.asarray(ordinary))
-    assert shares[-1] == 1.0, shares
-    assert shares[0] <= 0.5, shares
-    assert shares[2] >= 4 / 6, shares
-    assert first_layer(list(shares)) in (1, 2), shares
+    assert shares[-1] >= 4 / 6 and shares[2] >= 4 / 6, shares
+    assert shares[0] <= 1 / 6, shares
+    assert first_layer(list(shares), goal=4 / 6) in (1, 2), shares
 
 
 def test_judge_tells_right_swapped_and_wrong():

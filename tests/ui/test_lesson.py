@@ -47,9 +47,11 @@ def test_every_chapter_speaks_of_what_miniworld_shows_and_bridges_to_the_literat
     bridges = {"vectors": ["blue", "king"], "nearness": ["a red circle", "queen"], "forward": ["circle"],
                "denoising": ["circle", "lighthouse"], "blending": ["purple", "van Gogh"],
                "archive": ["triangle", "yellow"], "stereotypes": ["31 of 32", "74.5%", "CEO"],
-               "english": ["ein kleiner roter Kreis links", "Sankt Martin"], "gaps": ["green triangle"]}
+               "english": ["ein kleiner roter Kreis links", "Sankt Martin"], "gaps": ["green triangle"],
+               "represents": ["blue square", "Stable Diffusion"]}
     german = {"blue": "blau", "purple": "lila", "lighthouse": "Leuchtturm", "circle": "Kreis", "triangle": "Dreieck",
-              "yellow": "gelb", "31 of 32": "31 von 32", "74.5%": "74,5 %", "green triangle": "grünes Dreieck"}
+              "yellow": "gelb", "31 of 32": "31 von 32", "74.5%": "74,5 %", "green triangle": "grünes Dreieck",
+              "blue square": "blaue Quadrat"}
     for lang in LANGUAGES:
         lesson = {c.id: c for c in load_lesson(lang).chapters}
         assert set(lesson) == set(bridges)
