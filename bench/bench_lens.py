@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -40,24 +41,34 @@ PAIRS = [("a red circle and a blue square", [("red", "circle"), ("blue", "square
          ("an orange triangle and a green cross", [("orange", "triangle"), ("green", "cross")]),
          ("a blue circle and a red square", [("blue", "circle"), ("red", "square")])]
 
+HEADERS = {"single": "single object: colour and shape right",
+           "pairs": "two objects: one object right | swapped | a named colour | a named shape"}
+COLUMNS = {"single": ("right",), "pairs": ("right", "swapped", "colour_named", "shape_named")}
+
 
 def measure(model, prompts, seeds: int, steps: int, guidance: float, size: int) -> dict:
-    """{"right": [share per layer], "swapped": [...], "first_layer": k or None, "n": prompts x seeds}."""
-    counts = None
+    """Shares per layer over prompts x seeds: "right", "swapped" (explorer.inside.lens.judge), "colour_named" and
+    "shape_named" (the reading's colour / shape is one the prompt names); "first_layer": the first layer with
+    >= 80% right (None: none); "last_readings": what the oracle read from the last layer, with counts."""
+    counts, last = None, Counter()
     for prompt, objects in prompts:
         for seed in range(seeds):
             recipe = Recipe(model="miniworld", prompt=prompt, seed=seed, steps=steps, guidance=guidance,
                             width=size, height=size, preview="full")
-            verdicts = [judge(oracle.read(np.asarray(row.image)), objects) for row in lens(model, recipe).layers]
+            readings = [oracle.read(np.asarray(row.image)) for row in lens(model, recipe).layers]
+            verdicts = [judge(reading, objects) for reading in readings]
             print(f"{prompt!r} seed {seed}: {' '.join(verdicts)}", file=sys.stderr, flush=True)
             if counts is None:
-                counts = {"right": [0] * len(verdicts), "swapped": [0] * len(verdicts)}
-            for k, verdict in enumerate(verdicts):
-                if verdict in counts:
+                counts = {key: [0] * len(verdicts) for key in ("right", "swapped", "colour_named", "shape_named")}
+            for k, (verdict, reading) in enumerate(zip(verdicts, readings)):
+                if verdict in ("right", "swapped"):
                     counts[verdict][k] += 1
+                counts["colour_named"][k] += reading.colour in {c for c, _ in objects}
+                counts["shape_named"][k] += reading.shape in {s for _, s in objects}
+            last[f"{readings[-1].colour} {readings[-1].shape}"] += 1
     n = len(prompts) * seeds
-    right = [c / n for c in counts["right"]]
-    return {"right": right, "swapped": [c / n for c in counts["swapped"]], "first_layer": first_layer(right), "n": n}
+    report = {key: [c / n for c in values] for key, values in counts.items()}
+    return {**report, "first_layer": first_layer(report["right"]), "n": n, "last_readings": dict(last.most_common())}
 
 
 def cost_ratio(model, steps: int, guidance: float, size: int) -> dict:
@@ -82,6 +93,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=preset.steps)
     parser.add_argument("--guidance", type=float, default=preset.guidance)
     parser.add_argument("--prompts", type=int, default=len(SINGLE), help="prompts a group (the first N of each list)")
+    parser.add_argument("--groups", default="single,pairs", help="which groups to measure: single, pairs or both")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     model = load_model("miniworld")
@@ -90,8 +102,8 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
     report = {"seeds": args.seeds, "steps": args.steps, "guidance": args.guidance, "goal": GOAL,
               "prompts": args.prompts,
-              "single": measure(model, SINGLE[:args.prompts], args.seeds, args.steps, args.guidance, size),
-              "pairs": measure(model, PAIRS[:args.prompts], args.seeds, args.steps, args.guidance, size),
+              **{name: measure(model, group[:args.prompts], args.seeds, args.steps, args.guidance, size)
+                 for name, group in (("single", SINGLE), ("pairs", PAIRS)) if name in args.groups.split(",")},
               "cost": cost_ratio(model, args.steps, args.guidance, size)}
     report["seconds"] = round(time.perf_counter() - start, 1)
     if args.json:
@@ -99,13 +111,16 @@ def main(argv=None) -> dict:
         return report
     print(f"miniworld, {args.seeds} seeds x {args.prompts} prompts a group, {args.steps} steps, "
           f"guidance {args.guidance} (shared 2-core machine: {report['seconds']} s in all)")
-    print("| layer | single objects: colour and shape right | two objects: one object right | two objects: swapped |")
-    print("|---|---|---|---|")
-    for k in range(len(report["single"]["right"])):
-        print(f"| {k} | {report['single']['right'][k]:.0%} | {report['pairs']['right'][k]:.0%} "
-              f"| {report['pairs']['swapped'][k]:.0%} |")
-    print(f"first layer >= {GOAL:.0%} right: single {report['single']['first_layer']}, "
-          f"two objects {report['pairs']['first_layer']}")
+    groups = [name for name in ("single", "pairs") if name in report]
+    layers = len(report[groups[0]]["right"])
+    print("| layer | " + " | ".join(HEADERS[name] for name in groups) + " |")
+    print("|---|" + "---|" * sum(len(HEADERS[name].split(" | ")) for name in groups))
+    for k in range(layers):
+        cells = [f"{report[name][key][k]:.0%}" for name in groups for key in COLUMNS[name]]
+        print(f"| {k} | " + " | ".join(cells) + " |")
+    for name in groups:
+        print(f"{name}: first layer >= {GOAL:.0%} right: {report[name]['first_layer']}; "
+              f"read from the last layer: {report[name]['last_readings']}")
     print(f"one lens call ({report['cost']['layers']} pictures) / one ordinary generation: "
           f"{report['cost']['lens_over_generate']:.2f}x")
     return report

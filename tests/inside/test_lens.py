@@ -60,9 +60,11 @@ def test_sdxl_reads_both_encoders_at_the_same_depth(tiny_xl):
 
 
 def test_miniworld_the_oracle_sees_the_meaning_form_in_the_middle_layers(miniworld):
-    """A small bench_lens.py (DDIM, 15 steps, 3 seeds of two prompts): the pixel oracle reads colour and shape right
-    from the last layer and from layer 2 in most pictures, from layer 0 (the token embeddings) in at most one.
-    A lens without the final layer norm, or an encoder with its layers shuffled, fails it (checked when written)."""
+    """A small bench_lens.py (DDIM, 15 steps, 3 seeds of two prompts; the bench at 25 steps over 96 pictures: 6%
+    right from layer 0, 77% from layer 2, 92% from the last): the pixel oracle reads colour and shape right from the
+    last layer and from layer 2 in at least 4 of 6 pictures, from layer 0 (the token embeddings) in at most one.
+    Checked when written: an encoder with its layers shuffled fails it (no layer reads right), and so does a lens
+    without the final layer norm (its last layer is then not the ordinary picture)."""
     shares = np.zeros(5)
     prompts = [("a red circle", [("red", "circle")]), ("a blue square", [("blue", "square")])]
     for prompt, objects in prompts:
