@@ -6,7 +6,7 @@ again), the attention maps are filled after the denoising chapter and the archiv
 German page also passes tests/ui/german_page.py's checks (check_german_page). Screenshots of what the class sees go
 to $SCREENSHOT_DIR (CI keeps them as artefacts) or a temp folder.
 
-Slow by nature (one app and one browser, each chapter runs the model): all nine chapters at en@1280x720 and
+Slow by nature (one app and one browser, each chapter runs the model): all ten chapters at en@1280x720 and
 de@1920x1080, and a sample (the chapters whose results lay far off screen before: forward process, probe, gaps) at
 en@1920x1080 and de@1280x720; the full 2x2 would run the model 36 times instead of 24. Under 3 minutes on 2 free
 cores; much longer on a loaded machine, hence the generous waits."""
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 RESULTS = {                 # view -> elem_id of its main result (what the class must see after "show me")
     "arithmetic": "arith-image", "map": "concept-map", "forward": "forward-gallery", "generate": "result",
     "blend": "blend-gallery", "search": "search-results", "probe": "probe-grid", "tokens": "token-table",
-    "interpolate": "walk-film",
+    "interpolate": "walk-film", "lens": "lens-row",
 }
 FILLED = {"denoising": "#att-grid img", "archive": "#archive-gallery img", "gaps": "#archive-gallery img"}
 SAMPLE = ("forward", "stereotypes", "gaps")
