@@ -11,8 +11,8 @@ from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
 from explorer.messages import Text, say
 from explorer.models.loaded import LoadedModel
-from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
-                         search_tab)
+from explorer.ui import (archive_api, embeddings_tab, generate_tab, inside_tab, interpolate_tab, lesson_tab, map_tab,
+                         payloads, search_tab)
 from explorer.ui.context import AppContext
 from explorer.ui.gradio_compat import blocks_of
 from explorer.ui.i18n import build_i18n, filled_tables, localize, t
@@ -20,7 +20,7 @@ from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
 from explorer.ui.sessions import Sessions, limit_per_client, limit_queue_per_session, record_no_analytics
 
 # each has build(ctx): one tab; the lesson comes last: its chapters drive the views the others built
-TABS = [generate_tab, embeddings_tab, interpolate_tab, search_tab, map_tab, lesson_tab]
+TABS = [generate_tab, embeddings_tab, interpolate_tab, search_tab, map_tab, inside_tab, lesson_tab]
 
 CSS = """
 .explain p { font-size: 1.02em; margin: 0 0 4px 0; }
