@@ -40,7 +40,7 @@ from explorer.models.loading import load_model  # noqa: E402
 
 PAINT_BLOCK = "up_blocks.1.attentions.0"
 PAINT_PROMPT = "a large red square in the middle"
-PAINT_COLOUR = "blue"
+PAINT_COLOUR = "yellow"
 
 
 def peak_gb() -> float:

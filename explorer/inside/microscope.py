@@ -48,6 +48,11 @@ class Microscope:
         rows = describe(self.saes, self.record["blocks"])
         return [r for r in rows if block is None or r["block"] == block]
 
+    def best(self, block: str, label: str) -> int | None:
+        """The purest feature of a block with this label (ties: the most active); None when no feature has it."""
+        rows = [r for r in self.features(block) if r["label"] == label]
+        return min(rows, key=lambda r: (-r["purity"], r["rank"]))["id"] if rows else None
+
     def entry(self, block: str, feature: int) -> dict:
         feature = self.saes.check_feature(block, feature)
         return next(e for e in self.record["blocks"][block]["features"] if e["id"] == feature)

@@ -24,7 +24,7 @@ from explorer.inside.sae import BlockSAEs, TopKSAE
 from explorer.messages import say
 from explorer.world import oracle
 
-DEFAULT_STRENGTH = 4.0          # times the feature's mean activation (the paper's UI starts at 10 for SDXL Turbo)
+DEFAULT_STRENGTH = 1.5          # times the feature's mean activation (the paper's UI starts at 10 for SDXL Turbo)
 MAX_STRENGTH = 50.0
 CHANGED = 32                    # a pixel "changed" when a channel moved by more than this (of 255)
 

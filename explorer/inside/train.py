@@ -1,7 +1,7 @@
 """Train miniworld's SAEs: `python -m explorer.inside.train` (minutes on a 2-core CPU; resumable; a progress bar).
 
-Rebuilds assets/miniworld/sae/ exactly as shipped (the default arguments are the shipped ones; torch's CPU kernels
-with the same thread count give the same weights):
+Rebuilds assets/miniworld/sae/ (the default arguments are the shipped ones; seeds fix the pictures, the noise, the
+initialisation and the batches; CPU kernels on another machine may differ in the last bits):
 
     python -m explorer.inside.train --out assets/miniworld/sae
 
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         saes[block] = train_block(updates.reshape(-1, updates.shape[-1]), work, block, args.steps, seed=i)
         fit_stats(saes[block], updates)
         save_sae(saes[block], out / block)
-    trained = time.perf_counter() - started
+    trained = time.perf_counter()
     # 3. measure against the oracle
     table = measure(model, saes)
     record = {"command": "python -m explorer.inside.train " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                         "expansion": EXPANSION, "k": K, "auxk": AUXK},
               "probe": {"images": PROBE_IMAGES, "seed": PROBE_SEED},
               "bar": {"most_active": MOST_ACTIVE, "purity": PURE},
-              "seconds": {"collect": round(collected, 1), "train": round(trained - collected, 1),
+              "seconds": {"collect": round(collected, 1), "train": round(trained - started - collected, 1),
                           "measure": round(time.perf_counter() - trained, 1)},
               "blocks": table}
     (out / LABELS_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
