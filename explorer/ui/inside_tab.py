@@ -20,7 +20,7 @@ from explorer.inside.microscope import Microscope, feature_view
 from explorer.inside.paint import DEFAULT_STRENGTH, MAX_STRENGTH, Paint, paint_generate, parse_box
 from explorer.messages import say
 from explorer.ui.components import Dropdown, Number, Slider, Textbox, as_int
-from explorer.ui.context import AppContext
+from explorer.ui.context import AppContext, View
 from explorer.ui.events import guard
 from explorer.ui.i18n import t
 from explorer.ui.pieces import explain, result_gallery, status_line
@@ -99,7 +99,9 @@ def layout(ctx: AppContext, scope: Microscope | None) -> UI:
 # --------------------------------------------------------------------------- events
 def bind(ctx: AppContext, ui: UI, scope: Microscope | None) -> None:
     ctx.listen(ui.show.click, partial(on_show, ctx, ui, scope), [ui.block, ui.feature, ui.prompt, ui.seed],
-               [ui.pictures, ui.trace, ui.status], status=ui.status, api_name="feature", concurrency_id="model")
+               [ui.pictures, ui.trace, ui.status], status=ui.status, api_name="feature", concurrency_id="model",
+               view=View("features", dict(block=ui.block, feature=ui.feature), [(ctx.tabs, "inside")],
+                         result="inside-pictures"))
     ctx.listen(ui.paint.click, partial(on_paint, ctx, ui, scope),
                [ui.block, ui.feature, ui.prompt, ui.seed, ui.box, ui.strength, ui.steps_from, ui.steps_to],
                [ui.painted, ui.paint_status], status=ui.paint_status, api_name="paint", concurrency_id="model")

@@ -14,12 +14,12 @@ from explorer.ui.lesson_tab import lesson_tables
 
 def test_both_languages_have_the_same_chapters_in_the_literatures_order():
     english, german = load_lesson("en"), load_lesson("de")
-    assert 6 <= len(english.chapters) <= 9
+    assert 6 <= len(english.chapters) <= 10
     assert [(c.id, c.view, c.show, c.families, c.only, {f: set(t) for f, t in c.texts.items()})
             for c in english.chapters] == \
         [(c.id, c.view, c.show, c.families, c.only, {f: set(t) for f, t in c.texts.items()}) for c in german.chapters]
     assert [c.id for c in english.chapters] == ["vectors", "nearness", "forward", "denoising", "blending", "archive",
-                                                "stereotypes", "english", "gaps"]
+                                                "stereotypes", "english", "gaps", "features"]
     for e, g in zip(english.chapters, german.chapters):
         assert e.read != g.read and e.question != g.question and e.title != g.title
     tables = lesson_tables()
@@ -47,9 +47,11 @@ def test_every_chapter_speaks_of_what_miniworld_shows_and_bridges_to_the_literat
     bridges = {"vectors": ["blue", "king"], "nearness": ["a red circle", "queen"], "forward": ["circle"],
                "denoising": ["circle", "lighthouse"], "blending": ["purple", "van Gogh"],
                "archive": ["triangle", "yellow"], "stereotypes": ["31 of 32", "74.5%", "CEO"],
-               "english": ["ein kleiner roter Kreis links", "Sankt Martin"], "gaps": ["green triangle"]}
+               "english": ["ein kleiner roter Kreis links", "Sankt Martin"], "gaps": ["green triangle"],
+               "features": ["yellow", "red square"]}
     german = {"blue": "blau", "purple": "lila", "lighthouse": "Leuchtturm", "circle": "Kreis", "triangle": "Dreieck",
-              "yellow": "gelb", "31 of 32": "31 von 32", "74.5%": "74,5 %", "green triangle": "grünes Dreieck"}
+              "yellow": "gelb", "31 of 32": "31 von 32", "74.5%": "74,5 %", "green triangle": "grünes Dreieck",
+              "red square": "roten Quadrats"}
     for lang in LANGUAGES:
         lesson = {c.id: c for c in load_lesson(lang).chapters}
         assert set(lesson) == set(bridges)
@@ -100,7 +102,7 @@ def test_the_cli_prints_the_lesson_for_a_model(capsys):
 
     assert main(["lesson", "--model", "miniworld", "--lang", "de", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 9
+    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 10
     assert data["chapters"][8]["runs"] and data["chapters"][8]["show"]["query"] == "a green triangle"
     assert data["chapters"][4]["show"] == {"a": "a red circle", "b": "a blue square"}
     assert main(["lesson", "--lang", "fr"]) == 2
