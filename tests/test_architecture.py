@@ -24,14 +24,13 @@ STAGES = [
      "explorer.messages"},
     {"explorer.world"},
     {"explorer.models"}, {"explorer.text"}, {"explorer.generation"}, {"explorer.outputs"}, {"explorer.concepts"},
-    {"explorer.explore"}, {"explorer.inside"},
-    {"explorer.archive"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"},
+    {"explorer.explore"}, {"explorer.archive"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"}, {"explorer.inside"},
     {"explorer.ui", "explorer.cli", "explorer.__main__"},
     {"explorer.miniworld"},
 ]
 LIBRARY_PACKAGES = ["explorer", "explorer.world", "explorer.models", "explorer.text", "explorer.generation",
                     "explorer.outputs", "explorer.concepts", "explorer.archive", "explorer.explore", "explorer.plots",
-                    "explorer.inside", "explorer.lesson", "explorer.jobs", "explorer.cli"]
+                    "explorer.lesson", "explorer.jobs", "explorer.inside", "explorer.cli"]
 # what the world package may import besides the standard library and explorer's base stage (its promise: numpy, PIL
 # and scipy only, so the archive, the lesson and the tests read pictures without torch or a model)
 WORLD_THIRD_PARTY = {"numpy", "PIL", "scipy"}

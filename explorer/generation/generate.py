@@ -7,9 +7,9 @@ prepare the initial noise (generation.noise), denoise, package.
 from __future__ import annotations
 
 import threading
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator, Mapping
 
 import torch
 from PIL import Image
@@ -41,9 +41,12 @@ class Generation:
 def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
              latents: torch.Tensor | None = None, on_step: Callable[[StepPreview], None] | None = None,
              cancel: threading.Event | None = None, watch: bool = True,
-             config: ExplorerConfig | None = None, attention: bool = False) -> Generation:
+             config: ExplorerConfig | None = None, attention: bool = False,
+             block_hooks: Mapping[str, Callable] | None = None) -> Generation:
     """Make the recipe's image; with `watch`, preview x_t and x0 at every step; with `attention`, record the
-    cross-attention maps of every step (generation.attention; the image is the same either way).
+    cross-attention maps of every step (generation.attention; the image is the same either way). `block_hooks`
+    maps a denoiser module's name to a forward hook held for the run (explorer.inside: reading or painting a block's
+    output; a hook that returns None leaves the image as it was).
 
     `conditioning` and `latents` default to the recipe's own (pass arrays to explore without editing code).
     `cancel` stops the run within one block of the UNet (generation.stopping) and skips the final decode: the
@@ -70,7 +73,8 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     # 4. denoise with a fresh scheduler, watching each step (and its cross-attention), stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
             (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store, \
-            stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None):
+            stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
+            hooked_blocks(model.denoiser, block_hooks or {}):
         watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel,
                               after_step=store.end_step if store is not None else None)
         image = None
@@ -100,3 +104,14 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
         prompts = len(conditioning) if conditioning.composable else 1
         maps = to_maps(store, row_names(conditioning.composable or recipe.guidance > 1, prompts))
     return Generation(image, recipe, watcher.previews, watcher.cancelled, maps)
+
+
+@contextmanager
+def hooked_blocks(denoiser, hooks: Mapping[str, Callable]) -> Iterator[None]:
+    """Each hook registered as a forward hook of the denoiser's module of that name, removed on exit."""
+    handles = [denoiser.get_submodule(name).register_forward_hook(hook) for name, hook in hooks.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()

@@ -11,9 +11,8 @@ from explorer.config import ExplorerConfig
 from explorer.generation.batcher import Batcher
 from explorer.messages import Text, say
 from explorer.models.loaded import LoadedModel
-from explorer.ui import (archive_api, embeddings_tab, generate_tab, interpolate_tab, lesson_tab, map_tab, payloads,
-                         search_tab)
-from explorer.ui import inside_tab
+from explorer.ui import (archive_api, embeddings_tab, generate_tab, inside_tab, interpolate_tab, lesson_tab, map_tab,
+                         payloads, search_tab)
 from explorer.ui.context import AppContext
 from explorer.ui.gradio_compat import blocks_of, queue_polls_gently
 from explorer.ui.i18n import build_i18n, filled_tables, localize, t

@@ -19,7 +19,7 @@ def test_both_languages_have_the_same_chapters_in_the_literatures_order():
             for c in english.chapters] == \
         [(c.id, c.view, c.show, c.families, c.only, {f: set(t) for f, t in c.texts.items()}) for c in german.chapters]
     assert [c.id for c in english.chapters] == ["vectors", "nearness", "forward", "denoising", "blending", "archive",
-                                                "stereotypes", "english", "gaps", "represents"]
+                                                "stereotypes", "english", "gaps", "represents", "features"]
     for e, g in zip(english.chapters, german.chapters):
         assert e.read != g.read and e.question != g.question and e.title != g.title
     tables = lesson_tables()
@@ -48,10 +48,10 @@ def test_every_chapter_speaks_of_what_miniworld_shows_and_bridges_to_the_literat
                "denoising": ["circle", "lighthouse"], "blending": ["purple", "van Gogh"],
                "archive": ["triangle", "yellow"], "stereotypes": ["31 of 32", "74.5%", "CEO"],
                "english": ["ein kleiner roter Kreis links", "Sankt Martin"], "gaps": ["green triangle"],
-               "represents": ["blue square", "Stable Diffusion"]}
+               "represents": ["blue square", "Stable Diffusion"], "features": ["yellow", "red square"]}
     german = {"blue": "blau", "purple": "lila", "lighthouse": "Leuchtturm", "circle": "Kreis", "triangle": "Dreieck",
               "yellow": "gelb", "31 of 32": "31 von 32", "74.5%": "74,5 %", "green triangle": "grünes Dreieck",
-              "blue square": "blaue Quadrat"}
+              "blue square": "blaue Quadrat", "red square": "roten Quadrats"}
     for lang in LANGUAGES:
         lesson = {c.id: c for c in load_lesson(lang).chapters}
         assert set(lesson) == set(bridges)

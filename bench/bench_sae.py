@@ -1,0 +1,124 @@
+"""Benchmark of the feature microscope (issue 29, item 1): SAE training time and memory on this CPU, the feature
+view's latency, paint against plain generation, and painting measured against the oracle on 32 seeds.
+
+    HF_HUB_OFFLINE=1 python bench/bench_sae.py [--seeds 32] [--repeats 3] [--train-images 256]
+
+1. training: collect the residual updates of --train-images pictures and train each block's SAE for 200 batches
+   (the shipped run: assets/miniworld/sae/labels.json "seconds"), peak memory (ru_maxrss)
+2. the Features view of the most active colour feature: top pictures, heat maps and its per-step trace (median)
+3. paint / plain generation, interleaved, median of --repeats each (goal <= 1.2)
+4. paint the purest colour feature (not the prompt's colour) into the object's box over --seeds seeds of
+   PAINT_PROMPT: the share whose oracle colour reading inside the box flips to the feature's colour (goal >= 80%),
+   and the share of pixels outside the box that changed (goal <= 5%)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from explorer.generation.generate import generate  # noqa: E402
+from explorer.generation.recipe import recipe_defaults  # noqa: E402
+from explorer.inside.features import make_probe_set  # noqa: E402
+from explorer.inside.microscope import Microscope, feature_view  # noqa: E402
+from explorer.inside.paint import Paint, measure_paint, paint_generate  # noqa: E402
+from explorer.inside.train import BLOCKS, train_block  # noqa: E402
+from explorer.models.loading import load_model  # noqa: E402
+
+PAINT_BLOCK = "up_blocks.1.attentions.0"
+PAINT_PROMPT = "a large red square in the middle"
+PAINT_COLOUR = "yellow"
+
+
+def peak_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def best_feature(scope: Microscope, block: str, label: str) -> int:
+    """The purest feature with this label in the block (ties: the most active)."""
+    rows = [r for r in scope.features(block) if r["label"] == label]
+    if not rows:
+        raise SystemExit(f"no feature of {block} is labelled {label}")
+    return min(rows, key=lambda r: (-r["purity"], r["rank"]))["id"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=256)
+    parser.add_argument("--strength", type=float, default=None, help="paint strength (default: the library's)")
+    args = parser.parse_args()
+    model = load_model("miniworld")
+    model.pipe.set_progress_bar_config(disable=True)
+    scope = Microscope.for_model(model)
+    print("machine: 2 shared cores, loaded by other engineers' work: read ratios, not seconds")
+    # 1. training
+    started = time.perf_counter()
+    rows = make_probe_set(model, args.train_images, 1, BLOCKS).updates
+    collect = time.perf_counter() - started
+    print(f"collect: {collect / args.train_images * 1000:.0f} ms per picture ({args.train_images} pictures, "
+          f"{len(BLOCKS)} blocks)")
+    with tempfile.TemporaryDirectory() as work:
+        for i, block in enumerate(BLOCKS):
+            started = time.perf_counter()
+            train_block(rows[block].reshape(-1, rows[block].shape[-1]), Path(work), block, 200, seed=i)
+            print(f"train {block}: {(time.perf_counter() - started) / 200 * 1000:.0f} ms per batch")
+    print(f"shipped run (labels.json): {scope.record['seconds']}")
+    for block in scope.blocks:
+        print(f"purity: {block}: {scope.record['blocks'][block]['pure_share']:.0%} of the 64 most active features "
+              f"have purity >= 0.8 (goal >= 80%)")
+    print(f"peak memory so far (ru_maxrss): {peak_gb():.2f} GiB")
+    # 2. the feature view
+    feature = best_feature(scope, PAINT_BLOCK, f"colour:{PAINT_COLOUR}")
+    times = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        feature_view(model, scope, PAINT_BLOCK, feature, seed=0)
+        times.append(time.perf_counter() - started)
+    print(f"feature view ({PAINT_BLOCK} #{feature}): {statistics.median(times):.2f} s (median of {args.repeats})")
+    # 3. paint / plain
+    recipe = recipe_defaults(model, PAINT_PROMPT, seed=0)
+    paint = Paint(PAINT_BLOCK, feature, (16, 16, 48, 48), **({"strength": args.strength} if args.strength else {}))
+    plain_s, paint_s = [], []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        generate(model, recipe, watch=False)
+        plain_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        paint_generate(model, recipe, paint, scope.saes, watch=False)
+        paint_s.append(time.perf_counter() - started)
+    print(f"paint / plain = {statistics.median(paint_s) / statistics.median(plain_s):.3f} (goal <= 1.2; plain "
+          f"{statistics.median(plain_s):.2f} s)")
+    # 4. painting against the oracle
+    trials = measure_paint(model, scope.saes, PAINT_BLOCK, feature,
+                           [recipe_defaults(model, PAINT_PROMPT, seed=s) for s in range(args.seeds)],
+                           **({"strength": args.strength} if args.strength else {}))
+    drawn = [t for t in trials if t.box is not None]
+    flips = sum(t.flipped(PAINT_COLOUR) for t in drawn)
+    outside = np.mean([t.outside for t in drawn]) if drawn else float("nan")
+    print(f"paint {PAINT_BLOCK} #{feature} (colour:{PAINT_COLOUR}) into the object's box, '{PAINT_PROMPT}', "
+          f"{args.seeds} seeds: flipped to {PAINT_COLOUR} in {flips} of {len(drawn)} = {flips / max(1, len(drawn)):.0%} "
+          f"(goal >= 80%); pixels outside the box changed: {outside:.1%} on average (goal <= 5%), "
+          f"worst {max((t.outside for t in drawn), default=0):.1%}")
+    print("readings before -> after: " + ", ".join(f"{t.before}->{t.after}" for t in drawn))
+    print(f"peak memory (ru_maxrss): {peak_gb():.2f} GiB")
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    sys.exit(main())
