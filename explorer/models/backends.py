@@ -41,6 +41,8 @@ from explorer.messages import say
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "openvino")
+BACKEND_HELP = ("where the UNet and VAE decoder run: torch (bit-identical to diffusers) or openvino (converted once "
+                "and cached on disk; faster on a CPU; pip install openvino)")      # --backend of the app and the CLI
 OPENVINO_PIN = "openvino==2026.4.1"        # requirements.txt
 GRAPH_FORMAT = 1                           # bump when the traced graphs' inputs change: every cache is rebuilt
 COMPILED_SHAPES = 4                        # static-shape compilations kept per part
@@ -273,14 +275,15 @@ def use_backend(model, name: str, cache_dir: Path, progress: bool = True) -> Non
     unet, vae = pipe.unet, pipe.vae
     text_time = getattr(unet.config, "addition_embed_type", None) == "text_time"
     # 1. example inputs at a small size: the traced graph has dynamic shapes, compiled later per static shape
-    side = max(8, 64 // int(pipe.vae_scale_factor)) if unet.config.sample_size is None else 8
+    side = 8                                                                     # latent cells per side
     sample = torch.randn(2, unet.config.in_channels, side, side)
     embeds = torch.randn(2, 77, unet.config.cross_attention_dim)
     unet_example = (sample, torch.tensor([500.0, 500.0]), embeds)
     inputs = ["sample", "timestep", "encoder_hidden_states"]
     if text_time:
         width = unet.add_embedding.linear_1.in_features - 6 * unet.config.addition_time_embed_dim
-        unet_example += (torch.randn(2, width), torch.tensor([[side * 8.0, side * 8.0, 0, 0, side * 8.0, side * 8.0]] * 2))
+        size = side * 8.0
+        unet_example += (torch.randn(2, width), torch.tensor([[size, size, 0, 0, size, size]] * 2))   # (B, 6)
         inputs += ["text_embeds", "time_ids"]
     z = torch.randn(1, vae.config.latent_channels, side, side)
     # 2. convert or reuse, with a progress bar over the parts

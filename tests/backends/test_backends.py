@@ -2,8 +2,9 @@
 (step previews, embeddings, classroom batches, Stop; attention on torch, said so), its conversion cached on disk and
 rebuilt when stale, refusals that name the field and leave torch working.
 
-One conversion for the whole file (the fixture `fast`, shared with the CLI test through XDG_CACHE_HOME): the
-converter is the slow part (seconds on an idle machine, a minute on a loaded one).
+One conversion for the whole file (the fixture `fast`, shared with the CLI test through XDG_CACHE_HOME). Marked slow:
+openvino's converter takes long by nature (tiny-random's UNet and decoder: 90-390 s on this 2-core machine under a
+load of 10-16; even a one-layer module's conversion costs seconds of fixed overhead).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 pytest.importorskip("openvino")
+pytestmark = pytest.mark.slow
 
 from explorer.errors import InputError  # noqa: E402
 from explorer.generation.conditioning import conditioning_for  # noqa: E402
