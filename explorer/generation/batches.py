@@ -17,7 +17,7 @@ from PIL import Image
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.conditioning import conditioning_for
-from explorer.generation.generate import generate, stop_check
+from explorer.generation.generate import generate, raise_when_stopped
 from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
 from explorer.generation.noise import initial_noise, latent_shape, sampler_generator
 from explorer.generation.recipe import check_fits_model
@@ -100,7 +100,7 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
         with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode(), \
                 per_image_rows(model.denoiser, guidance_groups(len(generators), model.adapter.guided(base.guidance))), \
                 stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
-                stoppable(model, stop_check(cancel.is_set if cancel is not None else None)):
+                stoppable(model, raise_when_stopped(cancel.is_set if cancel is not None else None)):
             try:
                 final = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
                                    latents=model.adapter.pack_latents(model.pipe,

@@ -74,7 +74,7 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
             on_torch(model, attention), \
             (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store, \
             stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
-            stoppable(model, stop_check(cancel.is_set if cancel is not None else None)):
+            stoppable(model, raise_when_stopped(cancel.is_set if cancel is not None else None)):
         watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel,
                               after_step=store.end_step if store is not None else None)
         image = None
@@ -107,7 +107,7 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
                       watcher.cancelled, maps)
 
 
-def stop_check(stopped: Callable[[], bool] | None) -> Callable[[], None] | None:
+def raise_when_stopped(stopped: Callable[[], bool] | None) -> Callable[[], None] | None:
     """What a converted graph calls while it runs (models.backends.stoppable): raises Stopped once `stopped()`."""
     if stopped is None:
         return None

@@ -19,7 +19,7 @@ import torch
 from explorer.config import ExplorerConfig
 from explorer.generation.attention import AttentionMaps, capture_attention, row_names
 from explorer.generation.batches import check_shared_settings
-from explorer.generation.generate import Generation, stop_check
+from explorer.generation.generate import Generation, raise_when_stopped
 from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
 from explorer.generation.noise import initial_noise, latent_shape, sampler_generator
 from explorer.generation.recipe import check_budget, check_fits_model, validate
@@ -79,7 +79,7 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
             per_image_rows(model.denoiser, guidance_groups(count, guided)), on_torch(model, attention), \
             (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store, \
             stop_within_step(model.denoiser, all_stopped if any(c is not None for c in cancels) else None), \
-            stoppable(model, stop_check(all_stopped if any(c is not None for c in cancels) else None)):
+            stoppable(model, raise_when_stopped(all_stopped if any(c is not None for c in cancels) else None)):
         tap = StepTap(scheduler)
         budget = LiveBudget()                                          # live: one VAE-time budget for the batch
         size = (base.height, base.width)

@@ -18,6 +18,7 @@ pytest.importorskip("openvino")
 pytestmark = pytest.mark.slow
 
 from explorer.errors import InputError  # noqa: E402
+from explorer.generation.batches import render_recipes  # noqa: E402
 from explorer.generation.conditioning import conditioning_for  # noqa: E402
 from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import Recipe  # noqa: E402
@@ -84,6 +85,14 @@ def test_a_classroom_batch_runs_on_it(fast, tiny_model):
     for recipe, result in zip(recipes, together):
         assert psnr(generate(tiny_model, recipe, watch=False).image, result.image) >= MIN_PSNR
         assert result.recipe.backend == "openvino" and len(result.steps) == recipe.steps
+
+
+def test_walks_and_search_batches_run_on_it(fast, tiny_model):
+    recipes = [RECIPE, RECIPE.with_(seed=5)]
+    images, stopped = render_recipes(fast, recipes, batch_size=2)
+    assert not stopped and len(images) == 2
+    for recipe, image in zip(recipes, images):
+        assert psnr(generate(tiny_model, recipe, watch=False).image, image) >= MIN_PSNR
 
 
 def test_attention_runs_on_torch_and_says_so(fast, tiny_model):
