@@ -32,7 +32,8 @@ from explorer.ui.app import build_demo, launch_kwargs  # noqa: E402  (imports gr
 
 def create_demo(config: ExplorerConfig):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    model = load_model(config.model, config.device, config.dtype, low_memory=config.low_memory)
+    model = load_model(config.model, config.device, config.dtype, low_memory=config.low_memory,
+                       backend=config.backend, cache_dir=config.cache_dir)
     return build_demo(model, config)
 
 

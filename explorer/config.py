@@ -29,6 +29,7 @@ class ExplorerConfig:
     device: str | None = None                # None: cuda, then mps, then cpu
     dtype: str | None = None                 # None: float16 on cuda/mps, float32 on cpu
     low_memory: bool = False                 # CPU offload on CUDA, VAE slicing and tiling (models.loading)
+    backend: str = "torch"                   # where the UNet and VAE decoder run: torch or openvino (models.backends)
     outputs_dir: Path = Path("outputs")      # every saved image lands here, never overwritten
     cache_dir: Path = field(default_factory=_default_cache_dir)  # concept indexes and the like
     max_size: int = 1536                     # largest width/height in pixels a request may ask for (--max-size;

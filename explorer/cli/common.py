@@ -10,6 +10,7 @@ from explorer.checks import check_max_size
 from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.models.backends import BACKEND_HELP, BACKENDS
 from explorer.models.loading import load_model
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 from explorer.outputs.saving import make_folder, new_file
@@ -26,6 +27,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
+    parser.add_argument("--backend", default="torch", choices=BACKENDS, help=BACKEND_HELP)
     parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
                         help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
                              "the time limit of one run still refuses what would take too long")
@@ -33,7 +35,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 def load(args):
     """The model asked for; when it cannot load, the offline model, and the run will exit 3 (see main)."""
-    model = load_model(args.model, args.device, args.dtype, low_memory=getattr(args, "low_memory", False))
+    model = load_model(args.model, args.device, args.dtype, low_memory=getattr(args, "low_memory", False),
+                       backend=getattr(args, "backend", "torch"), cache_dir=ExplorerConfig().cache_dir)
     if model.banner:
         print(f"note: {model.banner}", file=sys.stderr)
         args.fell_back_to = model.name

@@ -120,8 +120,8 @@ def run_generate(args) -> int:
     # 3. generate
     result = generate(model, recipe, watch=bool(args.gif or args.sheet or args.steps_dir), config=config)
     # 4. write
-    path = write_png(result.image, outs["out"], recipe) if "out" in outs else \
-        save_png(result.image, recipe, config.outputs_dir)
+    path = write_png(result.image, outs["out"], result.recipe) if "out" in outs else \
+        save_png(result.image, result.recipe, config.outputs_dir)             # result.recipe: with its backend
     print(f"wrote {path} (seed {recipe.seed})")
     if "gif" in outs:
         print(f"wrote {steps_gif([s.x0 for s in result.steps], outs['gif'])}")

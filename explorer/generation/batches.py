@@ -17,12 +17,13 @@ from PIL import Image
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.conditioning import conditioning_for
-from explorer.generation.generate import generate
+from explorer.generation.generate import generate, raise_when_stopped
 from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
 from explorer.generation.noise import initial_noise, latent_shape, sampler_generator
 from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
+from explorer.models.backends import stoppable
 from explorer.models.conditioning import Conditioning
 from explorer.messages import say
 
@@ -98,7 +99,8 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
         generators = [sampler_generator(r, shape, model.dtype) for r in recipes[chunk]]   # as generate() leaves it
         with scheduler_in_pipeline(model, base.scheduler), torch.inference_mode(), \
                 per_image_rows(model.denoiser, guidance_groups(len(generators), model.adapter.guided(base.guidance))), \
-                stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None):
+                stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
+                stoppable(model, raise_when_stopped(cancel.is_set if cancel is not None else None)):
             try:
                 final = model.pipe(**conditioning.select(chunk).pipeline_kwargs(),
                                    latents=model.adapter.pack_latents(model.pipe,

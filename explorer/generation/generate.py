@@ -25,6 +25,7 @@ from explorer.generation.recipe import Recipe, check_budget, check_fits_model, v
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.generation.watch import StepPreview, StepWatcher
+from explorer.models.backends import backend_used, on_torch, stoppable
 from explorer.models.conditioning import Conditioning
 from explorer.models.previews import PreviewDecoder
 
@@ -70,10 +71,14 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     if latents is not None:
         latents = model.adapter.pack_latents(model.pipe, latents)           # FLUX: 2x2 patches as tokens
     decode = PreviewDecoder(model, recipe.preview, size=(recipe.height, recipe.width)) if watch else None
-    # 4. denoise with a fresh scheduler, watching each step (and its cross-attention), stoppable within a step
+    on_torch_only = attention or bool(block_hooks)      # hooks into the UNet's modules: not on a converted graph
+    # 4. denoise with a fresh scheduler, watching each step (and its cross-attention: on torch, models.backends),
+    # stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
+            on_torch(model, on_torch_only), \
             (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store, \
             stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
+            stoppable(model, raise_when_stopped(cancel.is_set if cancel is not None else None)), \
             hooked_blocks(model.denoiser, block_hooks or {}):
         watcher = StepWatcher(scheduler, recipe.steps, decode, on_step, cancel,
                               after_step=store.end_step if store is not None else None)
@@ -103,7 +108,19 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     if store is not None:
         prompts = len(conditioning) if conditioning.composable else 1
         maps = to_maps(store, row_names(conditioning.composable or recipe.guidance > 1, prompts))
-    return Generation(image, recipe, watcher.previews, watcher.cancelled, maps)
+    return Generation(image, recipe.with_(backend=backend_used(model, on_torch_only)), watcher.previews,
+                      watcher.cancelled, maps)
+
+
+def raise_when_stopped(stopped: Callable[[], bool] | None) -> Callable[[], None] | None:
+    """What a converted graph calls while it runs (models.backends.stoppable): raises Stopped once `stopped()`."""
+    if stopped is None:
+        return None
+
+    def check() -> None:
+        if stopped():
+            raise Stopped()
+    return check
 
 
 @contextmanager

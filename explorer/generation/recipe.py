@@ -16,6 +16,7 @@ from explorer.messages import say
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.cost import estimate
+from explorer.models.backends import BACKENDS
 from explorer.models.presets import SCHEDULERS, model_label
 from explorer.models.previews import PREVIEW_DECODERS
 from explorer.text.arithmetic import SPACES
@@ -106,10 +107,14 @@ class Recipe:
     blend: Blend | None = None                # a blend-comparator panel
     walk: WalkFrame | None = None             # a frame of a prompt walk
     origin: Origin | None = None              # where it came from (does not change the image)
+    backend: str = "torch"                    # what ran the UNet and decoder (models.backends); set by generate, not asked
 
     # ------------------------------------------------------------------ conversions
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if data["backend"] == "torch":        # torch: the recipe's bytes as before the backends existed
+            del data["backend"]
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
@@ -268,6 +273,7 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     check_choice("variation_slerp", recipe.variation_slerp, VARIATION_SLERPS)
     check_choice("step_noise", recipe.step_noise, STEP_NOISES)
     check_choice("emphasis", recipe.emphasis, EMPHASES)
+    check_choice("backend", recipe.backend, BACKENDS)
     if not isinstance(recipe.prompt_editing, bool):
         raise InputError("prompt_editing", say("checks.true_or_false"), recipe.prompt_editing)
     _validate_variations(recipe.variations)
@@ -361,7 +367,8 @@ def recipe_defaults(model, prompt: str, **overrides) -> Recipe:
     """A recipe with the model preset's defaults for steps, guidance, size, scheduler and step preview decoder."""
     preset = model.preset
     base = dict(model=model.name, prompt=prompt, steps=preset.steps, guidance=preset.guidance,
-                width=preset.size, height=preset.size, scheduler=preset.scheduler, preview=preset.preview)
+                width=preset.size, height=preset.size, scheduler=preset.scheduler, preview=preset.preview,
+                backend=getattr(model, "backend", "torch"))            # what will run it (generate says what did)
     base.update(overrides)
     return Recipe(**base)
 

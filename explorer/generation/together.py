@@ -19,13 +19,14 @@ import torch
 from explorer.config import ExplorerConfig
 from explorer.generation.attention import AttentionMaps, capture_attention, row_names
 from explorer.generation.batches import check_shared_settings
-from explorer.generation.generate import Generation
+from explorer.generation.generate import Generation, raise_when_stopped
 from explorer.generation.invariant import decode_alone, guidance_groups, per_image_rows
 from explorer.generation.noise import initial_noise, latent_shape, sampler_generator
 from explorer.generation.recipe import check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.generation.watch import StepPreview, StepTap, StepWatcher
+from explorer.models.backends import backend_used, on_torch, stoppable
 from explorer.models.conditioning import Conditioning
 from explorer.models.previews import LiveBudget, PreviewDecoder
 
@@ -75,9 +76,10 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
         return all(n is not None for n in taken)
 
     with scheduler_in_pipeline(model, base.scheduler) as scheduler, torch.inference_mode(), \
-            per_image_rows(model.denoiser, guidance_groups(count, guided)), \
+            per_image_rows(model.denoiser, guidance_groups(count, guided)), on_torch(model, attention), \
             (capture_attention(model, base.height, base.width) if attention else nullcontext()) as store, \
-            stop_within_step(model.denoiser, all_stopped if any(c is not None for c in cancels) else None):
+            stop_within_step(model.denoiser, all_stopped if any(c is not None for c in cancels) else None), \
+            stoppable(model, raise_when_stopped(all_stopped if any(c is not None for c in cancels) else None)):
         tap = StepTap(scheduler)
         budget = LiveBudget()                                          # live: one VAE-time budget for the batch
         size = (base.height, base.width)
@@ -127,7 +129,8 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
     # 5. package: each image with its own rows of the attention maps
     steps_taken = [base.steps if n is None else n for n in taken]
     maps = _split_maps(store, steps_taken, guided) if store is not None else [None] * count
-    return [Generation(images[k], recipes[k], watchers[k].previews, watchers[k].cancelled, maps[k])
+    return [Generation(images[k], recipes[k].with_(backend=backend_used(model, attention)), watchers[k].previews,
+                       watchers[k].cancelled, maps[k])
             for k in range(count)]
 
 

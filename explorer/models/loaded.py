@@ -55,6 +55,8 @@ class LoadedModel:
     vision_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)   # one vision load at a time
     # (repo, device, dtype) -> AutoencoderTiny: the taesd preview decoder (models.previews)
     tiny_decoders: LRUCache = field(default_factory=lambda: LRUCache(TINY_DECODERS_CACHED), repr=False)
+    backend: str = "torch"             # where the UNet and the VAE decoder run (models.backends: torch, openvino)
+    fast_path: object | None = field(default=None, repr=False)   # models.backends.FastPath when not on torch
 
     def __post_init__(self):
         if self.adapter is None:

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import torch
 
+from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
 from explorer.messages import say
+from explorer.models.backends import check_backend, use_backend
 from explorer.models.builtin import BUILDERS
 from explorer.models.families import family_adapter
 from explorer.models.loaded import LoadedModel
@@ -51,14 +53,18 @@ def pick_dtype(device: torch.device, dtype: str | None = None, family: str | Non
 
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None,
-               fallback: bool = True, low_memory: bool = False) -> LoadedModel:
+               fallback: bool = True, low_memory: bool = False, backend: str = "torch",
+               cache_dir: Path | None = None) -> LoadedModel:
     """Load a model by preset name, hub id or folder; fall back to the offline model if unreachable.
 
     `low_memory` (for SDXL on small machines): diffusers' model CPU offload on CUDA (each part moves to
     the GPU only while it runs) and VAE slicing and tiling everywhere (large images decoded in tiles:
     much less memory, and pixels that differ slightly from an untiled decode at the tile seams).
+    `backend` (models.backends): "openvino" converts the UNet and VAE decoder once (cached under `cache_dir`) and
+    runs them there; a backend the machine or the model cannot take is refused naming the field, before loading.
     """
     # 1. resolve the name (the family from the model's own files) and the hardware
+    check_backend(backend)
     preset = resolve_preset(name)
     if name not in PRESETS and not Path(preset.source).is_dir():
         preset = _with_hub_family(preset)
@@ -79,7 +85,8 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
         banner = say("loading.fallback", name=repr(name), reason=reason, offline=repr(offline),
                      about=PRESETS[offline].description)
         log.warning(banner)
-        loaded = load_model(offline, device, dtype, fallback=False, low_memory=low_memory)
+        loaded = load_model(offline, device, dtype, fallback=False, low_memory=low_memory, backend=backend,
+                            cache_dir=cache_dir)
         loaded.banner = banner
         return loaded
     # 3. place on the device
@@ -96,6 +103,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     loaded = LoadedModel(pipe, name, preset, torch_device, torch_dtype)
     if low_memory and torch_device.type == "cuda":        # offload hooks move parts in turn: one lock for all of them
         loaded.text_lock = loaded.lock
+    # 4. the backend: converted once, cached on disk (models.backends)
+    if backend != "torch":
+        use_backend(loaded, backend, cache_dir if cache_dir is not None else ExplorerConfig().cache_dir)
     return loaded
 
 

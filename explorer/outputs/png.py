@@ -25,6 +25,7 @@ from explorer.outputs.other_tools import COMFYUI_KEY, INVOKEAI_KEY, read_comfyui
 
 PARAMETERS_KEY = "parameters"         # AUTOMATIC1111's chunk name
 RECIPE_KEY = "latent_explorer"        # our chunk: the whole recipe as JSON
+BACKEND_KEY = "Explorer backend"      # the parameters' field naming a backend other than torch (A1111 ignores it)
 
 
 def _a1111_value(value) -> str:
@@ -53,6 +54,8 @@ def to_parameters(recipe: Recipe) -> str:
     if recipe.expression:
         items[EXPRESSION_KEY] = recipe.expression
     items["RNG"] = "CPU"                  # the initial noise comes from a CPU generator (A1111's "CPU" RNG setting)
+    if recipe.backend != "torch":         # what ran the UNet (models.backends); torch's text stays as it was
+        items[BACKEND_KEY] = recipe.backend
     items["Version"] = EXPLORER_VERSION
     literal = recipe.emphasis == "none"          # brackets meant as text: escaped, so A1111 reads them as text too
     lines = [_escaped(recipe.prompt) if literal else recipe.prompt]
