@@ -10,7 +10,7 @@ from explorer.checks import check_max_size
 from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
-from explorer.models.backends import BACKEND_HELP, BACKENDS
+from explorer.models.backends import BACKENDS
 from explorer.models.loading import load_model
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 from explorer.outputs.saving import make_folder, new_file
@@ -27,7 +27,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS, help=BACKEND_HELP)
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="where the UNet and VAE decoder run: torch (bit-identical to diffusers) or "
+                             "openvino (converted once and cached on disk; faster on a CPU; pip install openvino)")
     parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
                         help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
                              "the time limit of one run still refuses what would take too long")

@@ -42,8 +42,6 @@ from explorer.messages import say
 log = logging.getLogger(__name__)
 
 BACKENDS = ("torch", "openvino")
-BACKEND_HELP = ("where the UNet and VAE decoder run: torch (bit-identical to diffusers) or openvino (converted once "
-                "and cached on disk; faster on a CPU; pip install openvino)")      # --backend of the app and the CLI
 OPENVINO_PIN = "openvino==2026.4.1"        # requirements.txt
 GRAPH_FORMAT = 1                           # bump when the traced graphs' inputs change: every cache is rebuilt
 COMPILED_SHAPES = 4                        # static-shape compilations kept per part

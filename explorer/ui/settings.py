@@ -14,7 +14,7 @@ from explorer.checks import check_max_size
 from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError
 from explorer.messages import say
-from explorer.models.backends import BACKEND_HELP, BACKENDS
+from explorer.models.backends import BACKENDS
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 
 DEFAULT_HOST = "127.0.0.1"           # this machine only; 0.0.0.0 only when asked for
@@ -40,7 +40,9 @@ def argument_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS, help=BACKEND_HELP)
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="where the UNet and VAE decoder run: torch (bit-identical to diffusers) or "
+                             "openvino (converted once and cached on disk; faster on a CPU; pip install openvino)")
     parser.add_argument("--host", default=None,
                         help=f"bind address (default: ${HOST_VARIABLE}, else {DEFAULT_HOST}: this machine only)")
     parser.add_argument("--port", default=None,
@@ -133,7 +135,8 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         raise InputError(source, say("ui_app.allowed.class_code", n=MAX_CLASS_CODE_CHARS),
                          say("ui_app.received.characters", n=len(class_code)))
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
-                          backend=args.backend, host=host, port=port, lang=args.lang, max_size=max_size, classroom_batch=args.classroom_batch,
+                          backend=args.backend, host=host, port=port, lang=args.lang, max_size=max_size,
+                          classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),
                           archive_roots=tuple(Path(p) for p in args.archive_root),

@@ -14,7 +14,7 @@ from explorer.ui.lesson_tab import lesson_tables
 
 def test_both_languages_have_the_same_chapters_in_the_literatures_order():
     english, german = load_lesson("en"), load_lesson("de")
-    assert 6 <= len(english.chapters) <= 10
+    assert 6 <= len(english.chapters) <= 11
     assert [(c.id, c.view, c.show, c.families, c.only, {f: set(t) for f, t in c.texts.items()})
             for c in english.chapters] == \
         [(c.id, c.view, c.show, c.families, c.only, {f: set(t) for f, t in c.texts.items()}) for c in german.chapters]
@@ -102,7 +102,7 @@ def test_the_cli_prints_the_lesson_for_a_model(capsys):
 
     assert main(["lesson", "--model", "miniworld", "--lang", "de", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 10
+    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 11
     assert data["chapters"][8]["runs"] and data["chapters"][8]["show"]["query"] == "a green triangle"
     assert data["chapters"][4]["show"] == {"a": "a red circle", "b": "a blue square"}
     assert main(["lesson", "--lang", "fr"]) == 2
