@@ -6,10 +6,10 @@ import logging
 import sys
 from pathlib import Path
 
-from explorer.cli import archive, attention, embeddings, generate, jobs, lesson, map, ui, walks
+from explorer.cli import archive, attention, embeddings, generate, invert, jobs, lesson, map, ui, walks
 from explorer.errors import InputError, ModelLoadError
 
-VERBS = [ui, generate, attention, embeddings, walks, jobs, map, archive, lesson]   # modules, in the order their verbs appear in --help
+VERBS = [ui, generate, attention, embeddings, walks, invert, jobs, map, archive, lesson]   # modules, in the order their verbs appear in --help
 COMMAND = "latent-explorer"           # the console command pip installs (pyproject.toml [project.scripts])
 
 
