@@ -47,7 +47,7 @@ def invert_file(args, model, path: str, prompt: str | None, config, field_name: 
     vision = vocabulary = None
     if prompt is None or not prompt.strip():
         vision = load_vision(model, progress=lambda f, d="": print(d, file=sys.stderr))
-        vocabulary = builtin_vocabulary(model).entries
+        vocabulary = builtin_vocabulary(model)
     return invert(model, picture, prompt=prompt, steps=args.steps, guidance=args.guidance,
                   method=getattr(args, "method", "ddim"), vision=vision, vocabulary=vocabulary, watch=False,
                   config=config)

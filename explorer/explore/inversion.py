@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 from PIL import Image
+from scipy.special import ndtr
 
 from explorer.checks import check_choice, check_float, check_int, check_text
 from explorer.config import ExplorerConfig
@@ -51,7 +52,7 @@ SCHEDULER = "ddim"                    # the deterministic sampler the inversion 
 NULL_TEXT_ITERATIONS = 10             # Adam steps per denoising step (Mokady et al.: N = 10)
 NULL_TEXT_LR = 1e-2                   # Adam's learning rate, decayed linearly over the steps as in their notebook
 NULL_TEXT_EPSILON = 1e-5              # early stop once the step's loss is below epsilon + i * 2e-5 (their notebook)
-READBACK_CONCEPTS = 3                 # concepts the CLIP vision model reads back into a prompt when none is given
+READBACK_CONCEPTS = 4                 # concepts (the best of each category) the CLIP vision model reads back into a prompt when none is given
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def noise_stats(noise: torch.Tensor) -> NoiseStats:
     mean, std = float(x.mean()), float(x.std())
     centred = (x - mean) / (std or 1.0)
     ordered = np.sort(x)
-    cdf = 0.5 * (1 + np.vectorize(math.erf)(ordered / math.sqrt(2)))
+    cdf = ndtr(ordered)                                                             # Phi(x)
     ks = float(max(np.max(np.arange(1, d + 1) / d - cdf), np.max(cdf - np.arange(d) / d)))
     left, right = z[..., :, :-1].flatten().numpy(), z[..., :, 1:].flatten().numpy()
     corr = float(np.corrcoef(left, right)[0, 1]) if left.size > 1 else 0.0
@@ -128,13 +129,18 @@ def encode_picture(model, picture: Image.Image) -> torch.Tensor:
     return vae.encode(model.pipe, pixels).to(model.device, model.dtype)
 
 
-def read_back_prompt(vision, picture: Image.Image, vocabulary: list[str], k: int = READBACK_CONCEPTS) -> str:
-    """The k vocabulary entries whose CLIP text embedding is nearest the picture's, best first, joined by ", "."""
-    if vision is None or not vocabulary:
+def read_back_prompt(vision, picture: Image.Image, vocabulary, k: int = READBACK_CONCEPTS) -> str:
+    """The prompt CLIP reads in a picture: the best entry of each of the vocabulary's categories (colour, shape,
+    place ... where it has them), the k best of those, best first, joined by ", " (e.g. "purple, circle, top")."""
+    if vision is None or vocabulary is None or not len(vocabulary):
         raise InputError("prompt", say("inversion.allowed.prompt_or_vision"), "")
-    scores = vision.similarity([picture], list(vocabulary))[0]                      # (V,)
-    best = [vocabulary[i] for i in np.argsort(-scores)[:k]]
-    return ", ".join(best)
+    entries, categories = list(vocabulary.entries), list(vocabulary.categories)
+    scores = vision.similarity([picture], entries)[0]                                # (V,)
+    best: dict[str, int] = {}
+    for i in np.argsort(-scores):
+        best.setdefault(categories[i], int(i))
+    chosen = sorted(best.values(), key=lambda i: -scores[i])[:k]
+    return ", ".join(entries[i] for i in chosen)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -204,6 +210,7 @@ class Inversion:
     regeneration: Generation | None = None
     psnr: float | None = None             # reconstruction against the original, dB
     vae_psnr: float | None = None         # the VAE's own round trip (decode(encode(x))) against the original: the ceiling
+    vae_image: np.ndarray | None = None   # that round trip (H, W, 3) uint8
     stats: NoiseStats | None = None       # the inverted noise's
     seed_stats: NoiseStats | None = None  # a real seed's noise of the same shape, for comparison
     notes: list[str] = field(default_factory=list)      # resized, read-back prompt, ...
@@ -294,13 +301,13 @@ def per_step(conditioning: Conditioning, nulls: list[torch.Tensor]) -> Condition
 
 def invert(model, image: Image.Image, *, prompt: str | None = None, steps: int | None = None,
            guidance: float | None = None, method: str = "ddim", negative_prompt: str = "", vision=None,
-           vocabulary: list[str] | None = None, regenerate: bool = True, watch: bool = True,
+           vocabulary=None, regenerate: bool = True, watch: bool = True,
            preview: str = "approx", iterations: int = NULL_TEXT_ITERATIONS,
            config: ExplorerConfig | None = None) -> Inversion:
     """Invert a picture to the initial noise the model draws it from, and draw it again from that noise.
 
-    `prompt` None or blank: the CLIP vision model (`vision`) reads the nearest `vocabulary` entries back as the
-    prompt. `steps`, `guidance`: the model's defaults when None. `method` "null-text" adds Mokady et al.'s
+    `prompt` None or blank: the CLIP vision model (`vision`) reads the nearest entries of a concepts.vocabularies
+    Vocabulary back as the prompt. `steps`, `guidance`: the model's defaults when None. `method` "null-text" adds Mokady et al.'s
     per-step optimisation of the unconditional embedding (only where guidance > 1: otherwise it changes nothing),
     `iterations` Adam steps per step at most.
     """
@@ -315,7 +322,7 @@ def invert(model, image: Image.Image, *, prompt: str | None = None, steps: int |
     notes = [resized] if resized else []
     source = "given"
     if prompt is None or not prompt.strip():
-        prompt, source = read_back_prompt(vision, picture, vocabulary or []), "read back"
+        prompt, source = read_back_prompt(vision, picture, vocabulary), "read back"
         notes.append(say("inversion.note.read_back", prompt=prompt))
     recipe = Recipe(model=model.name, prompt=prompt, negative_prompt=negative_prompt, seed=0, steps=steps,
                     guidance=float(guidance), width=width, height=height, scheduler=SCHEDULER, preview=preview)
@@ -349,7 +356,7 @@ def invert(model, image: Image.Image, *, prompt: str | None = None, steps: int |
         notes.append(say("inversion.note.null_text_unguided"))
     noise = latents[-1]
     inversion = Inversion(picture, recipe, source, method, noise, latents, conditioning, way_back,
-                          vae_psnr=psnr(np.asarray(picture), vae_round), stats=noise_stats(noise),
+                          vae_psnr=psnr(np.asarray(picture), vae_round), vae_image=vae_round, stats=noise_stats(noise),
                           seed_stats=noise_stats(seed_noise(0, tuple(noise.shape), noise.dtype)), notes=notes,
                           null_embeds=nulls, final_loss=loss)
     # 4. regenerate through the one generation path, from the inverted noise
