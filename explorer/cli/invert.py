@@ -41,7 +41,8 @@ def read_picture(path: str, field_name: str, config):
     return open_image(path, field_name, config.max_image_pixels).convert("RGB")
 
 
-def invert_file(args, model, path: str, prompt: str | None, config, field_name: str = "image"):
+def invert_file(args, model, path: str, prompt: str | None, config, field_name: str = "image",
+                method: str = "ddim"):
     """One picture file inverted with the verb's settings (the CLIP vision model only where no prompt is given)."""
     picture = read_picture(path, field_name, config)
     vision = vocabulary = None
@@ -49,7 +50,7 @@ def invert_file(args, model, path: str, prompt: str | None, config, field_name: 
         vision = load_vision(model, progress=lambda f, d="": print(d, file=sys.stderr))
         vocabulary = builtin_vocabulary(model)
     return invert(model, picture, prompt=prompt, steps=args.steps, guidance=args.guidance,
-                  method=getattr(args, "method", "ddim"), vision=vision, vocabulary=vocabulary, watch=False,
+                  method=method, vision=vision, vocabulary=vocabulary, watch=False,
                   config=config)
 
 
@@ -59,7 +60,7 @@ def run_invert(args) -> int:
     config = config_from(args, outputs_dir=folder)
     model = load(args)
     # 2. invert and regenerate
-    inversion = invert_file(args, model, args.image, args.prompt, config)
+    inversion = invert_file(args, model, args.image, args.prompt, config, method=args.method)
     # 3. the files
     inversion.original.save(new_file(folder / "original.png", "out_dir"), format="PNG")
     inversion.reconstruction.save(new_file(folder / "reconstruction.png", "out_dir"), format="PNG")

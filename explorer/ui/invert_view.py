@@ -230,13 +230,14 @@ def register(ctx: AppContext) -> None:
         return out
 
     @guard
-    def invert_walk(image_a: dict | str, image_b: dict | str, frames: int = 6, prompt: str = "") -> dict:
+    def invert_walk(image_a: dict | str, image_b: dict | str, frames: int = 6, prompt: str = "", steps: int = 0
+                    ) -> dict:
         """A walk between two uploaded pictures: both inverted, the noises slerped and the prompts interpolated; the
-        response curves (pixel correlation with each end) and where they flip."""
+        response curves (pixel correlation with each end) and where they flip (steps 0: the model's)."""
         pictures = [open_image(archive_api._uploaded(x, cfg), "image", cfg.max_image_pixels).convert("RGB")
                     for x in (image_a, image_b)]
-        ends = [run_inversion(ctx, p, prompt, ctx.model.preset.steps, ctx.model.preset.guidance, "ddim",
-                              watch=False) for p in pictures]
+        ends = [run_inversion(ctx, p, prompt, as_int(steps) or ctx.model.preset.steps, ctx.model.preset.guidance,
+                              "ddim", watch=False) for p in pictures]
         walk = walk_pictures(ctx.model, ends[0], ends[1], as_int(frames), config=cfg)
         curves = response_curves(ctx.model, walk)
         return {"frames": len(walk.done), "prompts": walk.prompts, "psnr": [e.psnr for e in ends],
