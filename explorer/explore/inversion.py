@@ -200,7 +200,7 @@ class Inversion:
 
     original: Image.Image                 # the picture at the model's size
     recipe: Recipe                        # prompt, steps, guidance, size of the inversion and its regeneration
-    prompt_source: str                    # "given" or "read back" (CLIP vision over the model's concepts)
+    prompt_source: str                    # "given" or "read_back" (CLIP vision over the model's concepts)
     method: str                           # one of METHODS
     noise: torch.Tensor                   # (1, C, h, w) the inverted initial latent x_T
     latents: list[torch.Tensor]           # z0, z_1, ... z_T: the way up, lowest noise first
@@ -322,7 +322,7 @@ def invert(model, image: Image.Image, *, prompt: str | None = None, steps: int |
     notes = [resized] if resized else []
     source = "given"
     if prompt is None or not prompt.strip():
-        prompt, source = read_back_prompt(vision, picture, vocabulary), "read back"
+        prompt, source = read_back_prompt(vision, picture, vocabulary), "read_back"
         notes.append(say("inversion.note.read_back", prompt=prompt))
     recipe = Recipe(model=model.name, prompt=prompt, negative_prompt=negative_prompt, seed=0, steps=steps,
                     guidance=float(guidance), width=width, height=height, scheduler=SCHEDULER, preview=preview)

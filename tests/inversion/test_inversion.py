@@ -119,7 +119,7 @@ def test_no_prompt_reads_one_back_and_the_way_back_is_watched(miniworld):
 
     inv = invert(miniworld, picture(SCENES[0]), steps=2, guidance=1.0, vision=load_vision(miniworld),
                  vocabulary=builtin_vocabulary(miniworld), regenerate=False)
-    assert inv.prompt_source == "read back" and inv.recipe.prompt and any("read back" in n for n in inv.notes)
+    assert inv.prompt_source == "read_back" and inv.recipe.prompt and any("read back" in n for n in inv.notes)
     assert [p.index for p in inv.way_back] == [0, 1] and inv.way_back[0].noisy.shape == (64, 64, 3)
     assert inv.reconstruction is None
 
