@@ -302,18 +302,19 @@ def per_step(conditioning: Conditioning, nulls: list[torch.Tensor]) -> Condition
 def invert(model, image: Image.Image, *, prompt: str | None = None, steps: int | None = None,
            guidance: float | None = None, method: str = "ddim", negative_prompt: str = "", vision=None,
            vocabulary=None, regenerate: bool = True, watch: bool = True,
-           preview: str = "approx", iterations: int = NULL_TEXT_ITERATIONS,
+           preview: str | None = None, iterations: int = NULL_TEXT_ITERATIONS,
            config: ExplorerConfig | None = None) -> Inversion:
     """Invert a picture to the initial noise the model draws it from, and draw it again from that noise.
 
     `prompt` None or blank: the CLIP vision model (`vision`) reads the nearest entries of a concepts.vocabularies
     Vocabulary back as the prompt. `steps`, `guidance`: the model's defaults when None. `method` "null-text" adds Mokady et al.'s
     per-step optimisation of the unconditional embedding (only where guidance > 1: otherwise it changes nothing),
-    `iterations` Adam steps per step at most.
+    `iterations` Adam steps per step at most. `preview`: how the way back is pictured (default: the model's).
     """
     config = config or ExplorerConfig()
     preset = model.preset
     steps = preset.steps if steps is None else steps
+    preview = preview or preset.preview
     guidance = preset.guidance if guidance is None else guidance
     # 1. validate; the picture at the model's size (resized and said so)
     check_inversion(model, prompt, steps, guidance, method, config, iterations)

@@ -55,7 +55,7 @@ def test_cli_interpolate_between_two_pictures(tmp_path, pictures):
     printed = json.loads(out.stdout)
     assert printed["frames"] == 3 and printed["prompts"] == ["a lighthouse", "a tower"]
     assert Image.open(tmp_path / "walk.gif").n_frames == 3
-    assert len(list((tmp_path / "frames").glob("inverted-walk-f*.png"))) == 3
+    assert len(list((tmp_path / "frames").glob("*/*-inverted-walk-f*.png"))) == 3          # frames/<date>/
 
 
 def test_api_invert_and_walk(client, pictures):
