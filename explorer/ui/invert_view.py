@@ -19,11 +19,13 @@ import gradio as gr
 from PIL import Image as PILImage
 
 from explorer.archive.retrieval import nearest_images
+from explorer.checks import check_text
 from explorer.concepts.vocabularies import builtin_vocabulary
 from explorer.errors import InputError
 from explorer.explore.curves import response_curves
 from explorer.explore.inversion import METHODS, Inversion, edit, invert, walk_pictures
 from explorer.explore.walks import export_walk
+from explorer.generation.recipe import MAX_PROMPT_CHARS
 from explorer.messages import say
 from explorer.models.vision import load_vision
 from explorer.outputs.png import open_image
@@ -121,11 +123,13 @@ def run_inversion(ctx: AppContext, picture, prompt, steps, guidance, method, wat
     """invert() with the CLIP vision model and the concepts to read a prompt back when none is given."""
     model = ctx.model
     vision = vocabulary = None
-    if not (prompt or "").strip():
+    prompt = check_text("prompt", "" if prompt is None else prompt, allow_empty=True, max_chars=MAX_PROMPT_CHARS,
+                        noun="prompt")
+    if not prompt.strip():
         vision = load_vision(model)
         vocabulary = builtin_vocabulary(model)
     return invert(model, picture, prompt=prompt or None, steps=as_int(steps), guidance=float(guidance),
-                  method=method or "ddim", vision=vision, vocabulary=vocabulary, watch=watch, config=ctx.config)
+                  method=method, vision=vision, vocabulary=vocabulary, watch=watch, config=ctx.config)
 
 
 def where_it_sits(ctx: AppContext, inversion: Inversion, k: int = 8):
