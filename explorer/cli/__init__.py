@@ -6,10 +6,12 @@ import logging
 import sys
 from pathlib import Path
 
-from explorer.cli import archive, attention, embeddings, features, generate, jobs, lens, lesson, map, ui, walks
+from explorer.cli import (archive, attention, embeddings, features, generate, invert, jobs, lens, lesson, map, ui,
+                          walks)
 from explorer.errors import InputError, ModelLoadError
 
-VERBS = [ui, generate, attention, lens, embeddings, walks, jobs, map, archive, lesson, features]   # modules, in the order their verbs appear in --help
+VERBS = [ui, generate, attention, lens, embeddings, walks, invert, jobs, map, archive, lesson,
+         features]   # modules, in the order their verbs appear in --help
 COMMAND = "latent-explorer"           # the console command pip installs (pyproject.toml [project.scripts])
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from explorer.archive.gaps import gap_notes
 from explorer.cli.common import add_model_args, config_from, load, make_folder, new_file, out_dir, print_json
+from explorer.cli.invert import run_interpolate_images
 from explorer.errors import InputError
 from explorer.explore.curves import response_curves
 from explorer.explore.probe import bias_probe, parse_attributes
@@ -35,7 +36,9 @@ def register(subparsers) -> None:
                                           "--seeds S1 S2 ...), or both (as many seeds as prompts). A prompt starting "
                                           "with '=' is a prompt-arithmetic expression.")
     _add_render_args(p)
-    p.add_argument("--prompts", nargs="+", required=True, help="the ends (or one prompt for a seed walk)")
+    p.add_argument("--prompts", nargs="+", default=None, help="the ends (or one prompt for a seed walk)")
+    p.add_argument("--images", nargs="+", default=None, help="two pictures to walk between (inverted; --prompts then "
+                   "gives their prompts, read back by CLIP where missing)")
     p.add_argument("--seed", type=int, default=None, help="the fixed seed of a prompt walk (default 0)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="the ends of a seed walk")
     p.add_argument("--frames", type=int, default=8, help="frames per segment, ends included (default 8)")
@@ -87,6 +90,10 @@ def _vision(args, model):
 
 
 def run_interpolate(args) -> int:
+    if args.images:                                       # between two pictures: explorer.cli.invert
+        return run_interpolate_images(args)
+    if not args.prompts:
+        raise InputError("prompts", "one or more prompts (or --images A B)", None)
     config = config_from(args, outputs_dir=Path(args.outputs))
     # 1. paths first, then the model
     gif = new_file(args.out, "out")

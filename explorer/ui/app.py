@@ -13,6 +13,7 @@ from explorer.messages import Text, say
 from explorer.models.loaded import LoadedModel
 from explorer.ui import (archive_api, embeddings_tab, generate_tab, inside_tab, interpolate_tab, lesson_tab, map_tab,
                          payloads, search_tab)
+from explorer.ui import invert_view
 from explorer.ui.context import AppContext
 from explorer.ui.gradio_compat import blocks_of, queue_polls_gently
 from explorer.ui.i18n import build_i18n, filled_tables, localize, t
@@ -144,6 +145,7 @@ def after_tabs(ctx: AppContext, demo: gr.Blocks) -> None:
         for twin in ctx.twins:                   # the API twins of the page's events (explorer.ui.events.listen)
             twin.render()
     archive_api.register(ctx)                    # /archive_retrieve, /archive_nearest (explorer.archive)
+    invert_view.register(ctx)                    # /invert, /invert_walk (explorer.explore.inversion)
     for function, name in ctx.apis:              # endpoints without a button of their own
         gr.api(function, api_name=name, concurrency_id="model")
 

@@ -25,7 +25,7 @@ from explorer.messages import joined, say
 from explorer.models.vision import load_vision, shown_source, vision_on_disk, vision_status
 from explorer.outputs.png import save_png
 from explorer.plots.walks import bias_panel
-from explorer.ui import archive_api
+from explorer.ui import archive_api, invert_view
 from explorer.ui.components import Checkbox, Code, Dropdown, Number, Radio, Slider, Textbox, as_int
 from explorer.ui.context import AppContext, View
 from explorer.ui.events import wrap_handler
@@ -114,6 +114,7 @@ def layout(ctx: AppContext) -> UI:
             with gr.Column(scale=3, min_width=400):
                 results = _results(ctx)
         probe = _probe(ctx)
+        invert_view.build(ctx)          # a picture into the archive: inversion (explorer.ui.invert_view)
     return UI(**controls, **results, **probe)
 
 
