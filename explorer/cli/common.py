@@ -28,8 +28,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="where the UNet and VAE decoder run: torch (bit-identical to diffusers) or "
-                             "openvino (converted once and cached on disk; faster on a CPU; pip install openvino)")
+                        help="where the UNet and decoder run: torch (bit-identical to diffusers) or openvino (faster)")
     parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
                         help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
                              "the time limit of one run still refuses what would take too long")

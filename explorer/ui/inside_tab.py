@@ -78,7 +78,7 @@ def layout(ctx: AppContext, scope: Microscope | None) -> UI:
     with gr.Row():
         block = Dropdown(blocks, value=blocks[-1] if blocks else None, label=t("inside.block"), field="block")
         feature = Number(value=first, precision=0, label=t("inside.feature"), field="feature")
-        prompt = Textbox(label=t("inside.prompt"), field="prompt", info=t("inside.prompt.info"))
+        prompt = Textbox(value="", label=t("inside.prompt"), field="prompt", info=t("inside.prompt.info"))
         seed = Number(value=0, precision=0, label=t("inside.seed"), field="seed")
     show = gr.Button(t("inside.show"), elem_id="inside-show")
     status = status_line("inside-status")
@@ -145,10 +145,10 @@ def on_show(ctx: AppContext, ui: UI, scope, block, feature, prompt, seed):
 
 def trace_figure(view) -> go.Figure:
     steps = list(range(1, len(view.peak) + 1))
-    figure = go.Figure([go.Scatter(x=steps, y=view.peak, mode="lines+markers", name=str(say("sae.peak"))),
-                        go.Scatter(x=steps, y=view.mean, mode="lines", name=str(say("sae.mean")))])
-    figure.update_layout(title=str(say("sae.trace_title", feature=view.feature, prompt=view.prompt, seed=view.seed)),
-                         xaxis_title=str(say("sae.step_axis")), yaxis_title=str(say("sae.activation_axis")),
+    figure = go.Figure([go.Scatter(x=steps, y=view.peak, mode="lines+markers", name=say("sae.peak")),
+                        go.Scatter(x=steps, y=view.mean, mode="lines", name=say("sae.mean"))])
+    figure.update_layout(title=say("sae.trace_title", feature=view.feature, prompt=view.prompt, seed=view.seed),
+                         xaxis_title=say("sae.step_axis"), yaxis_title=say("sae.activation_axis"),
                          height=320, margin=dict(l=40, r=10, t=40, b=40))
     return figure
 

@@ -41,8 +41,7 @@ def argument_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="where the UNet and VAE decoder run: torch (bit-identical to diffusers) or "
-                             "openvino (converted once and cached on disk; faster on a CPU; pip install openvino)")
+                        help="where the UNet and decoder run: torch (bit-identical to diffusers) or openvino (faster)")
     parser.add_argument("--host", default=None,
                         help=f"bind address (default: ${HOST_VARIABLE}, else {DEFAULT_HOST}: this machine only)")
     parser.add_argument("--port", default=None,

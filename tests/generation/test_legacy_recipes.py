@@ -19,7 +19,7 @@ MADE_WITH_THREADS = 2      # torch's threads on the 2-core machine that wrote th
 @pytest.fixture(autouse=True)
 def threads_as_made():
     """Regenerate with the threads the PNGs were made with: single-threaded, torch's CPU kernels split some sums
-    differently, and a few pixels come out one level apart (seen under `-n 2`, where each worker has 1 thread).
+    differently, and a few pixels come out one level apart (seen with OMP_NUM_THREADS=1).
     Bit-for-bit regeneration holds for the same torch, CPU kind and thread count."""
     import torch
 
