@@ -234,13 +234,11 @@ def test_lang_de_shows_german_to_an_english_browser(browser, forced):
     ("negative_prompt", 7, "negative_prompt: expected text, received 7"),
     ("scheduler", "magic", "scheduler: expected one of"),
 ])
-def test_errors_through_the_api_stay_english_with_the_same_field_names(forced, field, value, message):
-    from gradio_client import Client
-
+def test_errors_through_the_api_stay_english_with_the_same_field_names(forced, connect, field, value, message):
     args = dict(prompt="a lighthouse", negative_prompt="", seed=3, randomize=False, steps=2, guidance=7.5,
                 width=64, height=64, scheduler="ddim", preview="approx")
     args[field] = value
-    client = Client(forced[1], verbose=False)
+    client = connect(forced[1])         # the shared fixture's 120 s timeout: httpx's 5 s ran out in CI under load
     with pytest.raises(Exception) as info:
         client.predict(*args.values(), api_name="/generate")
     assert message in str(info.value)
