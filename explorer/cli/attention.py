@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from explorer.cli.common import add_model_args, config_from, load, make_folder, print_json
+from explorer.cli.common import add_model_args, add_settings_args, config_from, load, make_folder, print_json
 from explorer.errors import InputError
 from explorer.explore.attention import attend
 from explorer.generation.recipe import recipe_defaults, validate
@@ -18,12 +18,7 @@ def register(subparsers) -> None:
                                           "map per token, aggregated over steps). " + ATTENTION_NOTE)
     add_model_args(p)
     p.add_argument("--prompt", required=True, help="what to draw")
-    p.add_argument("--negative", default="", help="negative prompt")
-    p.add_argument("--seed", type=int, default=0, help="integer in [0, 2^32) (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
-    p.add_argument("--size", type=int, default=None, help="width and height in pixels, multiple of 8")
-    p.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
+    add_settings_args(p)
     p.add_argument("--out-dir", required=True, help="folder for the files (created; files never overwritten)")
     p.add_argument("--json", action="store_true", help="print the words' shares of attention as JSON")
     p.set_defaults(run=run_attention)

@@ -34,6 +34,16 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                              "the time limit of one run still refuses what would take too long")
 
 
+def add_settings_args(parser: argparse.ArgumentParser) -> None:
+    """One generation's settings beside its prompt: --negative, --seed, --steps, --guidance, --size, --scheduler."""
+    parser.add_argument("--negative", default="", help="negative prompt")
+    parser.add_argument("--seed", type=int, default=0, help="integer in [0, 2^32) (default 0)")
+    parser.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    parser.add_argument("--size", type=int, default=None, help="width and height in pixels, multiple of 8")
+    parser.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
+
+
 def load(args):
     """The model asked for; when it cannot load, the offline model, and the run will exit 3 (see main)."""
     model = load_model(args.model, args.device, args.dtype, low_memory=getattr(args, "low_memory", False),

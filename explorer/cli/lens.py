@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from explorer.cli.common import add_model_args, config_from, load, out_dir, print_json
+from explorer.cli.common import add_model_args, add_settings_args, config_from, load, out_dir, print_json
 from explorer.generation.recipe import recipe_defaults, validate
 from explorer.inside.lens import lens, save_lens
 
@@ -18,12 +18,7 @@ def register(subparsers) -> None:
                                           "generation, bit for bit (its PNG carries the recipe).")
     add_model_args(p)
     p.add_argument("--prompt", required=True, help="what to draw (a plain prompt)")
-    p.add_argument("--negative", default="", help="negative prompt")
-    p.add_argument("--seed", type=int, default=0, help="integer in [0, 2^32) (default 0)")
-    p.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
-    p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
-    p.add_argument("--size", type=int, default=None, help="width and height in pixels, multiple of 8")
-    p.add_argument("--scheduler", default=None, help="ddim, euler, euler_a, dpm++2m, pndm or lms")
+    add_settings_args(p)
     p.add_argument("--out-dir", required=True, help="a new or empty folder for the files (created)")
     p.add_argument("--json", action="store_true", help="print lens.json's content")
     p.set_defaults(run=run_lens)
