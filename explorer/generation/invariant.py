@@ -7,9 +7,12 @@ the property that rules this out *batch invariance*. Measured on this project's 
 tests, CPU): convolutions, group norms, attention and the token-wise linear layers are batch
 invariant; the linear layers that see one row per image — the timestep embedding, each ResNet's
 time projection, SDXL's added-condition embedding — are not (a 2-row and a 16-row product differ
-in the last bit). Inside `per_image_rows`, those layers compute each image's rows exactly as its
-solo run does (the same rows, in the same order, in one product), so the rest of the batch cannot
-change them.
+in the last bit). With one CPU thread (OMP_NUM_THREADS=1: a one-core VM, a laptop told to share) the
+1x1 convolutions are not either: a ResNet's channel-changing shortcut, 8 images (16 rows) against
+one, differs in the last bit on tiny-random, tiny-random-xl and miniworld (oneDNN blocks 16 rows
+differently), while 3x3 convolutions stay invariant. Inside `per_image_rows`, those layers compute
+each image's rows exactly as its solo run does (the same rows, in the same order, in one call), so
+the rest of the batch cannot change them.
 """
 from __future__ import annotations
 
@@ -29,29 +32,39 @@ def guidance_groups(images: int, guided: bool) -> list[list[int]]:
 
 @contextmanager
 def per_image_rows(unet: torch.nn.Module, groups: list[list[int]]) -> Iterator[None]:
-    """While inside, every nn.Linear of `unet` fed a 2-D (rows, features) input of the whole batch computes it
-    group by group: rows `groups[k]` in one product, as image k's solo run (rows [negative, positive]) does."""
+    """While inside, every nn.Linear of `unet` fed a 2-D (rows, features) input of the whole batch, and every 1x1
+    nn.Conv2d fed the whole batch, computes it group by group: rows `groups[k]` in one call, as image k's solo run
+    (rows [negative, positive]) does."""
     rows = sum(len(g) for g in groups)
     index = [torch.tensor(g) for g in groups]
-    linears = [m for m in unet.modules() if isinstance(m, torch.nn.Linear)]
+    layers = [m for m in unet.modules() if isinstance(m, torch.nn.Linear) or _pointwise_conv(m)]
 
     def grouped(module):
+        plain = type(module).forward
+        wanted = 2 if isinstance(module, torch.nn.Linear) else 4
+
         def forward(x: torch.Tensor) -> torch.Tensor:
-            if x.dim() != 2 or x.shape[0] != rows or len(groups) == 1:
-                return F.linear(x, module.weight, module.bias)
-            out = x.new_empty(rows, module.out_features)
-            for g in index:
-                out[g] = F.linear(x[g], module.weight, module.bias)
+            if x.dim() != wanted or x.shape[0] != rows or len(groups) == 1:
+                return plain(module, x)
+            parts = [plain(module, x[g]) for g in index]
+            out = x.new_empty(rows, *parts[0].shape[1:])
+            for g, part in zip(index, parts):
+                out[g] = part
             return out
         return forward
 
-    for module in linears:
+    for module in layers:
         module.forward = grouped(module)            # an instance attribute: nn.Module.__call__ finds it first
     try:
         yield
     finally:
-        for module in linears:
-            del module.forward                      # back to nn.Linear.forward
+        for module in layers:
+            del module.forward                      # back to the class's forward
+
+
+def _pointwise_conv(module: torch.nn.Module) -> bool:
+    """A 1x1 convolution: a matrix product over the batch's pixels, blocked by the row count single-threaded."""
+    return isinstance(module, torch.nn.Conv2d) and module.kernel_size == (1, 1)
 
 
 def decode_alone(model, latents, height: int | None = None, width: int | None = None):

@@ -90,6 +90,26 @@ def test_per_image_rows_computes_each_image_as_alone():
     assert "forward" not in vars(net[0])                     # restored
 
 
+def test_a_unet_batch_of_eight_equals_solo_runs_on_one_thread(tiny_model):
+    """On one CPU thread (a one-core machine, OMP_NUM_THREADS=1) a 1x1 convolution over 16 rows is blocked otherwise
+    than over 2 and differs in the last bit: without its grouping in per_image_rows, 8 images batched were not their
+    solo runs (tiny-random, 16x16 latents; miniworld and tiny-random-xl the same)."""
+    unet, threads = tiny_model.denoiser, torch.get_num_threads()
+    torch.manual_seed(0)
+    x = torch.randn(16, unet.config.in_channels, 16, 16)
+    text = torch.randn(16, 77, unet.config.cross_attention_dim)
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            with per_image_rows(unet, guidance_groups(8, guided=True)):
+                batched = unet(x, 500, text).sample
+            for g in guidance_groups(8, guided=True):
+                with per_image_rows(unet, [[0, 1]]):
+                    assert torch.equal(batched[g], unet(x[g], 500, text[g]).sample), g
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_batcher_batches_compatible_requests_and_reports_waiting(tiny_model):
     """Requests that arrive together and share settings run as one batch; another setting runs in its own; a
     request waiting behind a running batch hears its position; every result equals its solo run."""
