@@ -1,0 +1,63 @@
+"""SD3 and FLUX.1 in the remaining views (issue 28): the token inspector's T5 columns, the packed-sequence operations
+(AND, token-input arithmetic, emphasis), the tiny decoders TAESD3 / TAEF1, and the lesson's chapters on these models.
+
+tiny-random-sd3 / tiny-random-flux (tests/conftest.py's session fixtures); everything at 32 px, one or two steps.
+"""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from explorer.messages import render
+from explorer.ui.embeddings_tab import on_tokens
+
+UI = SimpleNamespace(token_summary="summary", token_table="table", token_plot="plot")
+
+
+def _cells(row) -> list:
+    return [render(cell, "en") if isinstance(cell, str) else cell for cell in row]
+
+
+# --- the token inspector: CLIP's BPE and T5's pieces side by side, in the view, the API payload and the CLI -------
+def test_the_token_table_shows_t5_pieces_beside_clips(tiny_flux, tiny_sd3):
+    out = on_tokens(SimpleNamespace(model=tiny_flux), UI, "a red fox", False)
+    headers = [render(h, "en") for h in out["table"]["headers"]]
+    assert headers[:8] == ["position", "token", "id", "kind", "word", "|input|", "|output|", "weight"]
+    assert headers[8:] == ["read by the transformer", "T5 position", "T5 piece", "T5 id", "T5 kind", "T5 word",
+                           "T5 |input|", "T5 |output|", "T5 read"]
+    rows = [_cells(row) for row in out["table"]["data"]]
+    assert [row[1] for row in rows] == ["<|startoftext|>", "a</w>", "red</w>", "fox</w>", "<|endoftext|>"]
+    assert [row[10] for row in rows] == ["▁a", "▁red", "▁fo", "x", "</s>"]          # T5's own pieces, its own positions
+    assert [row[13] for row in rows] == ["a", "red", "fox", "fox", ""]               # 'fox' split by T5, whole in CLIP
+    assert [row[8] for row in rows] == ["not read"] * 4 + ["pooled"]                  # FLUX: CLIP's pooled vector only
+    assert {row[16] for row in rows} == {"read"}
+    assert [render(h, "de") for h in out["table"]["headers"]][9:11] == ["T5-Position", "T5-Stück"]
+    padded = [_cells(row) for row in on_tokens(SimpleNamespace(model=tiny_flux), UI, "a red fox", True)["table"]["data"]]
+    assert len(padded) == 77 and padded[31][10] == "<pad>" and padded[31][16] == "read"     # T5 pads: attended
+    assert padded[32][9:] == [None] * 8 and padded[76][1] == "<|endoftext|>"               # CLIP 77, T5 32 rows
+    summary = render(out["summary"], "en")
+    assert "No attention mask anywhere" in summary and "all 32 T5 rows, padding included" in summary
+    assert "text_encoder reaches the transformer only as its pooled vector" in summary
+    assert "Nirgends eine Attention-Maske" in render(out["summary"], "de")
+    figure = out["plot"]                                                      # CLIP above, T5 below
+    assert figure.layout.xaxis2.ticktext == ("▁a", "▁red", "▁fo", "x", "</s>")
+    assert [render(t.name, "en") for t in figure.data][2:] == ["T5 |output| (the transformer attends to every row)",
+                                                               "T5 |input| (token embedding)"]
+    sd3 = [_cells(row) for row in on_tokens(SimpleNamespace(model=tiny_sd3), UI, "a red fox", False)["table"]["data"]]
+    assert len(sd3[0]) == 10 + 1 + 8 and {row[10] for row in sd3} == {"read"}        # SD3 attends to CLIP's rows too
+
+
+def test_the_cli_lists_each_encoders_limit_padding_and_mask(capsys):
+    from explorer.cli import main
+
+    assert main(["tokens", "--model", "tiny-random-sd3", "--prompt", "a red fox", "--json"]) == 0
+    views = {view["encoder"]: view for view in json.loads(capsys.readouterr().out)["encoders"]}
+    assert [(v["limit"], v["used"], v["starts"], v["pad_token"], v["reads"]) for v in views.values()] == [
+        (77, 3, 1, "<|endoftext|>", "rows"), (77, 3, 1, "!", "rows"), (32, 4, 0, "<pad>", "rows")]
+    assert views["text_encoder_3"]["padding"] == 27 and views["text_encoder_3"]["attention_mask"] is None
+    assert main(["tokens", "--model", "tiny-random-flux", "--prompt", "a red fox"]) == 0
+    text = capsys.readouterr().out
+    assert "text_encoder: limit 77 tokens, 3 used, the transformer reads only its pooled vector" in text
+    assert "text_encoder_2: limit 32 tokens, 4 used, the transformer reads every row (no attention mask)" in text
