@@ -61,3 +61,48 @@ def test_the_cli_lists_each_encoders_limit_padding_and_mask(capsys):
     text = capsys.readouterr().out
     assert "text_encoder: limit 77 tokens, 3 used, the transformer reads only its pooled vector" in text
     assert "text_encoder_2: limit 32 tokens, 4 used, the transformer reads every row (no attention mask)" in text
+
+
+# --- the tiny decoders TAESD3 / TAEF1: random weights in the published shapes, as step previews ------------------
+@pytest.mark.parametrize("family", ["sd3", "flux"])
+def test_tiny_decoders_preview_the_flow_families_offline(family, tiny_sd3, tiny_flux):
+    """The real families' adapters name madebyollin/taesd3 / taef1; an AutoencoderTiny in that config (random weights,
+    no download) put where the loader caches it decodes every step's x_t and x0 from the pipeline's 16-channel latents
+    (FLUX: unpacked from its 2x2 patch tokens first), 8x per side as the real decoders do."""
+    from dataclasses import replace
+
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import recipe_defaults
+    from explorer.models.families import FAMILIES
+    from explorer.models.loaded import LoadedModel
+    from explorer.models.previews import TINY_DECODER_CONFIGS, available_decoders, to_uint8
+
+    tiny = tiny_sd3 if family == "sd3" else tiny_flux
+    adapter = replace(FAMILIES[family], min_size=32)                      # the real family's adapter at the tiny size
+    model = LoadedModel(tiny.pipe, tiny.name, tiny.preset, tiny.device, tiny.dtype, adapter=adapter)
+    repo = adapter.taesd
+    assert repo == {"sd3": "madebyollin/taesd3", "flux": "madebyollin/taef1"}[family] and "taesd" in available_decoders(model)
+    config = TINY_DECODER_CONFIGS[repo]
+    assert config["latent_channels"] == tiny.pipe.vae.config.latent_channels == 16
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        decoder = AutoencoderTiny(**config).eval()
+    seen = []
+    original = decoder.decode
+    decoder.decode = lambda latents, *a, **k: (seen.append(latents), original(latents, *a, **k))[1]
+    model.tiny_decoders.put((repo, str(model.device), model.dtype), decoder)
+    recipe = recipe_defaults(model, "a red fox", seed=3, steps=2, width=32, height=48, preview="taesd")
+    result = generate(model, recipe)
+    latent = (16, 48 // tiny.pipe.vae_scale_factor, 32 // tiny.pipe.vae_scale_factor)
+    assert len(result.steps) == 2 and all(tuple(x.shape[1:]) == latent for x in seen)          # unpacked, 16 channels
+    assert all(step.noisy.shape == step.x0.shape == (8 * latent[1], 8 * latent[2], 3) for step in result.steps)
+    with torch.no_grad():
+        again = to_uint8(((decoder.decode(seen[-1]).sample + 1) / 2).clamp(0, 1))
+    assert np.array_equal(again[1], result.steps[-1].x0)                         # the x0 picture is TAESD's decode
+    plain = generate(model, replace(recipe, preview="approx"), watch=False).image
+    assert np.array_equal(np.asarray(plain), np.asarray(result.image))          # previews never change the image
+    assert len(model.tiny_decoders) == 1                      # the cached decoder, nothing fetched (the hub is off)
