@@ -106,3 +106,73 @@ def test_tiny_decoders_preview_the_flow_families_offline(family, tiny_sd3, tiny_
     plain = generate(model, replace(recipe, preview="approx"), watch=False).image
     assert np.array_equal(np.asarray(plain), np.asarray(result.image))          # previews never change the image
     assert len(model.tiny_decoders) == 1                      # the cached decoder, nothing fetched (the hub is off)
+
+
+# --- the lesson's chapters on tiny-random-sd3 / tiny-random-flux: each runs through the library, or says why not ----
+@pytest.mark.parametrize("which", ["sd3", "flux"])
+def test_every_lesson_chapter_runs_or_says_why_not(which, tiny_sd3, tiny_flux, tmp_path):
+    """Each chapter's "show me" as the library step its view runs, with the values the chapter fills in for this
+    model (its family's examples), at 32 px, one step and two seeds: a chapter either runs or is refused with a message
+    naming the field (the lens: T5 is not read) or is not offered (only_note: miniworld's chapters)."""
+    from explorer.concepts.index import ConceptIndex
+    from explorer.concepts.projection import concept_map, query_points
+    from explorer.concepts.vocabularies import Vocabulary, builtin_vocabulary
+    from explorer.errors import InputError
+    from explorer.explore.blends import compare
+    from explorer.explore.probe import bias_probe, parse_attributes
+    from explorer.explore.search import search
+    from explorer.generation.forward import forward_process
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import recipe_defaults
+    from explorer.inside.lens import check_family
+    from explorer.lesson.chapters import load_lesson
+    from explorer.models.examples import examples_for
+    from explorer.models.vision import load_vision
+    from explorer.text.arithmetic import evaluate
+    from explorer.text.tokens import inspect_tokens
+
+    model = tiny_sd3 if which == "sd3" else tiny_flux
+    family, small = model.adapter.examples, dict(steps=1, width=32, height=32)
+    vision = load_vision(model)
+    full = builtin_vocabulary(model)
+    vocabulary = Vocabulary("concepts-20", full.entries[::150][:20], full.categories[::150][:20])
+
+    def base(prompt, seed=0):
+        return recipe_defaults(model, prompt, seed=seed, **small)
+
+    def arithmetic(expression):
+        result = evaluate(model, expression, "conditioning")
+        return generate(model, recipe_defaults(model, result.expression.describe(), expression=expression,
+                                               space="conditioning", renormalize=True, **small), watch=False).image
+
+    runners = {
+        "arithmetic": lambda v: arithmetic(v["expression"]),
+        "map": lambda v: concept_map(ConceptIndex.for_model(model, vocabulary, cache_dir=tmp_path),
+                                     query_points(model, v["query"]), k=10, method="pca").coords,
+        "forward": lambda v: forward_process(model, generate(model, base(examples_for(model).prompt), watch=False).image,
+                                             levels=v["levels"], decoder="approx", width=32, height=32),
+        "generate": lambda v: generate(model, base(v["prompt"], v.get("seed", 0))).steps,
+        "blend": lambda v: compare(model, v["a"], v["b"], base("x"), vision=False).panels,
+        "search": lambda v: search(model, base(v["query"]), 2, vision=vision, related=0, batch_size=2,
+                                   outputs_dir=tmp_path).results,
+        "probe": lambda v: bias_probe(model, base("x"), v["prompts"].splitlines()[:2], 2,
+                                      parse_attributes(v["attributes"]), vision=vision).measured,
+        "tokens": lambda v: inspect_tokens(model, v["prompt"]).others,
+        "lens": lambda v: check_family(model),
+    }
+    ran, refused, not_offered = [], {}, []
+    for chapter in load_lesson("en").chapters:
+        if not chapter.runs_on(family):
+            assert chapter.only_note, chapter.id                     # says which model it needs and why
+            not_offered.append(chapter.id)
+            continue
+        values = chapter.values(examples_for(model), family)
+        try:
+            assert runners[chapter.view](values) is not False, chapter.id
+            ran.append(chapter.id)
+        except InputError as error:
+            refused[chapter.id] = (error.field, render(error.args[0], "en"))
+    assert ran == ["vectors", "nearness", "forward", "denoising", "blending", "archive", "stereotypes", "english"]
+    assert list(refused) == ["represents"] and refused["represents"][0] == "model"
+    assert "does not read SD3's or FLUX's T5 encoder" in refused["represents"][1]
+    assert not_offered == ["gaps", "features"]
