@@ -356,7 +356,7 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
         return None
 
     def encode_ids(self, pipe, ids, weigh):
-        raise InputError("emphasis", say("families.flow_emphasis"), "a1111")
+        raise InputError("emphasis", say("families.flow_emphasis"), "a1111")      # a family that does not say how
 
     def token_inputs(self, pipe, ids):
         raise InputError("space", say("families.flow_token_space"), "token")
@@ -422,6 +422,19 @@ class StableDiffusion3Family(FlowMatchingFamily):
                                                   do_classifier_free_guidance=False,
                                                   max_sequence_length=self.text_length(pipe))
         return self.pack(embeds, pooled)
+
+    @torch.no_grad()
+    def encode_ids(self, pipe, ids: list[torch.Tensor], weigh) -> torch.Tensor:
+        """As StableDiffusion3Pipeline.encode_prompt from token ids (CLIP-L, CLIP-G, T5), each encoder's rows weighed
+        with its own pieces' weights (`weigh(z, encoder)`); the pooled projections unweighted."""
+        rows, pooled = [], []
+        for index, encoder in enumerate((pipe.text_encoder, pipe.text_encoder_2)):
+            out = encoder(ids[index].to(encoder.device), output_hidden_states=True)
+            pooled.append(out[0])
+            rows.append(weigh(out.hidden_states[-2], index))
+        t5 = weigh(pipe.text_encoder_3(ids[2].to(pipe.text_encoder_3.device))[0], 2)
+        clip = torch.nn.functional.pad(torch.cat(rows, dim=-1), (0, t5.shape[-1] - sum(r.shape[-1] for r in rows)))
+        return self.pack(torch.cat([clip, t5.to(clip.dtype)], dim=-2), torch.cat(pooled, dim=-1))
 
     @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -490,6 +503,14 @@ class FluxFamily(FlowMatchingFamily):
         embeds, pooled, _ = pipe.encode_prompt(prompts, prompts, device=device, num_images_per_prompt=1,
                                                max_sequence_length=self.text_length(pipe))
         return self.pack(embeds, pooled)
+
+    @torch.no_grad()
+    def encode_ids(self, pipe, ids: list[torch.Tensor], weigh) -> torch.Tensor:
+        """As FluxPipeline.encode_prompt from token ids (CLIP-L, T5): T5's rows weighed (`weigh(z, 1)`), CLIP-L's
+        pooled output as it is (it is all FLUX reads of CLIP)."""
+        pooled = pipe.text_encoder(ids[0].to(pipe.text_encoder.device), output_hidden_states=False).pooler_output
+        t5 = weigh(pipe.text_encoder_2(ids[1].to(pipe.text_encoder_2.device), output_hidden_states=False)[0], 1)
+        return self.pack(t5, pooled)
 
     @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -196,7 +196,8 @@ def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> T
     if not note and prompt_editing.is_edited(prompt):      # a text per step: shown as written, and said
         note = say("tokens.edited")
     with model.text_lock:
-        if has_syntax := (not note and tokenizer.bos_token_id is not None and emphasis.has_syntax(prompt)):
+        weighed = model.adapter.clip_states or tokenizer.bos_token_id is None    # FLUX reads no CLIP rows: none to weigh
+        if has_syntax := (not note and weighed and emphasis.has_syntax(prompt)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
         else:
             content = tokenizer(prompt, add_special_tokens=False, truncation=False)["input_ids"]

@@ -176,3 +176,31 @@ def test_every_lesson_chapter_runs_or_says_why_not(which, tiny_sd3, tiny_flux, t
     assert list(refused) == ["represents"] and refused["represents"][0] == "model"
     assert "does not read SD3's or FLUX's T5 encoder" in refused["represents"][1]
     assert not_offered == ["gaps", "features"]
+
+
+# --- A1111 emphasis over the packed sequence ---------------------------------------------------------------------
+def test_emphasis_weighs_clip_and_t5_rows_and_leaves_the_pooled_row(tiny_sd3, tiny_flux):
+    """Without weights the weighted encoding is the pipeline's own, bit for bit; `(red:1.5)` scales the rows of red's
+    pieces in every encoder the transformer reads (SD3: CLIP-L, CLIP-G, T5; FLUX: T5) against the others, A1111's
+    mean restore keeping the rest near their length, and the pooled row is untouched."""
+    import torch
+
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import recipe_defaults
+    from explorer.text import encoding
+    from explorer.text.tokens import inspect_tokens
+
+    for model in (tiny_sd3, tiny_flux):
+        plain = encoding.conditioning(model, "a red fox")
+        assert torch.equal(encoding.encode_weighted(model, "a red fox"), plain)       # as encode_prompt makes it
+        weighed = encoding.encode_weighted(model, "a (red:1.5) fox")
+        n = model.adapter.text_length(model.pipe)
+        ratio = weighed[0, -n - 1:-1].norm(dim=-1) / plain[0, -n - 1:-1].norm(dim=-1)     # T5 rows: ▁a ▁red ▁fo x </s>
+        assert ratio[1] / ratio[0] == pytest.approx(1.5, rel=1e-4) and torch.allclose(ratio[2:], ratio[0].expand(n - 2))
+        assert torch.equal(weighed[0, -1], plain[0, -1])                                 # the pooled row as it was
+        if model is tiny_sd3:                                                           # CLIP rows: <start> a red fox
+            clip = weighed[0, :77, :64].norm(dim=-1) / plain[0, :77, :64].norm(dim=-1)
+            assert clip[2] > 1.3 * clip[1]
+        assert [t.weight for t in inspect_tokens(model, "a (red:1.5) fox").others[0].tokens[:3]] == [1.0, 1.5, 1.0]
+        image = generate(model, recipe_defaults(model, "a (red:1.5) fox", steps=1, width=32, height=32), watch=False)
+        assert image.image.size == (32, 32)
