@@ -331,6 +331,7 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
 
     flow: bool = True
     schedulers: tuple[str, ...] | None = ("euler",)           # FlowMatchEulerDiscreteScheduler (presets.FLOW_SCHEDULERS)
+    composable: bool = False       # Composable Diffusion's AND runs (generation.composable): SD3 yes, FLUX no
     min_size: int = 32
 
     def denoiser(self, pipe):
@@ -364,14 +365,18 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
     def encode_token_inputs(self, pipe, inputs, end):
         raise InputError("space", say("families.flow_token_space"), "token")
 
+    def and_refused(self) -> str:
+        """What the operator may be where AND does not run (a family that does not say why)."""
+        return say("families.flow_and", about=self.about)
+
     def check_recipe(self, pipe, recipe) -> None:
-        """Sizes in whole patches; no Composable Diffusion (it calls a UNet); only the flow-matching Euler scheduler."""
+        """Sizes in whole patches; AND only where the family composes it; only the flow-matching Euler scheduler."""
         multiple = self.size_multiple(pipe)
         for name in ("width", "height"):
             if getattr(recipe, name) % multiple:
                 raise InputError(name, say("families.size_multiple", n=multiple, about=self.about), getattr(recipe, name))
-        if recipe.blend is not None and recipe.blend.operator == "and":
-            raise InputError("operator", say("families.flow_and", about=self.about), recipe.blend.operator)
+        if recipe.blend is not None and recipe.blend.operator == "and" and not self.composable:
+            raise InputError("operator", self.and_refused(), recipe.blend.operator)
         if recipe.scheduler not in self.schedulers:
             raise InputError("scheduler", say("checks.one_of", choices=", ".join(self.schedulers)), recipe.scheduler)
 
@@ -385,10 +390,10 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
 
     def make_conditioning(self, pipe, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
                           weights: tuple[float, ...] | None = None) -> Conditioning:
-        if weights is not None:                 # Composable Diffusion's n sequences (check_recipe refuses it first)
-            raise InputError("operator", say("families.flow_and", about=self.about), weights)
+        if weights is not None and not self.composable:    # Composable Diffusion's n sequences (check_recipe first)
+            raise InputError("operator", self.and_refused(), weights)
         (seq, pooled), (neg, neg_pooled) = self.unpack(pipe, prompt_embeds), self.unpack(pipe, negative_prompt_embeds)
-        return Conditioning(seq, neg, pooled, neg_pooled)
+        return Conditioning(seq, neg, pooled, neg_pooled, weights=weights)
 
 
 @dataclass(frozen=True)
@@ -398,6 +403,7 @@ class StableDiffusion3Family(FlowMatchingFamily):
 
     pipeline: str = "StableDiffusion3Pipeline"
     latent_rgb: dict = field(default_factory=lambda: SD3_LATENT_RGB)
+    composable: bool = True        # true CFG: an unconditional velocity to compose the prompts' against
     examples: str = "stable-diffusion"
     pooled_about: str = say("families.pooled_sd3")
 
@@ -459,6 +465,10 @@ class FluxFamily(FlowMatchingFamily):
     penultimate: bool = False
     clip_states: bool = False
     pooled_about: str = say("families.pooled_flux")
+
+    def and_refused(self) -> str:
+        """No unconditional prediction (guidance-distilled): nothing for AND to compose against."""
+        return say("families.flux_and", about=self.about)
 
     def t5(self, pipe) -> tuple:
         return pipe.tokenizer_2, pipe.text_encoder_2

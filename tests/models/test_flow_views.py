@@ -204,3 +204,37 @@ def test_emphasis_weighs_clip_and_t5_rows_and_leaves_the_pooled_row(tiny_sd3, ti
         assert [t.weight for t in inspect_tokens(model, "a (red:1.5) fox").others[0].tokens[:3]] == [1.0, 1.5, 1.0]
         image = generate(model, recipe_defaults(model, "a (red:1.5) fox", steps=1, width=32, height=32), watch=False)
         assert image.image.size == (32, 32)
+
+
+# --- Composable Diffusion's AND over the packed sequence ---------------------------------------------------------
+def test_and_runs_on_sd3_bit_identically_and_is_refused_on_flux_with_its_reason(tiny_sd3, tiny_flux):
+    """SD3: AND of one prompt (weight 1) is StableDiffusion3Pipeline's own image, bit for bit (same noise, the same
+    two transformer rows [negative, prompt], v_u + (1 g)(v_1 - v_u) as the pipeline writes it); two prompts run, their
+    weights matter, and the blend comparator shows all seven panels. FLUX: refused naming `operator`, saying why."""
+    import numpy as np
+
+    from explorer.explore.blends import compare
+    from explorer.generation.conditioning import negative_sequences, sequences
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import Blend, recipe_defaults
+    from explorer.errors import InputError
+
+    recipe = recipe_defaults(tiny_sd3, "a lighthouse", seed=11, steps=2, width=32, height=32, negative_prompt="fog")
+    plain = generate(tiny_sd3, recipe, watch=False)
+    one = tiny_sd3.adapter.make_conditioning(tiny_sd3.pipe, sequences(tiny_sd3, "a lighthouse"),
+                                             negative_sequences(tiny_sd3, "fog"), (1.0,))
+    assert one.composable and len(one) == 1 and one.pooled_prompt_embeds.shape == (1, 64)
+    composed = generate(tiny_sd3, recipe, conditioning=one, watch=True)
+    assert np.array_equal(np.asarray(plain.image), np.asarray(composed.image)) and len(composed.steps) == 2
+
+    def both(weights):
+        return np.asarray(generate(tiny_sd3, recipe.with_(prompt="a cat AND a dog", negative_prompt="",
+                                                          blend=Blend("and", "a cat", "a dog", weights=weights)),
+                                   watch=False).image)
+    assert not np.array_equal(both((1.0, 1.0)), both((1.0, 0.3)))
+    panels = compare(tiny_sd3, "van Gogh", "astronaut", recipe.with_(negative_prompt=""), vision=False).panels
+    assert [p.operator for p in panels][-1] == "and" and len(panels) == 7
+    flux = recipe_defaults(tiny_flux, "x", steps=1, width=32, height=32)
+    with pytest.raises(InputError, match=r"operator: .*FLUX.1 is guidance-distilled") as refused:
+        generate(tiny_flux, flux.with_(prompt="a AND b", blend=Blend("and", "a", "b", weights=(1.0, 1.0))))
+    assert "guidance-destilliert" in render(refused.value.allowed, "de")
