@@ -2,8 +2,9 @@
 
 (a) parameters and weight memory of every part, counted on the meta device (nothing allocated): FLUX.1's 12 B
     transformer, T5-XXL, CLIP, the 16-channel VAE;
-(b) with --run: SD3.5 Medium's transformer, one denoising step at --size px (both guidance halves), then one VAE
-    decode, on --device in --dtype, with wall times and peak memory (CUDA: torch.cuda.max_memory_allocated).
+(b) with --run: SD3.5 Medium's transformer, one denoising step at --size px (--rows 2: both guidance halves), then
+    one VAE decode, on --device in --dtype, with wall and CPU times and peak memory (CUDA:
+    torch.cuda.max_memory_allocated; CPU: the process's peak RSS, ru_maxrss).
 
 The configs are the published ones (stabilityai/stable-diffusion-3.5-medium and black-forest-labs/FLUX.1-dev,
 transformer/config.json, text_encoder*/config.json, vae/config.json), written out here because this machine has no
@@ -58,32 +59,68 @@ def count() -> dict[str, int]:
     return sizes
 
 
+def peak_rss_gib() -> float:
+    """The process's peak resident memory so far (Linux: ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def peak(device: str) -> str:
+    if device == "cuda":
+        return f"peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB allocated on the GPU"
+    return f"peak RSS {peak_rss_gib():.2f} GiB (the whole process: weights, activations, Python)"
+
+
 @torch.no_grad()
-def run_sd35(device: str, dtype: torch.dtype, size: int) -> None:
+def run_sd35(device: str, dtype: torch.dtype, size: int, rows: int = 2, warmup: bool = True,
+             layers: int | None = None) -> None:
+    """SD3.5 Medium's transformer, one step on `rows` latents (2: both guidance halves), then one VAE decode.
+
+    `layers`: build only the first N of its 24 blocks (one with dual attention, the rest as its blocks 13-23), then
+    scale: the step's time by 24 / N blocks, its peak memory by adding the weights not built (float32 activations of
+    one block are freed before the next under no_grad, so the peak is weights + one block's activations). For a CPU
+    that cannot run 24 blocks at 1024 px in the time it has."""
     from diffusers import AutoencoderKL, SD3Transformer2DModel
 
-    transformer = SD3Transformer2DModel(**SD35_MEDIUM).to(device, dtype).eval()
+    torch.manual_seed(0)
+    started = time.perf_counter()
+    config = dict(SD35_MEDIUM)
+    if layers is not None:
+        config.update(num_layers=layers, dual_attention_layers=(0,))
+    transformer = SD3Transformer2DModel(**config).to(device, dtype).eval()
     vae = AutoencoderKL(**VAE_16).to(device, dtype).eval()
-    latents = torch.randn(2, 16, size // 8, size // 8, device=device, dtype=dtype)        # both guidance halves
-    text = torch.randn(2, 77 + 256, 4096, device=device, dtype=dtype)
-    pooled = torch.randn(2, 2048, device=device, dtype=dtype)
-    timestep = torch.full((2,), 1000.0, device=device)
-    for label in ("warm-up step", "one step"):
+    built = sum(p.numel() for p in transformer.parameters())
+    missing = (count()["SD3.5 Medium transformer"] - built) * torch.finfo(dtype).bits // 8
+    print(f"built SD3.5 Medium's transformer ({config['num_layers']} of 24 blocks, {built / 1e9:.3f} B parameters) and "
+          f"the VAE with random weights in {dtype}: {time.perf_counter() - started:.1f} s, {peak(device)}", flush=True)
+    latents = torch.randn(rows, 16, size // 8, size // 8, device=device, dtype=dtype)
+    text = torch.randn(rows, 77 + 256, 4096, device=device, dtype=dtype)      # 77 CLIP rows + 256 T5 rows
+    pooled = torch.randn(rows, 2048, device=device, dtype=dtype)
+    timestep = torch.full((rows,), 1000.0, device=device)
+    for label in (("warm-up step", "one step") if warmup else ("one step",)):
         if device == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
-        started = time.perf_counter()
-        transformer(hidden_states=latents, encoder_hidden_states=text, pooled_projections=pooled, timestep=timestep)
+        started, cpu = time.perf_counter(), time.process_time()
+        out = transformer(hidden_states=latents, encoder_hidden_states=text, pooled_projections=pooled,
+                          timestep=timestep)[0]
         if device == "cuda":
             torch.cuda.synchronize()
-        print(f"SD3.5 Medium {label} at {size} px (2 rows): {time.perf_counter() - started:.3f} s"
-              + (f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if device == "cuda" else ""))
-    started = time.perf_counter()
-    vae.decode(latents[:1] / 1.5305 + 0.0609)
+        wall, used = time.perf_counter() - started, time.process_time() - cpu
+        print(f"SD3.5 Medium {label} at {size} px ({rows} rows, {(size // 16) ** 2} image + 333 text tokens): "
+              f"{wall:.1f} s wall, {used:.1f} s CPU, {peak(device)}", flush=True)
+        if layers is not None and device != "cuda":
+            print(f"  scaled to 24 blocks: about {wall * 24 / layers:.0f} s wall, {used * 24 / layers:.0f} s CPU; "
+                  f"peak RSS about {peak_rss_gib() + missing / 2**30:.2f} GiB (+{missing / 2**30:.2f} GiB of the "
+                  "blocks not built)", flush=True)
+    del out
+    started, cpu = time.perf_counter(), time.process_time()
+    image = vae.decode(latents[:1] / VAE_16["scaling_factor"] + VAE_16["shift_factor"]).sample
     if device == "cuda":
         torch.cuda.synchronize()
-    print(f"VAE decode at {size} px: {time.perf_counter() - started:.3f} s"
-          + (f", peak {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if device == "cuda" else ""))
+    print(f"VAE decode at {size} px -> {tuple(image.shape)}: {time.perf_counter() - started:.1f} s wall, "
+          f"{time.process_time() - cpu:.1f} s CPU, {peak(device)}", flush=True)
 
 
 def main() -> None:
@@ -92,12 +129,15 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="bfloat16", choices=("float32", "float16", "bfloat16"))
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--rows", type=int, default=2, help="latents in the step: 2 = both guidance halves")
+    parser.add_argument("--no-warmup", action="store_true", help="time the first step only (CPU: a step is minutes)")
+    parser.add_argument("--layers", type=int, default=None, help="build only N of the 24 blocks and scale (slow CPUs)")
     args = parser.parse_args()
     for name, n in count().items():
         print(f"{name}: {n / 1e9:.3f} B parameters, {2 * n / 2**30:.2f} GiB in bfloat16, {4 * n / 2**30:.2f} GiB "
               "in float32")
     if args.run:
-        run_sd35(args.device, getattr(torch, args.dtype), args.size)
+        run_sd35(args.device, getattr(torch, args.dtype), args.size, args.rows, not args.no_warmup, args.layers)
 
 
 if __name__ == "__main__":

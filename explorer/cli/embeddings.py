@@ -62,8 +62,13 @@ def run_tokens(args) -> int:
     model = load(args)
     report = encoding.tokens(model, args.prompt)
     reports = [report] + ([report.second] if report.second is not None else []) + report.others   # T5: own pieces
+    flow = bool(report.others)          # SD3 / FLUX: each encoder's limit and which rows the transformer reads
     if args.json:
         views = [{"encoder": r.encoder, "tokens": [asdict(t) for t in r.tokens if args.all or t.kind != "pad"]}
+                 | ({"limit": r.limit, "used": r.used, "starts": r.starts, "cut_text": r.cut_text,
+                     "padding": sum(t.kind == "pad" for t in r.tokens),
+                     "pad_token": next((t.text for t in r.tokens if t.kind == "pad"), None),
+                     "attention_mask": None, "reads": r.reads} if flow else {})
                  for r in reports]
         print_json({"prompt": report.prompt, "limit": report.limit, "used": report.used,
                     "cut_text": report.cut_text, "summary": report.summary(),
@@ -71,7 +76,11 @@ def run_tokens(args) -> int:
                     "tokens": views[0]["tokens"], "encoders": views})
         return 0
     for r in reports:
-        if len(reports) > 1:
+        if flow:
+            print(f"{r.encoder}: limit {r.limit} tokens, {r.used} used, "
+                  + ("the transformer reads every row (no attention mask)" if r.reads == "rows"
+                     else "the transformer reads only its pooled vector"))
+        elif len(reports) > 1:
             print(f"{r.encoder}:")
         print(f"{'pos':>4}  {'token':<20} {'id':>6}  {'kind':<6} {'|input|':>8} {'|output|':>9}")
         for t in r.tokens:

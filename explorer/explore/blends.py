@@ -134,7 +134,7 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     base = base or recipe_defaults(model, a)
     base = base.with_(expression=None, blend=None, walk=None, origin=None, space="conditioning", renormalize=True)
     panels = panel_recipes(model, a, b, base, and_weights)
-    if model.adapter.flow:          # AND needs Composable Diffusion's UNet loop: not on SD3/FLUX (models.families)
+    if model.adapter.flow and not model.adapter.composable:     # FLUX: no unconditional pass to compose against
         panels = [p for p in panels if p.operator != "and"]
     validate(panels[0].recipe, config)
     check_budget(panels[0].recipe, model, config)
@@ -160,8 +160,8 @@ def compare(model, a: str = "van Gogh", b: str = "astronaut", base: Recipe | Non
     # 4. image-text similarity, where the model family has a CLIP vision model
     note = score_images(model, panels, a, b) if vision else say("explore.blend.vision_off")
     notes = [words for words in (words_note(model, [a, b]),) if words]
-    if model.adapter.flow:
-        notes.append(say("families.flow_and_note", about=model.adapter.about))
+    if model.adapter.flow and not model.adapter.composable:
+        notes.append(say("families.flux_and_note", about=model.adapter.about))
     return BlendComparison(a, b, panels, note, batched, time.perf_counter() - started, notes)
 
 

@@ -6,6 +6,11 @@ prediction), so this loop repeats StableDiffusionPipeline.__call__'s steps (for 
 conditions StableDiffusionXLPipeline makes: the pooled vectors and size ids) with the pipeline's own
 helpers (prepare_latents, prepare_extra_step_kwargs, the VAE decode): AND with one prompt of weight
 1 gives the pipeline's image (tests/generation/test_composable.py).
+
+SD3 (flow matching) composes the transformer's velocity predictions the same way (v is linear in the noise
+prediction: v = eps - x0), in a loop that repeats StableDiffusion3Pipeline.__call__'s steps; AND with one prompt of
+weight 1 gives that pipeline's image (tests/models/test_flow_views.py). FLUX.1 is refused before it gets here: it
+makes no unconditional prediction to compose against (guidance-distilled, models.families.FluxFamily).
 """
 from __future__ import annotations
 
@@ -34,6 +39,8 @@ def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watc
                       generator: torch.Generator | None = None) -> Image.Image | None:
     """Denoise one image under AND (the caller holds the scheduler in the pipeline and the model lock); None when
     the watcher was stopped (no decode of an abandoned latent)."""
+    if model.adapter.flow:
+        return _sample_flow(model, recipe, conditioning, scheduler, watcher, latents, generator)
     pipe = model.pipe
     n = len(conditioning)
     embeds = torch.cat([conditioning.negative_prompt_embeds, conditioning.prompt_embeds])     # (1 + n, 77, d)
@@ -57,5 +64,40 @@ def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watc
     if watcher.cancelled:
         return None
     # 3. decode with the VAE, as the pipeline does
+    image = vae.decode(pipe, x, generator)
+    return pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=[True])[0]
+
+
+@torch.no_grad()
+def _sample_flow(model, recipe, conditioning: Conditioning, scheduler, watcher, latents, generator):
+    """AND on SD3: StableDiffusion3Pipeline.__call__'s loop with 1 + n transformer rows a step (negative first), the
+    velocities composed as composed_noise composes noise predictions, then the VAE decode with its shift."""
+    pipe = model.pipe
+    n = len(conditioning)
+    embeds = torch.cat([conditioning.negative_prompt_embeds, conditioning.prompt_embeds])       # (1 + n, L, d)
+    pooled = torch.cat([conditioning.negative_pooled_prompt_embeds, conditioning.pooled_prompt_embeds])
+    kwargs = {}
+    if scheduler.config.get("use_dynamic_shifting", None):           # as the pipeline does (SD3.5 does not shift so)
+        from diffusers.pipelines.stable_diffusion_3.pipeline_stable_diffusion_3 import calculate_shift
+
+        cells = (recipe.height // pipe.vae_scale_factor // pipe.patch_size) * \
+            (recipe.width // pipe.vae_scale_factor // pipe.patch_size)
+        kwargs["mu"] = calculate_shift(cells, scheduler.config.get("base_image_seq_len", 256),
+                                       scheduler.config.get("max_image_seq_len", 4096),
+                                       scheduler.config.get("base_shift", 0.5), scheduler.config.get("max_shift", 1.16))
+    scheduler.set_timesteps(recipe.steps, device=model.device, **kwargs)
+    if generator is None:
+        generator = torch.Generator("cpu").manual_seed(recipe.seed)
+    x = pipe.prepare_latents(1, pipe.transformer.config.in_channels, recipe.height, recipe.width, embeds.dtype,
+                             model.device, generator, latents)                                   # (1, 16, h, w)
+    for i, t in enumerate(scheduler.timesteps):
+        x_in = torch.cat([x] * (1 + n))
+        v = pipe.transformer(hidden_states=x_in, timestep=t.expand(x_in.shape[0]), encoder_hidden_states=embeds,
+                             pooled_projections=pooled, return_dict=False)[0]
+        v = composed_noise(v[:1], v[1:], conditioning.weights, recipe.guidance)
+        x = scheduler.step(v, t, x, return_dict=False)[0]
+        watcher(pipe, i, t, {"latents": x})
+        if watcher.cancelled:
+            return None
     image = vae.decode(pipe, x, generator)
     return pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=[True])[0]

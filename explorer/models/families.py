@@ -331,6 +331,7 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
 
     flow: bool = True
     schedulers: tuple[str, ...] | None = ("euler",)           # FlowMatchEulerDiscreteScheduler (presets.FLOW_SCHEDULERS)
+    composable: bool = False       # Composable Diffusion's AND runs (generation.composable): SD3 yes, FLUX no
     min_size: int = 32
 
     def denoiser(self, pipe):
@@ -356,7 +357,7 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
         return None
 
     def encode_ids(self, pipe, ids, weigh):
-        raise InputError("emphasis", say("families.flow_emphasis"), "a1111")
+        raise InputError("emphasis", say("families.flow_emphasis"), "a1111")      # a family that does not say how
 
     def token_inputs(self, pipe, ids):
         raise InputError("space", say("families.flow_token_space"), "token")
@@ -364,14 +365,18 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
     def encode_token_inputs(self, pipe, inputs, end):
         raise InputError("space", say("families.flow_token_space"), "token")
 
+    def and_refused(self) -> str:
+        """What the operator may be where AND does not run (a family that does not say why)."""
+        return say("families.flow_and", about=self.about)
+
     def check_recipe(self, pipe, recipe) -> None:
-        """Sizes in whole patches; no Composable Diffusion (it calls a UNet); only the flow-matching Euler scheduler."""
+        """Sizes in whole patches; AND only where the family composes it; only the flow-matching Euler scheduler."""
         multiple = self.size_multiple(pipe)
         for name in ("width", "height"):
             if getattr(recipe, name) % multiple:
                 raise InputError(name, say("families.size_multiple", n=multiple, about=self.about), getattr(recipe, name))
-        if recipe.blend is not None and recipe.blend.operator == "and":
-            raise InputError("operator", say("families.flow_and", about=self.about), recipe.blend.operator)
+        if recipe.blend is not None and recipe.blend.operator == "and" and not self.composable:
+            raise InputError("operator", self.and_refused(), recipe.blend.operator)
         if recipe.scheduler not in self.schedulers:
             raise InputError("scheduler", say("checks.one_of", choices=", ".join(self.schedulers)), recipe.scheduler)
 
@@ -385,10 +390,10 @@ class FlowMatchingFamily(StableDiffusionXLFamily):
 
     def make_conditioning(self, pipe, prompt_embeds: torch.Tensor, negative_prompt_embeds: torch.Tensor,
                           weights: tuple[float, ...] | None = None) -> Conditioning:
-        if weights is not None:                 # Composable Diffusion's n sequences (check_recipe refuses it first)
-            raise InputError("operator", say("families.flow_and", about=self.about), weights)
+        if weights is not None and not self.composable:    # Composable Diffusion's n sequences (check_recipe first)
+            raise InputError("operator", self.and_refused(), weights)
         (seq, pooled), (neg, neg_pooled) = self.unpack(pipe, prompt_embeds), self.unpack(pipe, negative_prompt_embeds)
-        return Conditioning(seq, neg, pooled, neg_pooled)
+        return Conditioning(seq, neg, pooled, neg_pooled, weights=weights)
 
 
 @dataclass(frozen=True)
@@ -398,6 +403,7 @@ class StableDiffusion3Family(FlowMatchingFamily):
 
     pipeline: str = "StableDiffusion3Pipeline"
     latent_rgb: dict = field(default_factory=lambda: SD3_LATENT_RGB)
+    composable: bool = True        # true CFG: an unconditional velocity to compose the prompts' against
     examples: str = "stable-diffusion"
     pooled_about: str = say("families.pooled_sd3")
 
@@ -424,6 +430,19 @@ class StableDiffusion3Family(FlowMatchingFamily):
         return self.pack(embeds, pooled)
 
     @torch.no_grad()
+    def encode_ids(self, pipe, ids: list[torch.Tensor], weigh) -> torch.Tensor:
+        """As StableDiffusion3Pipeline.encode_prompt from token ids (CLIP-L, CLIP-G, T5), each encoder's rows weighed
+        with its own pieces' weights (`weigh(z, encoder)`); the pooled projections unweighted."""
+        rows, pooled = [], []
+        for index, encoder in enumerate((pipe.text_encoder, pipe.text_encoder_2)):
+            out = encoder(ids[index].to(encoder.device), output_hidden_states=True)
+            pooled.append(out[0])
+            rows.append(weigh(out.hidden_states[-2], index))
+        t5 = weigh(pipe.text_encoder_3(ids[2].to(pipe.text_encoder_3.device))[0], 2)
+        clip = torch.nn.functional.pad(torch.cat(rows, dim=-1), (0, t5.shape[-1] - sum(r.shape[-1] for r in rows)))
+        return self.pack(torch.cat([clip, t5.to(clip.dtype)], dim=-2), torch.cat(pooled, dim=-1))
+
+    @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """CLIP-L's and CLIP-G's projected pooled vectors side by side, as the transformer takes them: (B, 2 p)."""
         outs = [encoder(input_ids.to(encoder.device), attention_mask=attention_mask.to(encoder.device)).text_embeds
@@ -446,6 +465,10 @@ class FluxFamily(FlowMatchingFamily):
     penultimate: bool = False
     clip_states: bool = False
     pooled_about: str = say("families.pooled_flux")
+
+    def and_refused(self) -> str:
+        """No unconditional prediction (guidance-distilled): nothing for AND to compose against."""
+        return say("families.flux_and", about=self.about)
 
     def t5(self, pipe) -> tuple:
         return pipe.tokenizer_2, pipe.text_encoder_2
@@ -490,6 +513,14 @@ class FluxFamily(FlowMatchingFamily):
         embeds, pooled, _ = pipe.encode_prompt(prompts, prompts, device=device, num_images_per_prompt=1,
                                                max_sequence_length=self.text_length(pipe))
         return self.pack(embeds, pooled)
+
+    @torch.no_grad()
+    def encode_ids(self, pipe, ids: list[torch.Tensor], weigh) -> torch.Tensor:
+        """As FluxPipeline.encode_prompt from token ids (CLIP-L, T5): T5's rows weighed (`weigh(z, 1)`), CLIP-L's
+        pooled output as it is (it is all FLUX reads of CLIP)."""
+        pooled = pipe.text_encoder(ids[0].to(pipe.text_encoder.device), output_hidden_states=False).pooler_output
+        t5 = weigh(pipe.text_encoder_2(ids[1].to(pipe.text_encoder_2.device), output_hidden_states=False)[0], 1)
+        return self.pack(t5, pooled)
 
     @torch.no_grad()
     def encode_pooled(self, pipe, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,16 @@ from explorer.models import vae
 PREVIEW_DECODERS = ("approx", "live", "taesd", "full")
 LIVE_SIDE = 32             # live previews decode latents of at most this many cells per side (256 px for SD)
 LIVE_BUDGET = 0.2          # live previews may spend this share of the denoising time on VAE decodes
+# The tiny decoders' published diffusers configs (hub repo -> AutoencoderTiny keyword arguments), written out so that
+# tests and benches build the same shapes offline with random weights. TAESD3 and TAEF1 are AutoencoderTiny's
+# defaults (four blocks of 64 channels, 8x upsampling) with 16 latent channels; like TAESD they decode the pipeline's
+# *scaled* latents ((z - shift) * scale) directly: madebyollin/taesd's README ("TAESD's scale_factor for latents is
+# 1"), ComfyUI's previewer (comfy/latent_preview.py decodes the sampler's latents as they are) and the taesd3 model
+# card, which sets `pipe.vae.config.shift_factor = 0.0` so that the pipeline hands them over unchanged.
+TINY_DECODER_CONFIGS = {"madebyollin/taesd": dict(latent_channels=4),
+                        "madebyollin/taesdxl": dict(latent_channels=4),
+                        "madebyollin/taesd3": dict(latent_channels=16),
+                        "madebyollin/taef1": dict(latent_channels=16)}
 
 
 def approx_rgb(latents: torch.Tensor, factors, bias) -> torch.Tensor:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from explorer.messages import say
 from explorer.plots.steps import LAYOUT
@@ -63,3 +64,29 @@ def arithmetic_norms_figure(result_norms: list[float], raw_norms: list[float], i
 def _short(label: str, width: int = 10) -> str:
     label = label.replace("</w>", "·").replace("<|startoftext|>", "START").replace("<|endoftext|>", "END")
     return label if len(label) <= width else label[:width - 1] + "…"
+
+
+def flow_token_norms_figure(clip: go.Figure, labels: list[str], kinds: list[str], input_norms: list[float],
+                            output_norms: list[float]) -> go.Figure:
+    """CLIP's norm figure (token_norms_figure) above, T5's pieces below at their own positions (SD3, FLUX): the
+    two tokenizers cut a prompt differently and pad to different limits, so they share no x axis."""
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.22, specs=[[{"secondary_y": True}]] * 2)
+    for trace in clip.data:
+        fig.add_trace(trace, row=1, col=1, secondary_y=trace.yaxis == "y2")
+    x = list(range(len(labels)))
+    fig.add_trace(go.Bar(x=x, y=output_norms, name=say("plots.norms.t5_output"),
+                         marker_color=[KIND_COLORS.get(k, "#4c72b0") for k in kinds],
+                         customdata=list(zip(labels, kinds)), hovertemplate=say("plots.norms.hover_output")),
+                  row=2, col=1)
+    fig.add_trace(go.Scatter(x=x, y=input_norms, name=say("plots.norms.t5_input"), mode="lines+markers",
+                             line=dict(color="#937860"), customdata=labels,
+                             hovertemplate=say("plots.norms.hover_input")), row=2, col=1, secondary_y=True)
+    fig.update_layout(**{**LAYOUT, "margin": {**LAYOUT["margin"], "t": 110}, "height": 640},
+                      title=say("plots.norms.t5_title"), legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    fig.update_xaxes(clip.layout.xaxis, row=1, col=1)
+    fig.update_xaxes(title=say("plots.norms.t5_x"), tickmode="array", tickvals=x,
+                     ticktext=[_short(label) for label in labels], tickangle=-60, row=2, col=1)
+    for row in (1, 2):
+        fig.update_yaxes(title=say("plots.norms.y"), row=row, col=1)
+        fig.update_yaxes(title=say("plots.norms.y2"), showgrid=False, row=row, col=1, secondary_y=True)
+    return fig

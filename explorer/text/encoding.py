@@ -11,7 +11,7 @@ import torch
 from explorer.errors import InputError
 from explorer.messages import say
 from explorer.text import emphasis
-from explorer.text.tokens import ENCODER_NAMES, TokenReport, inspect_tokens
+from explorer.text.tokens import ENCODER_NAMES, TokenReport, inspect_tokens, specials
 
 
 # ---------------------------------------------------------------- cached, one prompt at a time
@@ -69,23 +69,35 @@ def encode_pooled(model, prompts: list[str], batch_size: int = 64) -> torch.Tens
 @torch.no_grad()
 def encode_weighted(model, prompt: str, field_name: str = "prompt") -> torch.Tensor:
     """A1111 emphasis: each fragment tokenized on its own, the encoder's output rows times their weights, the
-    sequence rescaled to its original mean (text.emphasis; A1111 modules/sd_hijack_clip.py). (1, L, d)."""
+    sequence rescaled to its original mean (text.emphasis; A1111 modules/sd_hijack_clip.py). (1, L, d).
+
+    Every encoder's rows are weighed on their own, with its own pieces' weights (SD3: CLIP-L, CLIP-G and T5; FLUX:
+    T5, whose rows are all the transformer reads, as Forge weighs T5); pooled vectors stay unweighted, as A1111
+    leaves SDXL's. In the flow families CLIP is cut at 77 tokens as their pipelines cut it, T5 past its limit refused.
+    """
     emphasis.check_supported(prompt, field_name)
-    if model.adapter.flow:                       # SD3/FLUX read T5 rows: no A1111 weighting there (models.families)
-        raise InputError("emphasis", say("families.flow_emphasis"), prompt)
-    ids, weights = [], None
+    ids, weights = [], []
     with model.text_lock:                        # the tokenizers' settings are shared state
         for name, tokenizer in zip(ENCODER_NAMES, model.adapter.tokenizers(model.pipe)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
-            room = tokenizer.model_max_length - 2
+            starts = specials(tokenizer) - 1                             # CLIP: a start token; T5: none
+            room = tokenizer.model_max_length - starts - 1
+            if len(content) > room and model.adapter.flow and starts:    # CLIP in SD3/FLUX: cut, as the pipeline does
+                content, content_weights = content[:room], content_weights[:room]
             if len(content) > room:
-                raise InputError(field_name, say("tokens.at_most", room=room, name=name, n=tokenizer.model_max_length),
+                at_most = "tokens.at_most" if starts else "tokens.at_most_t5"
+                raise InputError(field_name, say(at_most, room=room, name=name, n=tokenizer.model_max_length),
                                  say("tokens.count", n=len(content)))
             pad = room - len(content)
-            ids.append(torch.tensor([[tokenizer.bos_token_id, *content, tokenizer.eos_token_id]
+            ids.append(torch.tensor([[tokenizer.bos_token_id] * starts + [*content, tokenizer.eos_token_id]
                                      + [tokenizer.pad_token_id] * pad]))
-            weights = torch.tensor([[1.0, *content_weights, 1.0] + [1.0] * pad])
-    return model.adapter.encode_ids(model.pipe, ids, lambda z: emphasis.apply(z, weights.to(z.device), field_name))
+            weights.append(torch.tensor([[1.0] * starts + [*content_weights, 1.0] + [1.0] * pad]))
+
+    def weigh(z: torch.Tensor, encoder: int = -1) -> torch.Tensor:
+        """Encoder `encoder`'s rows (B, T, d) weighed (SD and SDXL: one set of weights, the same pieces)."""
+        return emphasis.apply(z, weights[encoder].to(z.device), field_name)
+
+    return model.adapter.encode_ids(model.pipe, ids, weigh)
 
 
 def token_ids(model, prompt: str | list[str]) -> list[torch.Tensor]:

@@ -43,6 +43,8 @@ class TokenReport:
     note: str = ""                         # what in the prompt's syntax is not read (text.emphasis)
     others: list["TokenReport"] = field(default_factory=list)  # encoders with pieces of their own (T5 beside CLIP)
     starts: int = 1                        # start tokens before the content (CLIP 1, T5 0)
+    reads: str = "rows"    # how the denoiser reads this encoder: "rows" (every row, padding too: the pipelines pass no
+                           # attention mask) or "pooled" (only the end token's pooled vector: CLIP in FLUX)
 
     def rows(self) -> list[list]:
         """The token table's rows; the kind as a person reads it (keyed: tokens.kind.<kind>, its English unchanged)."""
@@ -93,7 +95,32 @@ class TokenReport:
             pieces = " ".join("`" + t.text + "`" for t in other.tokens if t.kind == "word")
             text += " " + say("tokens.t5_view", encoder=other.encoder, n=other.limit, used=other.used,
                               room=other.limit - other.starts - 1, pieces=pieces) + " " + other.summary()
+        if self.others:                       # the flow families: who reads which rows, and that nothing is masked
+            pad = next((t.text for r in self.others for t in r.tokens if t.kind == "pad"), "")
+            text += " " + say("tokens.flow_masks", pad=pad, n=self.others[0].limit, clip=self.limit)
+            if self.reads == "pooled":
+                text += " " + say("tokens.flow_pooled_only", encoder=self.encoder)
         return text
+
+    def read_label(self, token: TokenInfo) -> str:
+        """Whether the denoiser reads this token's row (keyed: tokens.read.<rows|pooled|no>)."""
+        if token.kind == "cut":
+            return say("tokens.read.no")
+        if self.reads == "pooled":
+            return say("tokens.read.pooled") if token.kind == "end" else say("tokens.read.no")
+        return say("tokens.read.rows")
+
+
+def encoder_rows(report: TokenReport, show_padding: bool = False) -> list[list]:
+    """One encoder's token table beside another's: position, token, id, kind, word, |input|, |output|, read by the
+    denoiser (padding left out unless `show_padding`). The flow families show T5's rows so beside CLIP's."""
+    words, rows = report.words(), []
+    for row, token in zip(report.rows(), report.tokens):
+        if not show_padding and token.kind == "pad":
+            continue
+        word = "" if token.word is None else words[token.word][0]
+        rows.append(row[:4] + [word] + row[4:6] + [report.read_label(token)])
+    return rows
 
 
 def tokenize(model, *args, **kwargs):
@@ -153,6 +180,9 @@ def inspect_tokens(model, prompt: str) -> TokenReport:
     for first, second in zip(clip, clip[1:]):
         first.second = second
     clip[0].others = [r for r in reports if r.starts == 0]    # T5: pieces and a limit of its own
+    if clip[0].others and not model.adapter.clip_states:      # FLUX: CLIP gives only its pooled vector
+        for report in clip:
+            report.reads = "pooled"
     return clip[0]
 
 
@@ -166,7 +196,8 @@ def _inspect_one(model, tokenizer, encoder, encoder_name: str, prompt: str) -> T
     if not note and prompt_editing.is_edited(prompt):      # a text per step: shown as written, and said
         note = say("tokens.edited")
     with model.text_lock:
-        if has_syntax := (not note and tokenizer.bos_token_id is not None and emphasis.has_syntax(prompt)):
+        weighed = model.adapter.clip_states or tokenizer.bos_token_id is None    # FLUX reads no CLIP rows: none to weigh
+        if has_syntax := (not note and weighed and emphasis.has_syntax(prompt)):
             content, content_weights = emphasis.weighted_ids(tokenizer, prompt)
         else:
             content = tokenizer(prompt, add_special_tokens=False, truncation=False)["input_ids"]

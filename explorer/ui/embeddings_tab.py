@@ -19,11 +19,12 @@ from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults
 from explorer.messages import joined, say
 from explorer.outputs.png import save_png
-from explorer.plots.embeddings import arithmetic_norms_figure, token_norms_figure
+from explorer.plots.embeddings import arithmetic_norms_figure, flow_token_norms_figure, token_norms_figure
 from explorer.text import encoding
 from explorer.text.arithmetic import SPACE_NOTES, check_space, evaluate
 from explorer.text.expressions import MAX_CHARS, MAX_TERMS, MAX_WEIGHT
 from explorer.text.known import about_tokenizer, words_note
+from explorer.text.tokens import encoder_rows
 from explorer.ui.components import Checkbox, Code, Dropdown, File, Image, Number, Radio, Slider, Textbox, as_int
 from explorer.ui.context import AppContext, View
 from explorer.ui.events import wrap_handler
@@ -40,6 +41,9 @@ def _headers(*names: str) -> list:
 TOKEN_HEADERS = _headers("position", "token", "id", "kind", "word", "input", "output", "weight")
 TOKEN_HEADERS_XL = _headers("position", "token", "id", "kind", "word", "input_1", "output_1", "input_2",
                             "output_2", "weight")   # SDXL: both encoders side by side (token "a / b" where they differ)
+# SD3 / FLUX: CLIP's columns (and whether the transformer reads each row), then T5's pieces at their own positions
+T5_HEADERS = _headers("read", "t5_position", "t5_token", "t5_id", "t5_kind", "t5_word", "t5_input", "t5_output",
+                      "t5_read")
 NEIGHBOR_HEADERS = _headers("concept", "category", "cosine")
 MAX_NEIGHBORS = 50         # nearest concepts read back beside an expression
 BLEND_HEADERS = _headers("operator", "what", "text_cos_a", "text_cos_b", "clip_a", "clip_b")
@@ -220,7 +224,8 @@ def _blend(ctx: AppContext) -> dict:
 
 def _tokens(ctx: AppContext) -> dict:
     model = ctx.model
-    two_encoders = len(model.adapter.tokenizers(model.pipe)) > 1          # SDXL
+    clip = len(model.adapter.tokenizers(model.pipe)) - model.adapter.flow                 # CLIP encoders (not T5)
+    headers = (TOKEN_HEADERS_XL if clip > 1 else TOKEN_HEADERS) + (T5_HEADERS if model.adapter.flow else [])
     # pieces.explain(), with a part made in code (the tokenizer): in the session's language at each page load
     gr.Markdown(t("tokens.explain"), elem_classes=["explain"])
     with gr.Accordion(t("common.more"), open=False):
@@ -233,7 +238,7 @@ def _tokens(ctx: AppContext) -> dict:
         inspect = gr.Button(t("tokens.run"), variant="primary", scale=1, elem_id="tokens-btn")
     token_summary = gr.Markdown(elem_id="token-summary")
     # one above the other: the table needs the page's width for its norm columns
-    token_table = gr.Dataframe(headers=TOKEN_HEADERS_XL if two_encoders else TOKEN_HEADERS, label=t("tokens.table"),
+    token_table = gr.Dataframe(headers=headers, label=t("tokens.table"),
                                interactive=False, max_height=380, elem_id="token-table")
     token_plot = gr.Plot(label=t("tokens.plot"))
     return dict(token_prompt=token_prompt, show_pad=show_pad, inspect=inspect, token_summary=token_summary,
@@ -277,9 +282,26 @@ def on_tokens(ctx: AppContext, ui: UI, prompt, show_padding):
                                 [tk.output_norm for tk in shown],
                                 None if second is None else [tk.output_norm for tk in second.tokens[:len(shown)]],
                                 None if model.adapter.clip_states else say("plots.norms.output_pooled_only"))
-    headers = TOKEN_HEADERS if second is None else TOKEN_HEADERS_XL
+    headers, rows = TOKEN_HEADERS if second is None else TOKEN_HEADERS_XL, _token_rows(report, show_padding)
+    if report.others:                            # SD3 / FLUX: T5's pieces beside CLIP's, each at its own positions
+        t5 = report.others[0]
+        shown = [token for token in t5.tokens if token.kind != "cut"][:t5.end_position + 1]
+        figure = flow_token_norms_figure(figure, [tk.text for tk in shown], [tk.kind for tk in shown],
+                                         [tk.input_norm for tk in shown], [tk.output_norm for tk in shown])
+        headers, rows = headers + T5_HEADERS, _side_by_side(report, rows, show_padding)
     return {ui.token_summary: report.summary() + words_flag(model, [prompt]),
-            ui.token_table: {"headers": headers, "data": _token_rows(report, show_padding)}, ui.token_plot: figure}
+            ui.token_table: {"headers": headers, "data": rows}, ui.token_plot: figure}
+
+
+def _side_by_side(report, rows: list[list], show_padding) -> list[list]:
+    """CLIP's rows with whether the transformer reads each, then T5's rows (encoder_rows) beside them, as many rows
+    as the longer of the two (blank cells where one has no more)."""
+    clip = [report.read_label(token) for token in report.tokens if show_padding or token.kind != "pad"]
+    t5 = encoder_rows(report.others[0], show_padding)
+    width, t5_width = len(rows[0]) + 1, len(t5[0])
+    rows = [row + [read] for row, read in zip(rows, clip)]
+    return [(rows[i] if i < len(rows) else [None] * width) + (t5[i] if i < len(t5) else [None] * t5_width)
+            for i in range(max(len(rows), len(t5)))]
 
 
 def _token_rows(report, show_padding) -> list[list]:
