@@ -15,6 +15,7 @@ initialisation and the batches; CPU kernels on another machine may differ in the
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -41,17 +42,21 @@ LABELS_FILE = "labels.json"
 
 
 def train_block(rows: torch.Tensor, work: Path, block: str, steps: int, seed: int) -> TopKSAE:
-    """One SAE on rows (N, d_model), resuming from work/<block>.pt when a run stopped there."""
+    """One SAE on rows (N, d_model), resuming from work/<block>.pt when a run on the same rows and settings stopped
+    there (a checkpoint of other rows or settings, or past `steps`, is not resumed: the run starts over). Bit for bit
+    the same weights on every run with the same rows, seed and torch thread count, resumed or not."""
     torch.manual_seed(seed)
     sae = TopKSAE(rows.shape[1], EXPANSION * rows.shape[1], K, AUXK, dead_steps_threshold=64)
     sae.pre_bias.data = rows.median(dim=0).values.clone()          # the paper starts at the geometric median
     optimiser = torch.optim.Adam(sae.parameters(), lr=LR)
-    resume, start = work / f"{block}.pt", 0
+    work.mkdir(parents=True, exist_ok=True)
+    resume, start, key = work / f"{block}.pt", 0, run_key(rows, seed)
     if resume.is_file():
         state = torch.load(resume, weights_only=True)
-        sae.load_state_dict(state["sae"])
-        optimiser.load_state_dict(state["optimiser"])
-        start = state["step"]
+        if state.get("key") == key and state["step"] <= steps:
+            sae.load_state_dict(state["sae"])
+            optimiser.load_state_dict(state["optimiser"])
+            start = state["step"]
     order = torch.Generator().manual_seed(seed)
     draws = [torch.randint(len(rows), (BATCH,), generator=order) for _ in range(steps)]   # same batches on resume
     bar = tqdm(range(start, steps), desc=block, initial=start, total=steps, file=sys.stderr)
@@ -65,8 +70,15 @@ def train_block(rows: torch.Tensor, work: Path, block: str, steps: int, seed: in
         if step % 100 == 0:
             bar.set_postfix(mse=f"{mse.item():.3f}", dead=int((sae.stats_last_nonzero > 64).sum()))
         if (step + 1) % CHECKPOINT_EVERY == 0:
-            torch.save({"sae": sae.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1}, resume)
+            torch.save({"sae": sae.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1, "key": key},
+                       resume)
     return sae.eval()
+
+
+def run_key(rows: torch.Tensor, seed: int) -> str:
+    """What a resumable checkpoint must match: the rows (their bytes' digest) and every training setting."""
+    digest = hashlib.sha256(rows.contiguous().numpy().tobytes()).hexdigest()[:16]
+    return f"{digest}-{tuple(rows.shape)}-seed{seed}-x{EXPANSION}-k{K}-auxk{AUXK}-batch{BATCH}-lr{LR}"
 
 
 def fit_stats(sae: TopKSAE, updates: torch.Tensor) -> None:

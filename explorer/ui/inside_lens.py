@@ -26,6 +26,9 @@ from explorer.ui.i18n import t
 from explorer.ui.pieces import GenerationSettings, explain, generation_settings, result_gallery, status_line
 
 
+LENS_COLUMNS = 8          # pictures per row of the gallery, at least
+
+
 @dataclass
 class LensUI:
     """The view's components by name (layout's result)."""
@@ -54,7 +57,9 @@ def layout(ctx: AppContext) -> LensUI:
     settings = generation_settings(ctx)
     run = gr.Button(t("lens.run"), variant="primary", elem_id="lens-btn")
     status = status_line("lens-status")
-    row = result_gallery(t("lens.row"), "lens-row", columns=min(8, len(lens_layers_or_none(ctx))),
+    # at least LENS_COLUMNS columns: miniworld's five pictures in five columns were 240 px each, their captions
+    # below the fold of a 1280 x 720 window
+    row = result_gallery(t("lens.row"), "lens-row", columns=max(LENS_COLUMNS, min(12, len(lens_layers_or_none(ctx)))),
                          object_fit="contain")
     with gr.Accordion(t("lens.json"), open=False):
         layers = gr.JSON(label=t("lens.json"), elem_id="lens-json")

@@ -127,3 +127,39 @@ def test_a_box_that_is_not_four_integers_is_refused(text):
     with pytest.raises(InputError) as error:
         parse_box(text)
     assert error.value.field == "box"
+
+
+def test_training_reruns_and_resumes_bit_for_bit(tmp_path, monkeypatch):
+    """A rerun of the training gives the same weights bit for bit (and the same checkpoint bytes); a run stopped
+    after a checkpoint resumes to those weights too; a checkpoint of other rows is not resumed."""
+    from explorer.inside import train
+    monkeypatch.setattr(train, "BATCH", 64)
+    monkeypatch.setattr(train, "CHECKPOINT_EVERY", 3)
+    rows = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
+    one, two = (train.train_block(rows, tmp_path / run, "b", 6, seed=0) for run in ("a", "b"))
+    first, again = one.state_dict(), two.state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    save_sae(one, tmp_path / "one")
+    save_sae(two, tmp_path / "two")
+    for name in ("state_dict.pth", "mean.pt", "std.pt", "config.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    (tmp_path / "a" / "b.pt").unlink()             # a finished run's checkpoint (step 6): start the stopped run anew
+    calls, loss = [0], train.TopKSAE.loss
+
+    def stopping(self, x):
+        calls[0] += 1
+        if calls[0] == 5:                           # stopped in the 5th batch: the checkpoint holds step 3
+            raise KeyboardInterrupt
+        return loss(self, x)
+
+    monkeypatch.setattr(train.TopKSAE, "loss", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_block(rows, tmp_path / "a", "b", 6, seed=0)
+    assert torch.load(tmp_path / "a" / "b.pt", weights_only=True)["step"] == 3
+    monkeypatch.setattr(train.TopKSAE, "loss", loss)
+    resumed = train.train_block(rows, tmp_path / "a", "b", 6, seed=0).state_dict()
+    assert all(torch.equal(first[k], resumed[k]) for k in first)
+    other = train.train_block(rows * 2, tmp_path / "a", "b", 6, seed=0).state_dict()     # other rows: not resumed
+    assert not torch.equal(other["encoder.weight"], first["encoder.weight"])
+    fresh = train.train_block(rows * 2, tmp_path / "e", "b", 6, seed=0).state_dict()
+    assert all(torch.equal(other[k], fresh[k]) for k in other)
