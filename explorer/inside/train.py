@@ -26,7 +26,7 @@ import torch
 from tqdm import tqdm
 
 from explorer.inside.features import MOST_ACTIVE, PURE, feature_maps, label_features, make_probe_set, per_picture, \
-    pure_share
+    pure_by_attribute, pure_share
 from explorer.inside.sae import TopKSAE, project_decoder_grad_, save_sae, unit_norm_decoder_
 from explorer.models.loading import load_model
 
@@ -96,7 +96,8 @@ def measure(model, saes: dict[str, TopKSAE], n: int = PROBE_IMAGES, seed: int = 
     table = {}
     for block, sae in saes.items():
         labels = label_features(per_picture(feature_maps(sae, probes.updates[block])), probes.readings)
-        table[block] = {"pure_share": pure_share(labels), "features": [vars(f) for f in labels]}
+        table[block] = {"pure_share": pure_share(labels), "by_attribute": pure_by_attribute(labels),
+                        "features": [vars(f) for f in labels]}
     return table
 
 
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / LABELS_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     for block in BLOCKS:
         print(f"{block}: {table[block]['pure_share']:.0%} of the {MOST_ACTIVE} most active features have purity "
-              f">= {PURE}")
+              f">= {PURE}; per attribute (features, pure, chance): {table[block]['by_attribute']}")
     return 0
 
 

@@ -11,7 +11,7 @@ import torch
 from explorer.errors import InputError
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults
-from explorer.inside.paint import Paint, box_mask, check_paint, paint_generate, parse_box
+from explorer.inside.paint import Paint, PaintHook, box_mask, check_paint, paint_generate, parse_box
 from explorer.inside.sae import BlockSAEs, TopKSAE, load_sae, project_decoder_grad_, save_sae, unit_norm_decoder_
 
 PUBLISHED = "unet.down_blocks.2.attentions.1_k10_hidden5120_auxk256_bs4096_lr0.0001"   # sdxl-unbox's checkpoints/
@@ -105,6 +105,22 @@ def test_painting_on_the_tiny_sdxl_changes_the_box_and_strength_zero_changes_not
 def test_the_box_covers_the_cells_it_overlaps():
     mask = box_mask((0, 0, 32, 16), (64, 64), (8, 8))
     assert mask[:2, :4].eq(1).all() and mask.sum() == 8
+    soft = box_mask((8, 8, 40, 40), (64, 64), (8, 8), edge=0.5)             # cells 1..4: the ring 0.5, inside 1
+    assert soft[2:4, 2:4].eq(1).all() and soft[1, 1:5].eq(0.5).all() and soft[1:5, 4].eq(0.5).all()
+    assert soft.sum() == 4 + 12 * 0.5
+
+
+def test_a_batched_paint_adds_each_images_box_to_its_own_rows():
+    """Rows of a guided batch of two images: [unguided 1, unguided 2, prompt 1, prompt 2]; each its own box."""
+    sae = TopKSAE(4, 8, k=2)
+    sae.mean.fill_(2.0)
+    boxes = [(0, 0, 32, 32), (32, 32, 64, 64)]
+    hook = PaintHook(sae, Paint("b", 3, boxes[0], 1.5, 0, 25), (64, 64), guided=True, boxes=boxes)
+    out = hook(None, (torch.zeros(4, 4, 8, 8),), (torch.zeros(4, 4, 8, 8),))[0]
+    vector = sae.direction(3).detach() * 2.0 * 1.5
+    for row, box, sign in ((0, 0, -1), (1, 1, -1), (2, 0, 1), (3, 1, 1)):
+        expected = sign * vector[:, None, None] * box_mask(boxes[box], (64, 64), (8, 8))
+        assert torch.allclose(out[row], expected)
 
 
 @pytest.mark.parametrize("change, field", [
