@@ -30,7 +30,11 @@ from explorer.inside.features import MOST_ACTIVE, PURE, feature_maps, label_feat
 from explorer.inside.sae import TopKSAE, project_decoder_grad_, save_sae, unit_norm_decoder_
 from explorer.models.loading import load_model
 
-BLOCKS = ["down_blocks.1.attentions.0", "mid_block.attentions.0", "up_blocks.1.attentions.0"]
+# The paper's blocks sit around SDXL's bottleneck: down.2.1 (the last transformer of the deepest down level), mid.0,
+# up.0.0 and up.0.1. miniworld's deepest down transformer is down_blocks.2.attentions.0 (4 x 4); down_blocks.1 (8 x 8,
+# a level the paper left out) gave 78% pure features of the 64 most active, down_blocks.2 100%. up_blocks.1 (8 x 8)
+# stays for painting's finer grid (a 4 x 4 block paints in 16-pixel cells).
+BLOCKS = ["down_blocks.2.attentions.0", "mid_block.attentions.0", "up_blocks.1.attentions.0"]
 EXPANSION = 4             # features per input dimension (the paper's 5120 for SDXL's 1280)
 K = 8                     # features active per position (the paper: 10 of 5120)
 AUXK = 32                 # dead features revived by the auxiliary loss (the paper: 256)
