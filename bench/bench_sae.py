@@ -7,9 +7,10 @@ view's latency, paint against plain generation, and painting measured against th
    (the shipped run: assets/miniworld/sae/labels.json "seconds"), peak memory (ru_maxrss)
 2. the Features view of the most active colour feature: top pictures, heat maps and its per-step trace (median)
 3. paint / plain generation, interleaved, median of --repeats each (goal <= 1.2)
-4. paint the purest colour feature (not the prompt's colour) into the object's box over --seeds seeds of
-   PAINT_PROMPT: the share whose oracle colour reading inside the box flips to the feature's colour (goal >= 80%),
-   and the share of pixels outside the box that changed (goal <= 5%)
+4. for every colour (--colours), paint its purest feature into the object's box over --seeds seeds of PAINT_PROMPT
+   (a blue square for red): the share whose oracle colour reading inside the box flips to the feature's colour (goal
+   >= 80%), and the share of pixels outside the box that changed, mean and worst seed (goal <= 5%); --strength,
+   --edge, --steps-from / --steps-to choose how; --only-paint skips 1-3
 """
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def main() -> int:
     print("machine: 2 shared cores, loaded by other engineers' work: read ratios, not seconds")
     if not args.only_paint:
         sections_1_to_3(model, scope, args)
-    # 4. painting against the oracle, every colour (batched: each image as its one-image generation makes it)
+    # 4. painting against the oracle, every colour (each seed's plain and painted images in one batch each)
     seeds = list(range(args.seeds))
     plains: dict[str, list] = {}
     for colour in args.colours.split(","):

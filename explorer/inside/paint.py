@@ -188,8 +188,9 @@ def measure_paint(model, saes: BlockSAEs, block: str, feature: int, recipes: lis
                   strength: float = DEFAULT_STRENGTH, steps_from: int = 0, steps_to: int | None = None,
                   edge: float | None = None, plain: list[np.ndarray] | None = None) -> list[PaintTrial]:
     """For each recipe (one prompt's seeds, shared settings): plain image, the object's box, the painted image; what
-    the oracle reads inside the box. Both in one batched generation each (generation.batches: every image as its
-    one-image generation makes it); `plain`: the plain images when already made (several features, same seeds)."""
+    the oracle reads inside the box. Both in one batched generation each (generation.batches; the painted batch is
+    not checked against one-image paints); `plain`: the plain images when made already (several features, one seed
+    set)."""
     if plain is None:
         plain = plain_images(model, recipes)
     boxes = [object_box(image, _cell(model, recipes[0], block)) for image in plain]
