@@ -74,7 +74,8 @@ def layout(ctx: AppContext, scope: Microscope | None) -> UI:
     if scope is None:
         gr.Markdown(t("inside.features.none"), elem_id="inside-none")
     blocks = scope.blocks if scope is not None else []
-    first = scope.features(blocks[0])[0]["id"] if scope is not None and scope.features(blocks[0]) else 0
+    # the view opens on the last block and its most active labelled feature (it took the first block's before)
+    first = scope.features(blocks[-1])[0]["id"] if scope is not None and scope.features(blocks[-1]) else 0
     with gr.Row():
         block = Dropdown(blocks, value=blocks[-1] if blocks else None, label=t("inside.block"), field="block")
         feature = Number(value=first, precision=0, label=t("inside.feature"), field="feature")
