@@ -7,9 +7,10 @@ view's latency, paint against plain generation, and painting measured against th
    (the shipped run: assets/miniworld/sae/labels.json "seconds"), peak memory (ru_maxrss)
 2. the Features view of the most active colour feature: top pictures, heat maps and its per-step trace (median)
 3. paint / plain generation, interleaved, median of --repeats each (goal <= 1.2)
-4. paint the purest colour feature (not the prompt's colour) into the object's box over --seeds seeds of
-   PAINT_PROMPT: the share whose oracle colour reading inside the box flips to the feature's colour (goal >= 80%),
-   and the share of pixels outside the box that changed (goal <= 5%)
+4. for every colour (--colours), paint its purest feature into the object's box over --seeds seeds of PAINT_PROMPT
+   (a blue square for red): the share whose oracle colour reading inside the box flips to the feature's colour (goal
+   >= 80%), and the share of pixels outside the box that changed, mean and worst seed (goal <= 5%); --strength,
+   --edge, --steps-from / --steps-to choose how; --only-paint skips 1-3
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import recipe_defaults  # noqa: E402
 from explorer.inside.features import make_probe_set  # noqa: E402
 from explorer.inside.microscope import Microscope, feature_view  # noqa: E402
-from explorer.inside.paint import Paint, measure_paint, paint_generate  # noqa: E402
+from explorer.inside.paint import Paint, measure_paint, paint_generate, plain_images  # noqa: E402
 from explorer.inside.train import BLOCKS, train_block  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402
 
@@ -55,17 +56,8 @@ def best_feature(scope: Microscope, block: str, label: str) -> int:
     return min(rows, key=lambda r: (-r["purity"], r["rank"]))["id"]
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--train-images", type=int, default=256)
-    parser.add_argument("--strength", type=float, default=None, help="paint strength (default: the library's)")
-    args = parser.parse_args()
-    model = load_model("miniworld")
-    model.pipe.set_progress_bar_config(disable=True)
-    scope = Microscope.for_model(model)
-    print("machine: 2 shared cores, loaded by other engineers' work: read ratios, not seconds")
+def sections_1_to_3(model, scope, args) -> None:
+    """1. training, 2. the feature view, 3. paint / plain."""
     # 1. training
     started = time.perf_counter()
     rows = make_probe_set(model, args.train_images, 1, BLOCKS).updates
@@ -103,18 +95,50 @@ def main() -> int:
         paint_s.append(time.perf_counter() - started)
     print(f"paint / plain = {statistics.median(paint_s) / statistics.median(plain_s):.3f} (goal <= 1.2; plain "
           f"{statistics.median(plain_s):.2f} s)")
-    # 4. painting against the oracle
-    trials = measure_paint(model, scope.saes, PAINT_BLOCK, feature,
-                           [recipe_defaults(model, PAINT_PROMPT, seed=s) for s in range(args.seeds)],
-                           **({"strength": args.strength} if args.strength else {}))
-    drawn = [t for t in trials if t.box is not None]
-    flips = sum(t.flipped(PAINT_COLOUR) for t in drawn)
-    outside = np.mean([t.outside for t in drawn]) if drawn else float("nan")
-    print(f"paint {PAINT_BLOCK} #{feature} (colour:{PAINT_COLOUR}) into the object's box, '{PAINT_PROMPT}', "
-          f"{args.seeds} seeds: flipped to {PAINT_COLOUR} in {flips} of {len(drawn)} = {flips / max(1, len(drawn)):.0%} "
-          f"(goal >= 80%); pixels outside the box changed: {outside:.1%} on average (goal <= 5%), "
-          f"worst {max((t.outside for t in drawn), default=0):.1%}")
-    print("readings before -> after: " + ", ".join(f"{t.before}->{t.after}" for t in drawn))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-images", type=int, default=256)
+    parser.add_argument("--strength", type=float, default=None, help="paint strength (default: the library's)")
+    parser.add_argument("--edge", type=float, default=None, help="weight of the box's edge cells (default: library's)")
+    parser.add_argument("--steps-from", type=int, default=0)
+    parser.add_argument("--steps-to", type=int, default=None)
+    parser.add_argument("--colours", default="red,orange,yellow,green,blue,purple")
+    parser.add_argument("--only-paint", action="store_true", help="skip 1-3 (training, view, latency)")
+    args = parser.parse_args()
+    model = load_model("miniworld")
+    model.pipe.set_progress_bar_config(disable=True)
+    scope = Microscope.for_model(model)
+    print("machine: 2 shared cores, loaded by other engineers' work: read ratios, not seconds")
+    if not args.only_paint:
+        sections_1_to_3(model, scope, args)
+    # 4. painting against the oracle, every colour (each seed's plain and painted images in one batch each)
+    seeds = list(range(args.seeds))
+    plains: dict[str, list] = {}
+    for colour in args.colours.split(","):
+        base = "blue" if colour == "red" else "red"          # the prompt's colour is never the painted one
+        prompt = PAINT_PROMPT.replace("red", base)
+        recipes = [recipe_defaults(model, prompt, seed=s) for s in seeds]
+        if base not in plains:
+            plains[base] = plain_images(model, recipes)
+        feature = scope.best(PAINT_BLOCK, f"colour:{colour}")
+        if feature is None:
+            print(f"paint colour:{colour}: no feature of {PAINT_BLOCK} carries the label")
+            continue
+        trials = measure_paint(model, scope.saes, PAINT_BLOCK, feature, recipes, plain=plains[base],
+                               **({"strength": args.strength} if args.strength else {}), edge=args.edge,
+                               steps_from=args.steps_from, steps_to=args.steps_to)
+        drawn = [t for t in trials if t.box is not None]
+        flips = sum(t.flipped(colour) for t in drawn)
+        outside = [t.outside for t in drawn] or [float("nan")]
+        print(f"paint {PAINT_BLOCK} #{feature} (colour:{colour}) into the object's box of '{prompt}', {args.seeds} "
+              f"seeds: flipped to {colour} in {flips} of {len(drawn)} = {flips / max(1, len(drawn)):.0%} "
+              f"(goal >= 80%); pixels outside the box changed: mean {np.mean(outside):.1%}, worst seed "
+              f"{max(outside):.1%} (goal <= 5%)")
+        print("  readings after: " + ", ".join(f"{t.after}" for t in drawn))
     print(f"peak memory (ru_maxrss): {peak_gb():.2f} GiB")
     return 0
 

@@ -181,6 +181,18 @@ def pure_share(labels: list[FeatureLabel], n: int = MOST_ACTIVE) -> float:
     return sum(f.purity >= PURE for f in ranked) / max(1, len(ranked))
 
 
+def pure_by_attribute(labels: list[FeatureLabel], n: int = MOST_ACTIVE) -> dict[str, tuple[int, int, float]]:
+    """Of the n most active features, per attribute of their labels: (features, of them purity >= PURE, chance),
+    chance being 1 / the attribute's values: size (2 values) is pure by luck far more often than colour (6)."""
+    ranked = [f for f in most_active(labels, n) if f.label is not None]
+    found = {}
+    for attribute, values in ATTRIBUTES.items():
+        mine = [f for f in ranked if f.label.split(":", 1)[0] == attribute]
+        if mine:
+            found[attribute] = (len(mine), sum(f.purity >= PURE for f in mine), 1 / len(values))
+    return found
+
+
 def confirmed_share(activations: np.ndarray, readings: list[dict], stored: dict[int, str], top: int = TOP) -> float:
     """The share of stored labels ({feature: "colour:blue"}) that a new probe set confirms: the feature's top
     pictures there show the labelled value in >= PURE of cases. A feature renumbered (an SAE with shuffled features

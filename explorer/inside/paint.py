@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from explorer.errors import InputError
-from explorer.generation.generate import Generation, generate
+from explorer.generation.batches import render_recipes
+from explorer.generation.generate import Generation, generate, hooked_blocks
 from explorer.generation.recipe import Recipe
 from explorer.inside.sae import BlockSAEs, TopKSAE
 from explorer.messages import say
@@ -27,6 +28,7 @@ from explorer.world import oracle
 DEFAULT_STRENGTH = 1.5          # times the feature's mean activation (the paper's UI starts at 10 for SDXL Turbo)
 MAX_STRENGTH = 50.0
 CHANGED = 32                    # a pixel "changed" when a channel moved by more than this (of 255)
+EDGE = 1.0                      # weight of the box's outermost ring of cells (box_mask)
 
 
 @dataclass(frozen=True)
@@ -69,19 +71,32 @@ def check_paint(paint: Paint, saes: BlockSAEs, recipe: Recipe) -> Paint:
     return Paint(paint.block, paint.feature, paint.box, float(paint.strength), paint.steps_from, steps_to)
 
 
-def box_mask(box: tuple[int, int, int, int], image: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
-    """(h, w) float: the share of each of the block's cells that the pixel box covers."""
+def box_mask(box: tuple[int, int, int, int], image: tuple[int, int], grid: tuple[int, int],
+             edge: float = 1.0) -> torch.Tensor:
+    """(h, w) float: the share of each of the block's cells that the pixel box covers; the box's outermost ring of
+    cells inside it weighed by `edge` (1: a hard edge; less: a soft edge, the UNet's later layers spread the feature
+    over the neighbouring cells themselves)."""
     x0, y0, x1, y1 = box
     pixels = torch.zeros(1, 1, *image)
     pixels[..., y0:y1, x0:x1] = 1
-    return F.interpolate(pixels, size=grid, mode="area")[0, 0]
+    cover = F.interpolate(pixels, size=grid, mode="area")
+    if edge < 1:
+        inner = -F.max_pool2d(-F.pad(cover, (1, 1, 1, 1), value=0.0), 3, stride=1)    # cells whose 8 neighbours are in
+        cover = torch.where(inner > 0, cover, cover * edge)
+    return cover[0, 0]
 
 
 class PaintHook:
-    """The forward hook of one block: adds the feature inside the box during [steps_from, steps_to)."""
+    """The forward hook of one block: adds the feature inside the box during [steps_from, steps_to).
 
-    def __init__(self, sae: TopKSAE, paint: Paint, image: tuple[int, int], guided: bool):
+    `boxes`: one box per image of a batched generation (generation.batches: rows [unguided..., prompt...]); by
+    default the paint's own box for a one-image generation. The UNet runs once per step, so calls count steps."""
+
+    def __init__(self, sae: TopKSAE, paint: Paint, image: tuple[int, int], guided: bool,
+                 boxes: list[tuple[int, int, int, int]] | None = None, edge: float | None = None):
         self.paint, self.image, self.guided, self.step = paint, image, guided, 0
+        self.boxes = list(boxes) if boxes is not None else [paint.box]
+        self.edge = EDGE if edge is None else edge
         scale = float(sae.mean[paint.feature]) if float(sae.mean[paint.feature]) > 0 else 1.0
         self.vector = sae.direction(paint.feature).detach() * scale * paint.strength          # (C,)
 
@@ -90,13 +105,14 @@ class PaintHook:
         if not self.paint.steps_from <= step < self.paint.steps_to:
             return None
         sample = output[0] if isinstance(output, tuple) else output.sample
-        mask = box_mask(self.paint.box, self.image, tuple(sample.shape[-2:])).to(sample)
-        add = self.vector.to(sample)[:, None, None] * mask                                    # (C, h, w)
+        masks = torch.stack([box_mask(box, self.image, tuple(sample.shape[-2:]), self.edge)
+                             for box in self.boxes]).to(sample)                               # (N, h, w)
+        add = self.vector.to(sample)[None, :, None, None] * masks[:, None]                    # (N, C, h, w)
         sample = sample.clone()
-        if self.guided:                                      # rows: unguided half, then the prompt half
-            half = sample.shape[0] // 2
-            sample[:half] -= add
-            sample[half:] += add
+        if self.guided:                                      # rows: unguided halves, then the prompt halves
+            n = len(self.boxes)
+            sample[:n] -= add
+            sample[n:] += add
         else:
             sample += add
         return (sample, *output[1:]) if isinstance(output, tuple) else type(output)(sample=sample)
@@ -169,21 +185,33 @@ class PaintTrial:
 
 
 def measure_paint(model, saes: BlockSAEs, block: str, feature: int, recipes: list[Recipe],
-                  strength: float = DEFAULT_STRENGTH) -> list[PaintTrial]:
-    """For each recipe: plain image, the object's box, the painted image; what the oracle reads inside the box."""
-    trials = []
-    for recipe in recipes:
-        seed = recipe.seed
-        plain = np.asarray(generate(model, recipe, watch=False).image.convert("RGB"))
-        box = object_box(plain, _cell(model, recipe, block))
-        if box is None:
-            trials.append(PaintTrial(seed, None, None, None, 0.0))
-            continue
-        painted = paint_generate(model, recipe, Paint(block, feature, box, strength), saes, watch=False)
-        after = np.asarray(painted.image.convert("RGB"))
-        trials.append(PaintTrial(seed, box, colour_in_box(plain, box), colour_in_box(after, box),
-                                 outside_changed(plain, after, box)))
-    return trials
+                  strength: float = DEFAULT_STRENGTH, steps_from: int = 0, steps_to: int | None = None,
+                  edge: float | None = None, plain: list[np.ndarray] | None = None) -> list[PaintTrial]:
+    """For each recipe (one prompt's seeds, shared settings): plain image, the object's box, the painted image; what
+    the oracle reads inside the box. Both in one batched generation each (generation.batches; the painted batch is
+    not checked against one-image paints); `plain`: the plain images when made already (several features, one seed
+    set)."""
+    if plain is None:
+        plain = plain_images(model, recipes)
+    boxes = [object_box(image, _cell(model, recipes[0], block)) for image in plain]
+    drawn = [i for i, box in enumerate(boxes) if box is not None]
+    trials = {i: PaintTrial(recipes[i].seed, None, None, None, 0.0) for i in range(len(recipes)) if boxes[i] is None}
+    if drawn:
+        paint = check_paint(Paint(block, feature, boxes[drawn[0]], strength, steps_from, steps_to), saes, recipes[0])
+        hook = PaintHook(saes.get(block), paint, (recipes[0].height, recipes[0].width), recipes[0].guidance > 1,
+                         [boxes[i] for i in drawn], edge)
+        with hooked_blocks(model.denoiser, {block: hook}):
+            painted = render_recipes(model, [recipes[i] for i in drawn], batch_size=len(drawn))[0]
+        for i, image in zip(drawn, painted):
+            after = np.asarray(image.convert("RGB"))
+            trials[i] = PaintTrial(recipes[i].seed, boxes[i], colour_in_box(plain[i], boxes[i]),
+                                   colour_in_box(after, boxes[i]), outside_changed(plain[i], after, boxes[i]))
+    return [trials[i] for i in range(len(recipes))]
+
+
+def plain_images(model, recipes: list[Recipe]) -> list[np.ndarray]:
+    """The recipes' images without paint, in one batch (RGB arrays)."""
+    return [np.asarray(image.convert("RGB")) for image in render_recipes(model, recipes, batch_size=len(recipes))[0]]
 
 
 def _cell(model, recipe: Recipe, block: str) -> int:

@@ -15,6 +15,7 @@ initialisation and the batches; CPU kernels on another machine may differ in the
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -25,11 +26,15 @@ import torch
 from tqdm import tqdm
 
 from explorer.inside.features import MOST_ACTIVE, PURE, feature_maps, label_features, make_probe_set, per_picture, \
-    pure_share
+    pure_by_attribute, pure_share
 from explorer.inside.sae import TopKSAE, project_decoder_grad_, save_sae, unit_norm_decoder_
 from explorer.models.loading import load_model
 
-BLOCKS = ["down_blocks.1.attentions.0", "mid_block.attentions.0", "up_blocks.1.attentions.0"]
+# The paper's blocks sit around SDXL's bottleneck: down.2.1 (the last transformer of the deepest down level), mid.0,
+# up.0.0 and up.0.1. miniworld's deepest down transformer is down_blocks.2.attentions.0 (4 x 4); down_blocks.1 (8 x 8,
+# a level the paper left out) gave 78% pure features of the 64 most active, down_blocks.2 100%. up_blocks.1 (8 x 8)
+# stays for painting's finer grid (a 4 x 4 block paints in 16-pixel cells).
+BLOCKS = ["down_blocks.2.attentions.0", "mid_block.attentions.0", "up_blocks.1.attentions.0"]
 EXPANSION = 4             # features per input dimension (the paper's 5120 for SDXL's 1280)
 K = 8                     # features active per position (the paper: 10 of 5120)
 AUXK = 32                 # dead features revived by the auxiliary loss (the paper: 256)
@@ -41,17 +46,21 @@ LABELS_FILE = "labels.json"
 
 
 def train_block(rows: torch.Tensor, work: Path, block: str, steps: int, seed: int) -> TopKSAE:
-    """One SAE on rows (N, d_model), resuming from work/<block>.pt when a run stopped there."""
+    """One SAE on rows (N, d_model), resuming from work/<block>.pt when a run on the same rows and settings stopped
+    there (a checkpoint of other rows or settings, or past `steps`, is not resumed: the run starts over). Bit for bit
+    the same weights on every run with the same rows, seed and torch thread count, resumed or not."""
     torch.manual_seed(seed)
     sae = TopKSAE(rows.shape[1], EXPANSION * rows.shape[1], K, AUXK, dead_steps_threshold=64)
     sae.pre_bias.data = rows.median(dim=0).values.clone()          # the paper starts at the geometric median
     optimiser = torch.optim.Adam(sae.parameters(), lr=LR)
-    resume, start = work / f"{block}.pt", 0
+    work.mkdir(parents=True, exist_ok=True)
+    resume, start, key = work / f"{block}.pt", 0, run_key(rows, seed)
     if resume.is_file():
         state = torch.load(resume, weights_only=True)
-        sae.load_state_dict(state["sae"])
-        optimiser.load_state_dict(state["optimiser"])
-        start = state["step"]
+        if state.get("key") == key and state["step"] <= steps:
+            sae.load_state_dict(state["sae"])
+            optimiser.load_state_dict(state["optimiser"])
+            start = state["step"]
     order = torch.Generator().manual_seed(seed)
     draws = [torch.randint(len(rows), (BATCH,), generator=order) for _ in range(steps)]   # same batches on resume
     bar = tqdm(range(start, steps), desc=block, initial=start, total=steps, file=sys.stderr)
@@ -65,8 +74,15 @@ def train_block(rows: torch.Tensor, work: Path, block: str, steps: int, seed: in
         if step % 100 == 0:
             bar.set_postfix(mse=f"{mse.item():.3f}", dead=int((sae.stats_last_nonzero > 64).sum()))
         if (step + 1) % CHECKPOINT_EVERY == 0:
-            torch.save({"sae": sae.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1}, resume)
+            torch.save({"sae": sae.state_dict(), "optimiser": optimiser.state_dict(), "step": step + 1, "key": key},
+                       resume)
     return sae.eval()
+
+
+def run_key(rows: torch.Tensor, seed: int) -> str:
+    """What a resumable checkpoint must match: the rows (their bytes' digest) and every training setting."""
+    digest = hashlib.sha256(rows.contiguous().numpy().tobytes()).hexdigest()[:16]
+    return f"{digest}-{tuple(rows.shape)}-seed{seed}-x{EXPANSION}-k{K}-auxk{AUXK}-batch{BATCH}-lr{LR}"
 
 
 def fit_stats(sae: TopKSAE, updates: torch.Tensor) -> None:
@@ -84,7 +100,8 @@ def measure(model, saes: dict[str, TopKSAE], n: int = PROBE_IMAGES, seed: int = 
     table = {}
     for block, sae in saes.items():
         labels = label_features(per_picture(feature_maps(sae, probes.updates[block])), probes.readings)
-        table[block] = {"pure_share": pure_share(labels), "features": [vars(f) for f in labels]}
+        table[block] = {"pure_share": pure_share(labels), "by_attribute": pure_by_attribute(labels),
+                        "features": [vars(f) for f in labels]}
     return table
 
 
@@ -126,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     (out / LABELS_FILE).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     for block in BLOCKS:
         print(f"{block}: {table[block]['pure_share']:.0%} of the {MOST_ACTIVE} most active features have purity "
-              f">= {PURE}")
+              f">= {PURE}; per attribute (features, pure, chance): {table[block]['by_attribute']}")
     return 0
 
 

@@ -15,15 +15,17 @@ from pathlib import Path
 
 import gradio as gr
 
-from explorer.errors import InputError
 from explorer.generation.recipe import recipe_defaults
-from explorer.inside.lens import lens, lens_layers, save_lens
+from explorer.inside.lens import lens, save_lens
 from explorer.messages import say
 from explorer.ui.components import Number, Textbox, as_int
 from explorer.ui.context import AppContext, View
 from explorer.ui.files import served
 from explorer.ui.i18n import t
 from explorer.ui.pieces import GenerationSettings, explain, generation_settings, result_gallery, status_line
+
+
+LENS_COLUMNS = 10         # pictures per row of the gallery
 
 
 @dataclass
@@ -48,25 +50,18 @@ def build(ctx: AppContext, tabs: list | None = None) -> None:
 # --------------------------------------------------------------------------- layout
 def layout(ctx: AppContext) -> LensUI:
     explain(t("lens.explain"), t("lens.more"))
-    with gr.Row():
+    with gr.Row(equal_height=True):         # the button beside the prompt: the pictures' captions above the fold
         prompt = Textbox(label=t("common.prompt"), value=ctx.examples.prompt, lines=1, elem_id="lens-prompt", scale=4)
         seed = Number(label=t("common.seed"), value=0, info=t("common.seed.info"), scale=1)
+        run = gr.Button(t("lens.run"), variant="primary", elem_id="lens-btn", scale=1)
     settings = generation_settings(ctx)
-    run = gr.Button(t("lens.run"), variant="primary", elem_id="lens-btn")
     status = status_line("lens-status")
-    row = result_gallery(t("lens.row"), "lens-row", columns=min(8, len(lens_layers_or_none(ctx))),
-                         object_fit="contain")
+    # LENS_COLUMNS columns however few the pictures (gradio's fit_columns stretched miniworld's five to 240 px each,
+    # their captions below the fold of a 1280 x 720 window; ten: about 110 px)
+    row = result_gallery(t("lens.row"), "lens-row", columns=LENS_COLUMNS, fit_columns=False, object_fit="contain")
     with gr.Accordion(t("lens.json"), open=False):
         layers = gr.JSON(label=t("lens.json"), elem_id="lens-json")
     return LensUI(prompt=prompt, seed=seed, settings=settings, run=run, status=status, row=row, layers=layers)
-
-
-def lens_layers_or_none(ctx: AppContext) -> list:
-    """The loaded model's lens rows, or one (a family the lens refuses: the button then says why)."""
-    try:
-        return lens_layers(ctx.model)
-    except InputError:         # SD3/FLUX: the layout still builds
-        return [()]
 
 
 # --------------------------------------------------------------------------- events

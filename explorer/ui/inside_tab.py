@@ -74,7 +74,8 @@ def layout(ctx: AppContext, scope: Microscope | None) -> UI:
     if scope is None:
         gr.Markdown(t("inside.features.none"), elem_id="inside-none")
     blocks = scope.blocks if scope is not None else []
-    first = scope.features(blocks[0])[0]["id"] if scope is not None and scope.features(blocks[0]) else 0
+    # the view opens on the last block and its most active labelled feature (it took the first block's before)
+    first = scope.features(blocks[-1])[0]["id"] if scope is not None and scope.features(blocks[-1]) else 0
     with gr.Row():
         block = Dropdown(blocks, value=blocks[-1] if blocks else None, label=t("inside.block"), field="block")
         feature = Number(value=first, precision=0, label=t("inside.feature"), field="feature")
@@ -147,9 +148,11 @@ def trace_figure(view) -> go.Figure:
     steps = list(range(1, len(view.peak) + 1))
     figure = go.Figure([go.Scatter(x=steps, y=view.peak, mode="lines+markers", name=say("sae.peak")),
                         go.Scatter(x=steps, y=view.mean, mode="lines", name=say("sae.mean"))])
-    figure.update_layout(title=say("sae.trace_title", feature=view.feature, prompt=view.prompt, seed=view.seed),
+    # the title in two lines, left-aligned, a little smaller: one line ran past the plot's right edge (German, 1280 px)
+    title = say("sae.trace_title_lines", feature=view.feature, prompt=view.prompt, seed=view.seed)
+    figure.update_layout(title=dict(text=title, x=0.01, xanchor="left", font=dict(size=14)),
                          xaxis_title=say("sae.step_axis"), yaxis_title=say("sae.activation_axis"),
-                         height=320, margin=dict(l=40, r=10, t=40, b=40))
+                         height=320, margin=dict(l=40, r=10, t=60, b=40))
     return figure
 
 

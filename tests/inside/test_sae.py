@@ -11,7 +11,7 @@ import torch
 from explorer.errors import InputError
 from explorer.generation.generate import generate
 from explorer.generation.recipe import recipe_defaults
-from explorer.inside.paint import Paint, box_mask, check_paint, paint_generate, parse_box
+from explorer.inside.paint import Paint, PaintHook, box_mask, check_paint, paint_generate, parse_box
 from explorer.inside.sae import BlockSAEs, TopKSAE, load_sae, project_decoder_grad_, save_sae, unit_norm_decoder_
 
 PUBLISHED = "unet.down_blocks.2.attentions.1_k10_hidden5120_auxk256_bs4096_lr0.0001"   # sdxl-unbox's checkpoints/
@@ -105,6 +105,22 @@ def test_painting_on_the_tiny_sdxl_changes_the_box_and_strength_zero_changes_not
 def test_the_box_covers_the_cells_it_overlaps():
     mask = box_mask((0, 0, 32, 16), (64, 64), (8, 8))
     assert mask[:2, :4].eq(1).all() and mask.sum() == 8
+    soft = box_mask((8, 8, 40, 40), (64, 64), (8, 8), edge=0.5)             # cells 1..4: the ring 0.5, inside 1
+    assert soft[2:4, 2:4].eq(1).all() and soft[1, 1:5].eq(0.5).all() and soft[1:5, 4].eq(0.5).all()
+    assert soft.sum() == 4 + 12 * 0.5
+
+
+def test_a_batched_paint_adds_each_images_box_to_its_own_rows():
+    """Rows of a guided batch of two images: [unguided 1, unguided 2, prompt 1, prompt 2]; each its own box."""
+    sae = TopKSAE(4, 8, k=2)
+    sae.mean.fill_(2.0)
+    boxes = [(0, 0, 32, 32), (32, 32, 64, 64)]
+    hook = PaintHook(sae, Paint("b", 3, boxes[0], 1.5, 0, 25), (64, 64), guided=True, boxes=boxes)
+    out = hook(None, (torch.zeros(4, 4, 8, 8),), (torch.zeros(4, 4, 8, 8),))[0]
+    vector = sae.direction(3).detach() * 2.0 * 1.5
+    for row, box, sign in ((0, 0, -1), (1, 1, -1), (2, 0, 1), (3, 1, 1)):
+        expected = sign * vector[:, None, None] * box_mask(boxes[box], (64, 64), (8, 8))
+        assert torch.allclose(out[row], expected)
 
 
 @pytest.mark.parametrize("change, field", [
@@ -127,3 +143,39 @@ def test_a_box_that_is_not_four_integers_is_refused(text):
     with pytest.raises(InputError) as error:
         parse_box(text)
     assert error.value.field == "box"
+
+
+def test_training_reruns_and_resumes_bit_for_bit(tmp_path, monkeypatch):
+    """A rerun of the training gives the same weights bit for bit (and the same checkpoint bytes); a run stopped
+    after a checkpoint resumes to those weights too; a checkpoint of other rows is not resumed."""
+    from explorer.inside import train
+    monkeypatch.setattr(train, "BATCH", 64)
+    monkeypatch.setattr(train, "CHECKPOINT_EVERY", 3)
+    rows = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
+    one, two = (train.train_block(rows, tmp_path / run, "b", 6, seed=0) for run in ("a", "b"))
+    first, again = one.state_dict(), two.state_dict()
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    save_sae(one, tmp_path / "one")
+    save_sae(two, tmp_path / "two")
+    for name in ("state_dict.pth", "mean.pt", "std.pt", "config.json"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    (tmp_path / "a" / "b.pt").unlink()             # a finished run's checkpoint (step 6): start the stopped run anew
+    calls, loss = [0], train.TopKSAE.loss
+
+    def stopping(self, x):
+        calls[0] += 1
+        if calls[0] == 5:                           # stopped in the 5th batch: the checkpoint holds step 3
+            raise KeyboardInterrupt
+        return loss(self, x)
+
+    monkeypatch.setattr(train.TopKSAE, "loss", stopping)
+    with pytest.raises(KeyboardInterrupt):
+        train.train_block(rows, tmp_path / "a", "b", 6, seed=0)
+    assert torch.load(tmp_path / "a" / "b.pt", weights_only=True)["step"] == 3
+    monkeypatch.setattr(train.TopKSAE, "loss", loss)
+    resumed = train.train_block(rows, tmp_path / "a", "b", 6, seed=0).state_dict()
+    assert all(torch.equal(first[k], resumed[k]) for k in first)
+    other = train.train_block(rows * 2, tmp_path / "a", "b", 6, seed=0).state_dict()     # other rows: not resumed
+    assert not torch.equal(other["encoder.weight"], first["encoder.weight"])
+    fresh = train.train_block(rows * 2, tmp_path / "e", "b", 6, seed=0).state_dict()
+    assert all(torch.equal(other[k], fresh[k]) for k in other)
