@@ -76,7 +76,7 @@ def layout_for(model, texts: list[str] | tuple[str, ...] = ()) -> Layout:
     pipe, adapter = model.pipe, model.adapter
     flux = adapter.pipeline == "FluxPipeline"
     tokenizer = adapter.t5(pipe)[0] if flux else pipe.tokenizer
-    shown = int(adapter.text_length(pipe)) if flux else CLIP_ROWS
+    shown = int(adapter.text_length(pipe)) if flux else int(getattr(pipe, "tokenizer_max_length", CLIP_ROWS))
     other = 0 if flux else _t5_rows(model)
     kept = shown
     texts = [text for text in texts if isinstance(text, str)]
