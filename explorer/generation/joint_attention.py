@@ -91,9 +91,12 @@ def layout_for(model, texts: list[str] | tuple[str, ...] = ()) -> Layout:
 
 
 def _t5_rows(model) -> int:
-    """SD3: the T5 rows after CLIP's 77 (max_sequence_length; zeros where the pipeline has no T5 encoder)."""
-    tokenizer = model.adapter.t5(model.pipe)[0]
-    return int(tokenizer.model_max_length) if tokenizer is not None else 256
+    """SD3: the T5 rows after CLIP's (max_sequence_length; zeros where the pipeline has no T5 encoder, none where a
+    model was trained without them: the adapter's text_length says which)."""
+    try:
+        return int(model.adapter.text_length(model.pipe))
+    except AttributeError:                  # no T5 tokenizer and an adapter that does not know the rows: diffusers'
+        return 256                          # default max_sequence_length (only the label's count depends on it)
 
 
 def indicator_values(layout: Layout, text_len: int, image_len: int, text_first: bool, like: torch.Tensor):
@@ -124,15 +127,25 @@ def _rope(x: torch.Tensor, rotary, start: int, stop: int) -> torch.Tensor:
     return apply_rotary_emb(x, (cos[start:stop], sin[start:stop]), sequence_dim=2)
 
 
-def _projections(attn, hidden):
-    """to_q, to_k of the hidden states (fused QKV where the module was fused)."""
+def _projections(attn, hidden, seen: dict | None = None):
+    """to_q, to_k of the hidden states: the ones the processor just computed where the projection hooks kept them
+    (`seen`), else computed again (fused QKV where the module was fused)."""
+    if seen and "q" in seen and "k" in seen:
+        return seen["q"], seen["k"]
+    if seen and "qkv" in seen:
+        query, key, _ = seen["qkv"].chunk(3, dim=-1)
+        return query, key
     if getattr(attn, "fused_projections", False) and hasattr(attn, "to_qkv"):
         query, key, _ = attn.to_qkv(hidden).chunk(3, dim=-1)
         return query, key
     return attn.to_q(hidden), attn.to_k(hidden)
 
 
-def _added_key(attn, context):
+def _added_key(attn, context, seen: dict | None = None):
+    if seen and "added_k" in seen:
+        return seen["added_k"]
+    if seen and "added_qkv" in seen:
+        return seen["added_qkv"].chunk(3, dim=-1)[1]
     if getattr(attn, "fused_projections", False) and hasattr(attn, "to_added_qkv"):
         return attn.to_added_qkv(context).chunk(3, dim=-1)[1]
     return attn.add_k_proj(context)
@@ -142,33 +155,46 @@ def _norm(module, x):
     return module(x) if module is not None else x
 
 
+def block_probabilities(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """softmax(Q K^T / sqrt(d)) @ V' by the fused kernel, V' (keys, columns) given at most head_dim columns at a time
+    and zero-padded to head_dim: torch's CPU flash kernel takes that path (a value width unlike the queries' fell back
+    to the materialising one here, 4.5x slower): (B, heads, queries, columns)."""
+    width = query.shape[-1]
+    parts = []
+    for start in range(0, values.shape[-1], width):
+        chunk = values[:, start:start + width]
+        padded = F.pad(chunk, (0, width - chunk.shape[-1]))
+        out = F.scaled_dot_product_attention(query, key, padded.expand(*query.shape[:2], *padded.shape))
+        parts.append(out[..., :chunk.shape[-1]])
+    return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+
 @torch.no_grad()
 def image_to_text(attn, hidden, context, rotary, layout: Layout, text_first: bool,
-                  text_len: int | None = None) -> torch.Tensor:
+                  text_len: int | None = None, seen: dict | None = None) -> torch.Tensor:
     """The image-to-text block of one joint attention, per column: (B, heads, image tokens, columns).
 
     `hidden`, `context`: the module's inputs (context None in FLUX's single-stream blocks, whose `hidden` is
-    [text, image] with `text_len` text tokens); `rotary`: FLUX's (cos, sin) over the joint sequence, or None."""
+    [text, image] with `text_len` text tokens); `rotary`: FLUX's (cos, sin) over the joint sequence, or None;
+    `seen`: the projections' outputs of this very call (the hooks in capture_joint_attention), reused."""
     heads = attn.heads
+    query, key = _projections(attn, hidden, seen)
     if context is None:                                               # FLUX single-stream: [text, image] in one
-        query, key = _projections(attn, hidden)
         query = query[:, text_len:]
         image_len = hidden.shape[1] - text_len
     else:
-        query, key = _projections(attn, hidden)
         image_len = hidden.shape[1]
         text_len = context.shape[1]
     query = _norm(attn.norm_q, _heads(query, heads))
     key = _norm(attn.norm_k, _heads(key, heads))
     if context is not None:
-        text_key = _norm(getattr(attn, "norm_added_k", None), _heads(_added_key(attn, context), heads))
+        text_key = _norm(getattr(attn, "norm_added_k", None), _heads(_added_key(attn, context, seen), heads))
         key = torch.cat([text_key, key] if text_first else [key, text_key], dim=2)
     if rotary is not None:                                            # FLUX: on [text, image]
         query = _rope(query, rotary, text_len, text_len + image_len)
         key = _rope(key, rotary, 0, text_len + image_len)
     values = indicator_values(layout, text_len, image_len, text_first, query)
-    values = values.expand(query.shape[0], heads, *values.shape)
-    return F.scaled_dot_product_attention(query, key, values)        # the block, summed per column
+    return block_probabilities(query, key, values)                     # the block, summed per column
 
 
 def attention_modules(model) -> list[tuple[object, bool, bool]]:
@@ -182,35 +208,54 @@ def attention_modules(model) -> list[tuple[object, bool, bool]]:
     return modules
 
 
+PROJECTIONS = {"to_q": "q", "to_k": "k", "to_qkv": "qkv", "add_k_proj": "added_k", "to_added_qkv": "added_qkv"}
+
+
 @contextmanager
 def capture_joint_attention(model, height: int, width: int, texts=()) -> Iterator[_JointStore]:
     """Record the image-to-text block of every joint attention while inside (hold the model's lock); the store
-    works as generation.attention's (`end_step` after every step, `to_maps` at the end)."""
+    works as generation.attention's (`end_step` after every step, `to_maps` at the end). Forward hooks on each
+    attention module's query and key projections keep their outputs for the module's own hook, which reads the
+    block after the module ran (its output untouched)."""
     patch = model.adapter.size_multiple(model.pipe)
     store = _JointStore(map_grid(height, width, patch), (height // patch, width // patch))
     store.layout = layout_for(model, texts)
     handles = []
-    for module, text_first, single in attention_modules(model):
-        handles.append(module.register_forward_hook(_hook(store, text_first, single), with_kwargs=True))
     try:
+        for module, text_first, single in attention_modules(model):
+            seen: dict = {}
+            for name, slot in PROJECTIONS.items():
+                projection = getattr(module, name, None)
+                if isinstance(projection, torch.nn.Module):
+                    handles.append(projection.register_forward_hook(_keep(seen, slot)))
+            handles.append(module.register_forward_hook(_hook(store, text_first, single, seen), with_kwargs=True))
         yield store
     finally:
         for handle in handles:
             handle.remove()
 
 
-def _hook(store: _JointStore, text_first: bool, single: bool):
+def _keep(seen: dict, slot: str):
+    def keep(module, args, output):
+        seen[slot] = output
+    return keep
+
+
+def _hook(store: _JointStore, text_first: bool, single: bool, seen: dict):
     def read(module, args, kwargs, output):
         hidden = kwargs.get("hidden_states", args[0] if args else None)
         context = kwargs.get("encoder_hidden_states", args[1] if len(args) > 1 else None)
         rotary = kwargs.get("image_rotary_emb")
-        if single:
-            probs = image_to_text(module, hidden, None, rotary, store.layout, True, store.text_len)
-        elif context is not None:
-            store.text_len = context.shape[1]
-            probs = image_to_text(module, hidden, context, rotary, store.layout, text_first)
-        else:
-            return None
+        try:
+            if single:
+                probs = image_to_text(module, hidden, None, rotary, store.layout, True, store.text_len, seen)
+            elif context is not None:
+                store.text_len = context.shape[1]
+                probs = image_to_text(module, hidden, context, rotary, store.layout, text_first, seen=seen)
+            else:
+                return None
+        finally:
+            seen.clear()                                              # no tensor kept past its call
         store.record(probs)
         return None                                                   # the module's output unchanged
     return read

@@ -29,11 +29,11 @@ MINIWORLD_DIT = Path(os.environ.get("MINIWORLD_DIT_DIR", Path(__file__).resolve(
 def _reference_softmax(monkeypatch, denoiser):
     """torch's SDPA wrapped so that every call the transformer's processors make also records softmax(Q K^T / sqrt(d))
     in full (the processors' own queries and keys, after norms and rotary embeddings); the text encoders' calls and
-    the capture's own (its values are indicator columns, not head_dim wide) are left out."""
+    the capture's own (image queries only, against every key) are left out."""
     seen, inside, sdpa = [], [], torch.nn.functional.scaled_dot_product_attention
 
     def recording(query, key, value, *args, **kwargs):
-        if inside and value.shape[-1] == query.shape[-1]:
+        if inside and query.shape[-2] == key.shape[-2]:            # joint: every token queries
             seen.append(torch.softmax(query @ key.transpose(-1, -2) / query.shape[-1] ** 0.5, dim=-1))
         return sdpa(query, key, value, *args, **kwargs)
     monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", recording)
