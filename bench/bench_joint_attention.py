@@ -1,5 +1,5 @@
 """Cost of recording joint-attention maps on SD3 / FLUX: generation with maps / without, measured in one run
-(goal <= 1.3), and on miniworld-dit where a copy is given, the shape word's attention inside the drawn shape.
+(goal <= 1.3); with --miniworld-dit, the shape word's attention inside the drawn shape on that preset (issue 28 item 4).
 
 Models: tiny-random-sd3 and tiny-random-flux (built offline), and a mid-size config of each family: the tiny
 pipeline's text encoders and VAE with a bigger transformer (SD3: 6 joint blocks, 6 heads x 64; FLUX: 3 double- and
@@ -9,7 +9,7 @@ values). Runs are interleaved (plain, with maps, repeat); the headline is the ra
 The maps are the image-to-text block of the joint softmax (explorer.generation.joint_attention).
 
 Usage: python bench/bench_joint_attention.py [--repeats 5] [--steps 4] [--models tiny-random-sd3,mid-sd3,...]
-       python bench/bench_joint_attention.py --miniworld-dit /work/wt/shared-dit/miniworld-dit [--seeds 3]
+       python bench/bench_joint_attention.py --miniworld-dit [--seeds 3]      (the miniworld-dit preset: item 4)
 """
 from __future__ import annotations
 
@@ -91,18 +91,18 @@ def overhead(name: str, repeats: int, steps: int) -> float:
     return ratio
 
 
-def miniworld_dit(folder: str, seeds: int, steps: int) -> None:
+def miniworld_dit(seeds: int, steps: int) -> None:
     """The shape word's (and colour word's) attention mass inside the drawn shape over the shape's area share, as
     bench/attention_ground_truth.py measures the UNet miniworld (explorer.miniworld.grounding.localisation)."""
     from explorer.miniworld.grounding import localisation
     from tests.miniworld.test_grounding import PROMPTS
 
-    model = load_model(folder)
+    model = load_model("miniworld-dit")
     model.pipe.set_progress_bar_config(disable=True)
     ratios = localisation(model, PROMPTS, seeds, steps)
     for role, values in ratios.items():
         values = np.array(values)
-        print(f"miniworld-dit ({folder}), {role} word: map mass inside the shape / the shape's area share = "
+        print(f"miniworld-dit, {role} word: map mass inside the shape / the shape's area share = "
               f"{values.mean():.3f} (median {np.median(values):.3f}, min {values.min():.3f}, {len(values)} images, "
               f"{steps} steps; 1.0 = uniform attention; goal for the shape word >= 3)")
 
@@ -112,11 +112,14 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--miniworld-dit", default=None, help="a miniworld-dit pipeline folder: measure its maps only")
+    parser.add_argument("--miniworld-dit", action="store_true", help="measure the miniworld-dit preset's maps only")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: CPU time is least disturbed by "
+                                                                 "other processes' load)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.miniworld_dit:
-        miniworld_dit(args.miniworld_dit, args.seeds, max(args.steps, 10))
+        miniworld_dit(args.seeds, max(args.steps, 10))
         return
     print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} (a shared machine)")
     for name in args.models.split(","):

@@ -57,8 +57,9 @@ def label_rows(model, recipe: Recipe, maps) -> dict[str, TokenMaps]:
     """Each UNet row's maps labelled with the tokens of the prompt that row saw."""
     terms = [recipe.blend.a, recipe.blend.b] if recipe.blend is not None else [recipe.prompt]
     if model.adapter.flow:           # joint attention: CLIP's tokens on SD3, T5's on FLUX (generation.joint_attention)
-        return {row: joint_token_maps(maps, shown_report(model, recipe.negative_prompt if row == "negative"
-                                                         else terms[0]), row) for row in maps.rows}
+        texts = {row: recipe.negative_prompt if row == "negative" else terms[0] for row in maps.rows}
+        return {row: joint_token_maps(maps, shown_report(encoding.tokens(model, text) if text.strip() else None,
+                                                         model), row) for row, text in texts.items()}
     halves = {}
     for row in maps.rows:
         if row == "negative":

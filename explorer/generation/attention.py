@@ -139,15 +139,11 @@ def map_grid(height: int, width: int, vae_scale_factor: int) -> tuple[int, int]:
 
 
 @contextmanager
-def capture_attention(model, height: int, width: int, texts=()) -> Iterator[_Store]:
-    """Record the cross-attention of every `attn2` module of the model's UNet while inside (hold the model's lock);
-    on SD3 and FLUX the image-to-text block of their joint attention (generation.joint_attention; `texts`: the
-    prompts, so that only their tokens get a column each)."""
+def capture_attention(model, height: int, width: int) -> Iterator[_Store]:
+    """Record the cross-attention of every `attn2` module of the model's UNet while inside (hold the model's lock).
+    SD3 and FLUX have joint attention instead: generation.joint_attention.capture_maps takes either."""
     if model.adapter.flow:
-        from explorer.generation.joint_attention import capture_joint_attention
-        with capture_joint_attention(model, height, width, texts) as store:
-            yield store
-        return
+        raise ValueError("a flow-matching transformer has joint attention: generation.joint_attention.capture_maps")
     unet = model.pipe.unet
     originals = dict(unet.attn_processors)
     store = _Store(map_grid(height, width, model.vae_scale_factor),

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explorer.generation.attention import AttentionMaps, TokenMaps, _Store, map_grid
+from explorer.generation.attention import AttentionMaps, TokenMaps, _Store, capture_attention, map_grid
 from explorer.messages import say
 
 CLIP_ROWS = 77           # SD3: the first 77 rows of the text sequence are CLIP-L and CLIP-G side by side
@@ -291,12 +291,17 @@ def joint_token_maps(maps: AttentionMaps, report, half: str = "prompt") -> Token
     return TokenMaps(labels, kinds, np.concatenate(parts, axis=1), words, half, shown=layout.encoder)
 
 
-def shown_report(model, text: str):
-    """The token report the maps are labelled with: CLIP's on SD3 (None for an empty prompt), T5's on FLUX."""
-    from explorer.text import encoding
-    if not text.strip():
-        return None
-    report = encoding.tokens(model, text)
-    if model.adapter.pipeline == "FluxPipeline":
-        return next(r for r in report.others)
-    return report
+def shown_report(report, model):
+    """Of a prompt's token report (text.tokens.inspect_tokens: CLIP's, T5's in `others`), the one the maps are
+    labelled with: CLIP's on SD3, T5's on FLUX; None stays None (SD3's empty negative prompt)."""
+    if report is None or model.adapter.pipeline != "FluxPipeline":
+        return report
+    return next(r for r in report.others if r.starts == 0)
+
+
+def capture_maps(model, height: int, width: int, texts=()):
+    """The maps' capture for any family: cross-attention on a UNet (generation.attention), the joint attention's
+    image-to-text block on SD3/FLUX (`texts`: the prompts, so that only their tokens get a column each)."""
+    if model.adapter.flow:
+        return capture_joint_attention(model, height, width, texts)
+    return capture_attention(model, height, width)
