@@ -93,9 +93,10 @@ def overhead(name: str, repeats: int, steps: int) -> float:
 
 def miniworld_dit(seeds: int, steps: int) -> None:
     """The shape word's (and colour word's) attention mass inside the drawn shape over the shape's area share, as
-    bench/attention_ground_truth.py measures the UNet miniworld (explorer.miniworld.grounding.localisation)."""
+    bench/attention_ground_truth.py measures the UNet miniworld (its 27 prompts; grounding.localisation)."""
+    from attention_ground_truth import PROMPTS      # the UNet miniworld's 27 prompts (bench/ is this script's folder)
+
     from explorer.miniworld.grounding import localisation
-    from tests.miniworld.test_grounding import PROMPTS
 
     model = load_model("miniworld-dit")
     model.pipe.set_progress_bar_config(disable=True)

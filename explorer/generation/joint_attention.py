@@ -155,6 +155,11 @@ def _norm(module, x):
     return module(x) if module is not None else x
 
 
+def _as_heads(normed: torch.Tensor, flux: bool) -> torch.Tensor:
+    """A norm's output as (B, heads, N, d): FLUX's processor norms (B, N, heads, d), SD3's (B, heads, N, d)."""
+    return normed.transpose(1, 2) if flux else normed
+
+
 def block_probabilities(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """softmax(Q K^T / sqrt(d)) @ V' by the fused kernel, V' (keys, columns) given at most head_dim columns at a time
     and zero-padded to head_dim: torch's CPU flash kernel takes that path (a value width unlike the queries' fell back
@@ -178,17 +183,21 @@ def image_to_text(attn, hidden, context, rotary, layout: Layout, text_first: boo
     [text, image] with `text_len` text tokens); `rotary`: FLUX's (cos, sin) over the joint sequence, or None;
     `seen`: the projections' outputs of this very call (the hooks in capture_joint_attention), reused."""
     heads = attn.heads
-    query, key = _projections(attn, hidden, seen)
-    if context is None:                                               # FLUX single-stream: [text, image] in one
-        query = query[:, text_len:]
-        image_len = hidden.shape[1] - text_len
+    image_len = hidden.shape[1] - text_len if context is None else hidden.shape[1]
+    text_len = text_len if context is None else context.shape[1]
+    seen = seen or {}
+    if "norm_q" in seen and "norm_k" in seen:                         # the normed heads the processor just made
+        query, key = (_as_heads(seen[slot], text_first) for slot in ("norm_q", "norm_k"))
     else:
-        image_len = hidden.shape[1]
-        text_len = context.shape[1]
-    query = _norm(attn.norm_q, _heads(query, heads))
-    key = _norm(attn.norm_k, _heads(key, heads))
+        query, key = _projections(attn, hidden, seen)
+        query, key = _norm(attn.norm_q, _heads(query, heads)), _norm(attn.norm_k, _heads(key, heads))
+    if context is None:                                               # FLUX single-stream: [text, image] in one
+        query = query[:, :, text_len:]
     if context is not None:
-        text_key = _norm(getattr(attn, "norm_added_k", None), _heads(_added_key(attn, context, seen), heads))
+        if "norm_added_k" in seen:
+            text_key = _as_heads(seen["norm_added_k"], text_first)
+        else:
+            text_key = _norm(getattr(attn, "norm_added_k", None), _heads(_added_key(attn, context, seen), heads))
         key = torch.cat([text_key, key] if text_first else [key, text_key], dim=2)
     if rotary is not None:                                            # FLUX: on [text, image]
         query = _rope(query, rotary, text_len, text_len + image_len)
@@ -208,7 +217,8 @@ def attention_modules(model) -> list[tuple[object, bool, bool]]:
     return modules
 
 
-PROJECTIONS = {"to_q": "q", "to_k": "k", "to_qkv": "qkv", "add_k_proj": "added_k", "to_added_qkv": "added_qkv"}
+PROJECTIONS = {"to_q": "q", "to_k": "k", "to_qkv": "qkv", "add_k_proj": "added_k", "to_added_qkv": "added_qkv",
+               "norm_q": "norm_q", "norm_k": "norm_k", "norm_added_k": "norm_added_k"}     # module -> slot in `seen`
 
 
 @contextmanager
