@@ -17,9 +17,10 @@ concept tokens run through every block and are not made here). As for the UNet, 
 (every joint-attention block, double- and single-stream), and a word's map over time is the mean over steps.
 
 Cost, and the picture: nothing of the pipeline is replaced. A forward hook on each attention module reads its inputs
-after the module ran (so the image is the same bits with and without capture); the hook recomputes the image
-queries and all keys (projections, RMS norms, rotary embeddings as the processor applies them) and gets the block
-with one fused attention call whose *values* are indicator columns of the text tokens that are read:
+after the module ran (so the image is the same bits with and without capture); hooks on its projections and RMS
+norms keep the query and key heads the processor just made, the rotary embedding is applied to them again as the
+processor applies it (where a module was not hooked, the heads are computed again), and the block comes
+from one fused attention call whose *values* are indicator columns of the text tokens that are read:
 softmax(Q_img K_all^T / sqrt(d)) @ V' with V'[key, c] = 1 where key is in column c. That is exactly the block's
 probabilities (summed per column group), computed by scaled_dot_product_attention without ever materialising the
 (image + text)^2 matrix. Columns: each shown token up to the longest prompt's end token, one for the rest of the
