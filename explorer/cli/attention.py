@@ -7,7 +7,7 @@ from explorer.cli.common import add_model_args, add_settings_args, config_from, 
 from explorer.errors import InputError
 from explorer.explore.attention import attend
 from explorer.generation.recipe import recipe_defaults, validate
-from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_attention
+from explorer.outputs.saving import ATTENTION_NOTE, flat_note, save_attention, shown_note
 
 
 def register(subparsers) -> None:
@@ -40,7 +40,8 @@ def run_attention(args) -> int:
     shares, special = result.prompt.shares(), result.prompt.special()
     if args.json:
         print_json({"files": [str(p) for p in paths], "shares": shares, "special": special,
-                    "flat": result.prompt.flat()})
+                    "flat": result.prompt.flat(),
+                    **({"notes": shown_note(result.prompt)} if shown_note(result.prompt) else {})})
         return 0
     for path in paths:
         print(f"wrote {path}")
@@ -48,6 +49,6 @@ def run_attention(args) -> int:
           + ", ".join(f"{name} {share:.0%}" for name, share in shares.items()))
     print("start, end and padding, share of all attention: "
           + ", ".join(f"{name} {share:.0%}" for name, share in special.items()))
-    for line in flat_note(result.prompt):
+    for line in [*shown_note(result.prompt), *flat_note(result.prompt)]:
         print(line)
     return 0

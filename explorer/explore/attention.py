@@ -14,6 +14,7 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.attention import TokenMaps, token_maps
 from explorer.generation.generate import Generation, generate
+from explorer.generation.joint_attention import joint_token_maps, shown_report
 from explorer.generation.recipe import Recipe
 from explorer.messages import say
 from explorer.text import encoding
@@ -55,6 +56,10 @@ def check_labelled(recipe: Recipe) -> Recipe:
 def label_rows(model, recipe: Recipe, maps) -> dict[str, TokenMaps]:
     """Each UNet row's maps labelled with the tokens of the prompt that row saw."""
     terms = [recipe.blend.a, recipe.blend.b] if recipe.blend is not None else [recipe.prompt]
+    if model.adapter.flow:           # joint attention: CLIP's tokens on SD3, T5's on FLUX (generation.joint_attention)
+        texts = {row: recipe.negative_prompt if row == "negative" else terms[0] for row in maps.rows}
+        return {row: joint_token_maps(maps, shown_report(encoding.tokens(model, text) if text.strip() else None,
+                                                         model), row) for row, text in texts.items()}
     halves = {}
     for row in maps.rows:
         if row == "negative":

@@ -39,6 +39,7 @@ class AttentionMaps:
     rows: list[str]              # what each UNet row is: "negative", "prompt" (AND: "prompt 1", "prompt 2", ...)
     grid: tuple[int, int]        # (h, w) of the maps
     layers: int = 0              # cross-attention layers averaged per step
+    layout: object = None        # joint attention (SD3, FLUX): which text tokens the columns are (joint_attention.Layout)
 
     @property
     def aggregate(self) -> np.ndarray:
@@ -139,9 +140,10 @@ def map_grid(height: int, width: int, vae_scale_factor: int) -> tuple[int, int]:
 
 @contextmanager
 def capture_attention(model, height: int, width: int) -> Iterator[_Store]:
-    """Record the cross-attention of every `attn2` module of the model's UNet while inside (hold the model's lock)."""
-    if model.adapter.flow:                  # joint attention (SD3, FLUX) is not captured yet
-        raise InputError("attention", say("families.flow_attention", about=model.adapter.about), True)
+    """Record the cross-attention of every `attn2` module of the model's UNet while inside (hold the model's lock).
+    SD3 and FLUX have joint attention instead: generation.joint_attention.capture_maps takes either."""
+    if model.adapter.flow:
+        raise ValueError("a flow-matching transformer has joint attention: generation.joint_attention.capture_maps")
     unet = model.pipe.unet
     originals = dict(unet.attn_processors)
     store = _Store(map_grid(height, width, model.vae_scale_factor),
@@ -157,7 +159,8 @@ def capture_attention(model, height: int, width: int) -> Iterator[_Store]:
 def to_maps(store: _Store, rows: list[str]) -> AttentionMaps:
     """The recorded steps as AttentionMaps (no steps: an empty (0, R, T, h, w) array)."""
     steps = np.stack(store.steps) if store.steps else np.zeros((0, len(rows), 0, *store.grid), np.float32)
-    return AttentionMaps(steps.astype(np.float32), rows, store.grid, store.layers_per_step)
+    return AttentionMaps(steps.astype(np.float32), rows, store.grid, store.layers_per_step,
+                         getattr(store, "layout", None))
 
 
 def row_names(guidance: bool, prompts: int = 1) -> list[str]:
@@ -181,6 +184,7 @@ class TokenMaps:
     steps: np.ndarray                   # (S, K, h, w)
     words: list[tuple[str, list[int]]]  # each word of the prompt and the indices of its pieces in `labels`
     half: str = "prompt"
+    shown: str = ""                     # joint attention: which encoder's tokens these are (a sentence; "" on a UNet)
 
     @property
     def aggregate(self) -> np.ndarray:
@@ -328,5 +332,6 @@ def compact_maps(maps: TokenMaps, max_bytes: int) -> CompactTokenMaps:
         steps = F.adaptive_avg_pool2d(torch.from_numpy(steps.reshape(count * tokens, h, w)), grid).numpy()
         steps = steps.reshape(count, tokens, *grid)
     step_cells, step_ranges = _quantise(steps)
-    return CompactTokenMaps(maps.labels, maps.kinds, step_cells, maps.words, maps.half, step_ranges=step_ranges,
+    return CompactTokenMaps(maps.labels, maps.kinds, step_cells, maps.words, maps.half, shown=maps.shown,
+                            step_ranges=step_ranges,
                             mean_cells=mean_cells, mean_ranges=mean_ranges)

@@ -15,11 +15,12 @@ import torch
 from PIL import Image
 
 from explorer.config import ExplorerConfig
-from explorer.generation.attention import AttentionMaps, capture_attention, row_names, to_maps
+from explorer.generation.attention import AttentionMaps, row_names, to_maps
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.editing import SwitchConditioning
 from explorer.generation.invariant import decode_alone
+from explorer.generation.joint_attention import capture_maps
 from explorer.generation.noise import initial_noise, latent_shape, pipeline_draws_noise, sampler_generator
 from explorer.generation.recipe import Recipe, check_budget, check_fits_model, validate
 from explorer.generation.schedulers import scheduler_in_pipeline
@@ -76,7 +77,8 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     # stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
             on_torch(model, on_torch_only), \
-            (capture_attention(model, recipe.height, recipe.width) if attention else nullcontext()) as store, \
+            (capture_maps(model, recipe.height, recipe.width, (recipe.prompt, recipe.negative_prompt))
+             if attention else nullcontext()) as store, \
             stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
             stoppable(model, raise_when_stopped(cancel.is_set if cancel is not None else None)), \
             hooked_blocks(model.denoiser, block_hooks or {}):
@@ -107,7 +109,7 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     maps = None
     if store is not None:
         prompts = len(conditioning) if conditioning.composable else 1
-        maps = to_maps(store, row_names(conditioning.composable or recipe.guidance > 1, prompts))
+        maps = to_maps(store, row_names(conditioning.composable or model.adapter.guided(recipe.guidance), prompts))
     return Generation(image, recipe.with_(backend=backend_used(model, on_torch_only)), watcher.previews,
                       watcher.cancelled, maps)
 

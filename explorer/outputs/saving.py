@@ -124,13 +124,19 @@ def save_attention(result: Generation, views, folder: Path | str) -> list[Path]:
         paths.append(write_png(overlay(result.image, aggregate[views.indices(name)].sum(axis=0)), path))
     strips = [list(views.word_steps(name)) for name in names]
     paths.append(write_png(grid(strips, names), targets["steps"]))
-    paths.append(write_json(targets["json"], attention_json(views.labels, views.kinds, aggregate, [ATTENTION_NOTE, *flat_note(views)]),
+    paths.append(write_json(targets["json"], attention_json(views.labels, views.kinds, aggregate, [ATTENTION_NOTE, *shown_note(views),
+                                                                                      *flat_note(views)]),
                             compact=True))
     return paths
 
 
 ATTENTION_NOTE = ("A map shows where the denoiser's cross-attention looked for a token (averaged over heads, layers "
                   "and steps, DAAM-style): where the model attended, not what caused a pixel.")
+
+
+def shown_note(views) -> list[str]:
+    """Joint attention (SD3, FLUX): which encoder's tokens the maps show, as a sentence; nothing on a UNet."""
+    return [views.shown] if getattr(views, "shown", "") else []
 
 
 def flat_note(views) -> list[str]:

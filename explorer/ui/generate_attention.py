@@ -22,7 +22,7 @@ from explorer.generation.attention import compact_maps
 from explorer.generation.recipe import Recipe, validate
 from explorer.messages import joined, say
 from explorer.outputs.heatmaps import attention_json, heat, overlay
-from explorer.outputs.saving import ATTENTION_NOTE, flat_note
+from explorer.outputs.saving import ATTENTION_NOTE, flat_note, shown_note
 from explorer.ui.components import Checkbox, Dropdown, Image, as_int
 from explorer.ui.context import AppContext
 from explorer.ui.events import PageEvent, guard
@@ -99,8 +99,6 @@ def bind(ctx: AppContext, ui: AttentionUI, generated: PageEvent) -> None:
 # --------------------------------------------------------------------------- handlers
 def on_attention_view(ctx: AppContext, ui: AttentionUI, state, word, half, special):
     check_bool("special", special)
-    if ctx.model.adapter.flow:                        # joint attention (SD3, FLUX) is not captured: say so, not "generate"
-        return _shown(ui, _empty(say("families.flow_attention", about=ctx.model.adapter.about)))
     if not state:
         return _shown(ui, _empty(say("generate.attention.plain_only")))
     check_choice("half", half, list(state["rows"]))
@@ -155,7 +153,8 @@ def maps_json(ctx: AppContext, recipe: Recipe, request) -> dict:
         if kind == "done":
             result = item
     views = result.prompt
-    return {**attention_json(views.labels, views.kinds, views.aggregate, [ATTENTION_NOTE, *flat_note(views)]),
+    return {**attention_json(views.labels, views.kinds, views.aggregate, [ATTENTION_NOTE, *shown_note(views),
+                                                                            *flat_note(views)]),
             "shares": views.shares(), "special": views.special(), "flat": views.flat(),
             "steps": int(views.steps.shape[0]),
             "cancelled": result.generation.cancelled, "recipe": recipe.to_dict()}
@@ -208,6 +207,7 @@ def _note(views, word: str, half: str, shares: dict, flat: list[str], special: d
     if word in flat:
         lines.append(say("generate.attention.flat_word"))
     lines.append(say("generate.attention.special_total", share=float(sum(special.values()))))
+    lines += shown_note(views)                  # joint attention (SD3, FLUX): which encoder's tokens are shown
     return joined(" ", lines)
 
 

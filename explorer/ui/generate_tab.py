@@ -223,8 +223,7 @@ def on_generate(ctx: AppContext, ui: UI, prompt, negative, seed, randomize, step
     recipe = _recipe(ctx, loaded, prompt=prompt, negative=negative, seed=seed, randomize=randomize, steps=steps,
                      guidance=guidance, width=width, height=height, scheduler=scheduler, preview=preview)
     # 2. run the model in a worker thread, stream its steps (stopped by Stop, a cancel, leaving, the time limit)
-    plain = labelled(recipe) and not ctx.model.adapter.flow     # maps labelled by words: plain prompts and AND (not
-    # yet on SD3/FLUX: their joint attention is not captured, generation.attention)
+    plain = labelled(recipe)          # maps labelled by words: plain prompts and AND (SD3/FLUX: joint attention)
     # (other users' requests with the same settings share the model's batch: explorer.generation.batcher)
     stream, deadline = ctx.stream(lambda report: ctx.batcher.generate(recipe, on_step=report, on_wait=report,
                                                                       cancel=ctx.stop_event(request),

@@ -283,6 +283,9 @@ def test_api_generates_flux_bit_identically_and_names_bad_input(flux_client, tin
         flux_client.predict("a fox", "blurry", 0, False, 2, 3.5, 32, 32, "euler", "approx", api_name="/generate")
     summary, _table, _plot = flux_client.predict("a red fox", True, api_name="/tokens")
     assert "text_encoder_2" in summary and "▁red" in summary
+    maps = flux_client.predict("a red fox", "", 1, 1, 3.5, 32, 32, "euler", api_name="/attention")   # joint attention
+    assert maps["tokens"][:2] == ["▁a", "▁red"] and list(maps["shares"]) == ["a", "red", "fox"]
+    assert any("T5" in note for note in maps["notes"])
 
 
 def test_cost_estimates_follow_the_transformers_size():
@@ -296,16 +299,16 @@ def test_cost_estimates_follow_the_transformers_size():
     assert sd35 < sdxl < dev and dev == pytest.approx(sdxl * 11.9 / 2.6 / 2, rel=1e-6)   # FLUX: one pass a step
 
 
-def test_the_attention_view_says_the_family_has_no_maps_rather_than_asking_for_a_generation(tiny_flux, tiny_model):
-    """On FLUX the attention accordion's note names why there are no maps (joint attention is not captured), instead
-    of the UNet families' "generate a plain prompt to see them", which no generation there could fulfil."""
+def test_the_attention_view_asks_for_a_generation_on_flux_as_on_the_unet(tiny_flux, tiny_model):
+    """Joint attention is captured now (generation.joint_attention): before a generation, FLUX's accordion asks for one
+    as the UNet families' does, and no longer says the family has no maps."""
     from types import SimpleNamespace
 
     from explorer.ui.generate_attention import AttentionUI, on_attention_view
 
     ui = AttentionUI(*"state word half special note shown grid steps".split())
     flux = on_attention_view(SimpleNamespace(model=tiny_flux), ui, None, None, "prompt", True)
-    assert "joint attention is not captured" in flux["note"] and tiny_flux.adapter.about in flux["note"]
+    assert "joint attention is not captured" not in flux["note"] and "Maps are recorded for plain prompts" in flux["note"]
     unet = on_attention_view(SimpleNamespace(model=tiny_model), ui, None, None, "prompt", True)
     assert "Maps are recorded for plain prompts" in unet["note"]
 
