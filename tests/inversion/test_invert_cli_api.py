@@ -74,3 +74,12 @@ def test_api_refusals_name_the_field(client, pictures, which, prompt, message):
     with pytest.raises(Exception) as refused:
         client.predict(handle_file(str(pictures[which])), prompt, 2, 1.0, "ddim", "", api_name="/invert")
     assert message in str(refused.value)
+
+
+def test_the_lessons_inversion_chapter_runs_through_the_api(client):
+    """The lesson's chapter (assets/lessons, view "invert"): a picture of the model's own example prompt made, inverted
+    in 10 steps and edited under the chapter's prompt; the API twin of its "show me" returns the view's outputs."""
+    out = client.predict(api_name="/lesson_inversion")
+    pictures = next(o for o in out if isinstance(o, list) and o and isinstance(o[0], dict) and "image" in o[0])
+    assert len(pictures) == 3 and "at night" in pictures[2]["caption"]          # original, reconstruction, edit
+    assert any(isinstance(o, str) and "dB PSNR" in o for o in out)             # the figures: PSNR, the noise
