@@ -57,13 +57,13 @@ def agrees(image, scene: Scene) -> bool:
 
 
 def figures(model, scenes: list[Scene], steps: int, guidance: float, method: str, iterations: int,
-            edits: bool) -> dict:
+            edits: bool, refine: int = 0) -> dict:
     rows = []
     cpu = time.process_time()
     for scene in scenes:
         prompt = full_caption(scene.shape, scene.colour, scene.size, scene.position)
         inv = invert(model, Image.fromarray(render(scene)), prompt=prompt, steps=steps, guidance=guidance,
-                     method=method, iterations=iterations, watch=False)
+                     method=method, iterations=iterations, refine=refine, watch=False)
         # the inversion's own loss: the reconstruction against the VAE's round trip (what a perfect inversion gives)
         vae_gap = inv.inversion_psnr
         row = {"scene": prompt, "adam_steps": inv.null_text_steps, "psnr": inv.psnr, "vae_psnr": inv.vae_psnr, "psnr_vs_vae_round_trip": vae_gap,
@@ -79,7 +79,8 @@ def figures(model, scenes: list[Scene], steps: int, guidance: float, method: str
               flush=True)
     n = len(rows)
     cpu = time.process_time() - cpu
-    out = {"scenes": n, "steps": steps, "guidance": guidance, "method": method, "cpu_seconds": round(cpu, 1),
+    out = {"scenes": n, "steps": steps, "guidance": guidance, "method": method, "refine": refine,
+           "cpu_seconds": round(cpu, 1),
            **({"iterations": iterations, "adam_steps_mean": float(np.mean([r["adam_steps"] for r in rows]))}
               if method == "null-text" else {}),
            "oracle_agrees": sum(r["agrees"] for r in rows) / n, "vae_oracle_agrees": sum(r["vae_agrees"] for r in rows) / n,
@@ -187,6 +188,10 @@ def main() -> None:
     parser.add_argument("--tradeoff", default="", help="null-text's cost against its gain: these iteration caps "
                         "(e.g. 1,3,10) on --tradeoff-scenes scenes (every tenth), then stop")
     parser.add_argument("--tradeoff-scenes", type=int, default=3)
+    parser.add_argument("--refine", type=int, default=1, help="also guidance 1 with this many fixed-point iterations "
+                        "per inverted step (0: not)")
+    parser.add_argument("--refined-only", action="store_true", help="only the refined figures, then stop")
+    parser.add_argument("--no-timing", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timing-only", action="store_true")
     parser.add_argument("--real", action="store_true", help="also time SD 1.5's architecture (random weights)")
@@ -205,19 +210,30 @@ def main() -> None:
                                                 False) for n in args.tradeoff.split(",")]
         print(json.dumps(report, indent=2))
         return
+    if args.refined_only:
+        report[f"guidance_1_ddim_refine_{args.refine}"] = figures(model, held_out_scenes(), args.steps, 1.0, "ddim",
+                                                                 args.iterations, False, args.refine)
+        print(json.dumps(report, indent=2))
+        return
     # 1. the held-out scenes read by the oracle
     if not args.timing_only:
         scenes = held_out_scenes()
         if not args.skip_ddim:
             report["guidance_1_ddim"] = figures(model, scenes, args.steps, 1.0, "ddim", args.iterations, False)
+            if args.refine:
+                report[f"guidance_1_ddim_refine_{args.refine}"] = figures(model, scenes, args.steps, 1.0, "ddim",
+                                                                         args.iterations, False, args.refine)
             report["guidance_5_ddim"] = figures(model, scenes, args.steps, model.preset.guidance, "ddim",
                                                 args.iterations, True)
         if args.null_text_scenes:
             report["guidance_5_null_text"] = figures(model, scenes[::max(1, len(scenes) // args.null_text_scenes)]
                                                      [:args.null_text_scenes], args.steps, model.preset.guidance,
-                                                     "null-text", args.iterations, True)
+                                                     "null-text", args.iterations, True, args.refine)
         report["goals"] = {"oracle_agrees": AGREE_GOAL, "psnr_db": PSNR_GOAL, "edit": EDIT_GOAL}
     # 2. what it costs
+    if args.no_timing:
+        print(json.dumps(report, indent=2))
+        return
     report["timing_miniworld_g1"] = timing(model, args.steps, 1.0, args.repeats, args.iterations, False)
     report["timing_miniworld_g5"] = timing(model, args.steps, model.preset.guidance, args.repeats, args.iterations,
                                            True)
