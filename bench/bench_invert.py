@@ -66,7 +66,8 @@ def figures(model, scenes: list[Scene], steps: int, guidance: float, method: str
                      method=method, iterations=iterations, refine=refine, watch=False)
         # the inversion's own loss: the reconstruction against the VAE's round trip (what a perfect inversion gives)
         vae_gap = inv.inversion_psnr
-        row = {"scene": prompt, "adam_steps": inv.null_text_steps, "psnr": inv.psnr, "vae_psnr": inv.vae_psnr, "psnr_vs_vae_round_trip": vae_gap,
+        row = {"scene": prompt, "adam_steps": inv.null_text_steps, "psnr": inv.psnr, "vae_psnr": inv.vae_psnr,
+               "psnr_vs_vae_round_trip": vae_gap,
                "agrees": agrees(inv.reconstruction, scene),
                "vae_agrees": agrees(inv.vae_image, scene), "typical": inv.stats.typical,
                "corr": inv.stats.neighbour_corr, "chi2_z": inv.stats.chi2_z}
@@ -89,8 +90,9 @@ def figures(model, scenes: list[Scene], steps: int, guidance: float, method: str
            "vae_psnr_mean": float(np.mean([r["vae_psnr"] for r in rows])),
            "vae_psnr_at_least_28": sum(r["vae_psnr"] >= PSNR_GOAL for r in rows) / n,
            "psnr_within_2db_of_vae": sum(r["psnr"] >= r["vae_psnr"] - 2 for r in rows) / n,
-           "psnr_at_least_28_where_the_vae_is": (sum(r["psnr"] >= PSNR_GOAL for r in rows if r["vae_psnr"] >= PSNR_GOAL),
-                                                 sum(r["vae_psnr"] >= PSNR_GOAL for r in rows)),
+           "psnr_at_least_28_where_the_vae_is": (
+               sum(r["psnr"] >= PSNR_GOAL for r in rows if r["vae_psnr"] >= PSNR_GOAL),
+               sum(r["vae_psnr"] >= PSNR_GOAL for r in rows)),
            "reconstruction_vs_vae_round_trip_psnr_mean": float(np.mean([r["psnr_vs_vae_round_trip"] for r in rows])),
            "reconstruction_vs_vae_round_trip_psnr_min": float(np.min([r["psnr_vs_vae_round_trip"] for r in rows])),
            "noise_typical": sum(r["typical"] for r in rows) / n,

@@ -217,7 +217,7 @@ class Inversion:
     notes: list[str] = field(default_factory=list)      # resized, read-back prompt, ...
     null_embeds: list[torch.Tensor] = field(default_factory=list)   # null-text: the optimised negative per step
     final_loss: float | None = None       # null-text: the last step's loss
-    null_text_steps: int = 0              # null-text: Adam steps taken in all (early stop: fewer than iterations x steps)
+    null_text_steps: int = 0              # null-text: Adam steps taken in all (early stop: fewer)
 
     def summary(self) -> dict:
         """The figures as JSON (invert.json, the API)."""
@@ -229,7 +229,8 @@ class Inversion:
                 "noise": self.stats.to_dict() if self.stats else None,
                 "seed_noise": self.seed_stats.to_dict() if self.seed_stats else None,
                 "typical": bool(self.stats.typical) if self.stats else None,
-                "null_text_loss": self.final_loss, "null_text_steps": self.null_text_steps, "notes": [str(n) for n in self.notes]}
+                "null_text_loss": self.final_loss, "null_text_steps": self.null_text_steps,
+                "notes": [str(n) for n in self.notes]}
 
 
 def check_inversion(model, prompt: str | None, steps: int, guidance: float, method: str,

@@ -28,7 +28,7 @@ def pictures(tmp_path_factory):
 
 def test_cli_invert_writes_the_files(tmp_path, pictures):
     out = run("invert", "--model", "tiny-random", "--image", str(pictures[1]), "--prompt", "a lighthouse",
-              "--steps", "3", "--guidance", "1", "--edit", "a tower", "--out-dir", "inv", cwd=tmp_path)
+              "--steps", "3", "--guidance", "1", "--refine", "1", "--edit", "a tower", "--out-dir", "inv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "inv"
     assert {p.name for p in folder.iterdir()} == {"original.png", "reconstruction.png", "noise.npy", "invert.json",
@@ -36,6 +36,7 @@ def test_cli_invert_writes_the_files(tmp_path, pictures):
     summary = json.loads((folder / "invert.json").read_text())
     assert summary["prompt"] == "a lighthouse" and summary["prompt_source"] == "given" and summary["steps"] == 3
     assert isinstance(summary["psnr"], float) and "48x40" in summary["notes"][0]         # resized, and said so
+    assert isinstance(summary["psnr_vs_vae_round_trip"], float)      # what the inversion loses beyond the VAE
     assert np.load(folder / "noise.npy").shape == (1, 4, 16, 16)      # tiny-random: 2 px a cell
     assert Image.open(folder / "reconstruction.png").size == (32, 32)
 
