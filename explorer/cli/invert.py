@@ -31,6 +31,8 @@ def register(subparsers) -> None:
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
     p.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     p.add_argument("--method", default="ddim", help=f"{' or '.join(METHODS)} (Mokady et al. 2023; default ddim)")
+    p.add_argument("--refine", type=int, default=0, help="fixed-point iterations per inverted step (Pan et al. 2023): "
+                   "the reconstruction comes to the VAE's own; each one more UNet call a step (default 0)")
     p.add_argument("--edit", default=None, help="also draw the picture's noise under this prompt (edit.png)")
     p.add_argument("--out-dir", required=True, help="folder for the files (created; never overwritten)")
     p.set_defaults(run=run_invert)
@@ -51,7 +53,7 @@ def invert_file(args, model, path: str, prompt: str | None, config, field_name: 
         vocabulary = builtin_vocabulary(model)
     return invert(model, picture, prompt=prompt, steps=args.steps, guidance=args.guidance,
                   method=method, vision=vision, vocabulary=vocabulary, watch=False,
-                  config=config)
+                  refine=getattr(args, "refine", 0), config=config)
 
 
 def run_invert(args) -> int:

@@ -37,6 +37,7 @@ VIEWS = {                         # view -> the fields a chapter may set (the vi
     "map": {"query", "k"},
     "lens": {"prompt", "seed"},
     "features": {"block", "feature"},
+    "invert": {"image", "prompt", "edit_prompt", "steps", "guidance", "method"},
 }
 FAMILY_KEYS = ("stable-diffusion", "sdxl", "miniworld")   # the examples keys a chapter's texts may be for
 MAKE_IMAGE = "@generated"         # forward's image: a picture made from the model's own example prompt

@@ -32,7 +32,7 @@ from explorer.outputs.png import open_image
 from explorer.plots.walks import response_figure
 from explorer.ui import archive_api
 from explorer.ui.components import Image, Radio, Slider, Textbox, as_int
-from explorer.ui.context import AppContext
+from explorer.ui.context import AppContext, View
 from explorer.ui.events import guard
 from explorer.ui.i18n import t
 from explorer.ui.pieces import result_gallery, status_line
@@ -61,6 +61,7 @@ class UI:
     walk_gif: gr.Image
     walk_curve: gr.Plot
     inversion: gr.State
+    box: gr.Accordion                 # the view's accordion (the lesson opens it)
 
 
 def build(ctx: AppContext) -> None:
@@ -69,7 +70,7 @@ def build(ctx: AppContext) -> None:
 
 def layout(ctx: AppContext) -> UI:
     preset, cfg = ctx.model.preset, ctx.config
-    with gr.Accordion(t("invert.title"), open=False):
+    with gr.Accordion(t("invert.title"), open=False) as box:
         gr.Markdown(t("invert.explain"), elem_classes=["explain"])
         with gr.Row():
             image = Image(label=t("invert.image"), field="image", type="filepath", format="png", height=200)
@@ -97,14 +98,17 @@ def layout(ctx: AppContext) -> UI:
             walk_curve = gr.Plot(label=t("interpolate.curve"))
         inversion = gr.State(None)
     return UI(image, image_b, prompt, edit_prompt, steps, guidance, method, frames, invert_btn, edit_btn, walk_btn,
-              status, pictures, figures, way_back, nearest, walk_gif, walk_curve, inversion)
+              status, pictures, figures, way_back, nearest, walk_gif, walk_curve, inversion, box)
 
 
 def bind(ctx: AppContext, ui: UI) -> None:
     settings = [ui.prompt, ui.steps, ui.guidance, ui.method]
-    ctx.listen(ui.invert_btn.click, partial(on_invert, ctx, ui), [ui.image, *settings],
+    ctx.listen(ui.invert_btn.click, partial(on_invert, ctx, ui), [ui.image, *settings, ui.edit_prompt],
                [ui.pictures, ui.figures, ui.way_back, ui.nearest, ui.inversion, ui.status], status=ui.status,
-               concurrency_id="model")
+               concurrency_id="model",
+               view=View("invert", dict(image=ui.image, prompt=ui.prompt, edit_prompt=ui.edit_prompt, steps=ui.steps,
+                                        guidance=ui.guidance, method=ui.method), [(ctx.tabs, "search")],
+                         opens=[ui.box], result="invert-pictures"))        # the lesson's inversion chapter
     ctx.listen(ui.edit_btn.click, partial(on_edit, ctx, ui), [ui.inversion, ui.edit_prompt],
                [ui.pictures, ui.status], status=ui.status, concurrency_id="model")
     ctx.listen(ui.walk_btn.click, partial(on_walk, ctx, ui), [ui.image, ui.image_b, *settings, ui.frames],
@@ -161,7 +165,8 @@ def _saved(image, folder: Path, name: str) -> str:
 
 
 # --------------------------------------------------------------------------- handlers
-def on_invert(ctx: AppContext, ui: UI, image, prompt, steps, guidance, method, request: gr.Request):
+def on_invert(ctx: AppContext, ui: UI, image, prompt, steps, guidance, method, edit_prompt, request: gr.Request):
+    # the picture inverted and drawn again beside it, with an edit under edit_prompt when one is given
     picture = picture_from(image, ctx.config)
     inversion = run_inversion(ctx, picture, prompt, steps, guidance, method)
     folder = Path(tempfile.mkdtemp(prefix="latent-explorer-invert-"))
@@ -171,6 +176,11 @@ def on_invert(ctx: AppContext, ui: UI, image, prompt, steps, guidance, method, r
     way = [(_saved(gr_image(p.noisy), folder, f"xt-{p.index:03d}.png"), str(p.timestep)) for p in inversion.way_back]
     way += [(_saved(gr_image(p.x0), folder, f"x0-{p.index:03d}.png"), "x0 " + str(p.timestep))
             for p in inversion.way_back]
+    status = say("inversion.caption.reconstruction", psnr=inversion.psnr)
+    if edit_prompt:
+        edited = edit(ctx.model, inversion, edit_prompt, ctx.config)
+        pictures.append((_saved(edited.image, folder, "edit.png"), say("inversion.caption.edit", prompt=edit_prompt)))
+        status = say("inversion.status.edited", psnr=inversion.psnr, prompt=edit_prompt)
     index, found = where_it_sits(ctx, inversion)
     text = figures_text(inversion)
     nearest = []
@@ -178,7 +188,7 @@ def on_invert(ctx: AppContext, ui: UI, image, prompt, steps, guidance, method, r
         nearest = archive_api.gallery_items(index, found.hits)
         text += " " + found.novelty.sentence
     return {ui.pictures: pictures, ui.figures: text, ui.way_back: way, ui.nearest: nearest, ui.inversion: inversion,
-            ui.status: say("inversion.caption.reconstruction", psnr=inversion.psnr)}
+            ui.status: status}
 
 
 def on_edit(ctx: AppContext, ui: UI, inversion, edit_prompt, request: gr.Request):

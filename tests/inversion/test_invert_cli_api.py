@@ -28,7 +28,7 @@ def pictures(tmp_path_factory):
 
 def test_cli_invert_writes_the_files(tmp_path, pictures):
     out = run("invert", "--model", "tiny-random", "--image", str(pictures[1]), "--prompt", "a lighthouse",
-              "--steps", "3", "--guidance", "1", "--edit", "a tower", "--out-dir", "inv", cwd=tmp_path)
+              "--steps", "3", "--guidance", "1", "--refine", "1", "--edit", "a tower", "--out-dir", "inv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     folder = tmp_path / "inv"
     assert {p.name for p in folder.iterdir()} == {"original.png", "reconstruction.png", "noise.npy", "invert.json",
@@ -36,6 +36,7 @@ def test_cli_invert_writes_the_files(tmp_path, pictures):
     summary = json.loads((folder / "invert.json").read_text())
     assert summary["prompt"] == "a lighthouse" and summary["prompt_source"] == "given" and summary["steps"] == 3
     assert isinstance(summary["psnr"], float) and "48x40" in summary["notes"][0]         # resized, and said so
+    assert isinstance(summary["psnr_vs_vae_round_trip"], float)      # what the inversion loses beyond the VAE
     assert np.load(folder / "noise.npy").shape == (1, 4, 16, 16)      # tiny-random: 2 px a cell
     assert Image.open(folder / "reconstruction.png").size == (32, 32)
 
@@ -74,3 +75,12 @@ def test_api_refusals_name_the_field(client, pictures, which, prompt, message):
     with pytest.raises(Exception) as refused:
         client.predict(handle_file(str(pictures[which])), prompt, 2, 1.0, "ddim", "", api_name="/invert")
     assert message in str(refused.value)
+
+
+def test_the_lessons_inversion_chapter_runs_through_the_api(client):
+    """The lesson's chapter (assets/lessons, view "invert"): a picture of the model's own example prompt made, inverted
+    in 10 steps and edited under the chapter's prompt; the API twin of its "show me" returns the view's outputs."""
+    out = client.predict(api_name="/lesson_inversion")
+    pictures = next(o for o in out if isinstance(o, list) and o and isinstance(o[0], dict) and "image" in o[0])
+    assert len(pictures) == 3 and "at night" in pictures[2]["caption"]          # original, reconstruction, edit
+    assert any(isinstance(o, str) and "dB PSNR" in o for o in out)             # the figures: PSNR, the noise

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 RESULTS = {                 # view -> elem_id of its main result (what the class must see after "show me")
     "arithmetic": "arith-image", "map": "concept-map", "forward": "forward-gallery", "generate": "result",
     "blend": "blend-gallery", "search": "search-results", "probe": "probe-grid", "tokens": "token-table",
-    "interpolate": "walk-film", "lens": "lens-row", "features": "inside-pictures",
+    "interpolate": "walk-film", "lens": "lens-row", "features": "inside-pictures", "invert": "invert-pictures",
 }
 FILLED = {"denoising": "#att-grid img", "archive": "#archive-gallery img", "gaps": "#archive-gallery img"}
 SAMPLE = ("forward", "stereotypes", "gaps")
