@@ -34,7 +34,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--decoder", default="full", choices=DECODERS,
                         help="the final image's decoder: full (the VAE) or tiny (TAESD/TAESDXL, for turbo models)")
     parser.add_argument("--deepcache", type=int, default=0, metavar="N",
-                        help=f"DeepCache: the UNet in full every N steps, deep features reused between (2..{MAX_INTERVAL}; 0: off)")
+                        help=f"DeepCache: the UNet in full every N steps, deep features reused between "
+                             f"(2..{MAX_INTERVAL}; 0: off)")
     parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
                         help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
                              "the time limit of one run still refuses what would take too long")
