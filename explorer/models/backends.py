@@ -17,6 +17,10 @@ differs is rebuilt. Static shapes: each (batch, height, width) the model is aske
 compiled blob is cached by OpenVINO in `CACHE_DIR`) and kept in a small LRU (Intel's advice for CPUs: static
 shapes let the plugin pick its kernels; measured in bench/bench_backend.py).
 
+The tiny decoder (models.tiny_decoder, `--decoder tiny`) is converted on first use too (FastPath.tiny_decode), cached
+beside the parts by the fingerprint of its weights. DeepCache (generation.deepcache) needs the UNet's own blocks: its
+runs go to torch like attention capture.
+
 Why OpenVINO and not torch.compile (inductor), measured here (README, "A class on a laptop"; `python
 bench/bench_backend.py --compile-only`): one SD 1.5 UNet call 0.70x eager on OpenVINO, 0.87x with inductor, whose
 compile took 2.5x OpenVINO's conversion.
