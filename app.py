@@ -26,6 +26,7 @@ else:
 # gradio's usage analytics stay off unless asked for (--analytics): gradio reads this variable when it reports
 os.environ[ANALYTICS_VARIABLE] = "True" if CONFIG.analytics else "False"
 
+from explorer.generation.deepcache import use_deepcache  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402
 from explorer.ui.app import build_demo, launch_kwargs  # noqa: E402  (imports gradio)
 
@@ -33,7 +34,8 @@ from explorer.ui.app import build_demo, launch_kwargs  # noqa: E402  (imports gr
 def create_demo(config: ExplorerConfig):
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model = load_model(config.model, config.device, config.dtype, low_memory=config.low_memory,
-                       backend=config.backend, cache_dir=config.cache_dir)
+                       backend=config.backend, cache_dir=config.cache_dir, decoder=config.decoder)
+    use_deepcache(model, config.deepcache)
     return build_demo(model, config)
 
 

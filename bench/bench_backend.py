@@ -12,6 +12,11 @@ End to end (prompt -> PNG written), each run once per round, rounds interleaved 
 3. the explorer on openvino: the same, after load_model(..., backend="openvino") (conversion timed, cached on disk)
 4. the peer's configuration (fastsdcpu): the openvino UNet and the tiny decoder (AutoencoderTiny's published
    architecture, random weights, converted too) for the final image, no previews
+5. the explorer on openvino with its tiny decoder (models.tiny_decoder, `--decoder tiny`; the same random weights as
+   the peer's), step previews on: the explorer's fast path for turbo models
+6. with --torch-tiny: the explorer on torch with the tiny decoder (the tiny decoder's pixels, openvino vs torch)
+Each with its wall and CPU seconds (time.process_time); then each final decoder alone (the VAE, the tiny decoder; torch
+and openvino) at the size.
 Then: the fast path's pixels against torch's (max difference, PSNR), conversion seconds, the cache's size on disk,
 the process's peak memory. Random weights: speed does not depend on the values; pixels compare like with like.
 `--compile-only`: one UNet call (SD 1.5 architecture) eager, openvino and torch.compile (inductor), the measurement
@@ -44,6 +49,9 @@ from explorer.models.builtin import clip_tokenizer  # noqa: E402
 from explorer.models.loaded import LoadedModel  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402
 from explorer.models.presets import PRESETS  # noqa: E402
+from explorer.models.tiny_decoder import decode_tiny as tiny_decode  # noqa: E402
+from explorer.models.tiny_decoder import random_tiny_decoder, use_decoder  # noqa: E402
+from explorer.models.tiny_decoder import tiny_decoder as tiny_decoder_module  # noqa: E402
 from explorer.outputs.png import save_png  # noqa: E402
 
 GOALS = {"sd-turbo": (0.33, 1.1), "sdxl-turbo": (0.33, 1.1), "sd15": (0.5, None)}   # issue 32: x plain, x peer
@@ -98,15 +106,30 @@ def psnr(a, b) -> tuple[float, float]:
 
 
 def tiny_decoder(model, cache: Path) -> backends.Converted:
-    """The peer's decoder: AutoencoderTiny (taesd's architecture; taesdxl's is the same), random weights, converted."""
-    from diffusers import AutoencoderTiny
-
-    torch.manual_seed(0)
-    tiny = AutoencoderTiny().eval()
+    """The peer's decoder: AutoencoderTiny (taesd's architecture; taesdxl's is the same), random weights, converted
+    (the same weights as the explorer's tiny decoder in this run: models.tiny_decoder.random_tiny_decoder(0))."""
+    tiny = random_tiny_decoder(0)
     graph = backends.DecoderGraph(tiny).eval()
     z = torch.randn(1, 4, 8, 8)
     key = backends.cache_key("taesd-random", "decoder", tiny, ["z"])
     return backends.convert(graph, (z,), key, cache / "backends" / "openvino" / "taesd-random-decoder")
+
+
+def decode_costs(model, tiny: backends.Converted, size: int, repeats: int) -> dict[str, float]:
+    """Seconds of one final decode at `size` px: the VAE and the tiny decoder, on torch and on openvino."""
+    z = torch.randn(1, 4, size // 8, size // 8)
+    module = tiny_decoder_module(model)
+    runs = {"VAE on openvino": lambda: model.pipe.vae.decode(z),
+            "tiny decoder on openvino": lambda: tiny.run([z.numpy()])}
+    with backends.on_torch(model):
+        with torch.inference_mode():
+            runs_torch = {"VAE on torch": lambda: model.pipe.vae.decode(z),
+                          "tiny decoder on torch": lambda: module.decode(z)}
+            torch_times = interleaved(runs_torch, repeats)
+    with torch.inference_mode():
+        times = interleaved(runs, repeats)
+    best, _ = best_and_median({**times, **torch_times})
+    return best
 
 
 def end_to_end(args) -> None:
@@ -132,6 +155,14 @@ def end_to_end(args) -> None:
     recipe = recipe_defaults(model, "a lighthouse on a cliff at dusk", seed=1, steps=steps, guidance=guidance,
                              width=args.size, height=args.size)
     pipe = model.pipe
+    use_decoder(model, "tiny", random_tiny_decoder(0))       # the explorer's tiny decoder: random, taesd's shapes
+    model.decoder = "full"                                   # each run's recipe says which decoder it wants
+    tiny_recipe = recipe.with_(decoder="tiny")
+    started = time.perf_counter()
+    with torch.inference_mode():
+        tiny_decode(model, torch.zeros(1, 4, args.size // 8, args.size // 8))   # converts the tiny decoder, timed
+    print(f"tiny decoder through the explorer's fast path: converted in {time.perf_counter() - started:.0f} s",
+          flush=True)
 
     def plain():
         with backends.on_torch(model):
@@ -141,10 +172,10 @@ def end_to_end(args) -> None:
 
     results = {}
 
-    def explorer(on_torch: bool, key: str):
+    def explorer(on_torch: bool, key: str, decoder: str = "full"):
         def run():
             with backends.on_torch(model, on_torch):
-                result = generate(model, recipe, watch=True)
+                result = generate(model, tiny_recipe if decoder == "tiny" else recipe, watch=True)
             save_png(result.image, result.recipe, out)
             results[key] = result.image
         return run
@@ -158,21 +189,46 @@ def end_to_end(args) -> None:
         image.save(out / "peer.png")
 
     runs = {"plain diffusers": plain, "explorer torch": explorer(True, "torch"),
-            "explorer openvino": explorer(False, "openvino"), "peer (openvino + tiny decoder)": peer}
-    times = interleaved(runs, args.repeats)
+            "explorer openvino": explorer(False, "openvino"),
+            "explorer openvino + tiny decoder": explorer(False, "openvino-tiny", "tiny"),
+            "peer (openvino + tiny decoder)": peer}
+    if args.torch_tiny:
+        runs["explorer torch + tiny decoder"] = explorer(True, "torch-tiny", "tiny")
+    cpu: dict[str, list[float]] = {}
+
+    def timed(name, fn):
+        def run():
+            started = time.process_time()
+            fn()
+            cpu.setdefault(name, []).append(time.process_time() - started)
+        return run
+    times = interleaved({name: timed(name, fn) for name, fn in runs.items()}, args.repeats)
     best, median = best_and_median(times)
+    decodes = decode_costs(model, peer_decoder, args.size, args.repeats)
     base = best["plain diffusers"]
     load = os.getloadavg()
     print(f"\n{args.model}, {args.size} px, {steps} steps, guidance {guidance:g}; step previews on (approx) in the "
           f"explorer's runs; load average {load[0]:.1f} on {os.cpu_count()} CPUs (shared machine: prefer the ratios)")
+    cpu_base = min(cpu["plain diffusers"])
     for name in runs:
-        print(f"  {name:32s} best {best[name]:7.1f} s  median {median[name]:7.1f} s  x plain {best[name] / base:.2f}")
-    fast, peer_s = best["explorer openvino"], best["peer (openvino + tiny decoder)"]
+        print(f"  {name:34s} best {best[name]:7.1f} s  median {median[name]:7.1f} s  x plain {best[name] / base:.2f}"
+              f"  (CPU {min(cpu[name]):7.1f} s, x plain {min(cpu[name]) / cpu_base:.2f})")
+    peer_s = best["peer (openvino + tiny decoder)"]
     goal_plain, goal_peer = GOALS.get(args.model, (None, None))
-    print(f"  explorer openvino / plain = {fast / base:.2f} (goal <= {goal_plain}); / peer = {fast / peer_s:.2f} "
-          f"(goal <= {goal_peer})")
+    for name in ("explorer openvino", "explorer openvino + tiny decoder"):
+        fast = best[name]
+        print(f"  {name} / plain = {fast / base:.2f} (goal <= {goal_plain}); / peer = {fast / peer_s:.2f} "
+              f"(goal <= {goal_peer})")
     difference, db = psnr(results["torch"], results["openvino"])
     print(f"  pixels, openvino vs torch: max difference {difference:.0f}/255, PSNR {db:.1f} dB")
+    if "torch-tiny" in results:
+        difference, db = psnr(results["torch-tiny"], results["openvino-tiny"])
+        print(f"  pixels, tiny decoder on openvino vs on torch: max difference {difference:.0f}/255, PSNR {db:.1f} dB")
+    for name, seconds in decodes.items():
+        print(f"  decode alone, {name:28s} {seconds:6.2f} s  x the VAE on openvino "
+              f"{seconds / decodes['VAE on openvino']:.2f}")
+    print("  (random weights: the tiny decoder's pixels against the VAE's say nothing; its difference on real weights "
+          "needs the hub's checkpoints)")
     print(f"  peak memory {peak_gib():.1f} GiB (the model and its converted graphs in one process)")
     shutil.rmtree(out, ignore_errors=True)
 
@@ -219,6 +275,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cache", default=None, help="conversion cache folder (default: a fresh one, timed)")
     parser.add_argument("--compile-only", action="store_true")
+    parser.add_argument("--torch-tiny", action="store_true", help="also the explorer on torch with the tiny decoder "
+                        "(the tiny decoder's pixels on openvino against torch's)")
     args = parser.parse_args()
     compile_only(args) if args.compile_only else end_to_end(args)
 

@@ -30,6 +30,8 @@ class ExplorerConfig:
     dtype: str | None = None                 # None: float16 on cuda/mps, float32 on cpu
     low_memory: bool = False                 # CPU offload on CUDA, VAE slicing and tiling (models.loading)
     backend: str = "torch"                   # where the UNet and VAE decoder run: torch or openvino (models.backends)
+    decoder: str = "full"                    # the final images' decoder: full or tiny (models.tiny_decoder)
+    deepcache: int = 0                       # DeepCache interval for generations, 0: off (generation.deepcache)
     outputs_dir: Path = Path("outputs")      # every saved image lands here, never overwritten
     cache_dir: Path = field(default_factory=_default_cache_dir)  # concept indexes and the like
     max_size: int = 1536                     # largest width/height in pixels a request may ask for (--max-size;

@@ -10,7 +10,9 @@ from explorer.checks import check_max_size
 from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
+from explorer.generation.deepcache import MAX_INTERVAL, use_deepcache
 from explorer.models.backends import BACKENDS
+from explorer.models.tiny_decoder import DECODERS
 from explorer.models.loading import load_model
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 from explorer.outputs.saving import make_folder, new_file
@@ -29,6 +31,11 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
     parser.add_argument("--backend", default="torch", choices=BACKENDS,
                         help="where the UNet and decoder run: torch (bit-identical to diffusers) or openvino (faster)")
+    parser.add_argument("--decoder", default="full", choices=DECODERS,
+                        help="the final image's decoder: full (the VAE) or tiny (TAESD/TAESDXL, for turbo models)")
+    parser.add_argument("--deepcache", type=int, default=0, metavar="N",
+                        help=f"DeepCache: the UNet in full every N steps, deep features reused between "
+                             f"(2..{MAX_INTERVAL}; 0: off)")
     parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
                         help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
                              "the time limit of one run still refuses what would take too long")
@@ -47,7 +54,9 @@ def add_settings_args(parser: argparse.ArgumentParser) -> None:
 def load(args):
     """The model asked for; when it cannot load, the offline model, and the run will exit 3 (see main)."""
     model = load_model(args.model, args.device, args.dtype, low_memory=getattr(args, "low_memory", False),
-                       backend=getattr(args, "backend", "torch"), cache_dir=ExplorerConfig().cache_dir)
+                       backend=getattr(args, "backend", "torch"), cache_dir=ExplorerConfig().cache_dir,
+                       decoder=getattr(args, "decoder", "full"))
+    use_deepcache(model, getattr(args, "deepcache", 0))
     if model.banner:
         print(f"note: {model.banner}", file=sys.stderr)
         args.fell_back_to = model.name

@@ -24,6 +24,7 @@ from explorer.generation.recipe import check_fits_model
 from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.models.backends import stoppable
+from explorer.models.tiny_decoder import decoder_used
 from explorer.models.conditioning import Conditioning
 from explorer.messages import say
 
@@ -112,7 +113,8 @@ def render_batches(model, recipes: list, conditioning: Conditioning, latents: to
             except Stopped:                       # stopped within a step: the batch is dropped, nothing to decode
                 final = None
             stopped = cancel is not None and cancel.is_set()
-            out = [] if stopped else [decode_alone(model, final[k:k + 1], base.height, base.width) for k in range(len(final))]
+            out = [] if stopped else [decode_alone(model, final[k:k + 1], base.height, base.width,
+                                                   decoder_used(model, recipes[start + k])) for k in range(len(final))]
         if stopped:
             cancelled = True
             break

@@ -19,6 +19,7 @@ from PIL import Image
 
 from explorer.models import vae
 from explorer.models.conditioning import Conditioning
+from explorer.models.tiny_decoder import decode_tiny, decoder_used
 
 
 def composed_noise(eps_uncond: torch.Tensor, eps_conds: torch.Tensor, weights: tuple[float, ...] | list[float],
@@ -64,7 +65,7 @@ def sample_composable(model, recipe, conditioning: Conditioning, scheduler, watc
     if watcher.cancelled:
         return None
     # 3. decode with the VAE, as the pipeline does
-    image = vae.decode(pipe, x, generator)
+    image = decode_tiny(model, x) if decoder_used(model, recipe) == "tiny" else vae.decode(pipe, x, generator)
     return pipe.image_processor.postprocess(image, output_type="pil", do_denormalize=[True])[0]
 
 

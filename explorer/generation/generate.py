@@ -18,6 +18,7 @@ from explorer.config import ExplorerConfig
 from explorer.generation.attention import AttentionMaps, row_names, to_maps
 from explorer.generation.composable import sample_composable
 from explorer.generation.conditioning import conditioning_for
+from explorer.generation.deepcache import deep_cache, interval_for
 from explorer.generation.editing import SwitchConditioning
 from explorer.generation.invariant import decode_alone
 from explorer.generation.joint_attention import capture_maps
@@ -29,6 +30,7 @@ from explorer.generation.watch import StepPreview, StepWatcher
 from explorer.models.backends import backend_used, on_torch, stoppable
 from explorer.models.conditioning import Conditioning
 from explorer.models.previews import PreviewDecoder
+from explorer.models.tiny_decoder import decoder_used
 
 
 @dataclass
@@ -73,10 +75,13 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
         latents = model.adapter.pack_latents(model.pipe, latents)           # FLUX: 2x2 patches as tokens
     decode = PreviewDecoder(model, recipe.preview, size=(recipe.height, recipe.width)) if watch else None
     on_torch_only = attention or bool(block_hooks)      # hooks into the UNet's modules: not on a converted graph
+    decoder = decoder_used(model, recipe)               # the final image's: the VAE or the tiny decoder
+    interval = interval_for(model, recipe, hooked=on_torch_only)      # DeepCache (0: off); runs the UNet's modules
     # 4. denoise with a fresh scheduler, watching each step (and its cross-attention: on torch, models.backends),
     # stoppable within a step
     with scheduler_in_pipeline(model, recipe.scheduler) as scheduler, torch.inference_mode(), \
-            on_torch(model, on_torch_only), \
+            on_torch(model, on_torch_only or interval > 0), \
+            (deep_cache(model.denoiser, interval) if interval > 0 else nullcontext()), \
             (capture_maps(model, recipe.height, recipe.width, (recipe.prompt, recipe.negative_prompt))
              if attention else nullcontext()) as store, \
             stop_within_step(model.denoiser, cancel.is_set if cancel is not None else None), \
@@ -100,7 +105,7 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
                                                                               ["latents"])).images
                 # 5. decode, as the pipeline does; not a stopped run's latent (minutes at a large size)
                 if not watcher.cancelled:
-                    image = decode_alone(model, final, recipe.height, recipe.width)
+                    image = decode_alone(model, final, recipe.height, recipe.width, decoder)
         except Stopped:
             watcher.cancelled = True
     if watcher.cancelled:
@@ -110,7 +115,8 @@ def generate(model, recipe: Recipe, *, conditioning: Conditioning | None = None,
     if store is not None:
         prompts = len(conditioning) if conditioning.composable else 1
         maps = to_maps(store, row_names(conditioning.composable or model.adapter.guided(recipe.guidance), prompts))
-    return Generation(image, recipe.with_(backend=backend_used(model, on_torch_only)), watcher.previews,
+    used = recipe.with_(backend=backend_used(model, on_torch_only or interval > 0), decoder=decoder, deepcache=interval)
+    return Generation(image, used, watcher.previews,
                       watcher.cancelled, maps)
 
 

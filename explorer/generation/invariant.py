@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from explorer.models import vae
+from explorer.models.tiny_decoder import decode_tiny
 
 
 def guidance_groups(images: int, guided: bool) -> list[list[int]]:
@@ -67,9 +68,10 @@ def _pointwise_conv(module: torch.nn.Module) -> bool:
     return isinstance(module, torch.nn.Conv2d) and module.kernel_size == (1, 1)
 
 
-def decode_alone(model, latents, height: int | None = None, width: int | None = None):
+def decode_alone(model, latents, height: int | None = None, width: int | None = None, decoder: str = "full"):
     """One image's final latent (1, C, h, w) -> PIL image, as a one-image pipeline call decodes it (a batched VAE
-    call is not batch invariant either). height, width: the image's, where the family packs latents (FLUX)."""
+    call is not batch invariant either). height, width: the image's, where the family packs latents (FLUX).
+    decoder: "tiny" decodes with the family's tiny decoder (models.tiny_decoder) instead of the VAE."""
     latents = model.adapter.unpack_latents(model.pipe, latents, height, width)
-    pixels = vae.decode(model.pipe, latents)
+    pixels = decode_tiny(model, latents) if decoder == "tiny" else vae.decode(model.pipe, latents)
     return model.pipe.image_processor.postprocess(pixels, output_type="pil")[0]

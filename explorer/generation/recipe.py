@@ -16,7 +16,9 @@ from explorer.messages import say
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
 from explorer.generation.cost import estimate
+from explorer.generation.deepcache import MAX_INTERVAL
 from explorer.models.backends import BACKENDS
+from explorer.models.tiny_decoder import DECODERS
 from explorer.models.presets import SCHEDULERS, model_label
 from explorer.models.previews import PREVIEW_DECODERS
 from explorer.text.arithmetic import SPACES
@@ -108,12 +110,17 @@ class Recipe:
     walk: WalkFrame | None = None             # a frame of a prompt walk
     origin: Origin | None = None              # where it came from (does not change the image)
     backend: str = "torch"                    # what ran the UNet and decoder (models.backends); set by generate, not asked
+    decoder: str = "full"                     # the final image's decoder: full (the VAE) or tiny (models.tiny_decoder)
+    deepcache: int = 0                        # DeepCache interval N (generation.deepcache): 0 = off, 1 = every step full
 
     # ------------------------------------------------------------------ conversions
     def to_dict(self) -> dict:
         data = asdict(self)
         if data["backend"] == "torch":        # torch: the recipe's bytes as before the backends existed
             del data["backend"]
+        for name, default in (("decoder", "full"), ("deepcache", 0)):     # off: the bytes as before they existed
+            if data[name] == default:
+                del data[name]
         return data
 
     def to_json(self) -> str:
@@ -274,6 +281,8 @@ def validate(recipe: Recipe, config: ExplorerConfig | None = None) -> Recipe:
     check_choice("step_noise", recipe.step_noise, STEP_NOISES)
     check_choice("emphasis", recipe.emphasis, EMPHASES)
     check_choice("backend", recipe.backend, BACKENDS)
+    check_choice("decoder", recipe.decoder, DECODERS)
+    check_int("deepcache", recipe.deepcache, 0, MAX_INTERVAL)
     if not isinstance(recipe.prompt_editing, bool):
         raise InputError("prompt_editing", say("checks.true_or_false"), recipe.prompt_editing)
     _validate_variations(recipe.variations)
@@ -368,7 +377,8 @@ def recipe_defaults(model, prompt: str, **overrides) -> Recipe:
     preset = model.preset
     base = dict(model=model.name, prompt=prompt, steps=preset.steps, guidance=preset.guidance,
                 width=preset.size, height=preset.size, scheduler=preset.scheduler, preview=preset.preview,
-                backend=getattr(model, "backend", "torch"))            # what will run it (generate says what did)
+                backend=getattr(model, "backend", "torch"),            # what will run it (generate says what did)
+                decoder=getattr(model, "decoder", "full"))     # DeepCache: generate() records what ran
     base.update(overrides)
     return Recipe(**base)
 

@@ -27,6 +27,7 @@ from explorer.generation.schedulers import scheduler_in_pipeline
 from explorer.generation.stopping import Stopped, stop_within_step
 from explorer.generation.watch import StepPreview, StepTap, StepWatcher
 from explorer.models.backends import backend_used, on_torch, stoppable
+from explorer.models.tiny_decoder import decoder_used
 from explorer.models.conditioning import Conditioning
 from explorer.models.previews import LiveBudget, PreviewDecoder
 
@@ -125,11 +126,14 @@ def generate_together(model, recipes: list, conditionings: list[Conditioning], *
         for k, watcher in enumerate(watchers):
             watcher.cancelled = taken[k] is not None
             images.append(watcher.partial_image(base.width, base.height) if watcher.cancelled
-                          else decode_alone(model, out[k:k + 1], base.height, base.width))
+                          else decode_alone(model, out[k:k + 1], base.height, base.width,
+                                            decoder_used(model, recipes[k])))
     # 5. package: each image with its own rows of the attention maps
     steps_taken = [base.steps if n is None else n for n in taken]
     maps = _split_maps(store, steps_taken, guided) if store is not None else [None] * count
-    return [Generation(images[k], recipes[k].with_(backend=backend_used(model, attention)), watchers[k].previews,
+    return [Generation(images[k], recipes[k].with_(backend=backend_used(model, attention),      # DeepCache: generate()
+                                                   decoder=decoder_used(model, recipes[k]), deepcache=0),
+                       watchers[k].previews,
                        watchers[k].cancelled, maps[k])
             for k in range(count)]
 

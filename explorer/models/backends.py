@@ -17,6 +17,10 @@ differs is rebuilt. Static shapes: each (batch, height, width) the model is aske
 compiled blob is cached by OpenVINO in `CACHE_DIR`) and kept in a small LRU (Intel's advice for CPUs: static
 shapes let the plugin pick its kernels; measured in bench/bench_backend.py).
 
+The tiny decoder (models.tiny_decoder, `--decoder tiny`) is converted on first use too (FastPath.tiny_decode), cached
+beside the parts by the fingerprint of its weights. DeepCache (generation.deepcache) needs the UNet's own blocks: its
+runs go to torch like attention capture.
+
 Why OpenVINO and not torch.compile (inductor), measured here (README, "A class on a laptop"; `python
 bench/bench_backend.py --compile-only`): one SD 1.5 UNet call 0.70x eager on OpenVINO, 0.87x with inductor, whose
 compile took 2.5x OpenVINO's conversion.
@@ -137,6 +141,7 @@ class Converted:
     compile_dir: Path
     compiled: LRUCache = field(default_factory=lambda: LRUCache(COMPILED_SHAPES))
     built: bool = False                    # converted in this process (False: read from the cache)
+    key: dict | None = None                # what it was converted from (set where a caller must compare)
 
     def run(self, arrays: list, check: Callable[[], None] | None = None):
         """Infer on numpy arrays with the graph reshaped to their static shapes; returns the first output.
@@ -198,6 +203,19 @@ class FastPath:
     text_time: bool
     check: Callable[[], None] | None = None       # raises to stop the run, set while inside `stoppable`
     installed: bool = False
+    folder: Path | None = None                    # where the parts are cached (the tiny decoder joins them there)
+    tiny: Converted | None = None                 # the tiny decoder (models.tiny_decoder), converted on first use
+
+    def tiny_decode(self, module: torch.nn.Module, latents: torch.Tensor) -> torch.Tensor:
+        """Latents -> pixels by the tiny decoder `module` (AutoencoderTiny), converted once (cached by its key)."""
+        key = cache_key("tiny-decoder", "tiny-decoder", module, ["z"])     # the weights' fingerprint tells them apart
+        if self.tiny is None or self.tiny.key != key:
+            z = torch.randn(1, module.config.latent_channels, 8, 8)
+            folder = self.folder / f"tiny-decoder-{key['weights'][:16]}"
+            self.tiny = convert(DecoderGraph(module).eval(), (z,), key, folder)
+            self.tiny.key = key
+        out = self.tiny.run([latents.detach().float().cpu().contiguous().numpy()], self.check)
+        return torch.from_numpy(out).to(latents.dtype)
 
     def unet_forward(self, original):
         fast = self
@@ -300,7 +318,7 @@ def use_backend(model, name: str, cache_dir: Path, progress: bool = True) -> Non
     # 3. install: from now on every call of the UNet and the decoder runs the converted graphs
     if model.fast_path is not None:
         model.fast_path.uninstall(pipe)
-    model.fast_path = FastPath(name, done["unet"], done["vae-decoder"], text_time)
+    model.fast_path = FastPath(name, done["unet"], done["vae-decoder"], text_time, folder=folder)
     model.fast_path.install(pipe)
     model.backend = name
 

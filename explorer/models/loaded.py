@@ -57,6 +57,8 @@ class LoadedModel:
     tiny_decoders: LRUCache = field(default_factory=lambda: LRUCache(TINY_DECODERS_CACHED), repr=False)
     backend: str = "torch"             # where the UNet and the VAE decoder run (models.backends: torch, openvino)
     fast_path: object | None = field(default=None, repr=False)   # models.backends.FastPath when not on torch
+    decoder: str = "full"              # the final images' decoder: full (the VAE) or tiny (models.tiny_decoder)
+    deepcache: int = 0                 # DeepCache interval of its generations, 0: off (generation.deepcache)
 
     def __post_init__(self):
         if self.adapter is None:

@@ -17,6 +17,7 @@ from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
 from explorer.messages import say
 from explorer.models.backends import check_backend, use_backend
+from explorer.models.tiny_decoder import check_decoder, use_decoder
 from explorer.models.builtin import BUILDERS
 from explorer.models.families import family_adapter
 from explorer.models.loaded import LoadedModel
@@ -54,7 +55,7 @@ def pick_dtype(device: torch.device, dtype: str | None = None, family: str | Non
 
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str | None = None,
                fallback: bool = True, low_memory: bool = False, backend: str = "torch",
-               cache_dir: Path | None = None) -> LoadedModel:
+               cache_dir: Path | None = None, decoder: str = "full") -> LoadedModel:
     """Load a model by preset name, hub id or folder; fall back to the offline model if unreachable.
 
     `low_memory` (for SDXL on small machines): diffusers' model CPU offload on CUDA (each part moves to
@@ -62,9 +63,12 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     much less memory, and pixels that differ slightly from an untiled decode at the tile seams).
     `backend` (models.backends): "openvino" converts the UNet and VAE decoder once (cached under `cache_dir`) and
     runs them there; a backend the machine or the model cannot take is refused naming the field, before loading.
+    `decoder` (models.tiny_decoder): "tiny" decodes final images with the family's TAESD (loaded now; the offline
+    fallback decodes with its VAE).
     """
     # 1. resolve the name (the family from the model's own files) and the hardware
     check_backend(backend)
+    check_decoder(decoder)
     preset = resolve_preset(name)
     if name not in PRESETS and not Path(preset.source).is_dir():
         preset = _with_hub_family(preset)
@@ -106,6 +110,8 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     # 4. the backend: converted once, cached on disk (models.backends)
     if backend != "torch":
         use_backend(loaded, backend, cache_dir if cache_dir is not None else ExplorerConfig().cache_dir)
+    if decoder != "full":
+        use_decoder(loaded, decoder)
     return loaded
 
 

@@ -56,6 +56,10 @@ def to_parameters(recipe: Recipe) -> str:
     items["RNG"] = "CPU"                  # the initial noise comes from a CPU generator (A1111's "CPU" RNG setting)
     if recipe.backend != "torch":         # what ran the UNet (models.backends); torch's text stays as it was
         items[BACKEND_KEY] = recipe.backend
+    if recipe.decoder != "full":          # the final image's decoder (models.tiny_decoder)
+        items["Explorer decoder"] = recipe.decoder
+    if recipe.deepcache:                  # DeepCache's interval (generation.deepcache)
+        items["Explorer DeepCache"] = recipe.deepcache
     items["Version"] = EXPLORER_VERSION
     literal = recipe.emphasis == "none"          # brackets meant as text: escaped, so A1111 reads them as text too
     lines = [_escaped(recipe.prompt) if literal else recipe.prompt]

@@ -24,6 +24,7 @@ if __name__ == "__main__":
         sys.exit(2)
     os.environ[ANALYTICS_VARIABLE] = "True" if CONFIG.analytics else "False"
 
+from explorer.generation.deepcache import use_deepcache  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402
 from explorer.ui.app import build_demo, launch_kwargs  # noqa: E402  (imports gradio)
 
@@ -32,7 +33,8 @@ def serve(config: ExplorerConfig) -> None:
     """Load the configured model, build the app and serve it until stopped."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     model = load_model(config.model, config.device, config.dtype, low_memory=config.low_memory,
-                       backend=config.backend, cache_dir=config.cache_dir)
+                       backend=config.backend, cache_dir=config.cache_dir, decoder=config.decoder)
+    use_deepcache(model, config.deepcache)
     demo = build_demo(model, config)
     demo.launch(**launch_kwargs(config, demo))
 

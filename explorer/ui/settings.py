@@ -14,7 +14,9 @@ from explorer.checks import check_max_size
 from explorer.config import MAX_INDEX_IMAGES, ExplorerConfig
 from explorer.errors import InputError
 from explorer.messages import say
+from explorer.generation.deepcache import MAX_INTERVAL
 from explorer.models.backends import BACKENDS
+from explorer.models.tiny_decoder import DECODERS
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 
 DEFAULT_HOST = "127.0.0.1"           # this machine only; 0.0.0.0 only when asked for
@@ -26,6 +28,18 @@ ANALYTICS_VARIABLE = "GRADIO_ANALYTICS_ENABLED"     # gradio's own: "True" asks 
 CLASS_CODE_VARIABLE = "LATENT_EXPLORER_CLASS_CODE"   # the class code from the environment (a Space's secret)
 MAX_CLASS_CODE_CHARS = 200            # a class code is typed by students: short
 LANGUAGES = ("en", "de")              # the UI's languages: assets/i18n/<lang>.json (explorer.ui.i18n)
+
+
+def add_speed_args(parser: argparse.ArgumentParser) -> None:
+    """--backend, --decoder and --deepcache: the CPU classroom's speed-ups (models.backends, models.tiny_decoder,
+    generation.deepcache)."""
+    parser.add_argument("--backend", default="torch", choices=BACKENDS,
+                        help="where the UNet and decoder run: torch (bit-identical to diffusers) or openvino (faster)")
+    parser.add_argument("--decoder", default="full", choices=DECODERS,
+                        help="the final image's decoder: full (the VAE) or tiny (TAESD/TAESDXL, for turbo models)")
+    parser.add_argument("--deepcache", type=int, default=0, metavar="N",
+                        help=f"DeepCache: the UNet in full every N steps, deep features reused between "
+                             f"(2..{MAX_INTERVAL}; 0: off)")
 
 
 def argument_parser(prog: str = "app.py") -> argparse.ArgumentParser:
@@ -40,8 +54,7 @@ def argument_parser(prog: str = "app.py") -> argparse.ArgumentParser:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="where the UNet and decoder run: torch (bit-identical to diffusers) or openvino (faster)")
+    add_speed_args(parser)
     parser.add_argument("--host", default=None,
                         help=f"bind address (default: ${HOST_VARIABLE}, else {DEFAULT_HOST}: this machine only)")
     parser.add_argument("--port", default=None,
@@ -134,7 +147,8 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         raise InputError(source, say("ui_app.allowed.class_code", n=MAX_CLASS_CODE_CHARS),
                          say("ui_app.received.characters", n=len(class_code)))
     return ExplorerConfig(model=model, device=args.device, dtype=args.dtype, low_memory=args.low_memory,
-                          backend=args.backend, host=host, port=port, lang=args.lang, max_size=max_size,
+                          backend=args.backend, decoder=args.decoder, deepcache=args.deepcache,
+                          host=host, port=port, lang=args.lang, max_size=max_size,
                           classroom_batch=args.classroom_batch,
                           share=args.share, outputs_dir=Path(args.outputs),
                           shared_vocabularies=tuple(Path(p) for p in args.vocabulary),

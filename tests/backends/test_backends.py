@@ -169,3 +169,32 @@ def test_the_cli_takes_backend(fast, cache, tmp_path, monkeypatch):
     assert main(["generate", "--model", "tiny-random", "--backend", "openvino", "--prompt", "a red circle",
                  "--steps", "2", "--width", "64", "--height", "64", "--out", str(out)]) == 0
     assert read_png(out)[0].backend == "openvino"
+
+
+def test_the_tiny_decoder_runs_converted_on_it(fast, tiny_model, monkeypatch):
+    from dataclasses import replace
+
+    from explorer.models import tiny_decoder
+
+    keys = []
+    for model in (fast, tiny_model):               # the same random AutoencoderTiny (taesd's layers, one upsampling)
+        monkeypatch.setattr(model, "adapter", replace(model.adapter, taesd="madebyollin/taesd"))
+        tiny_decoder.use_decoder(model, "tiny", tiny_decoder.random_tiny_decoder(upsamplings=1))
+        keys.append(("madebyollin/taesd", str(model.device), model.dtype))
+    try:
+        quick, solo = generate(fast, RECIPE, watch=False), generate(tiny_model, RECIPE, watch=False)
+        assert fast.fast_path.tiny is not None and fast.fast_path.tiny.key is not None     # converted, used
+        assert quick.recipe.decoder == solo.recipe.decoder == "tiny" and quick.recipe.backend == "openvino"
+        assert psnr(quick.image, solo.image) >= MIN_PSNR
+    finally:
+        for model, key in zip((fast, tiny_model), keys):
+            model.decoder = "full"
+            model.tiny_decoders.pop(key)
+
+
+def test_deepcache_runs_on_torch_and_says_so(fast, tiny_model):
+    recipe = RECIPE.with_(deepcache=2)
+    quick = generate(fast, recipe, watch=False)
+    assert quick.recipe.backend == "torch" and quick.recipe.deepcache == 2
+    assert np.array_equal(np.asarray(quick.image), np.asarray(generate(tiny_model, recipe, watch=False).image))
+    assert fast.fast_path.installed
