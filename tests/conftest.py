@@ -10,6 +10,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 # the tests the model's threads share 2 cores with the app's server, its clients and Chromium: ten tiny-random
 # generations took 308 s spinning and 34 s passive on this loaded 2-core machine. Results do not change.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Under `-n N` each worker takes its share of the cores for torch's threads (1 each with 2 workers on 2 cores), as
+# torch would if it knew of the others: two workers of 2 threads each on 2 cores made miniworld's generations cost
+# 44% more CPU (7.2 s against 5.0 s for three 20-step generations). Read when torch loads; subprocesses inherit it.
+# One thread keeps a class's batches bit-identical to solo runs (generation/invariant.py groups the 1x1 convolutions
+# too); the legacy PNGs are regenerated with the two threads they were made with (tests/generation/test_legacy_recipes.py).
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 import pytest  # noqa: E402
 
