@@ -43,11 +43,12 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from explorer.miniworld.losses import cosine_lr, ema_update  # noqa: E402
+from explorer.models.presets import MINIWORLD_DIR  # noqa: E402
 from explorer.miniworld.train import (TrainConfig, _index_of, _step, encode_images, grounding_loss, log,  # noqa: E402
                                       object_cover, object_tokens, timed)
 from explorer.world.scenes import check_held_out, make_dataset, make_paint_mixes  # noqa: E402
 
-MINIWORLD = Path(__file__).resolve().parents[2] / "assets" / "miniworld"
+MINIWORLD = MINIWORLD_DIR                 # the shipped miniworld (its VAE, text encoder, word lists)
 TEXT_LENGTH = 0                  # max_sequence_length: T5 rows in the sequence (there is no T5: none at all)
 DATA = TrainConfig()             # miniworld's data settings: the same images, mixes, held-out combinations
 
@@ -321,7 +322,7 @@ def save_samples(out: Path, steps: int = 25, seeds: int = 6) -> None:
     from diffusers import StableDiffusion3Pipeline
     from PIL import Image
 
-    pipe = StableDiffusion3Pipeline.from_pretrained(str(out))
+    pipe = StableDiffusion3Pipeline.from_pretrained(str(out), text_encoder_3=None, tokenizer_3=None)
     pipe.set_progress_bar_config(disable=True)
     rows = []
     for prompt in SAMPLE_PROMPTS:
