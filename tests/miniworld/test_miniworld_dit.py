@@ -76,3 +76,19 @@ def test_views_of_the_sd3_family_work_on_it(dit):
     assert "lerp" in [p.operator for p in blends.panels]
     walk = interpolate(dit, base, ["a red circle", "a blue circle"], [1], 3, batch_size=3)
     assert len(walk.done) == 3
+
+
+def test_the_oracle_reads_the_colours_it_was_asked_for(dit):
+    """A fast slice of bench/bench_miniworld_dit.py (its figures, 8 seeds and 25 steps, are in the model card): the
+    colour asked for, at 10 steps. A random transformer draws no shape at all."""
+    from explorer.generation.generate import generate
+    from explorer.generation.recipe import recipe_defaults
+    from explorer.world import oracle
+
+    def colour(prompt: str, seed: int) -> str | None:
+        image = generate(dit, recipe_defaults(dit, prompt, seed=seed, steps=10), watch=False).image
+        return oracle.read(np.asarray(image.convert("RGB"))).colour
+
+    asked = [(p, s, c) for p, c in (("a large red circle in the middle", "red"), ("a large blue square on the left",
+                                                                                "blue")) for s in (0, 1)]
+    assert sum(colour(p, s) == c for p, s, c in asked) >= 3, [colour(p, s) for p, s, _ in asked]

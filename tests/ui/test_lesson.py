@@ -48,10 +48,11 @@ def test_every_chapter_speaks_of_what_miniworld_shows_and_bridges_to_the_literat
                "denoising": ["circle", "lighthouse"], "blending": ["purple", "van Gogh"],
                "archive": ["triangle", "yellow"], "stereotypes": ["31 of 32", "74.5%", "CEO"],
                "english": ["ein kleiner roter Kreis links", "Sankt Martin"], "gaps": ["green triangle"],
-               "represents": ["blue square", "Stable Diffusion"], "features": ["yellow", "red square"]}
+               "represents": ["blue square", "Stable Diffusion"], "features": ["yellow", "red square"],
+               "flow": ["noise", "SD3"]}
     german = {"blue": "blau", "purple": "lila", "lighthouse": "Leuchtturm", "circle": "Kreis", "triangle": "Dreieck",
               "yellow": "gelb", "31 of 32": "31 von 32", "74.5%": "74,5 %", "green triangle": "grünes Dreieck",
-              "blue square": "blaue Quadrat", "red square": "roten Quadrats"}
+              "blue square": "blaue Quadrat", "red square": "roten Quadrats", "noise": "Rauschen"}
     for lang in LANGUAGES:
         lesson = {c.id: c for c in load_lesson(lang).chapters}
         assert set(lesson) == set(bridges)
@@ -102,7 +103,7 @@ def test_the_cli_prints_the_lesson_for_a_model(capsys):
 
     assert main(["lesson", "--model", "miniworld", "--lang", "de", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 11
+    assert data["title"].startswith("Lektion") and len(data["chapters"]) == 12
     assert data["chapters"][8]["runs"] and data["chapters"][8]["show"]["query"] == "a green triangle"
     assert data["chapters"][4]["show"] == {"a": "a red circle", "b": "a blue square"}
     assert main(["lesson", "--lang", "fr"]) == 2
