@@ -72,8 +72,8 @@ ATTENTION_PROMPTS = ("a red circle on the left", "a blue square on the right", "
 
 @torch.no_grad()
 def eval_attention(pipe, args, seeds: int = 3, steps: int = 10) -> dict:
-    """8. Joint attention's image-to-text block (the probabilities of image queries on CLIP's 77 keys), heads, blocks and
-    steps averaged, of the prompt half: the shape and colour words' mass inside the drawn shape / its area share
+    """8. Joint attention's image-to-text block (the probabilities of image queries on CLIP's 77 keys), heads, blocks
+    and steps averaged, of the prompt half: the shape and colour words' mass inside the drawn shape / its area share
     (explorer.miniworld.grounding's measure, uniform attention = 1; the UNet's bar: >= 3). Captured by train_dit's
     recording processor (the same math as diffusers' JointAttnProcessor2_0)."""
     from explorer.miniworld.grounding import cover_on_grid, inside_over_area

@@ -36,7 +36,8 @@ def test_it_is_an_sd3_folder_without_t5_and_generates_as_the_pipeline_does(dit):
     from explorer.generation.schedulers import make_scheduler
 
     pipe = dit.pipe
-    assert type(pipe).__name__ == "StableDiffusion3Pipeline" and type(pipe.transformer).__name__ == "SD3Transformer2DModel"
+    assert type(pipe).__name__ == "StableDiffusion3Pipeline"
+    assert type(pipe.transformer).__name__ == "SD3Transformer2DModel"
     assert pipe.text_encoder_3 is None and pipe.tokenizer_3 is None and pipe.transformer.config.patch_size == 2
     assert dit.adapter.text_length(pipe) == 0 and PRESETS["miniworld-dit"].family == "miniworld-dit"
     assert len(dit.latent_rgb["factors"]) == 4                          # miniworld's 4-channel map, not SD3's 16
