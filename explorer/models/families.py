@@ -407,14 +407,21 @@ class StableDiffusion3Family(FlowMatchingFamily):
     examples: str = "stable-diffusion"
     pooled_about: str = say("families.pooled_sd3")
 
-    def tokenizers(self, pipe) -> list:
-        return [pipe.tokenizer, pipe.tokenizer_2, pipe.tokenizer_3]
+    rows_without_t5: int = 256   # T5 rows (zeros) when the pipeline has no T5 (text_encoder_3=None): diffusers' default
+
+    def tokenizers(self, pipe) -> list:            # without T5 (text_encoder_3=None, as diffusers allows) the CLIPs
+        return [t for t in (pipe.tokenizer, pipe.tokenizer_2, pipe.tokenizer_3) if t is not None]
 
     def text_encoders(self, pipe) -> list:
-        return [pipe.text_encoder, pipe.text_encoder_2, pipe.text_encoder_3]
+        return [e for e in (pipe.text_encoder, pipe.text_encoder_2, pipe.text_encoder_3) if e is not None]
 
     def t5(self, pipe) -> tuple:
+        """(tokenizer, encoder) of T5; (None, None) where the pipeline was loaded without it."""
         return pipe.tokenizer_3, pipe.text_encoder_3
+
+    def text_length(self, pipe) -> int:
+        """max_sequence_length; without T5 the zero rows the pipeline puts in its place (`rows_without_t5`)."""
+        return self.rows_without_t5 if pipe.tokenizer_3 is None else super().text_length(pipe)
 
     def pooled_encoder(self, pipe):
         return pipe.text_encoder
@@ -565,6 +572,12 @@ FAMILIES: dict[str, StableDiffusionFamily] = {
     "tiny-sd3": StableDiffusion3Family("tiny-sd3", say("families.tiny_sd3"),
                                        vision=("builtin", say("families.vision_tiny"))),
     "tiny-flux": FluxFamily("tiny-flux", say("families.tiny_flux"), vision=("builtin", say("families.vision_tiny"))),
+    # trained by explorer/miniworld/train_dit.py with no T5 and no T5 rows (max_sequence_length 0); its latent_rgb.json,
+    # CLIP and word list are miniworld's (the same VAE and text encoder)
+    "miniworld-dit": StableDiffusion3Family(
+        "miniworld-dit", say("families.miniworld_dit"), examples="miniworld", rows_without_t5=0,
+        vision=(str(MINIWORLD_DIR / "clip"), say("families.vision_miniworld")),
+        training_words=read_word_list(MINIWORLD_DIR / "words.txt")),
 }
 
 

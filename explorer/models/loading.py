@@ -6,6 +6,7 @@ cached, loading falls back to the built-in offline model and says so in `LoadedM
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import replace
@@ -101,8 +102,9 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, dtype: str 
     if low_memory:
         pipe.vae.enable_slicing()
         pipe.vae.enable_tiling()
-    if preset.text_length is not None:                   # T5 families: the pipeline's max_sequence_length
-        family_adapter(preset.family).t5(pipe)[0].model_max_length = preset.text_length
+    t5_tokenizer = family_adapter(preset.family).t5(pipe)[0] if family_adapter(preset.family).flow else None
+    if preset.text_length is not None and t5_tokenizer is not None:   # T5 families: the pipeline's max_sequence_length
+        t5_tokenizer.model_max_length = preset.text_length
     pipe.set_progress_bar_config(desc=f"{name}: x_t → x0", leave=False)   # notation, not words: read in any language
     loaded = LoadedModel(pipe, name, preset, torch_device, torch_dtype)
     if low_memory and torch_device.type == "cuda":        # offload hooks move parts in turn: one lock for all of them
@@ -180,4 +182,12 @@ def _from_pretrained(pipeline: str, source: str, torch_dtype: torch.dtype):
     # the SD 1.x/2.x pipelines carry a safety checker the explorer does not load; SD3 and FLUX have none
     extra = dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False) \
         if pipeline.startswith("StableDiffusion") and "3" not in pipeline else {}
+    if pipeline == "StableDiffusion3Pipeline" and _index_lacks(source, "text_encoder_3"):
+        extra = dict(text_encoder_3=None, tokenizer_3=None)        # an SD3 folder saved without T5 (miniworld-dit)
     return getattr(diffusers, pipeline).from_pretrained(source, dtype=torch_dtype, use_safetensors=True, **extra)
+
+
+def _index_lacks(source: str, part: str) -> bool:
+    """Whether a local pipeline folder's model_index.json leaves `part` out (null), as diffusers saves a None part."""
+    index = Path(source) / "model_index.json"
+    return index.is_file() and json.loads(index.read_text()).get(part, [None])[0] is None

@@ -12,6 +12,7 @@ from explorer.errors import InputError, ModelLoadError
 from explorer.messages import say
 
 MINIWORLD_DIR = ASSETS / "miniworld"
+MINIWORLD_DIT_DIR = ASSETS / "miniworld-dit"      # explorer/miniworld/train_dit.py: the same world, a transformer
 CLIP_TOKENIZER_DIR = ASSETS / "clip_tokenizer"
 T5_TOKENIZER_DIR = ASSETS / "t5_tokenizer"
 CONCEPTS_DIR = ASSETS / "concepts"
@@ -76,6 +77,8 @@ PRESETS: dict[str, Preset] = {
     "tiny-random-flux": Preset("builtin-flux", "tiny-flux", 10, 3.5, 64, "euler",
                                say(NAMED, name="tiny-random-flux", about=say("presets.tiny_random_flux")),
                                text_length=32),
+    "miniworld-dit": Preset(str(MINIWORLD_DIT_DIR), "miniworld-dit", 25, 5.0, 64, "euler",
+                            say(NAMED, name="miniworld-dit", about=say("presets.miniworld_dit")), preview="full"),
 }
 DEFAULT_MODEL = "sd15"
 

@@ -144,8 +144,8 @@ def checked_encoders(model) -> list[tuple[str, object]]:
     tokenizers = model.adapter.tokenizers(model.pipe)
     names = ENCODER_NAMES if len(tokenizers) > 1 else (say("tokens.the_text_encoder"),)
     pairs = list(zip(names, tokenizers))
-    if model.adapter.flow:
-        t5 = model.adapter.t5(model.pipe)[0]
+    t5 = model.adapter.t5(model.pipe)[0] if model.adapter.flow else None
+    if t5 is not None:                         # an SD3 folder without T5 (miniworld-dit): CLIP's limit holds
         pairs = [(name, tokenizer) for name, tokenizer in pairs if tokenizer is t5]
     return pairs
 
