@@ -94,6 +94,20 @@ def miniworld():
 
 
 @pytest.fixture(scope="session")
+def miniworld_dit():
+    """miniworld's world learnt by flow matching (assets/miniworld-dit, an SD3 folder without T5), loaded once and
+    shared; skipped where the weights are not in assets/."""
+    from explorer.models.loading import load_model
+    from explorer.models.presets import MINIWORLD_DIT_DIR
+
+    if not (MINIWORLD_DIT_DIR / "model_index.json").is_file():
+        pytest.skip("the miniworld-dit weights are not in assets/")
+    model = load_model("miniworld-dit")
+    model.pipe.set_progress_bar_config(disable=True)
+    return model
+
+
+@pytest.fixture(scope="session")
 def app_config(tmp_path_factory):
     from explorer.config import ExplorerConfig
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -20,7 +19,6 @@ from explorer.generation.joint_attention import (Layout, attention_modules, capt
 from explorer.generation.recipe import recipe_defaults
 
 PROMPT = "a red fox in the snow"
-MINIWORLD_DIT = Path(__file__).resolve().parents[2] / "assets" / "miniworld-dit"     # engineer p28d's preset's folder
 
 
 @contextmanager
@@ -138,19 +136,13 @@ def test_the_generate_tabs_views_show_sd3_maps_and_name_the_encoder(tiny_sd3, tm
     assert "not captured" not in empty["note"]                # SD3/FLUX no longer refused: "generate a prompt"
 
 
-@pytest.mark.skipif(not (MINIWORLD_DIT / "model_index.json").is_file(),
-                    reason="assets/miniworld-dit is absent: the miniworld-dit preset's weights come with engineer "
-                           "p28d's branch (issue 28 item 4); this test runs once they are merged")
-def test_shape_words_attend_inside_their_shape_on_miniworld_dit():
+def test_shape_words_attend_inside_their_shape_on_miniworld_dit(miniworld_dit):
     """Issue 28 item 4: the shape word's map mass inside the drawn shape >= 3x the shape's area share, measured as the
     UNet miniworld's is (explorer.miniworld.grounding.localisation: the oracle's mask, maps over steps)."""
     from explorer.miniworld.grounding import localisation
-    from explorer.models.loading import load_model
     from tests.miniworld.test_grounding import PROMPTS, SHAPE_WORD_FLOOR
 
-    model = load_model("miniworld-dit")
-    model.pipe.set_progress_bar_config(disable=True)
-    ratios = localisation(model, PROMPTS, seeds=2, steps=10)
+    ratios = localisation(miniworld_dit, PROMPTS, seeds=2, steps=10)
     assert len(ratios["shape"]) >= 6                                          # pictures with a shape to point at
     shape = float(np.mean(ratios["shape"]))
     assert shape >= SHAPE_WORD_FLOOR, (shape, ratios["shape"])                # uniform attention scores 1.0

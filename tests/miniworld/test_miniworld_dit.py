@@ -13,15 +13,9 @@ from PIL import Image
 from explorer.models.presets import MINIWORLD_DIT_DIR, PRESETS
 
 
-@pytest.fixture(scope="module")
-def dit():
-    from explorer.models.loading import load_model
-
-    if not (MINIWORLD_DIT_DIR / "model_index.json").is_file():
-        pytest.skip("the miniworld-dit weights are not in assets/")
-    model = load_model("miniworld-dit")
-    model.pipe.set_progress_bar_config(disable=True)
-    return model
+@pytest.fixture
+def dit(miniworld_dit):
+    return miniworld_dit
 
 
 def _pixels(image) -> np.ndarray:

@@ -226,8 +226,7 @@ def test_bad_input_is_named(tiny_flux, tiny_sd3):
     with pytest.raises(InputError, match=r"operator: "):             # FLUX: no unconditional pass to compose (SD3 runs AND)
         generate(tiny_flux, recipe_defaults(tiny_flux, "x", blend=Blend("and", "a", "b", weights=(1.0, 1.0))))
     # A1111 emphasis runs on SD3/FLUX now (every encoder's rows weighed): tests/models/test_flow_views.py
-    with pytest.raises(InputError, match=r"attention: "):
-        generate(tiny_flux, recipe_defaults(tiny_flux, "a fox", steps=1), watch=False, attention=True)
+    # joint-attention maps run on SD3/FLUX now: tests/generation/test_joint_attention.py
     conditioning = conditioning_for(tiny_flux, recipe_defaults(tiny_flux, "a fox"))
     assert conditioning.prompt_embeds.shape == (1, 32, 32) and conditioning.pooled_prompt_embeds.shape == (1, 32)
 

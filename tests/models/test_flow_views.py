@@ -124,6 +124,7 @@ def test_every_lesson_chapter_runs_or_says_why_not(which, tiny_sd3, tiny_flux, t
     from explorer.generation.forward import forward_process
     from explorer.generation.generate import generate
     from explorer.generation.recipe import recipe_defaults
+    from explorer.explore.inversion import invert
     from explorer.inside.lens import check_family
     from explorer.lesson.chapters import load_lesson
     from explorer.models.examples import examples_for
@@ -159,6 +160,8 @@ def test_every_lesson_chapter_runs_or_says_why_not(which, tiny_sd3, tiny_flux, t
                                       parse_attributes(v["attributes"]), vision=vision).measured,
         "tokens": lambda v: inspect_tokens(model, v["prompt"]).others,
         "lens": lambda v: check_family(model),
+        "invert": lambda v: invert(model, generate(model, base(examples_for(model).prompt), watch=False).image,
+                                   prompt=v["prompt"].format(prompt=examples_for(model).prompt), steps=1),
     }
     ran, refused, not_offered = [], {}, []
     for chapter in load_lesson("en").chapters:
@@ -173,9 +176,10 @@ def test_every_lesson_chapter_runs_or_says_why_not(which, tiny_sd3, tiny_flux, t
         except InputError as error:
             refused[chapter.id] = (error.field, render(error.args[0], "en"))
     assert ran == ["vectors", "nearness", "forward", "denoising", "blending", "archive", "stereotypes", "english"]
-    assert list(refused) == ["represents"] and refused["represents"][0] == "model"
+    assert list(refused) == ["represents", "inversion"] and refused["represents"][0] == "model"
     assert "does not read SD3's or FLUX's T5 encoder" in refused["represents"][1]
-    assert not_offered == ["gaps", "features"]
+    assert refused["inversion"][0] == "model"                 # DDIM inversion: epsilon families only
+    assert not_offered == ["gaps", "features", "flow"]
 
 
 # --- A1111 emphasis over the packed sequence ---------------------------------------------------------------------
