@@ -20,7 +20,6 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-import torch.nn.functional as F
 
 from explorer.models import vae
 from explorer.models.tiny_decoder import decode_tiny
