@@ -15,7 +15,7 @@ from explorer.ui import (archive_api, embeddings_tab, generate_tab, inside_tab, 
                          payloads, search_tab)
 from explorer.ui import invert_view
 from explorer.ui.context import AppContext
-from explorer.ui.gradio_compat import blocks_of, queue_polls_gently
+from explorer.ui.gradio_compat import blocks_of, localhost_check_waits, queue_polls_gently
 from explorer.ui.i18n import build_i18n, filled_tables, localize, t
 from explorer.ui.media import ScopedFiles, make_gradio_cache_write_once
 from explorer.ui.sessions import Sessions, limit_per_client, limit_queue_per_session, record_no_analytics
@@ -162,6 +162,7 @@ def serve(demo: gr.Blocks, ctx: AppContext) -> None:
     config = ctx.config
     demo.queue(max_size=config.queue_size, default_concurrency_limit=1)
     queue_polls_gently(demo)                    # an idle server does not wake 1,000 times a second
+    localhost_check_waits()                     # a busy machine's first page may take longer than gradio's 3 s
     limit_queue_per_session(demo, config.max_queued_per_session)
     limit_per_client(demo, ctx.sessions, config.max_queued_per_client)     # wraps the per-session door: runs first
     if not config.monitoring:

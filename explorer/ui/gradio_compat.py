@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
 import gradio as gr
-from gradio import component_meta, processing_utils, utils
+from gradio import component_meta, networking, processing_utils, utils
 from gradio.i18n import I18nData
 
 __all__ = ["GRADIO_VERSION", "I18nData", "LiveI18n", "QueuedEvent", "Arrival", "accepting_request", "blocks_of",
            "component_like_gradios", "filled_by_gradio", "guard_queue", "i18n_of", "in_upload_folder",
-           "let_owner_evict_state", "queue_polls_gently", "queue_records_no_analytics", "queued_events", "upload_folder",
+           "let_owner_evict_state", "localhost_check_waits", "queue_polls_gently", "queue_records_no_analytics", "queued_events", "upload_folder",
            "write_cache_once", "wrap_process_api"]
 
+LOCALHOST_PATIENCE_S = 60.0        # how long launch may wait for its own page on a busy machine
 GRADIO_VERSION = "6.31.0"           # the version these internals were read from (requirements.txt pins it)
 PACKAGE = Path(__file__).resolve().parents[1]       # explorer/: no stub file is written below it
 
@@ -346,3 +348,28 @@ def write_cache_once(write_once: Callable[[Path, bytes], None]) -> None:
     save_pil_to_cache.gradio_original = pu.save_pil_to_cache           # gradio's own, for the compat tests
     save_bytes_to_cache.gradio_original = pu.save_bytes_to_cache
     pu.save_pil_to_cache, pu.save_bytes_to_cache = save_pil_to_cache, save_bytes_to_cache
+
+
+# --------------------------------------------------------------------------- launch
+def localhost_check_waits(seconds: float = LOCALHOST_PATIENCE_S) -> None:
+    """Let `launch` wait up to `seconds` for its own page to answer. gradio asks it once at launch and gives up at the
+    first 3 s timeout, then refuses to start: "When localhost is not accessible, a shareable link must be created".
+    On a busy machine (an app's warm-up and another process keeping both cores busy) the page took longer once in a
+    CI run, and the app did not start. A localhost that never answers is still refused, after `seconds`.
+
+    gradio internal: `gradio.networking.url_ok(url)`, called by `Blocks.launch` (and, in a loop, for a share link).
+    Public replacement: none. Process-wide and idempotent: it replaces the module's function once."""
+    original = networking.url_ok
+    if getattr(original, "waits", False):
+        return
+
+    def url_ok(url: str) -> bool:
+        deadline = time.monotonic() + seconds
+        while not original(url):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    url_ok.waits, url_ok.gradios = True, original
+    networking.url_ok = url_ok

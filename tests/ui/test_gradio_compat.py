@@ -22,7 +22,8 @@ from PIL import Image as PILImage
 from explorer.ui import gradio_compat
 from explorer.ui.gradio_compat import (Arrival, I18nData, LiveI18n, accepting_request, blocks_of,
                                        component_like_gradios, filled_by_gradio, guard_queue, i18n_of,
-                                       in_upload_folder, let_owner_evict_state, queue_polls_gently,
+                                       in_upload_folder, let_owner_evict_state, localhost_check_waits,
+                                       queue_polls_gently,
                                        queue_records_no_analytics,
                                        queued_events, upload_folder, wrap_process_api, write_cache_once)
 from tests.servers import close_demo
@@ -322,3 +323,34 @@ def test_the_cache_writers_are_replaced_and_write_where_gradios_did(tmp_path):
 
 def picture_png(picture) -> bytes:
     return processing_utils.encode_pil_to_bytes(picture, "png")
+
+
+def test_launch_waits_for_a_slow_first_page(monkeypatch):
+    """gradio's url_ok gives up at the first timeout (launch then refuses to start); once localhost_check_waits has run,
+    a page that times out once and then answers is accepted, and one that never answers is still refused."""
+    from gradio import networking
+
+    assert "networking.url_ok(self.local_url)" in inspect.getsource(gr.Blocks.launch)
+    answers = []
+
+    def head(url, **kwargs):
+        answers.append(url)
+        if len(answers) == 1:
+            raise httpx.TimeoutException("a busy machine")
+        return httpx.Response(200)
+
+    monkeypatch.setattr(httpx, "head", head)
+    plain = getattr(networking.url_ok, "gradios", networking.url_ok)     # an app built here has replaced it
+    monkeypatch.setattr(networking, "url_ok", plain)                     # gradio's own; restored after the test
+    assert not plain("http://127.0.0.1:1/")                              # gradio's own: the first timeout is final
+    answers.clear()
+    localhost_check_waits(seconds=5)
+    assert networking.url_ok is not plain and networking.url_ok("http://127.0.0.1:1/") and len(answers) == 2
+    patient = networking.url_ok
+    localhost_check_waits(seconds=5)                                      # idempotent: not wrapped twice
+    assert networking.url_ok is patient
+    monkeypatch.setattr(httpx, "head", lambda url, **kwargs: (_ for _ in ()).throw(httpx.TimeoutException("never")))
+    started = time.monotonic()
+    monkeypatch.setattr(networking, "url_ok", plain)
+    localhost_check_waits(seconds=1)
+    assert not networking.url_ok("http://127.0.0.1:1/") and time.monotonic() - started >= 1
