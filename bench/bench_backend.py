@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from _timing import best_and_median, interleaved  # noqa: E402
+from _timing import best_and_median, interleaved, interleaved_with_cpu  # noqa: E402
 
 from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import recipe_defaults  # noqa: E402
@@ -194,15 +194,7 @@ def end_to_end(args) -> None:
             "peer (openvino + tiny decoder)": peer}
     if args.torch_tiny:
         runs["explorer torch + tiny decoder"] = explorer(True, "torch-tiny", "tiny")
-    cpu: dict[str, list[float]] = {}
-
-    def timed(name, fn):
-        def run():
-            started = time.process_time()
-            fn()
-            cpu.setdefault(name, []).append(time.process_time() - started)
-        return run
-    times = interleaved({name: timed(name, fn) for name, fn in runs.items()}, args.repeats)
+    times, cpu = interleaved_with_cpu(runs, args.repeats)
     best, median = best_and_median(times)
     decodes = decode_costs(model, peer_decoder, args.size, args.repeats)
     base = best["plain diffusers"]

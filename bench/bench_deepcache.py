@@ -73,7 +73,7 @@ def miniworld(args) -> None:
 
 
 def real_size(args) -> None:
-    from _timing import best_and_median, interleaved
+    from _timing import best_and_median, interleaved_with_cpu
     from bench_attention import sd15_random
 
     model = sd15_random()
@@ -84,15 +84,7 @@ def real_size(args) -> None:
     for n in args.intervals:
         runs[f"interval {n}"] = lambda n=n: generate(model, recipe.with_(deepcache=n), watch=True)
     runs["1 step (decode and text)"] = lambda: generate(model, decode_only, watch=True)
-    cpu = {}
-
-    def timed(name, fn):
-        def run():
-            started = time.process_time()
-            fn()
-            cpu.setdefault(name, []).append(time.process_time() - started)
-        return run
-    times = interleaved({k: timed(k, v) for k, v in runs.items()}, args.repeats)
+    times, cpu = interleaved_with_cpu(runs, args.repeats)
     best, _ = best_and_median(times)
     fixed = best["1 step (decode and text)"] - (best["off"] - best["1 step (decode and text)"]) / (args.steps - 1)
     print(f"SD 1.5 architecture (random weights), 512 px, {args.steps} steps, guidance 7.5, step previews on; "

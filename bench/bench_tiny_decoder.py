@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # shared CPUs: spinning OpenMP threads cost 10x (bench_archive)
@@ -20,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from _timing import best_and_median, interleaved  # noqa: E402
+from _timing import best_and_median, interleaved_with_cpu  # noqa: E402
 from bench_backend import SD_VAE  # noqa: E402
 
 from explorer.models.tiny_decoder import random_tiny_decoder  # noqa: E402
@@ -36,17 +35,9 @@ def main() -> None:
     torch.manual_seed(0)
     vae, tiny = AutoencoderKL(**SD_VAE).eval(), random_tiny_decoder(0)
     z = torch.randn(1, 4, args.size // 8, args.size // 8)
-    cpu: dict[str, list[float]] = {}
-
-    def timed(name, fn):
-        def run():
-            started = time.process_time()
-            fn()
-            cpu.setdefault(name, []).append(time.process_time() - started)
-        return run
     with torch.inference_mode():
-        times = interleaved({"VAE": timed("VAE", lambda: vae.decode(z / 0.18215)),
-                             "tiny decoder": timed("tiny decoder", lambda: tiny.decode(z))}, args.repeats)
+        times, cpu = interleaved_with_cpu({"VAE": lambda: vae.decode(z / 0.18215),
+                                           "tiny decoder": lambda: tiny.decode(z)}, args.repeats)
     best, median = best_and_median(times)
     print(f"one final decode, {args.size} px, torch, {torch.get_num_threads()} threads; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine: prefer the ratios, CPU seconds)")
