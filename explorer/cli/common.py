@@ -10,12 +10,11 @@ from explorer.checks import check_max_size
 from explorer.concepts.vocabularies import BUILTIN, TOKENIZER, load_vocabulary
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError
-from explorer.generation.deepcache import MAX_INTERVAL, use_deepcache
-from explorer.models.backends import BACKENDS
-from explorer.models.tiny_decoder import DECODERS
+from explorer.generation.deepcache import use_deepcache
 from explorer.models.loading import load_model
 from explorer.models.presets import DEFAULT_MODEL, PRESETS
 from explorer.outputs.saving import make_folder, new_file
+from explorer.ui.settings import add_speed_args
 
 __all__ = ["add_model_args", "config_from", "load", "make_folder", "new_file", "out_dir", "print_json",
            "vocabulary_arg"]
@@ -29,13 +28,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default=None, help="float32, float16 or bfloat16 (default: by device)")
     parser.add_argument("--low-memory", action="store_true",
                         help="for SDXL on small machines: model CPU offload on CUDA, VAE slicing and tiling")
-    parser.add_argument("--backend", default="torch", choices=BACKENDS,
-                        help="where the UNet and decoder run: torch (bit-identical to diffusers) or openvino (faster)")
-    parser.add_argument("--decoder", default="full", choices=DECODERS,
-                        help="the final image's decoder: full (the VAE) or tiny (TAESD/TAESDXL, for turbo models)")
-    parser.add_argument("--deepcache", type=int, default=0, metavar="N",
-                        help=f"DeepCache: the UNet in full every N steps, deep features reused between "
-                             f"(2..{MAX_INTERVAL}; 0: off)")
+    add_speed_args(parser)
     parser.add_argument("--max-size", type=int, default=ExplorerConfig.max_size, metavar="PIXELS",
                         help=f"the largest width or height allowed (default {ExplorerConfig.max_size}; at most 4096); "
                              "the time limit of one run still refuses what would take too long")
