@@ -81,7 +81,12 @@ def test_a_loaded_recipe_keeps_its_kind(app_url, connect):
     out = client.predict(prompt, negative, seed, False, steps, guidance, width, height, scheduler, preview,
                          api_name="/generate")
     assert read_png_recipe(out[0]).blend.operator == "and"
-    assert np.array_equal(np.asarray(Image.open(out[0]).convert("RGB")), np.asarray(Image.open(png).convert("RGB")))
+    remade = np.asarray(Image.open(out[0]).convert("RGB")).astype(int)
+    written = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    # the same picture, not bit for bit: the app runs on the test worker's one torch thread and on whatever CPU CI
+    # has, where torch's kernels split some sums otherwise and a few pixels come out a level or two apart (CI run of
+    # stop 39). Bit-for-bit regeneration at the writer's thread count is tests/generation/test_legacy_recipes.py's.
+    assert np.abs(remade - written).max() <= 8 and np.abs(remade - written).mean() < 0.5
     edited = client.predict("a red fox", negative, seed, False, steps, guidance, width, height, scheduler, preview,
                             api_name="/generate")
     assert read_png_recipe(edited[0]).blend is None                  # an edited prompt is a plain prompt again
