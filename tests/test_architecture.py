@@ -21,7 +21,7 @@ PACKAGE = ROOT / "explorer"
 # page, handed to search by the caller (search knows no archive).
 STAGES = [
     {"explorer", "explorer.errors", "explorer.config", "explorer.checks", "explorer.cache", "explorer.formats",
-     "explorer.messages"},
+     "explorer.messages", "explorer.workers"},
     {"explorer.world"},
     {"explorer.models"}, {"explorer.text"}, {"explorer.generation"}, {"explorer.outputs"}, {"explorer.concepts"},
     {"explorer.explore"}, {"explorer.archive"}, {"explorer.plots"}, {"explorer.lesson"}, {"explorer.jobs"}, {"explorer.inside"},
@@ -258,6 +258,8 @@ MUTATORS = {"append", "extend", "insert", "remove", "pop", "popitem", "clear", "
             "discard", "put", "sort", "reverse", "appendleft", "popleft"}
 STATE_ALLOWED = {          # module.name -> why it may stay
     "explorer.jobs.shards._MODELS": "runs in Ray's worker processes (one model per worker), never in an app's",
+    "explorer.workers._live": "the threads that the interpreter's exit must stop: exit is the process's, not an app's",
+    "explorer.workers._lock": "guards _live",
 }
 LIBRARY_MODULES = sorted(name for name in MODULES if not name.startswith(("explorer.ui", "explorer.miniworld")))
 

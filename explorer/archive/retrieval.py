@@ -18,6 +18,7 @@ from explorer.archive.gaps import Coverage, coverage, picture_coverage
 from explorer.archive.index import ArchiveIndex, Progress, load_archive
 from explorer.archive.novelty import Novelty, novelty
 from explorer.archive.sources import allowed_folder, default_source, folder_source
+from explorer import workers
 from explorer.checks import check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError
@@ -123,9 +124,7 @@ def index_in_background(model, config: ExplorerConfig | None = None) -> threadin
         except Exception as error:  # noqa: BLE001 - a request will build it again and show the error itself
             log.warning("indexing the archive of %s in the background failed: %s", model.name, error)
 
-    thread = threading.Thread(target=build, name="archive-index", daemon=True)
-    thread.start()
-    return thread
+    return workers.start(build, "archive-index")      # at exit: waited for a while (explorer.workers)
 
 
 def retrieve(archive: ArchiveIndex, vision: VisionModel, text: str, k: int = 8,

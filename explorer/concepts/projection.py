@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from explorer import workers
 from explorer.concepts.index import ConceptIndex
 from explorer.concepts.umap_kernels import cache_umap_kernels
 from explorer.checks import check_int
@@ -90,14 +91,10 @@ class MapWarmup:
         with self.lock:
             if self.thread is None:
                 self.started = time.perf_counter()
-                self.thread = threading.Thread(target=self._warm, args=(model, config), name="map-warm-up",
-                                               daemon=True)
-                self.thread.start()
+                self.thread = workers.start(self._warm, "map-warm-up", args=(model, config))
                 thread = self.thread
             elif model is not None and not model.map_warm:
-                thread = threading.Thread(target=self._warm_model, args=(model, config), name="map-warm-model",
-                                          daemon=True)
-                thread.start()
+                thread = workers.start(self._warm_model, "map-warm-model", args=(model, config))
             else:
                 thread = self.thread
         if block:

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from explorer import workers
 from explorer.config import ExplorerConfig
 from explorer.generation.conditioning import conditioning_for
 from explorer.generation.generate import Generation, generate
@@ -82,7 +83,18 @@ class Batcher:
         self._step_seconds: dict[tuple, float] = {}        # (key, batch size) -> seconds per step, last measured
         self._lock = threading.Condition()
         self.batches: list[int] = []                       # sizes of the batches run so far (for tests, benches)
-        threading.Thread(target=self._work, daemon=True, name="batcher").start()
+        self._closed = False
+        workers.start(self._work, "batcher", stop=self.close)
+
+    def close(self) -> None:
+        """Stop the worker after the batch it runs (at exit: explorer.workers); requests still waiting are refused."""
+        with self._lock:
+            self._closed = True
+            for r in self._pending:
+                r.error = RuntimeError("the app is stopping")
+                r.done.set()
+            self._pending.clear()
+            self._lock.notify_all()
 
     # 1. the caller's side: submit, wait (hearing the position), get the result or the error
     def generate(self, recipe, *, on_step: Callable | None = None, cancel: threading.Event | None = None,
@@ -146,8 +158,10 @@ class Batcher:
     def _work(self) -> None:
         while True:
             with self._lock:
-                while not self._pending:
+                while not self._pending and not self._closed:
                     self._lock.wait()
+                if self._closed:
+                    return
                 leader = self._pending[0]
                 # a class at work (another request within the last minute): let its other clicks arrive, until
                 # the batch is full or the window has passed; a lone user starts (almost) at once

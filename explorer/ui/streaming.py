@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Callable, Iterator
 
+from explorer import workers
 from explorer.ui.sessions import Deadline
 
 WATCH_EVERY_S = 0.25        # how often a streaming handler checks its deadline and whether the user is still there
@@ -31,7 +32,7 @@ def run_streaming(job: Callable[[Callable[[object], None]], object], name: str, 
         except Exception as error:  # noqa: BLE001 - handed to the handler's thread
             updates.put(("error", error))
 
-    threading.Thread(target=work, daemon=True, name=name).start()
+    workers.start(work, name, stop=cancel)          # at exit: cancelled, and waited for (explorer.workers)
     try:
         while True:
             try:
