@@ -179,17 +179,27 @@ def _bind_way_back(ctx: AppContext, ui: UI) -> None:
 
 def scroll_js(elem_id: str, shown: str | None = None) -> str:
     """A page script: wait (up to 3 s) until the element `elem_id` (a JS expression) is shown, bring it to the top of
-    the window, and again once its pictures have laid out (a gallery grows as its images load). `shown`: then set
-    window.lessonShown to it (the chapter whose result is on screen; the browser test waits for it)."""
+    the window, and again once its pictures have laid out (a gallery grows as its images load), unless the person
+    has touched the page in between (a click, the wheel, a key): the page never moves under their hand (a click on
+    the next chapter landed elsewhere when the way back's second scroll moved the page under it). Then
+    window.lessonScrolled counts one more (the browser test waits for it) and, with `shown`, window.lessonShown is
+    set to it (the chapter whose result is on screen)."""
     mark = f"window.lessonShown = {shown!r};" if shown else ""
     return f"""() => {{
         const id = {elem_id};
+        const kinds = ['pointerdown', 'wheel', 'keydown', 'touchstart'];
+        let touched = false;
+        const touch = () => {{ touched = true; }};
+        kinds.forEach(kind => window.addEventListener(kind, touch, {{capture: true, passive: true}}));
         const bring = () => {{ const el = document.getElementById(id);
                               if (el && el.offsetParent !== null) {{ el.scrollIntoView({{block: 'start'}});
                                                                      return true; }}
                               return false; }};
+        const end = () => {{ if (!touched) bring();
+                            kinds.forEach(kind => window.removeEventListener(kind, touch, {{capture: true}}));
+                            window.lessonScrolled = (window.lessonScrolled || 0) + 1; {mark} }};
         let tries = 0;
-        const wait = () => {{ if (bring() || tries++ >= 30) setTimeout(() => {{ bring(); {mark} }}, 400);
+        const wait = () => {{ if (touched || bring() || tries++ >= 30) setTimeout(end, 400);
                              else setTimeout(wait, 100); }};
         wait();
     }}"""
