@@ -14,7 +14,7 @@ from __future__ import annotations
 import atexit
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 EXIT_WAIT_S = 20.0          # a step of a real model on a CPU takes seconds; past this, exit goes on regardless
 
@@ -45,10 +45,11 @@ def live() -> list[threading.Thread]:
         return list(_live)
 
 
-def stop_all(wait_s: float = EXIT_WAIT_S) -> list[str]:
-    """Ask every live thread to stop, wait up to wait_s in all; the names of those still running are returned."""
+def stop_all(wait_s: float = EXIT_WAIT_S, only: Iterable[threading.Thread] | None = None) -> list[str]:
+    """Ask every live thread (or those of `only`) to stop, wait up to wait_s in all; the names of those still running
+    are returned. Without `only` it stops the process's apps too (their batchers): that is for exit."""
     with _lock:
-        threads = dict(_live)
+        threads = {t: stop for t, stop in _live.items() if only is None or t in set(only)}
     for stop in threads.values():
         if isinstance(stop, threading.Event):
             stop.set()

@@ -8,7 +8,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from explorer import workers
+from explorer.generation.recipe import recipe_defaults
 
 ROOT = Path(__file__).resolve().parents[1]
 BUSY_AT_EXIT = """
@@ -32,17 +35,20 @@ def test_a_model_thread_busy_at_exit_lets_the_process_end_normally():
 
 def test_stop_all_stops_each_thread_its_own_way_and_names_what_still_runs():
     event, called, release = threading.Event(), threading.Event(), threading.Event()
-    workers.start(event.wait, "waits-for-its-event", stop=event)
-    workers.start(lambda: called.wait(), "waits-for-its-callable", stop=called.set)
-    stuck = workers.start(release.wait, "cannot-be-stopped")
-    assert workers.stop_all(wait_s=0.5) == ["cannot-be-stopped"]
+    mine = [workers.start(event.wait, "waits-for-its-event", stop=event),
+            workers.start(lambda: called.wait(), "waits-for-its-callable", stop=called.set),
+            workers.start(release.wait, "cannot-be-stopped")]
+    stuck = mine[-1]
+    # only these three: the process's shared test apps keep their batchers (stopping every thread stopped them, and
+    # the next generation in that process waited for a batcher that was gone)
+    assert workers.stop_all(wait_s=0.5, only=mine) == ["cannot-be-stopped"]
     assert event.is_set() and called.is_set() and stuck.is_alive()
     release.set()
     stuck.join(5)
     assert stuck not in workers.live()
 
 
-def test_a_closed_batcher_ends_its_worker(tiny_model):
+def test_a_closed_batcher_ends_its_worker_and_refuses_new_requests(tiny_model):
     from explorer.generation.batcher import Batcher
 
     before = set(workers.live())
@@ -51,3 +57,5 @@ def test_a_closed_batcher_ends_its_worker(tiny_model):
     batcher.close()
     worker.join(5)
     assert not worker.is_alive()
+    with pytest.raises(RuntimeError, match="stopping"):         # refused at once, not left waiting for no worker
+        batcher.generate(recipe_defaults(tiny_model, "a red circle", steps=1), watch=False)

@@ -102,6 +102,8 @@ class Batcher:
                  on_wait: Callable[[Waiting], None] | None = None) -> Generation:
         request = _Request(recipe, on_step, cancel, attention, watch)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the app is stopping")            # no worker would take it
             self._pending.append(request)
             self._arrivals = [t for t in self._arrivals if request.submitted - t < CLASS_MEMORY_S] + [request.submitted]
             self._lock.notify_all()
