@@ -147,7 +147,8 @@ def main() -> int:
         if colour in chosen_paints:
             block, subtract, steps_from, steps_to = PAINT_BLOCK, None, args.steps_from, args.steps_to
             feature, magnitude = chosen_paints[colour]
-            strength = round(magnitude / float(scope.saes.get(block).mean[feature]), 4)
+            mean = float(scope.saes.get(block).mean[feature])
+            strength = round(magnitude / (mean if mean > 0 else 1.0), 4)      # PaintHook's scale
         elif calibration:
             chosen = colour_paint(scope, colour, (0, 0, 1, 1), calibration)
             block, feature, subtract = chosen.block, chosen.feature, chosen.subtract
