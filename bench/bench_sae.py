@@ -10,7 +10,7 @@ view's latency, paint against plain generation, and painting measured against th
 4. for every colour (--colours), paint its purest feature into the object's box over --seeds seeds of PAINT_PROMPT
    (a blue square for red): the share whose oracle colour reading inside the box flips to the feature's colour (goal
    >= 80%), and the share of pixels outside the box that changed, mean and worst seed (goal <= 5%). Each colour is
-   painted as calibrated (python -m explorer.inside.paint --calibrate, on seeds disjoint from these); --by-label
+   painted as calibrated (python -m explorer.inside.calibrate --calibrate, on seeds disjoint from these); --by-label
    paints the purest labelled feature instead, --strength, --edge, --steps-from / --steps-to choose how;
    --only-paint skips 1-3
 """

@@ -18,7 +18,7 @@ from explorer.messages import say
 
 SAE_FOLDER = "sae"           # a model folder's SAEs: <model>/sae/<block>/{config.json, state_dict.pth, mean.pt, std.pt}
 LABELS_FILE = "labels.json"  # beside them: the oracle's labels (python -m explorer.inside.train writes it)
-COLOURS_FILE = "paint_colours.json"   # and each colour's calibrated paint (python -m explorer.inside.paint --calibrate)
+COLOURS_FILE = "paint_colours.json"   # and each colour's calibrated paint (python -m explorer.inside.calibrate)
 TOP_SHOWN = 6                # top pictures the view shows
 HEAT = (230, 30, 30)         # heat-map colour over the picture
 

@@ -1,5 +1,5 @@
 """Painting a colour other than yellow, as calibrated (assets/miniworld/sae/paint_colours.json, chosen by
-`python -m explorer.inside.paint --calibrate` on seeds from 1000): the oracle reads the colour inside the object's
+`python -m explorer.inside.calibrate --calibrate` on seeds from 1000): the oracle reads the colour inside the object's
 box on new seeds and the pixels outside it stay; the CLI paints a colour by name and refuses a paint with neither a
 feature nor a colour."""
 from __future__ import annotations
@@ -10,7 +10,8 @@ from explorer.cli import features as features_cli
 from explorer.cli import main
 from explorer.generation.recipe import recipe_defaults
 from explorer.inside.microscope import Microscope
-from explorer.inside.paint import CALIBRATION_SEEDS, base_colour, colour_paint, measure_paint
+from explorer.inside.calibrate import CALIBRATION_SEEDS
+from explorer.inside.paint import base_colour, colour_paint, measure_paint
 
 COLOUR = "green"               # its purest labelled feature turns a red square orange; the calibrated one writes green
 SEEDS = (0, 1, 2)              # of the bench's 32 (none a calibration seed)
