@@ -9,13 +9,17 @@ view's latency, paint against plain generation, and painting measured against th
 3. paint / plain generation, interleaved, median of --repeats each (goal <= 1.2)
 4. for every colour (--colours), paint its purest feature into the object's box over --seeds seeds of PAINT_PROMPT
    (a blue square for red): the share whose oracle colour reading inside the box flips to the feature's colour (goal
-   >= 80%), and the share of pixels outside the box that changed, mean and worst seed (goal <= 5%); --strength,
-   --edge, --steps-from / --steps-to choose how; --only-paint skips 1-3
+   >= 80%), and the share of pixels outside the box that changed, mean and worst seed (goal <= 5%). Each colour is
+   painted as calibrated (python -m explorer.inside.calibrate --calibrate, on seeds disjoint from these); --by-label
+   paints the purest labelled feature instead, --strength, --edge, --steps-from / --steps-to choose how;
+   --only-paint skips 1-3
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import resource
 import statistics
 import sys
@@ -34,8 +38,9 @@ import torch  # noqa: E402
 from explorer.generation.generate import generate  # noqa: E402
 from explorer.generation.recipe import recipe_defaults  # noqa: E402
 from explorer.inside.features import make_probe_set  # noqa: E402
-from explorer.inside.microscope import Microscope, feature_view  # noqa: E402
-from explorer.inside.paint import Paint, measure_paint, paint_generate, plain_images  # noqa: E402
+from explorer.inside.microscope import COLOURS_FILE, SAE_FOLDER, Microscope, feature_view  # noqa: E402
+from explorer.inside.paint import DEFAULT_STRENGTH, Paint, base_colour, colour_paint, \
+    measure_paint, paint_generate, plain_images  # noqa: E402
 from explorer.inside.train import BLOCKS, train_block  # noqa: E402
 from explorer.models.loading import load_model  # noqa: E402
 
@@ -108,6 +113,11 @@ def main() -> int:
     parser.add_argument("--steps-to", type=int, default=None)
     parser.add_argument("--colours", default="red,orange,yellow,green,blue,purple")
     parser.add_argument("--only-paint", action="store_true", help="skip 1-3 (training, view, latency)")
+    parser.add_argument("--paint", default="", help="colour=FEATURE@MAGNITUDE,...: paint these colours with this "
+                        "feature of the up block, its vector this long (strength = magnitude / its mean activation)")
+    parser.add_argument("--by-label", action="store_true",
+                        help="paint each colour's purest labelled feature (--strength, --steps-*) instead of the "
+                             "calibrated paint (assets/miniworld/sae/paint_colours.json)")
     args = parser.parse_args()
     model = load_model("miniworld")
     model.pipe.set_progress_bar_config(disable=True)
@@ -116,29 +126,52 @@ def main() -> int:
     if not args.only_paint:
         sections_1_to_3(model, scope, args)
     # 4. painting against the oracle, every colour (each seed's plain and painted images in one batch each)
+    calibration = {}
+    chosen_paints = {c: (int(f), float(m)) for c, f, m in
+                     (re.fullmatch(r"(\w+)=(\d+)@([\d.]+)", p).groups() for p in args.paint.split(",") if p)}
+    if not args.by_label and set(args.colours.split(",")) - set(chosen_paints):
+        path = model.folder / SAE_FOLDER / COLOURS_FILE
+        calibration = json.loads(path.read_text(encoding="utf-8"))
+        if set(calibration["seeds"]) & set(range(args.seeds)):
+            raise SystemExit(f"{path}: its calibration seeds overlap the measured seeds")
+        print(f"paint per colour as calibrated in {path} (seeds {calibration['seeds']})")
     seeds = list(range(args.seeds))
     plains: dict[str, list] = {}
+    print(f"load average before: {os.getloadavg()[0]:.1f}")
     for colour in args.colours.split(","):
-        base = "blue" if colour == "red" else "red"          # the prompt's colour is never the painted one
+        base = base_colour(colour)                           # the prompt's colour is never the painted one
         prompt = PAINT_PROMPT.replace("red", base)
         recipes = [recipe_defaults(model, prompt, seed=s) for s in seeds]
         if base not in plains:
             plains[base] = plain_images(model, recipes)
-        feature = scope.best(PAINT_BLOCK, f"colour:{colour}")
+        if colour in chosen_paints:
+            block, subtract, steps_from, steps_to = PAINT_BLOCK, None, args.steps_from, args.steps_to
+            feature, magnitude = chosen_paints[colour]
+            mean = float(scope.saes.get(block).mean[feature])
+            strength = round(magnitude / (mean if mean > 0 else 1.0), 4)      # PaintHook's scale
+        elif calibration:
+            chosen = colour_paint(scope, colour, (0, 0, 1, 1), calibration)
+            block, feature, subtract = chosen.block, chosen.feature, chosen.subtract
+            strength, steps_from, steps_to = chosen.strength, chosen.steps_from, chosen.steps_to
+        else:
+            block, feature, subtract = PAINT_BLOCK, scope.best(PAINT_BLOCK, f"colour:{colour}"), None
+            strength, steps_from, steps_to = args.strength or DEFAULT_STRENGTH, args.steps_from, args.steps_to
         if feature is None:
-            print(f"paint colour:{colour}: no feature of {PAINT_BLOCK} carries the label")
+            print(f"paint colour:{colour}: no feature of {block} carries the label")
             continue
-        trials = measure_paint(model, scope.saes, PAINT_BLOCK, feature, recipes, plain=plains[base],
-                               **({"strength": args.strength} if args.strength else {}), edge=args.edge,
-                               steps_from=args.steps_from, steps_to=args.steps_to)
+        started = time.process_time()
+        trials = measure_paint(model, scope.saes, block, feature, recipes, plain=plains[base], strength=strength,
+                               edge=args.edge, steps_from=steps_from, steps_to=steps_to, subtract=subtract)
         drawn = [t for t in trials if t.box is not None]
         flips = sum(t.flipped(colour) for t in drawn)
         outside = [t.outside for t in drawn] or [float("nan")]
-        print(f"paint {PAINT_BLOCK} #{feature} (colour:{colour}) into the object's box of '{prompt}', {args.seeds} "
-              f"seeds: flipped to {colour} in {flips} of {len(drawn)} = {flips / max(1, len(drawn)):.0%} "
-              f"(goal >= 80%); pixels outside the box changed: mean {np.mean(outside):.1%}, worst seed "
-              f"{max(outside):.1%} (goal <= 5%)")
-        print("  readings after: " + ", ".join(f"{t.after}" for t in drawn))
+        swap = f" - #{subtract}" if subtract is not None else ""
+        print(f"paint {block} #{feature}{swap} x{strength:g} steps {steps_from}-{steps_to} (to {colour}) into the "
+              f"object's box of '{prompt}', {args.seeds} seeds: flipped to {colour} in {flips} of {len(drawn)} = "
+              f"{flips / max(1, len(drawn)):.0%} (goal >= 80%); pixels outside the box changed: mean "
+              f"{np.mean(outside):.1%}, worst seed {max(outside):.1%} (goal <= 5%); "
+              f"{time.process_time() - started:.0f} CPU s, load average {os.getloadavg()[0]:.1f}", flush=True)
+        print("  readings after: " + ", ".join(f"{t.after}" for t in drawn), flush=True)
     print(f"peak memory (ru_maxrss): {peak_gb():.2f} GiB")
     return 0
 

@@ -7,7 +7,9 @@ from pathlib import Path
 from explorer.cli.common import add_model_args, config_from, load, new_file, print_json
 from explorer.generation.recipe import recipe_defaults, validate
 from explorer.inside.microscope import Microscope
-from explorer.inside.paint import DEFAULT_STRENGTH, Paint, paint_generate, parse_box
+from explorer.errors import InputError
+from explorer.inside.paint import DEFAULT_STRENGTH, Paint, colour_paint, paint_generate, parse_box
+from explorer.messages import say
 from explorer.outputs.saving import write_png
 
 
@@ -29,8 +31,11 @@ def register(subparsers) -> None:
                                           "[--steps-from, --steps-to). The PNG never overwrites a file.")
     add_model_args(p)
     p.add_argument("--prompt", required=True, help="what to draw")
-    p.add_argument("--block", required=True, help="the block (see `features`)")
-    p.add_argument("--feature", type=int, required=True, help="the feature's id in that block")
+    p.add_argument("--block", default=None, help="the block (see `features`)")
+    p.add_argument("--feature", type=int, default=None, help="the feature's id in that block")
+    p.add_argument("--colour", default=None,
+                   help="instead of --block/--feature: paint this colour as calibrated (the model's "
+                        "sae/paint_colours.json: the feature, strength and swap chosen by what they write)")
     p.add_argument("--box", required=True, help="x0,y0,x1,y1 in pixels (x1, y1 exclusive)")
     p.add_argument("--strength", type=float, default=DEFAULT_STRENGTH,
                    help=f"times the feature's mean activation (default {DEFAULT_STRENGTH:g})")
@@ -61,13 +66,19 @@ def run_paint(args) -> int:
     model = load(args)
     scope = Microscope.for_model(model)
     recipe = validate(recipe_defaults(model, args.prompt, seed=args.seed), config)
-    paint = Paint(args.block, args.feature, box, args.strength, args.steps_from, args.steps_to)
+    if args.colour is not None:
+        paint = colour_paint(scope, args.colour, box, scope.colours)
+    elif args.block is None or args.feature is None:
+        raise InputError("feature", say("sae.feature_or_colour"), args.feature)
+    else:
+        paint = Paint(args.block, args.feature, box, args.strength, args.steps_from, args.steps_to)
     generation = paint_generate(model, recipe, paint, scope.saes, watch=False, config=config)
     path = write_png(generation.image, out, generation.recipe)
-    entry = scope.entry(args.block, args.feature)
-    report = {"file": str(path), "block": args.block, "feature": args.feature, "label": entry["label"],
-              "box": list(box), "strength": args.strength, "steps_from": args.steps_from,
-              "steps_to": recipe.steps if args.steps_to is None else args.steps_to, "seed": args.seed}
+    entry = scope.entry(paint.block, paint.feature)
+    report = {"file": str(path), "block": paint.block, "feature": paint.feature, "label": entry["label"],
+              "subtract": paint.subtract, "colour": args.colour, "box": list(box), "strength": paint.strength,
+              "steps_from": paint.steps_from, "steps_to": recipe.steps if paint.steps_to is None else paint.steps_to,
+              "seed": args.seed}
     if args.json:
         print_json(report)
     else:

@@ -3,7 +3,7 @@ feature (its top pictures with heat maps, its label and purity, its activation a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ from explorer.messages import say
 
 SAE_FOLDER = "sae"           # a model folder's SAEs: <model>/sae/<block>/{config.json, state_dict.pth, mean.pt, std.pt}
 LABELS_FILE = "labels.json"  # beside them: the oracle's labels (python -m explorer.inside.train writes it)
+COLOURS_FILE = "paint_colours.json"   # and each colour's calibrated paint (python -m explorer.inside.calibrate)
 TOP_SHOWN = 6                # top pictures the view shows
 HEAT = (230, 30, 30)         # heat-map colour over the picture
 
@@ -28,6 +29,7 @@ class Microscope:
 
     saes: BlockSAEs
     record: dict                 # labels.json: the command, the settings and per block the feature table
+    colours: dict = field(default_factory=dict)     # paint_colours.json ({} when the model has none)
 
     @classmethod
     def for_model(cls, model) -> "Microscope":
@@ -35,7 +37,9 @@ class Microscope:
         if folder is None or not (folder / LABELS_FILE).is_file():
             raise InputError("model", say("sae.no_saes"), model.name)
         record = json.loads((folder / LABELS_FILE).read_text(encoding="utf-8"))
-        return cls(BlockSAEs.from_folder(folder), record)
+        colours = json.loads((folder / COLOURS_FILE).read_text(encoding="utf-8")) \
+            if (folder / COLOURS_FILE).is_file() else {}
+        return cls(BlockSAEs.from_folder(folder), record, colours)
 
     @property
     def blocks(self) -> list[str]:

@@ -41,6 +41,7 @@ class Paint:
     strength: float = DEFAULT_STRENGTH
     steps_from: int = 0
     steps_to: int | None = None            # None: to the last step
+    subtract: int | None = None            # a second feature of the block taken away at the same scale (a swap)
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -68,7 +69,13 @@ def check_paint(paint: Paint, saes: BlockSAEs, recipe: Recipe) -> Paint:
                                    ("steps_to", steps_to, paint.steps_from + 1, recipe.steps)):
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise InputError(name, say("checks.int_in", low=low, high=high, note=""), value)
-    return Paint(paint.block, paint.feature, paint.box, float(paint.strength), paint.steps_from, steps_to)
+    if paint.subtract is not None:
+        try:
+            saes.check_feature(paint.block, paint.subtract)
+        except InputError as error:
+            raise InputError("subtract", error.allowed, paint.subtract) from None
+    return Paint(paint.block, paint.feature, paint.box, float(paint.strength), paint.steps_from, steps_to,
+                 paint.subtract)
 
 
 def box_mask(box: tuple[int, int, int, int], image: tuple[int, int], grid: tuple[int, int],
@@ -90,15 +97,21 @@ class PaintHook:
     """The forward hook of one block: adds the feature inside the box during [steps_from, steps_to).
 
     `boxes`: one box per image of a batched generation (generation.batches: rows [unguided..., prompt...]); by
-    default the paint's own box for a one-image generation. The UNet runs once per step, so calls count steps."""
+    default the paint's own box for a one-image generation; `vectors` (N, C): each image its own painted vector
+    instead of the paint's (the calibration's scan). The UNet runs once per step, so calls count steps."""
 
     def __init__(self, sae: TopKSAE, paint: Paint, image: tuple[int, int], guided: bool,
-                 boxes: list[tuple[int, int, int, int]] | None = None, edge: float | None = None):
+                 boxes: list[tuple[int, int, int, int]] | None = None, edge: float | None = None,
+                 vectors: torch.Tensor | None = None):
         self.paint, self.image, self.guided, self.step = paint, image, guided, 0
         self.boxes = list(boxes) if boxes is not None else [paint.box]
         self.edge = EDGE if edge is None else edge
         scale = float(sae.mean[paint.feature]) if float(sae.mean[paint.feature]) > 0 else 1.0
-        self.vector = sae.direction(paint.feature).detach() * scale * paint.strength          # (C,)
+        direction = sae.direction(paint.feature).detach()
+        if paint.subtract is not None:                       # the swap: one feature out, the other in, one scale
+            direction = direction - sae.direction(paint.subtract).detach()
+        self.vector = direction * scale * paint.strength                                      # (C,)
+        self.vectors = vectors
 
     def __call__(self, module, inputs, output):
         step, self.step = self.step, self.step + 1
@@ -107,7 +120,8 @@ class PaintHook:
         sample = output[0] if isinstance(output, tuple) else output.sample
         masks = torch.stack([box_mask(box, self.image, tuple(sample.shape[-2:]), self.edge)
                              for box in self.boxes]).to(sample)                               # (N, h, w)
-        add = self.vector.to(sample)[None, :, None, None] * masks[:, None]                    # (N, C, h, w)
+        vectors = self.vector[None] if self.vectors is None else self.vectors                 # (1 or N, C)
+        add = vectors.to(sample)[:, :, None, None] * masks[:, None]                           # (N, C, h, w)
         sample = sample.clone()
         if self.guided:                                      # rows: unguided halves, then the prompt halves
             n = len(self.boxes)
@@ -186,18 +200,20 @@ class PaintTrial:
 
 def measure_paint(model, saes: BlockSAEs, block: str, feature: int, recipes: list[Recipe],
                   strength: float = DEFAULT_STRENGTH, steps_from: int = 0, steps_to: int | None = None,
-                  edge: float | None = None, plain: list[np.ndarray] | None = None) -> list[PaintTrial]:
+                  edge: float | None = None, plain: list[np.ndarray] | None = None,
+                  subtract: int | None = None) -> list[PaintTrial]:
     """For each recipe (one prompt's seeds, shared settings): plain image, the object's box, the painted image; what
     the oracle reads inside the box. Both in one batched generation each (generation.batches; the painted batch is
     not checked against one-image paints); `plain`: the plain images when made already (several features, one seed
-    set)."""
+    set); `subtract`: a swap (Paint.subtract)."""
     if plain is None:
         plain = plain_images(model, recipes)
     boxes = [object_box(image, _cell(model, recipes[0], block)) for image in plain]
     drawn = [i for i, box in enumerate(boxes) if box is not None]
     trials = {i: PaintTrial(recipes[i].seed, None, None, None, 0.0) for i in range(len(recipes)) if boxes[i] is None}
     if drawn:
-        paint = check_paint(Paint(block, feature, boxes[drawn[0]], strength, steps_from, steps_to), saes, recipes[0])
+        paint = check_paint(Paint(block, feature, boxes[drawn[0]], strength, steps_from, steps_to, subtract), saes,
+                            recipes[0])
         hook = PaintHook(saes.get(block), paint, (recipes[0].height, recipes[0].width), recipes[0].guidance > 1,
                          [boxes[i] for i in drawn], edge)
         with hooked_blocks(model.denoiser, {block: hook}):
@@ -225,3 +241,17 @@ def _cell(model, recipe: Recipe, block: str) -> int:
     else:
         down = levels - 1 - depth
     return model.vae_scale_factor * 2 ** down
+
+
+def base_colour(colour: str) -> str:
+    """The colour of the object a colour is painted over: red, or blue when red itself is painted."""
+    return "blue" if colour == "red" else "red"
+
+
+def colour_paint(scope, colour: str, box: tuple[int, int, int, int], record: dict) -> Paint:
+    """The calibrated paint of a colour into a box (record: the calibration file)."""
+    if colour not in record.get("colours", {}):
+        raise InputError("colour", say("checks.one_of", choices=", ".join(record.get("colours", {})) or "-"), colour)
+    chosen = record["colours"][colour]
+    return Paint(chosen["block"], chosen["feature"], box, chosen["strength"], chosen["steps_from"],
+                 chosen["steps_to"], chosen["subtract"])

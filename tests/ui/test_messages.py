@@ -28,7 +28,7 @@ SAMPLE = "7"                      # what a {value} of a template becomes in a sa
 # never shown on a page: the command line (English, like its --help), the server's start-up settings, training,
 # and the miniature world (its captions are the model's own English grammar)
 NOT_ON_A_PAGE = ("explorer/cli/", "explorer/ui/settings.py", "explorer/miniworld/", "explorer/world/",
-                 "explorer/inside/train.py")
+                 "explorer/inside/train.py", "explorer/inside/calibrate.py")
 # shown, but not messages: figures' texts are checked in test_every_figure_text_has_german; example prompts are
 # English by design (their captions are checked in test_example_captions_have_german)
 NOT_MESSAGE_MODULES = ("explorer/plots/", "explorer/models/examples.py")
