@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     """python -m explorer.inside.calibrate --calibrate: writes assets/miniworld/sae/paint_colours.json."""
     parser = argparse.ArgumentParser(prog="python -m explorer.inside.calibrate",
                                      description="choose each colour's paint feature by what it writes")
-    parser.add_argument("--calibrate", action="store_true", required=True)
+    parser.add_argument("--calibrate", action="store_true",
+                        help="the command calibrates with or without it (kept: the shipped file's command names it)")
     parser.add_argument("--out", default=None, help=f"default: the model's {SAE_FOLDER}/{COLOURS_FILE}")
     parser.add_argument("--seeds", type=int, default=len(CALIBRATION_SEEDS),
                         help=f"calibration seeds from {CALIBRATION_SEEDS[0]} (default {len(CALIBRATION_SEEDS)})")
