@@ -150,7 +150,7 @@ def main() -> int:
             mean = float(scope.saes.get(block).mean[feature])
             strength = round(magnitude / (mean if mean > 0 else 1.0), 4)      # PaintHook's scale
         elif calibration:
-            chosen = colour_paint(scope, colour, (0, 0, 1, 1), calibration)
+            chosen = colour_paint(colour, (0, 0, 1, 1), calibration)
             block, feature, subtract = chosen.block, chosen.feature, chosen.subtract
             strength, steps_from, steps_to = chosen.strength, chosen.steps_from, chosen.steps_to
         else:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from PIL import Image
 
+from explorer import workers
 from explorer.archive.gaps import Coverage, coverage, picture_coverage
 from explorer.archive.index import ArchiveIndex, Progress, load_archive
 from explorer.archive.novelty import Novelty, novelty
 from explorer.archive.sources import allowed_folder, default_source, folder_source
-from explorer import workers
 from explorer.checks import check_int, check_text
 from explorer.config import ExplorerConfig
 from explorer.errors import InputError, ModelLoadError

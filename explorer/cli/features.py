@@ -67,7 +67,7 @@ def run_paint(args) -> int:
     scope = Microscope.for_model(model)
     recipe = validate(recipe_defaults(model, args.prompt, seed=args.seed), config)
     if args.colour is not None:
-        paint = colour_paint(scope, args.colour, box, scope.colours)
+        paint = colour_paint(args.colour, box, scope.colours)
     elif args.block is None or args.feature is None:
         raise InputError("feature", say("sae.feature_or_colour"), args.feature)
     else:

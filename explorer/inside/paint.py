@@ -248,7 +248,7 @@ def base_colour(colour: str) -> str:
     return "blue" if colour == "red" else "red"
 
 
-def colour_paint(scope, colour: str, box: tuple[int, int, int, int], record: dict) -> Paint:
+def colour_paint(colour: str, box: tuple[int, int, int, int], record: dict) -> Paint:
     """The calibrated paint of a colour into a box (record: the calibration file)."""
     if colour not in record.get("colours", {}):
         raise InputError("colour", say("checks.one_of", choices=", ".join(record.get("colours", {})) or "-"), colour)

@@ -24,7 +24,7 @@ def scope(miniworld):
 
 def test_the_calibrated_green_paints_green_inside_the_box_only(miniworld, scope):
     assert not set(SEEDS) & set(scope.colours["seeds"]) and scope.colours["seeds"][0] == CALIBRATION_SEEDS[0]
-    paint = colour_paint(scope, COLOUR, (0, 0, 8, 8), scope.colours)
+    paint = colour_paint(COLOUR, (0, 0, 8, 8), scope.colours)
     prompt = f"a large {base_colour(COLOUR)} square in the middle"
     recipes = [recipe_defaults(miniworld, prompt, seed=s) for s in SEEDS]
     trials = measure_paint(miniworld, scope.saes, paint.block, paint.feature, recipes, paint.strength,
